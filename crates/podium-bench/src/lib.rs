@@ -1,0 +1,1 @@
+//! candle token-classification runtime, timing harness and idempotent benchmarking.

@@ -1,0 +1,1 @@
+//! Champion selection, refit resolution, best-trial retrieval and composite ranking.

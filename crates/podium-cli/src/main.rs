@@ -1,0 +1,84 @@
+//! `podium`: champion selection and idempotent benchmarking for Optuna + MLflow sweeps.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+mod commands;
+mod output;
+
+use output::Format;
+
+/// Which trial is the champion of each backbone, and how fast is its checkpoint?
+#[derive(Debug, Parser)]
+#[command(name = "podium", version, about, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: GlobalArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Options every subcommand understands.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Directory holding the YAML configs (experiment.yaml, benchmark.yaml, …).
+    #[arg(long, global = true, default_value = "config")]
+    pub config_dir: PathBuf,
+    /// Project root; outputs live under ROOT/outputs.
+    #[arg(long, global = true, default_value = ".")]
+    pub root: PathBuf,
+    /// MLflow tracking URI (else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db).
+    #[arg(long, global = true)]
+    pub tracking_uri: Option<String>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// More log output (-v info, -vv debug, -vvv trace).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Less log output (-q errors only, -qq nothing).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    pub quiet: u8,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// HPO and final-training variants: list them, or compute the next one.
+    #[command(subcommand)]
+    Variants(commands::variants::VariantsCommand),
+}
+
+fn init_logging(global: &GlobalArgs) {
+    let level = match (global.quiet, global.verbose) {
+        (q, _) if q >= 2 => "off",
+        (1, _) => "error",
+        (_, 0) => "warn",
+        (_, 1) => "info",
+        (_, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("PODIUM_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli.global);
+    let result = match cli.command {
+        Command::Variants(command) => commands::variants::run(&cli.global, command),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}

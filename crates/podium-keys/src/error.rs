@@ -1,0 +1,53 @@
+//! The error type of podium-keys.
+
+use std::path::{Path, PathBuf};
+
+/// Everything that can go wrong computing keys. Each variant names the file or key involved.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    /// A (section, name) the tag registry does not know.
+    #[error("unknown tag {section}.{name}: not in the tag registry (see config/tags.yaml)")]
+    UnknownTag {
+        /// The section.
+        section: String,
+        /// The name.
+        name: String,
+    },
+    /// A config value that is invalid.
+    #[error("{}{key}: {message}", .file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
+    Config {
+        /// The file, when known.
+        file: Option<PathBuf>,
+        /// The dotted key.
+        key: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+}
+
+impl KeysError {
+    /// Attaches the file a config error came from.
+    pub fn in_file(self, path: &Path) -> Self {
+        match self {
+            KeysError::Config { key, message, .. } => KeysError::Config {
+                file: Some(path.to_path_buf()),
+                key,
+                message,
+            },
+            KeysError::UnknownTag { section, name } => KeysError::Config {
+                file: Some(path.to_path_buf()),
+                key: format!("{section}.{name}"),
+                message: "unknown tag: not in the tag registry".into(),
+            },
+            other => other,
+        }
+    }
+}

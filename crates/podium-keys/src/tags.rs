@@ -1,0 +1,253 @@
+//! The tag registry: (section, name) → MLflow tag key, built-in defaults overridable by
+//! `config/tags.yaml`. Every crate that reads or writes a podium tag goes through it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::KeysError;
+
+/// Every tag podium knows, by its (section, name) in `tags.yaml`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Tag {
+    /// process.backbone — the backbone a run trains.
+    Backbone,
+    /// process.stage — hpo_sweep, hpo_trial, hpo_refit, benchmark, final_training.
+    Stage,
+    /// process.variant — the HPO variant (study folder) number.
+    Variant,
+    /// grouping.study_key_hash.
+    StudyKeyHash,
+    /// grouping.trial_key_hash.
+    TrialKeyHash,
+    /// grouping.study_family_hash.
+    StudyFamilyHash,
+    /// study.key_schema_version — "2.0" or "1.0" (missing means "1.0").
+    StudyKeySchemaVersion,
+    /// fingerprint.data.
+    DataFingerprint,
+    /// fingerprint.eval.
+    EvalFingerprint,
+    /// artifact.available — "true" when the run's checkpoint was saved.
+    ArtifactAvailable,
+    /// artifact.checkpoint_path — local checkpoint directory.
+    ArtifactCheckpointPath,
+    /// objective.direction — maximize or minimize.
+    ObjectiveDirection,
+    /// refit.of_trial_run_id — the trial run a refit retrains.
+    RefitOfTrialRunId,
+    /// lineage.hpo_sweep_run_id — the sweep (parent) run.
+    LineageHpoSweepRunId,
+    /// benchmark.key — the benchmark key of a benchmark run.
+    BenchmarkKey,
+}
+
+impl Tag {
+    /// Every tag, in registry order.
+    pub const ALL: [Tag; 15] = [
+        Tag::Backbone,
+        Tag::Stage,
+        Tag::Variant,
+        Tag::StudyKeyHash,
+        Tag::TrialKeyHash,
+        Tag::StudyFamilyHash,
+        Tag::StudyKeySchemaVersion,
+        Tag::DataFingerprint,
+        Tag::EvalFingerprint,
+        Tag::ArtifactAvailable,
+        Tag::ArtifactCheckpointPath,
+        Tag::ObjectiveDirection,
+        Tag::RefitOfTrialRunId,
+        Tag::LineageHpoSweepRunId,
+        Tag::BenchmarkKey,
+    ];
+
+    /// The (section, name) pair of `tags.yaml`.
+    pub fn section_name(self) -> (&'static str, &'static str) {
+        match self {
+            Tag::Backbone => ("process", "backbone"),
+            Tag::Stage => ("process", "stage"),
+            Tag::Variant => ("process", "variant"),
+            Tag::StudyKeyHash => ("grouping", "study_key_hash"),
+            Tag::TrialKeyHash => ("grouping", "trial_key_hash"),
+            Tag::StudyFamilyHash => ("grouping", "study_family_hash"),
+            Tag::StudyKeySchemaVersion => ("study", "key_schema_version"),
+            Tag::DataFingerprint => ("fingerprint", "data"),
+            Tag::EvalFingerprint => ("fingerprint", "eval"),
+            Tag::ArtifactAvailable => ("artifact", "available"),
+            Tag::ArtifactCheckpointPath => ("artifact", "checkpoint_path"),
+            Tag::ObjectiveDirection => ("objective", "direction"),
+            Tag::RefitOfTrialRunId => ("refit", "of_trial_run_id"),
+            Tag::LineageHpoSweepRunId => ("lineage", "hpo_sweep_run_id"),
+            Tag::BenchmarkKey => ("benchmark", "key"),
+        }
+    }
+
+    /// The built-in MLflow tag key.
+    pub fn default_key(self) -> &'static str {
+        match self {
+            Tag::Backbone => "code.backbone",
+            Tag::Stage => "code.stage",
+            Tag::Variant => "code.variant",
+            Tag::StudyKeyHash => "code.study_key_hash",
+            Tag::TrialKeyHash => "code.trial_key_hash",
+            Tag::StudyFamilyHash => "code.study_family_hash",
+            Tag::StudyKeySchemaVersion => "code.study.key_schema_version",
+            Tag::DataFingerprint => "code.fingerprint.data",
+            Tag::EvalFingerprint => "code.fingerprint.eval",
+            Tag::ArtifactAvailable => "code.artifact.available",
+            Tag::ArtifactCheckpointPath => "code.artifact.checkpoint_path",
+            Tag::ObjectiveDirection => "code.objective.direction",
+            Tag::RefitOfTrialRunId => "code.refit.of_trial_run_id",
+            Tag::LineageHpoSweepRunId => "code.lineage.hpo_sweep_run_id",
+            Tag::BenchmarkKey => "benchmark_key",
+        }
+    }
+
+    /// The tag named by (section, name), if podium knows it.
+    pub fn from_section_name(section: &str, name: &str) -> Option<Tag> {
+        Tag::ALL
+            .into_iter()
+            .find(|tag| tag.section_name() == (section, name))
+    }
+}
+
+/// Values of the `process.stage` tag.
+pub mod stage {
+    /// The sweep (parent) run of an HPO study.
+    pub const HPO_SWEEP: &str = "hpo_sweep";
+    /// One HPO trial.
+    pub const HPO_TRIAL: &str = "hpo_trial";
+    /// The refit (retrain on full data) of a trial.
+    pub const HPO_REFIT: &str = "hpo_refit";
+    /// A benchmark run.
+    pub const BENCHMARK: &str = "benchmark";
+    /// A final training run.
+    pub const FINAL_TRAINING: &str = "final_training";
+}
+
+/// The resolved registry: each [`Tag`] to the MLflow tag key in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRegistry {
+    keys: BTreeMap<Tag, String>,
+}
+
+impl Default for TagRegistry {
+    fn default() -> Self {
+        Self::defaults()
+    }
+}
+
+impl TagRegistry {
+    /// The built-in keys of DESIGN §3.
+    pub fn defaults() -> Self {
+        Self {
+            keys: Tag::ALL
+                .into_iter()
+                .map(|tag| (tag, tag.default_key().to_string()))
+                .collect(),
+        }
+    }
+
+    /// Loads `tags.yaml` over the defaults. A missing file gives the defaults; an unknown
+    /// (section, name) or a non-string value is an error naming the file and the entry.
+    pub fn load(path: &Path) -> Result<Self, KeysError> {
+        if !path.exists() {
+            return Ok(Self::defaults());
+        }
+        let text = std::fs::read_to_string(path).map_err(|source| KeysError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml_str(&text).map_err(|err| err.in_file(path))
+    }
+
+    /// Parses `tags.yaml` text over the defaults (see [`TagRegistry::load`]).
+    pub fn from_yaml_str(text: &str) -> Result<Self, KeysError> {
+        let mut registry = Self::defaults();
+        let doc: Option<BTreeMap<String, Option<BTreeMap<String, serde_yaml::Value>>>> =
+            serde_yaml::from_str(text).map_err(|err| KeysError::Config {
+                file: None,
+                key: String::new(),
+                message: err.to_string(),
+            })?;
+        for (section, entries) in doc.unwrap_or_default() {
+            for (name, value) in entries.unwrap_or_default() {
+                let tag = Tag::from_section_name(&section, &name).ok_or_else(|| {
+                    KeysError::UnknownTag {
+                        section: section.clone(),
+                        name: name.clone(),
+                    }
+                })?;
+                let key = match value {
+                    serde_yaml::Value::String(key) if !key.trim().is_empty() => key,
+                    other => {
+                        return Err(KeysError::Config {
+                            file: None,
+                            key: format!("{section}.{name}"),
+                            message: format!("expected a non-empty tag key, found {other:?}"),
+                        });
+                    }
+                };
+                registry.keys.insert(tag, key);
+            }
+        }
+        Ok(registry)
+    }
+
+    /// The MLflow tag key of a known tag.
+    pub fn get(&self, tag: Tag) -> &str {
+        self.keys
+            .get(&tag)
+            .map(String::as_str)
+            .unwrap_or_else(|| tag.default_key())
+    }
+
+    /// The MLflow tag key for (section, name); unknown pairs are an error naming them.
+    pub fn key(&self, section: &str, name: &str) -> Result<&str, KeysError> {
+        Tag::from_section_name(section, name)
+            .map(|tag| self.get(tag))
+            .ok_or_else(|| KeysError::UnknownTag {
+                section: section.to_string(),
+                name: name.to_string(),
+            })
+    }
+
+    /// Every (tag, key) pair, in registry order.
+    pub fn iter(&self) -> impl Iterator<Item = (Tag, &str)> {
+        Tag::ALL.into_iter().map(|tag| (tag, self.get(tag)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_design() -> Result<(), KeysError> {
+        let registry = TagRegistry::defaults();
+        assert_eq!(registry.key("process", "backbone")?, "code.backbone");
+        assert_eq!(registry.key("benchmark", "key")?, "benchmark_key");
+        assert_eq!(
+            registry.get(Tag::StudyKeySchemaVersion),
+            "code.study.key_schema_version"
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_lookup_names_it() {
+        let err = TagRegistry::defaults().key("process", "colour").err();
+        let message = err.map(|e| e.to_string()).unwrap_or_default();
+        assert!(message.contains("process.colour"), "{message}");
+    }
+
+    #[test]
+    fn yaml_overrides_and_rejects_unknown_entries() -> Result<(), KeysError> {
+        let registry = TagRegistry::from_yaml_str("process:\n  backbone: my.backbone\n")?;
+        assert_eq!(registry.get(Tag::Backbone), "my.backbone");
+        assert_eq!(registry.get(Tag::Stage), "code.stage");
+        assert!(TagRegistry::from_yaml_str("process:\n  colour: x\n").is_err());
+        assert!(TagRegistry::from_yaml_str("process:\n  backbone: 3\n").is_err());
+        Ok(())
+    }
+}

@@ -1,0 +1,80 @@
+//! The one interface every tracking backend implements.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use crate::error::MlflowError;
+use crate::model::{Experiment, MetricPoint, Run, RunInfo, RunStatus, RunsPage, ViewType};
+
+/// The largest page MLflow 3.17.2 accepts for `runs/search` (more is a 400).
+pub const MAX_RESULTS_LIMIT: usize = 50_000;
+
+/// A tracking backend: an MLflow server over REST, or an MLflow SQLite database read directly.
+///
+/// Implementations are shared between threads (independent queries run concurrently).
+/// Higher-level helpers ([`crate::query`]) page to the end; nothing above this trait calls
+/// [`TrackingStore::search_runs_page`] with a page token by hand.
+pub trait TrackingStore: Send + Sync + std::fmt::Debug {
+    /// A human-readable location for messages (never contains credentials).
+    fn describe(&self) -> String;
+
+    /// The experiment with this exact name, if any (active or deleted).
+    fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, MlflowError>;
+
+    /// Creates an experiment; fails with [`MlflowError::AlreadyExists`] when the name is taken.
+    /// This is MLflow's only atomic create, so claims are built on it.
+    fn create_experiment(&self, name: &str) -> Result<String, MlflowError>;
+
+    /// One page of `runs/search`. `filter` is an MLflow filter string (possibly empty),
+    /// `max_results` at most [`MAX_RESULTS_LIMIT`].
+    fn search_runs_page(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        view: ViewType,
+        max_results: usize,
+        order_by: &[String],
+        page_token: Option<&str>,
+    ) -> Result<RunsPage, MlflowError>;
+
+    /// One run by id.
+    fn get_run(&self, run_id: &str) -> Result<Run, MlflowError>;
+
+    /// Creates a RUNNING run with these tags.
+    fn create_run(
+        &self,
+        experiment_id: &str,
+        run_name: &str,
+        start_time_ms: i64,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<RunInfo, MlflowError>;
+
+    /// Sets a run's status (and end time for terminal statuses).
+    fn update_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        end_time_ms: Option<i64>,
+    ) -> Result<(), MlflowError>;
+
+    /// Sets one tag.
+    fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<(), MlflowError>;
+
+    /// Logs metrics, params and tags; implementations chunk to the backend's size limits.
+    fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[MetricPoint<'_>],
+        params: &[(&str, &str)],
+        tags: &[(&str, &str)],
+    ) -> Result<(), MlflowError>;
+
+    /// Downloads the artifact sub-path `path` of a run (a file or a directory) to
+    /// `dest/<basename of path>` atomically (temp dir + rename) and returns where it landed.
+    fn download_artifacts(
+        &self,
+        run: &RunInfo,
+        path: &str,
+        dest: &Path,
+    ) -> Result<PathBuf, MlflowError>;
+}

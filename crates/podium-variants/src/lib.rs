@@ -1,0 +1,1 @@
+//! Output layout, platform detection, variant scanning and allocation, study names.

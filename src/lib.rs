@@ -1,0 +1,16 @@
+//! podium: which trial is the champion of each backbone, and how fast is its checkpoint?
+//!
+//! This facade re-exports the podium crates under short names; link the individual crates
+//! directly when you need only one layer.
+//!
+//! ```
+//! use podium::run_mode::{decide, Decision, Existing, RunMode};
+//! assert_eq!(decide(RunMode::ReuseIfExists, Existing::Complete), Decision::Reuse);
+//! ```
+
+pub use podium_bench as bench;
+pub use podium_champion as champion;
+pub use podium_keys as keys;
+pub use podium_mlflow as mlflow;
+pub use podium_run_mode as run_mode;
+pub use podium_variants as variants;
