@@ -1,1 +1,62 @@
 //! Champion selection, refit resolution, best-trial retrieval and composite ranking.
+//!
+//! ```
+//! use std::collections::BTreeMap;
+//! use podium_champion::{fake_store::MemoryStore, select_champion, SelectionConfig};
+//! use podium_keys::TagRegistry;
+//! use podium_mlflow::{MetricPoint, RunStatus, TrackingStore};
+//! use podium_variants::{Environment, OutputLayout};
+//!
+//! let store = MemoryStore::new();
+//! let experiment = store.experiment("podium-ner-hpo-distilbert");
+//! let tags = |stage: &str| -> BTreeMap<String, String> {
+//!     [("code.backbone", "distilbert"), ("code.stage", stage), ("code.study_key_hash", "s1"),
+//!      ("code.trial_key_hash", "t1"), ("code.study.key_schema_version", "2.0"),
+//!      ("code.artifact.available", "true")]
+//!         .into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+//! };
+//! let mut trial_ids = Vec::new();
+//! for (i, f1) in [0.81, 0.84, 0.79].into_iter().enumerate() {
+//!     let mut trial_tags = tags("hpo_trial");
+//!     trial_tags.insert("code.trial_key_hash".into(), format!("t{i}"));
+//!     let run = store.create_run(&experiment, "trial", 1_000 + i as i64, &trial_tags)?;
+//!     store.log_batch(&run.run_id, &[MetricPoint { key: "macro-f1", value: f1, timestamp: 0, step: 0 }], &[], &[])?;
+//!     store.update_run(&run.run_id, RunStatus::Finished, Some(2_000))?;
+//!     trial_ids.push(run.run_id);
+//! }
+//! let mut refit_tags = tags("hpo_refit");
+//! refit_tags.insert("code.refit.of_trial_run_id".into(), trial_ids[1].clone());
+//! let refit = store.create_run(&experiment, "refit", 3_000, &refit_tags)?;
+//! store.update_run(&refit.run_id, RunStatus::Finished, Some(4_000))?;
+//!
+//! let root = tempfile::tempdir()?;
+//! let report = select_champion(
+//!     "distilbert-base-uncased", &store, "podium-ner-hpo-distilbert",
+//!     &SelectionConfig::default(), &TagRegistry::defaults(),
+//!     &OutputLayout::new(root.path()), &Environment::Local,
+//! )?;
+//! assert_eq!(report.champion.trial_run_id, trial_ids[1]);
+//! assert_eq!(report.champion.run_id, refit.run_id); // the refit's checkpoint is used
+//! assert_eq!(report.champion.stable_score, 0.81);   // median of the best 3
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+pub mod best_trial;
+pub mod checkpoint;
+pub mod config;
+pub mod error;
+pub mod fake_store;
+pub mod optuna_study;
+pub mod ranking;
+pub mod selection;
+pub mod verify;
+
+pub use best_trial::{
+    BestTrial, BestTrialError, BestTrials, BestTrialsReport, RetrievalContext, SelectionScope,
+    TrialSource, retrieve_best_trials,
+};
+pub use verify::{HashProblem, HashReport, verify_hashes};
+pub use config::SelectionConfig;
+pub use error::ChampionError;
+pub use ranking::{Ranking, RankingInput, rank_champions};
+pub use selection::{ChampionReport, SelectionResults, Selector, select_champion};

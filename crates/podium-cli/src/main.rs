@@ -48,6 +48,18 @@ enum Command {
     /// HPO and final-training variants: list them, or compute the next one.
     #[command(subcommand)]
     Variants(commands::variants::VariantsCommand),
+    /// Config files: check that every one loads and validates.
+    #[command(subcommand)]
+    Config(commands::config::ConfigCommand),
+    /// The best trial of each backbone: MLflow, else Optuna study.db, else trial metrics on disk.
+    BestTrials(commands::best_trials::BestTrialsArgs),
+    /// Check that trial/refit runs carry their sweep's v2 study_key_hash and matching links.
+    VerifyHashes(commands::verify_hashes::VerifyHashesArgs),
+    /// MLflow runs as podium sees them: search an experiment (every page).
+    #[command(subcommand)]
+    Runs(commands::runs::RunsCommand),
+    /// Each backbone's champion trial: study groups, stable scores, refit run, and why runs lost.
+    Select(commands::select::SelectArgs),
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -73,6 +85,11 @@ fn main() -> ExitCode {
     init_logging(&cli.global);
     let result = match cli.command {
         Command::Variants(command) => commands::variants::run(&cli.global, command),
+        Command::Config(command) => commands::config::run(&cli.global, command),
+        Command::BestTrials(args) => commands::best_trials::run(&cli.global, args),
+        Command::VerifyHashes(args) => commands::verify_hashes::run(&cli.global, args),
+        Command::Runs(command) => commands::runs::run(&cli.global, command),
+        Command::Select(args) => commands::select::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

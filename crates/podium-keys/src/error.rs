@@ -23,6 +23,38 @@ pub enum KeysError {
         /// What is wrong.
         message: String,
     },
+    /// A value Python's `json.dumps(..., sort_keys=True)` refuses (it raises TypeError or
+    /// ValueError there), e.g. a mapping mixing string and number keys.
+    #[error("cannot serialise {path} as canonical JSON: {message}")]
+    Unserialisable {
+        /// Where in the value, as a JSONPath-like `$.a[0].b`.
+        path: String,
+        /// What Python would complain about.
+        message: String,
+    },
+    /// A YAML text that PyYAML's `safe_load` rejects (syntax, an unknown tag, a timestamp, a
+    /// bad merge key, …).
+    #[error("{}YAML line {line}, column {column}: {message}", .file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
+    Yaml {
+        /// The file, when known.
+        file: Option<PathBuf>,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// A JSON text that Python's `json.loads` rejects.
+    #[error("{}JSON at byte {offset}: {message}", .file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
+    Json {
+        /// The file, when known.
+        file: Option<PathBuf>,
+        /// 0-based byte offset.
+        offset: usize,
+        /// What is wrong.
+        message: String,
+    },
     /// A file could not be read.
     #[error("cannot read {}: {source}", .path.display())]
     Io {
@@ -46,6 +78,24 @@ impl KeysError {
                 file: Some(path.to_path_buf()),
                 key: format!("{section}.{name}"),
                 message: "unknown tag: not in the tag registry".into(),
+            },
+            KeysError::Yaml {
+                line,
+                column,
+                message,
+                ..
+            } => KeysError::Yaml {
+                file: Some(path.to_path_buf()),
+                line,
+                column,
+                message,
+            },
+            KeysError::Json {
+                offset, message, ..
+            } => KeysError::Json {
+                file: Some(path.to_path_buf()),
+                offset,
+                message,
             },
             other => other,
         }

@@ -1,17 +1,76 @@
 //! Python-compatible canonical JSON, PyYAML-compatible loading, fingerprints, study/trial/family/
-//! benchmark keys, and the tag registry.
+//! benchmark keys, the tag registry and the tag builder (DESIGN §3).
+//!
+//! Every hash here is byte-identical to what the Python pipeline computes from the same YAML
+//! files: configs are loaded with PyYAML's YAML 1.1 rules ([`load_yaml_str`], [`load_path`]),
+//! serialised exactly like `json.dumps(value, sort_keys=True, separators=…)` ([`py_json`]) and
+//! hashed with sha256.
 //!
 //! ```
-//! use podium_keys::{Tag, TagRegistry};
+//! use podium_keys::{StudyConfigs, StudyIdentity, StudyKeySchema, load_yaml_str, study_key_hash,
+//!                   study_key_v2, data_fingerprint, eval_fingerprint};
 //!
-//! let tags = TagRegistry::defaults();
-//! assert_eq!(tags.get(Tag::Backbone), "code.backbone");
-//! assert_eq!(tags.key("grouping", "study_key_hash")?, "code.study_key_hash");
+//! let data = load_yaml_str("name: resume-ner\nversion: v1\nsplit_seed: 42\n")?;
+//! let hpo = load_yaml_str(
+//!     "search_space:\n  learning_rate: {type: loguniform, low: 1.0e-5, high: 5.0e-5}\n\
+//!      objective: {metric: macro-f1, direction: maximize}\n\
+//!      sampling: {algorithm: tpe}\n",
+//! )?;
+//! let train = load_yaml_str("num_epochs: 3\nseed_policy: default\n")?;
+//! let eval = load_yaml_str("evaluator_version: '1.0'\nmetric: {primary: macro-f1}\n")?;
+//! let configs = StudyConfigs {
+//!     data: &data, hpo: &hpo, train: &train, eval: &eval,
+//!     model: "DistilBERT", benchmark: None, code_version: None,
+//! };
+//!
+//! // Step by step, as the Python pipeline does it...
+//! let data_fp = data_fingerprint(&data)?;
+//! let eval_fp = eval_fingerprint(&eval)?;
+//! let study_key = study_key_v2(&configs, &data_fp, &eval_fp)?;
+//! assert!(study_key.starts_with(r#"{"data":{"data_fingerprint":""#));
+//! assert!(study_key.contains(r#""low":1e-05"#)); // Python's float repr
+//! let hash = study_key_hash(&study_key);
+//! assert_eq!(hash.len(), 64);
+//!
+//! // ...or all at once, ready for tagging runs.
+//! let study = StudyIdentity::compute(&configs, StudyKeySchema::V2)?;
+//! assert_eq!(study.study_key_hash, hash);
+//! assert_eq!(study.schema_version, "2.0");
 //! # Ok::<(), podium_keys::KeysError>(())
 //! ```
+//!
+//! The pieces:
+//! - [`PyValue`]: the Python value tree every function takes (`From<&serde_json::Value>` for
+//!   MLflow params and JSON payloads; [`load_json_str`] keeps big ints exact).
+//! - [`py_json`] / [`Separators`]: the canonical text; [`float_repr`]: Python's `repr(float)`.
+//! - [`load_yaml_str`] (`yaml.safe_load`), [`load_json_str`] (`json.loads`), [`load_str`],
+//!   [`load_path`].
+//! - [`study_key_v2`], [`study_key_v1`], [`study_family_key`], [`trial_key`] and their hashes;
+//!   [`data_fingerprint`], [`eval_fingerprint`], [`config_hash`], [`benchmark_fingerprint`],
+//!   [`benchmark_key`]; [`StudyIdentity`] bundles a study's keys.
+//! - [`TagRegistry`] / [`Tag`]: every MLflow tag key; [`HpoRunTags`]: the full tag set of a
+//!   sweep, trial or refit run.
+//!
+//! No other crate hand-writes JSON for hashing: use these functions.
 
+pub mod canonical;
 pub mod error;
+pub mod keys;
+pub mod load;
+pub mod run_tags;
 pub mod tags;
+pub mod value;
 
+pub use canonical::{Separators, float_repr, json_float, py_json};
 pub use error::KeysError;
+pub use keys::{
+    STUDY_FAMILY_SCHEMA, STUDY_KEY_SCHEMA_V1, STUDY_KEY_SCHEMA_V2, StudyConfigs, StudyIdentity,
+    StudyKeySchema, TRIAL_KEY_SCHEMA, benchmark_fingerprint, benchmark_key, config_hash,
+    data_fingerprint, eval_fingerprint, normalize_model_name, objective_direction, sha256_hex,
+    study_family_hash, study_family_key, study_key_hash, study_key_v1, study_key_v2, trial_key,
+    trial_key_hash,
+};
+pub use load::{load_json_str, load_path, load_str, load_yaml_str};
+pub use run_tags::{HpoRunRole, HpoRunTags};
 pub use tags::{Tag, TagRegistry, stage};
+pub use value::PyValue;

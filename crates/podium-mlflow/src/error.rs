@@ -40,7 +40,7 @@ pub enum MlflowError {
         message: String,
     },
     /// The server answered with an error.
-    #[error("MLflow server {url} answered {status} to {endpoint}: {message}")]
+    #[error("MLflow server {url} answered {status} {code} to {endpoint}: {message}")]
     Http {
         /// Base URL.
         url: String,
@@ -48,6 +48,8 @@ pub enum MlflowError {
         endpoint: String,
         /// HTTP status.
         status: u16,
+        /// MLflow's `error_code` (e.g. `INVALID_PARAMETER_VALUE`), empty when the body had none.
+        code: String,
         /// MLflow's error message or the body.
         message: String,
     },
@@ -73,6 +75,29 @@ pub enum MlflowError {
         /// What was wrong.
         message: String,
     },
+    /// An operation MLflow refuses in the object's current state (e.g. renaming a deleted
+    /// experiment, logging to a deleted run).
+    #[error("{what} {id:?} in {store}: {message}")]
+    InvalidState {
+        /// What kind of object.
+        what: &'static str,
+        /// Its id.
+        id: String,
+        /// The store.
+        store: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// A setting (environment variable or option) with a value podium cannot use.
+    #[error("invalid setting {name}={value:?}: {message}")]
+    Config {
+        /// The variable or option.
+        name: String,
+        /// Its value (never a secret).
+        value: String,
+        /// What is expected.
+        message: String,
+    },
     /// A filter or query that cannot be expressed.
     #[error("invalid query: {0}")]
     InvalidQuery(String),
@@ -85,6 +110,26 @@ pub enum MlflowError {
         path: String,
         /// What went wrong.
         message: String,
+    },
+    /// A write refused because the database schema is not the one podium writes.
+    #[error("SQLite store {path} is read-only for podium: {reason}")]
+    ReadOnly {
+        /// The database file.
+        path: String,
+        /// Why (e.g. the alembic revision found and the one expected).
+        reason: String,
+    },
+    /// MLflow params are immutable: a second value for a key is refused.
+    #[error("param {key:?} of run {run_id} is already {existing:?}; cannot change it to {new:?}")]
+    ParamConflict {
+        /// The run.
+        run_id: String,
+        /// The param key.
+        key: String,
+        /// The value already logged.
+        existing: String,
+        /// The value refused.
+        new: String,
     },
     /// Local file-system I/O.
     #[error("{context}: {source}")]

@@ -1,23 +1,46 @@
-//! MLflow tracking stores for podium: a REST client for `mlflow server` and a reader/writer of
-//! MLflow's own SQLite schema, behind one [`TrackingStore`] trait.
+//! MLflow tracking stores for podium: a REST client for `mlflow server` ([`RestStore`]) and a
+//! reader/writer of MLflow's own SQLite schema ([`SqliteStore`]), behind one [`TrackingStore`]
+//! trait, plus the [`Filter`] builder, paginated queries ([`search_all`], [`query`]) and
+//! artifact download.
 //!
 //! ```
-//! use podium_mlflow::{Filter, RunStatus};
+//! use std::collections::BTreeMap;
+//! use podium_mlflow::{open_store, search_all, Filter, MetricPoint, RunStatus, ViewType};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let uri = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+//! let store = open_store(Some(&uri))?; // flag, else MLFLOW_TRACKING_URI, else sqlite:///mlflow.db
+//! let experiment = store.create_experiment("ner-sweep")?;
+//! let tags = BTreeMap::from([("code.backbone".to_string(), "distilbert".to_string())]);
+//! let run = store.create_run(&experiment, "trial-0", 1_700_000_000_000, &tags)?;
+//! let f1 = MetricPoint { key: "f1", value: f64::NAN, timestamp: 1_700_000_000_500, step: 0 };
+//! store.log_batch(&run.run_id, &[f1], &[("lr", "3e-5")], &[])?;
+//! store.update_run(&run.run_id, RunStatus::Finished, Some(1_700_000_001_000))?;
 //!
 //! let candidates = Filter::new()
 //!     .tag_eq("code.backbone", "distilbert")
 //!     .status(RunStatus::Finished);
-//! assert!(candidates.server_side().starts_with("tags.`code.backbone`"));
+//! let runs = search_all(store.as_ref(), &[experiment], &candidates, ViewType::ActiveOnly)?;
+//! assert_eq!(runs.len(), 1);
+//! assert!(runs[0].metric("f1").unwrap().is_nan());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+pub mod artifacts;
 pub mod error;
 pub mod filter;
 pub mod model;
 pub mod query;
+pub mod rest;
+pub mod sqlite;
 pub mod store;
+pub mod uri;
 
 pub use error::MlflowError;
 pub use filter::Filter;
 pub use model::{Experiment, MetricPoint, Run, RunInfo, RunStatus, RunsPage, ViewType};
-pub use query::search_all;
+pub use query::{Direction, best_run, group_by_tag, search_all, search_all_raw};
+pub use rest::{RestConfig, RestStore};
+pub use sqlite::{SqliteBatch, SqliteStore};
 pub use store::{MAX_RESULTS_LIMIT, TrackingStore};
+pub use uri::{open_store, open_store_with_env};

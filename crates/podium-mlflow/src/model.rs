@@ -16,6 +16,16 @@ pub struct Experiment {
     pub artifact_location: String,
     /// `active` or `deleted`.
     pub lifecycle_stage: String,
+    /// Experiment tags, sorted by key.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Experiment {
+    /// True unless the experiment was deleted.
+    pub fn is_active(&self) -> bool {
+        self.lifecycle_stage == "active"
+    }
 }
 
 /// MLflow's run status.
@@ -105,7 +115,9 @@ pub struct Run {
     pub tags: BTreeMap<String, String>,
     /// Params, sorted by key.
     pub params: BTreeMap<String, String>,
-    /// Latest value of each metric, sorted by key.
+    /// Latest value of each metric, sorted by key. Serialized as MLflow writes JSON: non-finite
+    /// values as `"NaN"`, `"Infinity"`, `"-Infinity"`.
+    #[serde(with = "metric_map")]
     pub metrics: BTreeMap<String, f64>,
 }
 
@@ -123,6 +135,127 @@ impl Run {
     /// A metric's latest value.
     pub fn metric(&self, key: &str) -> Option<f64> {
         self.metrics.get(key).copied()
+    }
+}
+
+/// The largest finite double; MLflow's SQL store writes ±inf as ± this value.
+pub const INFINITY_SENTINEL: f64 = f64::MAX;
+
+/// A metric value as MLflow carries it in JSON: a number, or one of the strings `"NaN"`,
+/// `"Infinity"`, `"-Infinity"`; ±1.7976931348623157e308 (what SQL stores keep for ±inf) reads as
+/// ±inf. Serializes non-finite values as those strings.
+///
+/// ```
+/// use podium_mlflow::model::MlflowFloat;
+/// let parsed: Vec<MlflowFloat> =
+///     serde_json::from_str(r#"["NaN", "-Infinity", 1.7976931348623157e308, 0.5]"#).unwrap();
+/// assert!(parsed[0].0.is_nan());
+/// assert_eq!(parsed[1].0, f64::NEG_INFINITY);
+/// assert_eq!(parsed[2].0, f64::INFINITY);
+/// assert_eq!(serde_json::to_string(&MlflowFloat(f64::NAN)).unwrap(), r#""NaN""#);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MlflowFloat(pub f64);
+
+impl MlflowFloat {
+    /// Maps the SQL stores' ±f64::MAX sentinels to ±inf.
+    pub fn from_stored(value: f64) -> f64 {
+        if value >= INFINITY_SENTINEL {
+            f64::INFINITY
+        } else if value <= -INFINITY_SENTINEL {
+            f64::NEG_INFINITY
+        } else {
+            value
+        }
+    }
+
+    /// Parses MLflow's string spellings (and plain numbers written as strings).
+    pub fn parse(text: &str) -> Option<f64> {
+        match text {
+            "NaN" | "nan" => Some(f64::NAN),
+            "Infinity" | "inf" | "+Infinity" => Some(f64::INFINITY),
+            "-Infinity" | "-inf" => Some(f64::NEG_INFINITY),
+            other => other.parse::<f64>().ok().map(Self::from_stored),
+        }
+    }
+
+    /// MLflow's string for a non-finite value, `None` for a finite one.
+    pub fn non_finite_str(value: f64) -> Option<&'static str> {
+        if value.is_nan() {
+            Some("NaN")
+        } else if value == f64::INFINITY {
+            Some("Infinity")
+        } else if value == f64::NEG_INFINITY {
+            Some("-Infinity")
+        } else {
+            None
+        }
+    }
+}
+
+impl Serialize for MlflowFloat {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match Self::non_finite_str(self.0) {
+            Some(text) => serializer.serialize_str(text),
+            None => serializer.serialize_f64(self.0),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for MlflowFloat {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = MlflowFloat;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a number or one of \"NaN\", \"Infinity\", \"-Infinity\"")
+            }
+            fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<MlflowFloat, E> {
+                Ok(MlflowFloat(MlflowFloat::from_stored(value)))
+            }
+            fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<MlflowFloat, E> {
+                Ok(MlflowFloat(value as f64))
+            }
+            fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<MlflowFloat, E> {
+                Ok(MlflowFloat(value as f64))
+            }
+            fn visit_str<E: serde::de::Error>(self, value: &str) -> Result<MlflowFloat, E> {
+                MlflowFloat::parse(value)
+                    .map(MlflowFloat)
+                    .ok_or_else(|| E::invalid_value(serde::de::Unexpected::Str(value), &self))
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// Serde adapter for `BTreeMap<String, f64>` metric maps with MLflow's non-finite spellings.
+pub mod metric_map {
+    use std::collections::BTreeMap;
+
+    use serde::ser::SerializeMap;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::MlflowFloat;
+
+    /// Writes non-finite values as `"NaN"`, `"Infinity"`, `"-Infinity"`.
+    pub fn serialize<S: Serializer>(
+        metrics: &BTreeMap<String, f64>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(metrics.len()))?;
+        for (key, value) in metrics {
+            map.serialize_entry(key, &MlflowFloat(*value))?;
+        }
+        map.end()
+    }
+
+    /// Reads numbers, the string spellings and the ±f64::MAX sentinels.
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<BTreeMap<String, f64>, D::Error> {
+        let raw = BTreeMap::<String, MlflowFloat>::deserialize(deserializer)?;
+        Ok(raw.into_iter().map(|(key, value)| (key, value.0)).collect())
     }
 }
 

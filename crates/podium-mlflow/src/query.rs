@@ -1,8 +1,11 @@
-//! Queries on top of [`TrackingStore`]: every page, always.
+//! Queries on top of [`TrackingStore`]: every page, always; deterministic answers.
+
+use std::collections::BTreeMap;
+use std::fmt;
 
 use crate::error::MlflowError;
 use crate::filter::Filter;
-use crate::model::{Run, ViewType};
+use crate::model::{Experiment, Run, RunStatus, ViewType};
 use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
 
 /// All runs of the experiments matching `filter`, reading every page (never the classic silent
@@ -13,27 +16,194 @@ pub fn search_all(
     filter: &Filter,
     view: ViewType,
 ) -> Result<Vec<Run>, MlflowError> {
-    let server_filter = filter.server_side();
+    let mut runs = search_all_raw(store, experiment_ids, &filter.server_side(), view)?;
+    if filter.has_client_side() {
+        runs.retain(|run| filter.matches_client_side(run));
+    }
+    Ok(runs)
+}
+
+/// All runs matching an MLflow filter string typed by a user (every page). Prefer
+/// [`search_all`] with a [`Filter`] in code: it quotes values correctly.
+pub fn search_all_raw(
+    store: &dyn TrackingStore,
+    experiment_ids: &[String],
+    filter: &str,
+    view: ViewType,
+) -> Result<Vec<Run>, MlflowError> {
     let mut runs = Vec::new();
     let mut token: Option<String> = None;
     loop {
         let page = store.search_runs_page(
             experiment_ids,
-            &server_filter,
+            filter,
             view,
             MAX_RESULTS_LIMIT,
             &[],
             token.as_deref(),
         )?;
-        runs.extend(
-            page.runs
-                .into_iter()
-                .filter(|run| filter.matches_client_side(run)),
-        );
+        runs.extend(page.runs);
         match page.next_page_token {
             Some(next) if !next.is_empty() => token = Some(next),
             _ => break,
         }
     }
     Ok(runs)
+}
+
+/// The experiment named `name`, or [`MlflowError::NotFound`].
+pub fn experiment_by_name(
+    store: &dyn TrackingStore,
+    name: &str,
+) -> Result<Experiment, MlflowError> {
+    store
+        .get_experiment_by_name(name)?
+        .ok_or_else(|| MlflowError::NotFound {
+            what: "experiment",
+            id: name.to_string(),
+            store: store.describe(),
+        })
+}
+
+/// Active runs whose tags equal `tags` (all of them) and, when given, whose status is `status`;
+/// filtered by the store, every page.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use podium_mlflow::{RunStatus, TrackingStore};
+/// # use podium_mlflow::query::runs_with_tags;
+/// # let dir = tempfile::tempdir()?;
+/// # let store = podium_mlflow::sqlite::SqliteStore::open(&dir.path().join("mlflow.db"))?;
+/// # let exp = store.create_experiment("e")?;
+/// # let tags = BTreeMap::from([("stage".to_string(), "hpo".to_string())]);
+/// # let run = store.create_run(&exp, "r", 1, &tags)?;
+/// # store.update_run(&run.run_id, RunStatus::Finished, Some(2))?;
+/// let runs = runs_with_tags(&store, &[exp], &[("stage", "hpo")], Some(RunStatus::Finished))?;
+/// assert_eq!(runs.len(), 1);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn runs_with_tags(
+    store: &dyn TrackingStore,
+    experiment_ids: &[String],
+    tags: &[(&str, &str)],
+    status: Option<RunStatus>,
+) -> Result<Vec<Run>, MlflowError> {
+    let mut filter = tags
+        .iter()
+        .fold(Filter::new(), |filter, (key, value)| filter.tag_eq(*key, *value));
+    if let Some(status) = status {
+        filter = filter.status(status);
+    }
+    search_all(store, experiment_ids, &filter, ViewType::ActiveOnly)
+}
+
+/// Whether a larger or a smaller metric is better.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// Larger is better (F1, accuracy).
+    Maximize,
+    /// Smaller is better (loss, latency).
+    Minimize,
+}
+
+impl Direction {
+    /// Parses `maximize`/`max` or `minimize`/`min` (case-insensitive).
+    pub fn parse(text: &str) -> Option<Direction> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "maximize" | "max" => Some(Direction::Maximize),
+            "minimize" | "min" => Some(Direction::Minimize),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Maximize => "maximize",
+            Direction::Minimize => "minimize",
+        })
+    }
+}
+
+/// The best run by `metric` in `direction`. Runs without the metric or with NaN are skipped.
+/// Ties are broken deterministically: earlier start time first (a missing start time counts
+/// as latest), then the smaller run id; the order the store returned never matters.
+///
+/// ```
+/// # use std::collections::BTreeMap;
+/// # use podium_mlflow::{Run, RunInfo, RunStatus};
+/// use podium_mlflow::query::{best_run, Direction};
+/// # let run = |id: &str, start: i64, f1: f64| Run {
+/// #     info: RunInfo { run_id: id.into(), experiment_id: "1".into(), run_name: id.into(),
+/// #         status: RunStatus::Finished, start_time: Some(start), end_time: None,
+/// #         artifact_uri: String::new(), lifecycle_stage: "active".into() },
+/// #     tags: BTreeMap::new(), params: BTreeMap::new(),
+/// #     metrics: BTreeMap::from([("f1".to_string(), f1)]) };
+/// let runs = vec![run("b", 10, 0.9), run("a", 10, 0.9), run("c", 5, f64::NAN)];
+/// assert_eq!(best_run(&runs, "f1", Direction::Maximize).unwrap().id(), "a");
+/// ```
+pub fn best_run<'a>(runs: &'a [Run], metric: &str, direction: Direction) -> Option<&'a Run> {
+    runs.iter()
+        .filter_map(|run| {
+            run.metric(metric)
+                .filter(|value| !value.is_nan())
+                .map(|value| (run, value))
+        })
+        .min_by(|(a, a_value), (b, b_value)| {
+            let by_value = match direction {
+                Direction::Maximize => b_value.total_cmp(a_value),
+                Direction::Minimize => a_value.total_cmp(b_value),
+            };
+            by_value
+                .then_with(|| {
+                    let start = |run: &Run| run.info.start_time.unwrap_or(i64::MAX);
+                    start(a).cmp(&start(b))
+                })
+                .then_with(|| a.id().cmp(b.id()))
+        })
+        .map(|(run, _)| run)
+}
+
+/// Runs grouped by the value of tag `key`, groups sorted by value; runs keep their order.
+/// Runs without the tag are left out.
+pub fn group_by_tag(runs: Vec<Run>, key: &str) -> BTreeMap<String, Vec<Run>> {
+    let mut groups: BTreeMap<String, Vec<Run>> = BTreeMap::new();
+    for run in runs {
+        if let Some(value) = run.tags.get(key).cloned() {
+            groups.entry(value).or_default().push(run);
+        }
+    }
+    groups
+}
+
+/// Runs several independent searches at once, one thread each, sharing the store (e.g. the
+/// candidates of every backbone). Results come back in the order of `filters`, each labelled.
+pub fn search_all_concurrently<K: Clone + Send + Sync>(
+    store: &dyn TrackingStore,
+    experiment_ids: &[String],
+    filters: &[(K, Filter)],
+    view: ViewType,
+) -> Vec<(K, Result<Vec<Run>, MlflowError>)> {
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = filters
+            .iter()
+            .map(|(label, filter)| {
+                let handle =
+                    scope.spawn(move || search_all(store, experiment_ids, filter, view));
+                (label.clone(), handle)
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|(label, handle)| {
+                let result = handle.join().unwrap_or_else(|_| {
+                    Err(MlflowError::InvalidQuery(
+                        "a search thread panicked".to_string(),
+                    ))
+                });
+                (label, result)
+            })
+            .collect()
+    })
 }

@@ -25,6 +25,25 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
     /// This is MLflow's only atomic create, so claims are built on it.
     fn create_experiment(&self, name: &str) -> Result<String, MlflowError>;
 
+    /// The experiment with this id (active or deleted); [`MlflowError::NotFound`] if none.
+    fn get_experiment(&self, experiment_id: &str) -> Result<Experiment, MlflowError>;
+
+    /// Sets (or overwrites) one experiment tag.
+    fn set_experiment_tag(
+        &self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), MlflowError>;
+
+    /// Renames an experiment; [`MlflowError::AlreadyExists`] when `new_name` is taken (by an
+    /// active or a deleted experiment, as in MLflow).
+    fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<(), MlflowError>;
+
+    /// Marks an experiment (and its runs) deleted, as MLflow does; its name stays taken until
+    /// the experiment is purged by `mlflow gc`.
+    fn delete_experiment(&self, experiment_id: &str) -> Result<(), MlflowError>;
+
     /// One page of `runs/search`. `filter` is an MLflow filter string (possibly empty),
     /// `max_results` at most [`MAX_RESULTS_LIMIT`].
     fn search_runs_page(

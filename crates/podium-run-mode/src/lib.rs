@@ -240,7 +240,11 @@ mod tests {
 
     #[test]
     fn load_if_exists_is_true_exactly_when_resume_or_reuse_is_possible() {
-        for mode in [RunMode::ReuseIfExists, RunMode::ForceNew, RunMode::ResumeIfIncomplete] {
+        for mode in [
+            RunMode::ReuseIfExists,
+            RunMode::ForceNew,
+            RunMode::ResumeIfIncomplete,
+        ] {
             let may_resume_or_reuse = [Existing::Nothing, Existing::Incomplete, Existing::Complete]
                 .into_iter()
                 .any(|existing| decide(mode, existing) != Decision::CreateNew);
@@ -269,7 +273,10 @@ mod tests {
 
     #[test]
     fn inherit_null_takes_hpo_mode() {
-        assert_eq!(RunMode::inherit(None, RunMode::ResumeIfIncomplete), RunMode::ResumeIfIncomplete);
+        assert_eq!(
+            RunMode::inherit(None, RunMode::ResumeIfIncomplete),
+            RunMode::ResumeIfIncomplete
+        );
         assert_eq!(
             RunMode::inherit(Some(RunMode::ForceNew), RunMode::ReuseIfExists),
             RunMode::ForceNew

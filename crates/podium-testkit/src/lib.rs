@@ -117,7 +117,10 @@ impl MlflowServer {
         Self::start_in(dir)
     }
 
-    fn start_in(dir: tempfile::TempDir) -> io::Result<MlflowServer> {
+    /// Starts a server in `dir`, using `dir/mlflow.db` as its backend store (created when
+    /// missing; a database prepared beforehand, e.g. by Python or podium, is served as is) and
+    /// `dir/artifacts` as its artifact destination.
+    pub fn start_in(dir: tempfile::TempDir) -> io::Result<MlflowServer> {
         let python = python();
         let mlflow = python
             .parent()
@@ -206,4 +209,283 @@ impl Drop for MlflowServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// What a [`FaultProxy`] does with one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this HTTP status (an MLflow-style JSON error body), optionally with a
+    /// `Retry-After` header in seconds, without contacting the upstream server.
+    Status(u16, Option<u32>),
+    /// Wait this long, then forward.
+    Delay(Duration),
+    /// Forward to the upstream server unchanged.
+    Forward,
+}
+
+type Handler = dyn Fn(&HttpRequest) -> Option<HttpReply> + Send + Sync;
+
+/// A request as a loopback stub server saw it.
+#[derive(Debug, Clone)]
+pub struct HttpRequest {
+    /// `GET`, `POST`, …
+    pub method: String,
+    /// Path and query, e.g. `/api/2.0/mlflow/runs/get?run_id=x`.
+    pub target: String,
+    /// The raw request (head and body) as received.
+    pub raw: Vec<u8>,
+}
+
+/// A reply of a stub handler.
+#[derive(Debug, Clone)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u16,
+    /// Extra headers.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Vec<u8>,
+}
+
+impl HttpReply {
+    /// A JSON reply.
+    pub fn json(status: u16, body: &str) -> HttpReply {
+        HttpReply {
+            status,
+            headers: vec![("Content-Type".into(), "application/json".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 (one thread per connection, `Connection: close`) for
+/// the few tests that need answers a real server never gives (faults, hostile listings). A
+/// handler returning `None` forwards the request to `upstream` when one is set, else 404.
+/// Stopped when dropped.
+pub struct StubServer {
+    url: String,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for StubServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StubServer").field("url", &self.url).finish()
+    }
+}
+
+impl StubServer {
+    /// Starts a stub answering with `handler`, forwarding unanswered requests to `upstream`
+    /// (`http://127.0.0.1:port`) when given.
+    pub fn start(
+        upstream: Option<&str>,
+        handler: impl Fn(&HttpRequest) -> Option<HttpReply> + Send + Sync + 'static,
+    ) -> io::Result<StubServer> {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let upstream = upstream
+            .map(|url| url.trim_start_matches("http://").trim_end_matches('/').to_string());
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(AtomicUsize::new(0));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let thread = {
+            let stop = Arc::clone(&stop);
+            let requests = Arc::clone(&requests);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    match listener.accept() {
+                        Ok((stream, _)) => {
+                            let handler = Arc::clone(&handler);
+                            let upstream = upstream.clone();
+                            let requests = Arc::clone(&requests);
+                            std::thread::spawn(move || {
+                                let _ = serve_connection(stream, &*handler, upstream.as_deref(), &requests);
+                            });
+                        }
+                        Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
+                            std::thread::sleep(Duration::from_millis(5));
+                        }
+                        Err(_) => break,
+                    }
+                }
+            })
+        };
+        Ok(StubServer {
+            url,
+            stop,
+            requests,
+            thread: Some(thread),
+        })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:5123`.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.requests.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for StubServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// A [`StubServer`] in front of a real server that applies queued [`Fault`]s, one per request,
+/// then forwards everything.
+#[derive(Debug)]
+pub struct FaultProxy {
+    stub: StubServer,
+    plan: std::sync::Arc<std::sync::Mutex<std::collections::VecDeque<Fault>>>,
+}
+
+impl FaultProxy {
+    /// A proxy to `upstream` (`http://127.0.0.1:port`).
+    pub fn start(upstream: &str) -> io::Result<FaultProxy> {
+        let plan = std::sync::Arc::new(std::sync::Mutex::new(std::collections::VecDeque::new()));
+        let queue = std::sync::Arc::clone(&plan);
+        let stub = StubServer::start(Some(upstream), move |_request| {
+            let fault = queue.lock().unwrap().pop_front().unwrap_or(Fault::Forward);
+            match fault {
+                Fault::Forward => None,
+                Fault::Delay(delay) => {
+                    std::thread::sleep(delay);
+                    None
+                }
+                Fault::Status(status, retry_after) => {
+                    let mut reply = HttpReply::json(
+                        status,
+                        r#"{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected fault"}"#,
+                    );
+                    if let Some(seconds) = retry_after {
+                        reply.headers.push(("Retry-After".into(), seconds.to_string()));
+                    }
+                    Some(reply)
+                }
+            }
+        })?;
+        Ok(FaultProxy { stub, plan })
+    }
+
+    /// Queues faults for the next requests (in order).
+    pub fn push(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.plan.lock().unwrap().extend(faults);
+    }
+
+    /// Base URL of the proxy.
+    pub fn url(&self) -> &str {
+        self.stub.url()
+    }
+
+    /// Requests received so far (faulted and forwarded).
+    pub fn requests(&self) -> usize {
+        self.stub.requests()
+    }
+}
+
+fn read_http_request(stream: &mut TcpStream) -> io::Result<Option<HttpRequest>> {
+    use std::io::Read;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut raw = Vec::new();
+    let mut buffer = [0u8; 8192];
+    let head_end = loop {
+        if let Some(position) = raw.windows(4).position(|window| window == b"\r\n\r\n") {
+            break position + 4;
+        }
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            return Ok(None);
+        }
+        raw.extend_from_slice(&buffer[..read]);
+    };
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let content_length = head
+        .lines()
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("content-length"))
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    while raw.len() < head_end + content_length {
+        let read = stream.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buffer[..read]);
+    }
+    let mut request_line = head.lines().next().unwrap_or_default().split_whitespace();
+    Ok(Some(HttpRequest {
+        method: request_line.next().unwrap_or_default().to_string(),
+        target: request_line.next().unwrap_or_default().to_string(),
+        raw,
+    }))
+}
+
+/// Replaces any `Connection` header of an HTTP head with `Connection: close`.
+fn force_close(message: &[u8]) -> Vec<u8> {
+    let Some(head_end) = message.windows(4).position(|window| window == b"\r\n\r\n") else {
+        return message.to_vec();
+    };
+    let head = String::from_utf8_lossy(&message[..head_end]);
+    let mut out = String::new();
+    for line in head.split("\r\n") {
+        let is_connection = line
+            .split_once(':')
+            .is_some_and(|(name, _)| name.trim().eq_ignore_ascii_case("connection"));
+        if !is_connection {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    let mut bytes = out.into_bytes();
+    bytes.extend_from_slice(&message[head_end + 4..]);
+    bytes
+}
+
+fn serve_connection(
+    mut stream: TcpStream,
+    handler: &Handler,
+    upstream: Option<&str>,
+    requests: &std::sync::atomic::AtomicUsize,
+) -> io::Result<()> {
+    use std::io::{Read, Write};
+    stream.set_nonblocking(false)?;
+    let Some(request) = read_http_request(&mut stream)? else {
+        return Ok(());
+    };
+    requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if let Some(reply) = handler(&request) {
+        let mut head = format!("HTTP/1.1 {} Stub\r\n", reply.status);
+        for (name, value) in &reply.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            reply.body.len()
+        ));
+        stream.write_all(head.as_bytes())?;
+        stream.write_all(&reply.body)?;
+        return stream.flush();
+    }
+    let Some(upstream) = upstream else {
+        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        return stream.flush();
+    };
+    let mut backend = TcpStream::connect(upstream)?;
+    backend.write_all(&force_close(&request.raw))?;
+    let mut response = Vec::new();
+    backend.read_to_end(&mut response)?;
+    stream.write_all(&force_close(&response))?;
+    stream.flush()
 }

@@ -134,6 +134,9 @@ mod tests {
         let path = dir.path().join("experiment.yaml");
         std::fs::write(&path, "name: x\nbackbones: [a]\ncolour: red\n").unwrap();
         let message = ExperimentConfig::load(&path).unwrap_err().to_string();
-        assert!(message.contains("experiment.yaml") && message.contains("colour"), "{message}");
+        assert!(
+            message.contains("experiment.yaml") && message.contains("colour"),
+            "{message}"
+        );
     }
 }

@@ -1,3 +1,8 @@
 //! One module per subcommand; each exposes its clap arguments and a `run` function.
 
+pub mod best_trials;
+pub mod config;
+pub mod runs;
+pub mod select;
 pub mod variants;
+pub mod verify_hashes;

@@ -1,0 +1,435 @@
+//! Tiny random token-classification checkpoints in the Hugging Face layout (`config.json` +
+//! `model.safetensors`), deterministic from a seed: for demos, examples and tests that need a
+//! real checkpoint directory without downloading one.
+//!
+//! The tensor names, shapes and config keys are those `transformers` writes for
+//! `BertForTokenClassification`, `DistilBertForTokenClassification` and
+//! `RobertaForTokenClassification`, so the runtime loads them like any downloaded checkpoint.
+//! Weights are drawn from N(0, 0.02) like `initializer_range`, layer norms start at (1, 0).
+//!
+//! ```
+//! use podium_bench::random_checkpoint::{Architecture, RandomCheckpoint};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let checkpoint = RandomCheckpoint::tiny(Architecture::Bert, 7)
+//!     .with_labels(["O", "B-SKILL", "I-SKILL"].map(String::from).to_vec());
+//! checkpoint.write(dir.path())?;
+//! assert!(dir.path().join("config.json").is_file());
+//! assert!(dir.path().join("model.safetensors").is_file());
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use serde_json::{Value, json};
+
+use crate::error::BenchError;
+
+/// The architectures a random checkpoint can have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Architecture {
+    /// `bert` (`BertForTokenClassification`).
+    Bert,
+    /// `distilbert` (`DistilBertForTokenClassification`).
+    DistilBert,
+    /// `roberta` (`RobertaForTokenClassification`).
+    Roberta,
+}
+
+impl Architecture {
+    /// The config.json `model_type`.
+    pub fn model_type(self) -> &'static str {
+        match self {
+            Architecture::Bert => "bert",
+            Architecture::DistilBert => "distilbert",
+            Architecture::Roberta => "roberta",
+        }
+    }
+
+    fn class_name(self) -> &'static str {
+        match self {
+            Architecture::Bert => "BertForTokenClassification",
+            Architecture::DistilBert => "DistilBertForTokenClassification",
+            Architecture::Roberta => "RobertaForTokenClassification",
+        }
+    }
+
+    /// RoBERTa offsets positions past its padding index (1), so it needs two extra rows.
+    fn position_rows(self, max_positions: usize) -> usize {
+        match self {
+            Architecture::Roberta => max_positions + 2,
+            Architecture::Bert | Architecture::DistilBert => max_positions,
+        }
+    }
+}
+
+/// A random checkpoint's shape and seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RandomCheckpoint {
+    /// The architecture.
+    pub architecture: Architecture,
+    /// Vocabulary size (synthetic inputs draw ids below it).
+    pub vocab_size: usize,
+    /// Hidden size (a multiple of `num_heads`).
+    pub hidden_size: usize,
+    /// Encoder layers.
+    pub num_layers: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Feed-forward inner size.
+    pub intermediate_size: usize,
+    /// Longest input in tokens.
+    pub max_positions: usize,
+    /// The token-classification labels, in id order.
+    pub labels: Vec<String>,
+    /// Seed of the weights: the same seed and shape give byte-identical files.
+    pub seed: u64,
+}
+
+impl RandomCheckpoint {
+    /// A tiny model (2 layers, hidden 32, 4 heads, vocabulary 1024, 512 positions, labels O /
+    /// B-ENT / I-ENT): a few hundred kilobytes, milliseconds per forward pass.
+    pub fn tiny(architecture: Architecture, seed: u64) -> Self {
+        Self {
+            architecture,
+            vocab_size: 1024,
+            hidden_size: 32,
+            num_layers: 2,
+            num_heads: 4,
+            intermediate_size: 64,
+            max_positions: 512,
+            labels: ["O", "B-ENT", "I-ENT"].map(String::from).to_vec(),
+            seed,
+        }
+    }
+
+    /// The same checkpoint with these labels.
+    pub fn with_labels(mut self, labels: Vec<String>) -> Self {
+        self.labels = labels;
+        self
+    }
+
+    /// config.json as `transformers` writes it for this architecture.
+    pub fn config_json(&self) -> Value {
+        let id2label: serde_json::Map<String, Value> = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(id, label)| (id.to_string(), json!(label)))
+            .collect();
+        let label2id: serde_json::Map<String, Value> = self
+            .labels
+            .iter()
+            .enumerate()
+            .map(|(id, label)| (label.clone(), json!(id)))
+            .collect();
+        let arch = self.architecture;
+        let mut config = match arch {
+            Architecture::DistilBert => json!({
+                "activation": "gelu",
+                "attention_dropout": 0.1,
+                "dim": self.hidden_size,
+                "dropout": 0.1,
+                "hidden_dim": self.intermediate_size,
+                "n_heads": self.num_heads,
+                "n_layers": self.num_layers,
+                "pad_token_id": 0,
+                "qa_dropout": 0.1,
+                "seq_classif_dropout": 0.2,
+                "sinusoidal_pos_embds": false,
+            }),
+            Architecture::Bert | Architecture::Roberta => json!({
+                "attention_probs_dropout_prob": 0.1,
+                "hidden_act": "gelu",
+                "hidden_dropout_prob": 0.1,
+                "hidden_size": self.hidden_size,
+                "intermediate_size": self.intermediate_size,
+                "layer_norm_eps": if arch == Architecture::Roberta { 1e-5 } else { 1e-12 },
+                "num_attention_heads": self.num_heads,
+                "num_hidden_layers": self.num_layers,
+                "pad_token_id": if arch == Architecture::Roberta { 1 } else { 0 },
+                "position_embedding_type": "absolute",
+                "type_vocab_size": if arch == Architecture::Roberta { 1 } else { 2 },
+            }),
+        };
+        if let Value::Object(map) = &mut config {
+            map.insert("architectures".into(), json!([arch.class_name()]));
+            map.insert("model_type".into(), json!(arch.model_type()));
+            map.insert("vocab_size".into(), json!(self.vocab_size));
+            map.insert(
+                "max_position_embeddings".into(),
+                json!(arch.position_rows(self.max_positions)),
+            );
+            map.insert("initializer_range".into(), json!(0.02));
+            map.insert("id2label".into(), Value::Object(id2label));
+            map.insert("label2id".into(), Value::Object(label2id));
+            map.insert("torch_dtype".into(), json!("float32"));
+            if arch == Architecture::Roberta {
+                map.insert("bos_token_id".into(), json!(0));
+                map.insert("eos_token_id".into(), json!(2));
+            }
+        }
+        config
+    }
+
+    /// Every tensor (name, shape, values), in a fixed order that the seeded values follow.
+    pub fn tensors(&self) -> Vec<(String, Vec<usize>, Vec<f32>)> {
+        let mut init = Init::new(self.seed);
+        let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
+        let arch = self.architecture;
+        let positions = arch.position_rows(self.max_positions);
+        let mut out = Vec::new();
+        let prefix = match arch {
+            Architecture::Bert => "bert",
+            Architecture::DistilBert => "distilbert",
+            Architecture::Roberta => "roberta",
+        };
+        let mut normal = |out: &mut Vec<_>, name: String, shape: Vec<usize>| {
+            let values = init.normal(shape.iter().product());
+            out.push((name, shape, values));
+        };
+        normal(&mut out, format!("{prefix}.embeddings.word_embeddings.weight"), vec![v, h]);
+        normal(
+            &mut out,
+            format!("{prefix}.embeddings.position_embeddings.weight"),
+            vec![positions, h],
+        );
+        if arch != Architecture::DistilBert {
+            let types = if arch == Architecture::Roberta { 1 } else { 2 };
+            normal(
+                &mut out,
+                format!("{prefix}.embeddings.token_type_embeddings.weight"),
+                vec![types, h],
+            );
+        }
+        layer_norm(&mut out, &format!("{prefix}.embeddings.LayerNorm"), h);
+        for layer in 0..self.num_layers {
+            let linears: Vec<(String, usize, usize)> = match arch {
+                Architecture::DistilBert => {
+                    let base = format!("{prefix}.transformer.layer.{layer}");
+                    vec![
+                        (format!("{base}.attention.q_lin"), h, h),
+                        (format!("{base}.attention.k_lin"), h, h),
+                        (format!("{base}.attention.v_lin"), h, h),
+                        (format!("{base}.attention.out_lin"), h, h),
+                        (format!("{base}.ffn.lin1"), i, h),
+                        (format!("{base}.ffn.lin2"), h, i),
+                    ]
+                }
+                Architecture::Bert | Architecture::Roberta => {
+                    let base = format!("{prefix}.encoder.layer.{layer}");
+                    vec![
+                        (format!("{base}.attention.self.query"), h, h),
+                        (format!("{base}.attention.self.key"), h, h),
+                        (format!("{base}.attention.self.value"), h, h),
+                        (format!("{base}.attention.output.dense"), h, h),
+                        (format!("{base}.intermediate.dense"), i, h),
+                        (format!("{base}.output.dense"), h, i),
+                    ]
+                }
+            };
+            for (name, rows, cols) in linears {
+                normal(&mut out, format!("{name}.weight"), vec![rows, cols]);
+                out.push((format!("{name}.bias"), vec![rows], vec![0.0; rows]));
+            }
+            let norms = match arch {
+                Architecture::DistilBert => {
+                    let base = format!("{prefix}.transformer.layer.{layer}");
+                    [
+                        format!("{base}.sa_layer_norm"),
+                        format!("{base}.output_layer_norm"),
+                    ]
+                }
+                Architecture::Bert | Architecture::Roberta => {
+                    let base = format!("{prefix}.encoder.layer.{layer}");
+                    [
+                        format!("{base}.attention.output.LayerNorm"),
+                        format!("{base}.output.LayerNorm"),
+                    ]
+                }
+            };
+            for norm in norms {
+                layer_norm(&mut out, &norm, h);
+            }
+        }
+        let labels = self.labels.len();
+        normal(&mut out, "classifier.weight".into(), vec![labels, h]);
+        out.push(("classifier.bias".into(), vec![labels], vec![0.0; labels]));
+        out
+    }
+
+    /// Writes config.json and model.safetensors into `dir` (created as needed); each file is
+    /// written to a temporary name and renamed, so a reader never sees half a checkpoint file.
+    /// Returns `dir`.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, BenchError> {
+        self.check()?;
+        std::fs::create_dir_all(dir).map_err(|source| write_error(dir, source.to_string()))?;
+        let config = serde_json::to_string_pretty(&self.config_json())
+            .map_err(|err| write_error(&dir.join("config.json"), err.to_string()))?;
+        write_atomic(&dir.join("config.json"), |path| {
+            std::fs::write(path, format!("{config}\n")).map_err(|err| err.to_string())
+        })?;
+        let device = Device::Cpu;
+        let tensors = self
+            .tensors()
+            .into_iter()
+            .map(|(name, shape, values)| {
+                Tensor::from_vec(values, shape, &device)
+                    .map(|tensor| (name, tensor))
+                    .map_err(|err| write_error(&dir.join("model.safetensors"), err.to_string()))
+            })
+            .collect::<Result<HashMap<String, Tensor>, BenchError>>()?;
+        write_atomic(&dir.join("model.safetensors"), |path| {
+            candle_core::safetensors::save(&tensors, path).map_err(|err| err.to_string())
+        })?;
+        Ok(dir.to_path_buf())
+    }
+
+    fn check(&self) -> Result<(), BenchError> {
+        let invalid = |key: &str, message: &str| BenchError::Config {
+            file: PathBuf::from("<random checkpoint>"),
+            key: key.to_string(),
+            message: message.to_string(),
+        };
+        if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 {
+            return Err(invalid(
+                "hidden_size",
+                "must be a positive multiple of num_heads",
+            ));
+        }
+        if self.labels.is_empty() {
+            return Err(invalid("labels", "a token-classification head needs labels"));
+        }
+        for (key, value) in [
+            ("vocab_size", self.vocab_size),
+            ("num_layers", self.num_layers),
+            ("intermediate_size", self.intermediate_size),
+            ("max_positions", self.max_positions),
+        ] {
+            if value == 0 {
+                return Err(invalid(key, "must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn layer_norm(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: &str, size: usize) {
+    out.push((format!("{name}.weight"), vec![size], vec![1.0; size]));
+    out.push((format!("{name}.bias"), vec![size], vec![0.0; size]));
+}
+
+fn write_error(file: &Path, message: String) -> BenchError {
+    BenchError::Write {
+        file: file.to_path_buf(),
+        message,
+    }
+}
+
+fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&Path) -> Result<(), String>,
+) -> Result<(), BenchError> {
+    let name = path
+        .file_name()
+        .map(|name| name.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temporary = path.with_file_name(format!(".{name}.partial"));
+    write(&temporary).map_err(|message| write_error(path, message))?;
+    std::fs::rename(&temporary, path).map_err(|err| write_error(path, err.to_string()))
+}
+
+/// N(0, 0.02) values from a seeded generator (Box–Muller), reproducible on every platform.
+#[derive(Debug)]
+struct Init {
+    rng: fastrand::Rng,
+}
+
+impl Init {
+    const STD: f64 = 0.02;
+
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: fastrand::Rng::with_seed(seed),
+        }
+    }
+
+    fn normal(&mut self, count: usize) -> Vec<f32> {
+        let mut values = Vec::with_capacity(count);
+        while values.len() < count {
+            // 1 - f64() is in (0, 1]: ln never sees 0.
+            let radius = (-2.0 * (1.0 - self.rng.f64()).ln()).sqrt() * Self::STD;
+            let angle = std::f64::consts::TAU * self.rng.f64();
+            values.push((radius * angle.cos()) as f32);
+            if values.len() < count {
+                values.push((radius * angle.sin()) as f32);
+            }
+        }
+        values
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn same_seed_same_bytes_other_seed_other_weights() {
+        let a = tempfile::tempdir().unwrap();
+        let b = tempfile::tempdir().unwrap();
+        let c = tempfile::tempdir().unwrap();
+        RandomCheckpoint::tiny(Architecture::Bert, 1).write(a.path()).unwrap();
+        RandomCheckpoint::tiny(Architecture::Bert, 1).write(b.path()).unwrap();
+        RandomCheckpoint::tiny(Architecture::Bert, 2).write(c.path()).unwrap();
+        let read = |dir: &tempfile::TempDir, name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        assert_eq!(read(&a, "model.safetensors"), read(&b, "model.safetensors"));
+        assert_eq!(read(&a, "config.json"), read(&b, "config.json"));
+        assert_ne!(read(&a, "model.safetensors"), read(&c, "model.safetensors"));
+    }
+
+    #[test]
+    fn shapes_follow_the_config() {
+        for arch in [Architecture::Bert, Architecture::DistilBert, Architecture::Roberta] {
+            let checkpoint = RandomCheckpoint::tiny(arch, 3);
+            let dir = tempfile::tempdir().unwrap();
+            checkpoint.write(dir.path()).unwrap();
+            let tensors = candle_core::safetensors::load(
+                dir.path().join("model.safetensors"),
+                &Device::Cpu,
+            )
+            .unwrap();
+            assert_eq!(tensors["classifier.weight"].dims(), [3, 32]);
+            let config = checkpoint.config_json();
+            let positions = config["max_position_embeddings"].as_u64().unwrap() as usize;
+            let prefix = arch.model_type();
+            assert_eq!(
+                tensors[&format!("{prefix}.embeddings.position_embeddings.weight")].dims(),
+                [positions, 32]
+            );
+            assert_eq!(config["id2label"]["2"], "I-ENT");
+            assert_eq!(tensors.len(), checkpoint.tensors().len());
+        }
+    }
+
+    #[test]
+    fn weights_look_like_an_initialised_model() {
+        let values = Init::new(9).normal(10_000);
+        let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / 10_000.0;
+        let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / 10_000.0;
+        assert!(mean.abs() < 0.002, "{mean}");
+        assert!((var.sqrt() - 0.02).abs() < 0.002, "{}", var.sqrt());
+    }
+
+    #[test]
+    fn impossible_shapes_are_errors() {
+        let mut checkpoint = RandomCheckpoint::tiny(Architecture::Bert, 1);
+        checkpoint.num_heads = 5;
+        let dir = tempfile::tempdir().unwrap();
+        assert!(checkpoint.write(dir.path()).is_err());
+        let empty = RandomCheckpoint::tiny(Architecture::Bert, 1).with_labels(Vec::new());
+        assert!(empty.write(dir.path()).is_err());
+    }
+}

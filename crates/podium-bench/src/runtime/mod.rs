@@ -1,0 +1,183 @@
+//! The model runtime: load a Hugging Face token-classification checkpoint directory and run it
+//! with candle (DESIGN §6).
+//!
+//! Supported `model_type`s: [`SUPPORTED_MODEL_TYPES`]. A checkpoint without `classifier.*`
+//! weights (a sentence encoder such as all-MiniLM-L6-v2) runs as the bare encoder, returns its
+//! last hidden states, and says so in [`ModelInfo::bare_encoder`] and a log line.
+
+mod config;
+mod kernels;
+mod model;
+mod weights;
+
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use serde::Serialize;
+
+pub use config::{
+    Activation, Architecture, DebertaSettings, ModelConfig, SUPPORTED_MODEL_TYPES,
+};
+pub use model::{EncodedBatch, Execution, TokenClassifier};
+pub use weights::WEIGHT_FILES;
+
+use crate::error::{BenchError, Result};
+
+/// The tokenizer file of a checkpoint directory.
+pub const TOKENIZER_FILE: &str = "tokenizer.json";
+
+/// What was loaded, for reports and logs.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ModelInfo {
+    /// The checkpoint directory.
+    pub checkpoint_dir: PathBuf,
+    /// `model_type` of config.json.
+    pub model_type: String,
+    /// The weights file read.
+    pub weights_file: PathBuf,
+    /// Encoder layers.
+    pub num_layers: usize,
+    /// Hidden width.
+    pub hidden_size: usize,
+    /// Attention heads.
+    pub num_heads: usize,
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Labels of the classification head (0 for a bare encoder).
+    pub num_labels: usize,
+    /// Label names by id from config.json (may be empty).
+    pub labels: Vec<String>,
+    /// true when the checkpoint has no classifier weights and runs as the bare encoder.
+    pub bare_encoder: bool,
+    /// tokenizer.json, when the directory has one.
+    pub tokenizer_file: Option<PathBuf>,
+    /// Device the model runs on (`cpu`, `cuda:0`).
+    pub device: String,
+}
+
+/// A loaded checkpoint.
+#[derive(Debug)]
+pub struct Model {
+    info: ModelInfo,
+    network: TokenClassifier,
+}
+
+impl Model {
+    /// Loads `dir` onto `device` with the default execution path.
+    pub fn load(dir: &Path, device: &Device) -> Result<Model> {
+        Self::load_with(dir, device, Execution::Auto)
+    }
+
+    /// Loads `dir` onto `device`, choosing the execution path.
+    pub fn load_with(dir: &Path, device: &Device, execution: Execution) -> Result<Model> {
+        if !dir.is_dir() {
+            return Err(BenchError::MissingFile {
+                file: dir.to_path_buf(),
+                hint: ": not a checkpoint directory".into(),
+            });
+        }
+        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let weights = weights::Weights::load(dir, device)?;
+        let weights_file = weights.file().to_path_buf();
+        let network = TokenClassifier::build(config, weights, device, execution)?;
+        let config = network.config();
+        let tokenizer_file = Some(dir.join(TOKENIZER_FILE)).filter(|path| path.is_file());
+        let info = ModelInfo {
+            checkpoint_dir: dir.to_path_buf(),
+            model_type: config.architecture.model_type().to_string(),
+            weights_file,
+            num_layers: config.num_layers,
+            hidden_size: config.hidden_size,
+            num_heads: config.num_heads,
+            vocab_size: config.vocab_size,
+            num_labels: if network.has_classifier() {
+                network.output_width()
+            } else {
+                0
+            },
+            labels: config.id2label.clone(),
+            bare_encoder: !network.has_classifier(),
+            tokenizer_file,
+            device: device_name(device),
+        };
+        if info.bare_encoder {
+            tracing::warn!(
+                checkpoint = %dir.display(),
+                "no classifier weights (classifier.weight): running the bare {} encoder; outputs are hidden states",
+                info.model_type
+            );
+        } else {
+            tracing::info!(
+                checkpoint = %dir.display(),
+                model_type = %info.model_type,
+                labels = info.num_labels,
+                "loaded token-classification checkpoint"
+            );
+        }
+        Ok(Model { info, network })
+    }
+
+    /// What was loaded.
+    pub fn info(&self) -> &ModelInfo {
+        &self.info
+    }
+
+    /// The validated config.json.
+    pub fn config(&self) -> &ModelConfig {
+        self.network.config()
+    }
+
+    /// Logits `[batch, seq, num_labels]`, or hidden states `[batch, seq, hidden]` for a bare
+    /// encoder.
+    pub fn forward(&self, batch: &EncodedBatch) -> Result<Tensor> {
+        self.network.forward(batch)
+    }
+
+    /// [`Self::forward`] copied to the host as a flat row-major vector.
+    pub fn forward_to_vec(&self, batch: &EncodedBatch) -> Result<Vec<f32>> {
+        let output = self.forward(batch)?;
+        output
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|err| BenchError::Forward {
+                model_type: self.info.model_type.clone(),
+                message: err.to_string(),
+            })
+    }
+}
+
+/// Parses `cpu` or `cuda:N` (the latter only when built with the `cuda` feature).
+pub fn parse_device(spec: &str) -> Result<Device> {
+    let invalid = |message: &str| BenchError::Device {
+        device: spec.to_string(),
+        message: message.to_string(),
+    };
+    if spec == "cpu" {
+        return Ok(Device::Cpu);
+    }
+    let Some(ordinal) = spec.strip_prefix("cuda:") else {
+        return Err(invalid("expected cpu or cuda:N"));
+    };
+    let ordinal: usize = ordinal
+        .parse()
+        .map_err(|_| invalid("expected cuda:N with N a GPU index"))?;
+    cuda_device(ordinal).map_err(|message| invalid(&message))
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device(ordinal: usize) -> std::result::Result<Device, String> {
+    Device::new_cuda(ordinal).map_err(|err| err.to_string())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_device(_ordinal: usize) -> std::result::Result<Device, String> {
+    Err("podium was built without the `cuda` cargo feature; rebuild with --features cuda".into())
+}
+
+fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}

@@ -1,0 +1,680 @@
+//! `config/best_model_selection.yaml`: how champions are picked and ranked (DESIGN §5).
+//!
+//! Every key is checked: an unknown section, key or value is a load-time error naming the file
+//! and the dotted key. The legacy `objective.goal` is still read (with a deprecation warning),
+//! and a `top_k_for_stable_score` above `min_trials_per_group` is clamped (with a warning).
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use podium_mlflow::Direction;
+use serde::{Serialize, Serializer};
+use serde_yaml::{Mapping, Value};
+
+use crate::error::ChampionError;
+
+/// The file name under the config directory.
+pub const SELECTION_CONFIG_FILE: &str = "best_model_selection.yaml";
+
+/// The benchmark metric the composite ranking uses for latency.
+pub const LATENCY_METRIC: &str = "latency_batch_1_ms";
+
+/// The whole selection config.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SelectionConfig {
+    /// The metric trials compete on and its direction.
+    pub objective: Objective,
+    /// Champion selection rules.
+    pub champion_selection: ChampionSelection,
+    /// Composite ranking weights.
+    pub scoring: Scoring,
+    /// What a champion's benchmark must contain to be ranked.
+    pub benchmark: BenchmarkRequirements,
+}
+
+/// `objective.*`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Objective {
+    /// The MLflow metric (default `macro-f1`).
+    pub metric: String,
+    /// Which way is better (default maximize).
+    #[serde(serialize_with = "serialize_display")]
+    pub direction: Direction,
+}
+
+/// `champion_selection.*`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChampionSelection {
+    /// A group needs at least this many trials with a finite metric (default 3).
+    pub min_trials_per_group: usize,
+    /// K of the median-of-best-K stable score, already clamped to `min_trials_per_group`.
+    pub top_k_for_stable_score: usize,
+    /// Only runs whose checkpoint is available can provide the champion checkpoint (default true).
+    pub require_artifact_available: bool,
+    /// How availability is checked (default tag).
+    pub artifact_check_source: ArtifactCheckSource,
+    /// Which study-key schema's groups compete (default "2.0").
+    pub prefer_schema_version: SchemaPreference,
+    /// Let v1 and v2 groups compete together (default false; warns).
+    pub allow_mixed_schema_groups: bool,
+    /// Which run provides the champion checkpoint (default refit).
+    pub checkpoint_source: CheckpointRun,
+}
+
+/// `champion_selection.artifact_check_source`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ArtifactCheckSource {
+    /// The `artifact.available` tag says "true" (case-insensitive).
+    Tag,
+    /// The checkpoint directory resolves on the local filesystem.
+    Disk,
+}
+
+/// `champion_selection.prefer_schema_version`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum SchemaPreference {
+    /// Only schema "2.0" groups.
+    #[serde(rename = "2.0")]
+    V2,
+    /// Only schema "1.0" groups.
+    #[serde(rename = "1.0")]
+    V1,
+    /// "2.0" groups when any exist, else "1.0".
+    #[serde(rename = "auto")]
+    Auto,
+}
+
+/// `champion_selection.checkpoint_source`: which run's checkpoint the champion uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointRun {
+    /// The champion trial's refit run (retrained on all training data).
+    Refit,
+    /// The champion trial run itself.
+    Trial,
+}
+
+/// `scoring.*`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Scoring {
+    /// Weight of the objective metric (default 0.7).
+    pub f1_weight: f64,
+    /// Weight of latency (default 0.3).
+    pub latency_weight: f64,
+    /// Rescale the weights to sum to 1 (default true).
+    pub normalize_weights: bool,
+}
+
+/// `benchmark.*`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchmarkRequirements {
+    /// Benchmark metrics a champion needs to be ranked (default `[latency_batch_1_ms]`).
+    pub required_metrics: Vec<String>,
+}
+
+impl Default for SelectionConfig {
+    fn default() -> Self {
+        Self {
+            objective: Objective {
+                metric: "macro-f1".to_string(),
+                direction: Direction::Maximize,
+            },
+            champion_selection: ChampionSelection {
+                min_trials_per_group: 3,
+                top_k_for_stable_score: 3,
+                require_artifact_available: true,
+                artifact_check_source: ArtifactCheckSource::Tag,
+                prefer_schema_version: SchemaPreference::V2,
+                allow_mixed_schema_groups: false,
+                checkpoint_source: CheckpointRun::Refit,
+            },
+            scoring: Scoring {
+                f1_weight: 0.7,
+                latency_weight: 0.3,
+                normalize_weights: true,
+            },
+            benchmark: BenchmarkRequirements {
+                required_metrics: vec![LATENCY_METRIC.to_string()],
+            },
+        }
+    }
+}
+
+impl fmt::Display for ArtifactCheckSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ArtifactCheckSource::Tag => "tag",
+            ArtifactCheckSource::Disk => "disk",
+        })
+    }
+}
+
+impl fmt::Display for SchemaPreference {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            SchemaPreference::V2 => "2.0",
+            SchemaPreference::V1 => "1.0",
+            SchemaPreference::Auto => "auto",
+        })
+    }
+}
+
+impl fmt::Display for CheckpointRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            CheckpointRun::Refit => "refit",
+            CheckpointRun::Trial => "trial",
+        })
+    }
+}
+
+fn serialize_display<T: fmt::Display, S: Serializer>(
+    value: &T,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.collect_str(value)
+}
+
+impl SelectionConfig {
+    /// Loads `path`; a missing file gives the defaults (DESIGN §5).
+    ///
+    /// ```
+    /// use podium_champion::config::{SchemaPreference, SelectionConfig};
+    /// let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("best_model_selection.yaml");
+    /// std::fs::write(&path, "champion_selection:\n  prefer_schema_version: auto\n")?;
+    /// let config = SelectionConfig::load(&path)?;
+    /// assert_eq!(config.champion_selection.prefer_schema_version, SchemaPreference::Auto);
+    /// assert_eq!(config.objective.metric, "macro-f1");
+    ///
+    /// std::fs::write(&path, "champion_selection:\n  checkpoint_source: best\n")?;
+    /// let err = SelectionConfig::load(&path).unwrap_err().to_string();
+    /// assert!(err.contains("best_model_selection.yaml") && err.contains("champion_selection.checkpoint_source"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn load(path: &Path) -> Result<Self, ChampionError> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Self::from_yaml_str(&text, path),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                tracing::info!(file = %path.display(), "no selection config; using the defaults");
+                Ok(Self::default())
+            }
+            Err(source) => Err(ChampionError::Io {
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Parses the YAML text of `file` (named in errors).
+    pub fn from_yaml_str(text: &str, file: &Path) -> Result<Self, ChampionError> {
+        let reader = Reader {
+            file: file.to_path_buf(),
+        };
+        let doc: Value = serde_yaml::from_str(text).map_err(|err| reader.error("<document>", err))?;
+        let mut config = Self::default();
+        let root = match doc {
+            Value::Null => return Ok(config),
+            Value::Mapping(root) => root,
+            other => return Err(reader.error("<document>", expected("a mapping", &other))),
+        };
+        for (key, value) in &root {
+            let section = reader.key_name("", key)?;
+            match section.as_str() {
+                "objective" => reader.objective(value, &mut config.objective)?,
+                "champion_selection" => {
+                    reader.champion_selection(value, &mut config.champion_selection)?;
+                }
+                "scoring" => reader.scoring(value, &mut config.scoring)?,
+                "benchmark" => reader.benchmark(value, &mut config.benchmark)?,
+                other => {
+                    return Err(reader.error(
+                        other,
+                        "unknown section; valid sections are objective, champion_selection, \
+                         scoring, benchmark",
+                    ));
+                }
+            }
+        }
+        let selection = &mut config.champion_selection;
+        if selection.top_k_for_stable_score > selection.min_trials_per_group {
+            tracing::warn!(
+                file = %file.display(),
+                "champion_selection.top_k_for_stable_score ({}) is larger than \
+                 min_trials_per_group ({}); clamping it to {}",
+                selection.top_k_for_stable_score,
+                selection.min_trials_per_group,
+                selection.min_trials_per_group
+            );
+            selection.top_k_for_stable_score = selection.min_trials_per_group;
+        }
+        let scoring = &config.scoring;
+        if scoring.normalize_weights && scoring.f1_weight + scoring.latency_weight <= 0.0 {
+            return Err(reader.error(
+                "scoring",
+                "f1_weight and latency_weight are both 0; nothing to normalise",
+            ));
+        }
+        Ok(config)
+    }
+}
+
+/// Walks the YAML document, naming the file and dotted key in every error.
+struct Reader {
+    file: PathBuf,
+}
+
+fn expected(what: &str, found: &Value) -> String {
+    let found = match found {
+        Value::Null => "null".to_string(),
+        Value::Bool(value) => format!("the boolean {value}"),
+        Value::Number(value) => format!("the number {value}"),
+        Value::String(value) => format!("the string {value:?}"),
+        Value::Sequence(_) => "a list".to_string(),
+        Value::Mapping(_) => "a mapping".to_string(),
+        Value::Tagged(tagged) => format!("a value tagged {}", tagged.tag),
+    };
+    format!("expected {what}, found {found}")
+}
+
+impl Reader {
+    fn error(&self, key: &str, message: impl fmt::Display) -> ChampionError {
+        ChampionError::Config {
+            file: self.file.clone(),
+            key: key.to_string(),
+            message: message.to_string(),
+        }
+    }
+
+    fn key_name(&self, parent: &str, key: &Value) -> Result<String, ChampionError> {
+        match key {
+            Value::String(name) => Ok(name.clone()),
+            other => Err(self.error(parent, format!("keys must be strings, found {other:?}"))),
+        }
+    }
+
+    /// The entries of a section (`null` = empty), each with its dotted key.
+    fn entries<'a>(
+        &self,
+        section: &str,
+        value: &'a Value,
+    ) -> Result<Vec<(String, &'a Value)>, ChampionError> {
+        match value {
+            Value::Null => Ok(Vec::new()),
+            Value::Mapping(map) => map_entries(self, section, map),
+            other => Err(self.error(section, expected("a mapping", other))),
+        }
+    }
+
+    fn string(&self, key: &str, value: &Value) -> Result<String, ChampionError> {
+        match value {
+            Value::String(text) if !text.trim().is_empty() => Ok(text.clone()),
+            other => Err(self.error(key, expected("a non-empty string", other))),
+        }
+    }
+
+    fn boolean(&self, key: &str, value: &Value) -> Result<bool, ChampionError> {
+        match value {
+            Value::Bool(flag) => Ok(*flag),
+            other => Err(self.error(key, expected("true or false", other))),
+        }
+    }
+
+    fn positive(&self, key: &str, value: &Value) -> Result<usize, ChampionError> {
+        match value.as_u64().and_then(|n| usize::try_from(n).ok()) {
+            Some(n) if n >= 1 => Ok(n),
+            _ => Err(self.error(key, expected("an integer >= 1", value))),
+        }
+    }
+
+    fn weight(&self, key: &str, value: &Value) -> Result<f64, ChampionError> {
+        match value.as_f64() {
+            Some(weight) if weight.is_finite() && weight >= 0.0 => Ok(weight),
+            _ => Err(self.error(key, expected("a finite number >= 0", value))),
+        }
+    }
+
+    fn choice<T: Copy>(
+        &self,
+        key: &str,
+        value: &Value,
+        choices: &[(&str, T)],
+    ) -> Result<T, ChampionError> {
+        // YAML readers disagree on whether 2.0 is a number; accept both spellings.
+        let text = match value {
+            Value::String(text) => Some(text.clone()),
+            Value::Number(number) => number.as_f64().map(|n| format!("{n:.1}")),
+            _ => None,
+        };
+        let valid = choices
+            .iter()
+            .map(|(name, _)| format!("{name:?}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        text.and_then(|text| {
+            choices
+                .iter()
+                .find(|(name, _)| *name == text.trim())
+                .map(|(_, choice)| *choice)
+        })
+        .ok_or_else(|| {
+            self.error(
+                key,
+                format!("{}; valid values are {valid}", expected("a valid value", value)),
+            )
+        })
+    }
+
+    fn objective(&self, value: &Value, objective: &mut Objective) -> Result<(), ChampionError> {
+        let mut direction: Option<(String, &Value)> = None;
+        let mut goal: Option<(String, &Value)> = None;
+        for (key, value) in self.entries("objective", value)? {
+            match key.as_str() {
+                "objective.metric" => objective.metric = self.string(&key, value)?,
+                "objective.direction" => direction = Some((key, value)),
+                "objective.goal" => goal = Some((key, value)),
+                _ => return Err(self.unknown_key(&key, &["metric", "direction", "goal"])),
+            }
+        }
+        if goal.is_some() {
+            tracing::warn!(
+                file = %self.file.display(),
+                "objective.goal is deprecated; use objective.direction: maximize|minimize"
+            );
+        }
+        let chosen = match (direction, goal) {
+            (Some(direction), Some((goal_key, goal_value))) => {
+                let parsed = self.direction(&direction.0, direction.1, &["maximize", "minimize"])?;
+                let legacy = self.direction(
+                    &goal_key,
+                    goal_value,
+                    &["max", "min", "maximize", "minimize"],
+                )?;
+                if parsed != legacy {
+                    return Err(self.error(
+                        "objective",
+                        "direction and the deprecated goal disagree; remove goal",
+                    ));
+                }
+                Some(parsed)
+            }
+            (Some((key, value)), None) => {
+                Some(self.direction(&key, value, &["maximize", "minimize"])?)
+            }
+            (None, Some((key, value))) => {
+                Some(self.direction(&key, value, &["max", "min", "maximize", "minimize"])?)
+            }
+            (None, None) => None,
+        };
+        if let Some(direction) = chosen {
+            objective.direction = direction;
+        }
+        Ok(())
+    }
+
+    fn direction(
+        &self,
+        key: &str,
+        value: &Value,
+        spellings: &[&str],
+    ) -> Result<Direction, ChampionError> {
+        let choices: Vec<(&str, Direction)> = spellings
+            .iter()
+            .filter_map(|spelling| Direction::parse(spelling).map(|d| (*spelling, d)))
+            .collect();
+        self.choice(key, value, &choices)
+    }
+
+    fn champion_selection(
+        &self,
+        value: &Value,
+        selection: &mut ChampionSelection,
+    ) -> Result<(), ChampionError> {
+        const KEYS: &[&str] = &[
+            "min_trials_per_group",
+            "top_k_for_stable_score",
+            "require_artifact_available",
+            "artifact_check_source",
+            "prefer_schema_version",
+            "allow_mixed_schema_groups",
+            "checkpoint_source",
+        ];
+        for (key, value) in self.entries("champion_selection", value)? {
+            let name = key.trim_start_matches("champion_selection.");
+            match name {
+                "min_trials_per_group" => {
+                    selection.min_trials_per_group = self.positive(&key, value)?;
+                }
+                "top_k_for_stable_score" => {
+                    selection.top_k_for_stable_score = self.positive(&key, value)?;
+                }
+                "require_artifact_available" => {
+                    selection.require_artifact_available = self.boolean(&key, value)?;
+                }
+                "artifact_check_source" => {
+                    selection.artifact_check_source = self.choice(
+                        &key,
+                        value,
+                        &[
+                            ("tag", ArtifactCheckSource::Tag),
+                            ("disk", ArtifactCheckSource::Disk),
+                        ],
+                    )?;
+                }
+                "prefer_schema_version" => {
+                    selection.prefer_schema_version = self.choice(
+                        &key,
+                        value,
+                        &[
+                            ("2.0", SchemaPreference::V2),
+                            ("1.0", SchemaPreference::V1),
+                            ("auto", SchemaPreference::Auto),
+                        ],
+                    )?;
+                }
+                "allow_mixed_schema_groups" => {
+                    selection.allow_mixed_schema_groups = self.boolean(&key, value)?;
+                }
+                "checkpoint_source" => {
+                    selection.checkpoint_source = self.choice(
+                        &key,
+                        value,
+                        &[("refit", CheckpointRun::Refit), ("trial", CheckpointRun::Trial)],
+                    )?;
+                }
+                _ => return Err(self.unknown_key(&key, KEYS)),
+            }
+        }
+        Ok(())
+    }
+
+    fn scoring(&self, value: &Value, scoring: &mut Scoring) -> Result<(), ChampionError> {
+        for (key, value) in self.entries("scoring", value)? {
+            match key.as_str() {
+                "scoring.f1_weight" => scoring.f1_weight = self.weight(&key, value)?,
+                "scoring.latency_weight" => scoring.latency_weight = self.weight(&key, value)?,
+                "scoring.normalize_weights" => {
+                    scoring.normalize_weights = self.boolean(&key, value)?;
+                }
+                _ => {
+                    return Err(self.unknown_key(
+                        &key,
+                        &["f1_weight", "latency_weight", "normalize_weights"],
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn benchmark(
+        &self,
+        value: &Value,
+        benchmark: &mut BenchmarkRequirements,
+    ) -> Result<(), ChampionError> {
+        for (key, value) in self.entries("benchmark", value)? {
+            if key != "benchmark.required_metrics" {
+                return Err(self.unknown_key(&key, &["required_metrics"]));
+            }
+            benchmark.required_metrics = match value {
+                Value::Null => Vec::new(),
+                Value::Sequence(items) => items
+                    .iter()
+                    .enumerate()
+                    .map(|(index, item)| self.string(&format!("{key}[{index}]"), item))
+                    .collect::<Result<_, _>>()?,
+                other => return Err(self.error(&key, expected("a list of metric names", other))),
+            };
+        }
+        Ok(())
+    }
+
+    fn unknown_key(&self, key: &str, valid: &[&str]) -> ChampionError {
+        self.error(
+            key,
+            format!("unknown key; valid keys here are {}", valid.join(", ")),
+        )
+    }
+}
+
+fn map_entries<'a>(
+    reader: &Reader,
+    section: &str,
+    map: &'a Mapping,
+) -> Result<Vec<(String, &'a Value)>, ChampionError> {
+    map.iter()
+        .map(|(key, value)| {
+            let name = reader.key_name(section, key)?;
+            Ok((format!("{section}.{name}"), value))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    fn parse(text: &str) -> Result<SelectionConfig, ChampionError> {
+        SelectionConfig::from_yaml_str(text, Path::new("conf/best_model_selection.yaml"))
+    }
+
+    fn error_of(text: &str) -> String {
+        parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn repository_config_matches_defaults() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config")
+            .join(SELECTION_CONFIG_FILE);
+        assert_eq!(
+            SelectionConfig::load(&path).unwrap(),
+            SelectionConfig::default()
+        );
+    }
+
+    #[test]
+    fn empty_and_missing_files_give_defaults() {
+        assert_eq!(parse("").unwrap(), SelectionConfig::default());
+        assert_eq!(parse("objective:\n").unwrap(), SelectionConfig::default());
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(
+            SelectionConfig::load(&dir.path().join("absent.yaml")).unwrap(),
+            SelectionConfig::default()
+        );
+    }
+
+    #[test]
+    fn legacy_goal_is_accepted() {
+        for (goal, direction) in [
+            ("min", Direction::Minimize),
+            ("minimize", Direction::Minimize),
+            ("max", Direction::Maximize),
+            ("maximize", Direction::Maximize),
+        ] {
+            let config = parse(&format!("objective:\n  goal: {goal}\n")).unwrap();
+            assert_eq!(config.objective.direction, direction, "{goal}");
+        }
+        // `direction` itself takes only the full words.
+        assert!(error_of("objective:\n  direction: min\n").contains("objective.direction"));
+        assert!(error_of("objective:\n  direction: maximize\n  goal: min\n").contains("disagree"));
+    }
+
+    #[test]
+    fn top_k_is_clamped_to_min_trials() {
+        let config =
+            parse("champion_selection:\n  min_trials_per_group: 2\n  top_k_for_stable_score: 5\n")
+                .unwrap();
+        assert_eq!(config.champion_selection.top_k_for_stable_score, 2);
+        let config =
+            parse("champion_selection:\n  min_trials_per_group: 5\n  top_k_for_stable_score: 2\n")
+                .unwrap();
+        assert_eq!(config.champion_selection.top_k_for_stable_score, 2);
+    }
+
+    #[test]
+    fn every_value_is_parsed() {
+        let config = parse(
+            "objective: {metric: loss, direction: minimize}\n\
+             champion_selection:\n  min_trials_per_group: 4\n  top_k_for_stable_score: 2\n  \
+             require_artifact_available: false\n  artifact_check_source: disk\n  \
+             prefer_schema_version: 1.0\n  allow_mixed_schema_groups: true\n  checkpoint_source: trial\n\
+             scoring: {f1_weight: 1, latency_weight: 3, normalize_weights: false}\n\
+             benchmark: {required_metrics: [latency_batch_1_ms, latency_batch_8_ms]}\n",
+        )
+        .unwrap();
+        assert_eq!(config.objective.metric, "loss");
+        assert_eq!(config.objective.direction, Direction::Minimize);
+        let selection = &config.champion_selection;
+        assert_eq!(selection.min_trials_per_group, 4);
+        assert_eq!(selection.top_k_for_stable_score, 2);
+        assert!(!selection.require_artifact_available);
+        assert_eq!(selection.artifact_check_source, ArtifactCheckSource::Disk);
+        assert_eq!(selection.prefer_schema_version, SchemaPreference::V1);
+        assert!(selection.allow_mixed_schema_groups);
+        assert_eq!(selection.checkpoint_source, CheckpointRun::Trial);
+        assert_eq!(config.scoring.f1_weight, 1.0);
+        assert_eq!(config.scoring.latency_weight, 3.0);
+        assert!(!config.scoring.normalize_weights);
+        assert_eq!(config.benchmark.required_metrics.len(), 2);
+    }
+
+    #[test]
+    fn unknown_keys_and_values_name_file_and_key() {
+        for (text, key) in [
+            ("colour: red\n", "colour"),
+            ("objective:\n  metrc: f1\n", "objective.metrc"),
+            ("champion_selection:\n  top_k: 3\n", "champion_selection.top_k"),
+            (
+                "champion_selection:\n  artifact_check_source: cloud\n",
+                "champion_selection.artifact_check_source",
+            ),
+            (
+                "champion_selection:\n  prefer_schema_version: \"3.0\"\n",
+                "champion_selection.prefer_schema_version",
+            ),
+            (
+                "champion_selection:\n  min_trials_per_group: 0\n",
+                "champion_selection.min_trials_per_group",
+            ),
+            (
+                "champion_selection:\n  require_artifact_available: maybe\n",
+                "champion_selection.require_artifact_available",
+            ),
+            ("scoring:\n  f1_weight: -1\n", "scoring.f1_weight"),
+            ("scoring:\n  f1_weight: 0\n  latency_weight: 0\n", "scoring"),
+            ("benchmark:\n  required_metrics: latency\n", "benchmark.required_metrics"),
+            ("objective:\n  direction: up\n", "objective.direction"),
+        ] {
+            let message = error_of(text);
+            assert!(
+                message.contains("conf/best_model_selection.yaml")
+                    && message.contains(&format!("`{key}`")),
+                "{text:?} → {message}"
+            );
+        }
+        assert!(error_of("champion_selection:\n  checkpoint_source: best\n").contains("\"refit\""));
+    }
+}

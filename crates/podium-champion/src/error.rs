@@ -1,0 +1,103 @@
+//! What can go wrong selecting a champion; every variant names the file, key, backbone or run.
+
+use std::path::PathBuf;
+
+use podium_mlflow::MlflowError;
+
+use crate::selection::DropCounts;
+
+/// Errors of champion selection, its config and the composite ranking.
+#[derive(Debug, thiserror::Error)]
+pub enum ChampionError {
+    /// A value in `best_model_selection.yaml` podium cannot use.
+    #[error("{}: key `{key}`: {message}", .file.display())]
+    Config {
+        /// The file.
+        file: PathBuf,
+        /// The dotted key (`champion_selection.artifact_check_source`).
+        key: String,
+        /// What is wrong and what is valid.
+        message: String,
+    },
+    /// A config file that cannot be read.
+    #[error("cannot read {}: {source}", .path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The backbone's HPO experiment does not exist in the store.
+    #[error("{backbone}: HPO experiment `{experiment}` not found in {store}")]
+    ExperimentNotFound {
+        /// The backbone.
+        backbone: String,
+        /// The experiment name looked up.
+        experiment: String,
+        /// Where it was looked up.
+        store: String,
+    },
+    /// A tracking-store query failed.
+    #[error("{backbone}: {context}: {source}")]
+    Mlflow {
+        /// The backbone being selected.
+        backbone: String,
+        /// What was being read.
+        context: String,
+        /// The store's error (boxed: it is large).
+        source: Box<MlflowError>,
+    },
+    /// No FINISHED `hpo_trial` run of the backbone exists.
+    #[error("{backbone}: no FINISHED hpo_trial runs tagged with backbone `{model}` in experiment `{experiment}`")]
+    NoCandidates {
+        /// The backbone.
+        backbone: String,
+        /// The short backbone name the runs were filtered by.
+        model: String,
+        /// The experiment searched.
+        experiment: String,
+    },
+    /// Candidates exist but no study group can compete; `reason` says why.
+    #[error("{backbone}: no champion: {reason} (dropped runs: {dropped})")]
+    NoEligibleGroup {
+        /// The backbone.
+        backbone: String,
+        /// Why no group qualifies, in words a user can act on.
+        reason: String,
+        /// How many candidate runs were dropped, per reason.
+        dropped: DropCounts,
+    },
+    /// The champion trial has no FINISHED refit run.
+    #[error(
+        "{backbone}: champion trial run {trial_run_id} has no FINISHED hpo_refit run (looked for \
+         {link_tag}={trial_run_id}, then study_key_hash {study_key_hash} + trial_key_hash \
+         {trial_key_hash}); refusing to fall back to the trial's own checkpoint"
+    )]
+    RefitMissing {
+        /// The backbone.
+        backbone: String,
+        /// The champion trial's run id.
+        trial_run_id: String,
+        /// The link tag key searched.
+        link_tag: String,
+        /// The trial's study key hash.
+        study_key_hash: String,
+        /// The trial's trial key hash (`<none>` when the trial has none).
+        trial_key_hash: String,
+    },
+    /// The champion trial's refit run exists but its checkpoint is not available.
+    #[error(
+        "{backbone}: refit run {refit_run_id} of champion trial run {trial_run_id} has no \
+         available checkpoint ({detail}); refusing to fall back to the trial's own checkpoint"
+    )]
+    RefitArtifactUnavailable {
+        /// The backbone.
+        backbone: String,
+        /// The champion trial's run id.
+        trial_run_id: String,
+        /// The refit run.
+        refit_run_id: String,
+        /// The artifact tag's value or the disk check's result.
+        detail: String,
+    },
+}

@@ -1,0 +1,904 @@
+//! Champion selection per backbone, DESIGN §5 steps 1–7.
+//!
+//! The rules live in two pure functions over slices of runs — [`choose_trial`] (steps 2–5) and
+//! [`choose_refit`] (step 6) — that do no I/O and do not depend on the order of their input.
+//! [`Selector`] is the I/O shell around them: it queries the store (server-side filters, every
+//! page), runs the disk artifact check, and assembles the [`ChampionReport`].
+
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use podium_keys::{Tag, TagRegistry, stage};
+use podium_mlflow::{Direction, Filter, Run, RunStatus, TrackingStore, ViewType, search_all};
+use podium_variants::{Environment, ExperimentConfig, OutputLayout, backbone_short_name};
+use serde::Serialize;
+
+use crate::checkpoint::{LocalCheckpoint, LocalCheckpoints};
+use crate::config::{
+    ArtifactCheckSource, CheckpointRun, SchemaPreference, SelectionConfig,
+};
+use crate::error::ChampionError;
+
+/// MLflow's own tag holding a nested run's parent (the sweep run of a trial).
+pub const PARENT_RUN_ID_TAG: &str = "mlflow.parentRunId";
+
+/// Schema version of study keys without a schema tag (legacy runs).
+pub const LEGACY_SCHEMA_VERSION: &str = "1.0";
+
+/// Schema version of v2 study keys.
+pub const V2_SCHEMA_VERSION: &str = "2.0";
+
+/// `schema_version_used` when v1 and v2 groups competed together.
+pub const MIXED_SCHEMA: &str = "mixed";
+
+/// How many candidate runs were dropped, per reason. Each candidate is counted at most once, at
+/// the first rule that drops it, so `total() + counted trials of eligible groups = candidates`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct DropCounts {
+    /// Step 2: checkpoint not available (tag not "true", or not found on disk).
+    pub artifact_unavailable: usize,
+    /// Step 3: no study_key_hash tag.
+    pub missing_study_key_hash: usize,
+    /// Step 3: a schema version tag other than "1.0" or "2.0".
+    pub unknown_schema_version: usize,
+    /// Step 3: in a group of the schema version that was not used.
+    pub schema_not_used: usize,
+    /// Step 4: the objective metric was never logged.
+    pub missing_metric: usize,
+    /// Step 4: NaN, ±inf or the ±1.7976931348623157e308 sentinels.
+    pub non_finite_metric: usize,
+    /// Step 4: a valid trial of a group with fewer than `min_trials_per_group` valid trials.
+    pub group_below_min_trials: usize,
+}
+
+impl DropCounts {
+    /// Every dropped run.
+    pub fn total(&self) -> usize {
+        self.reasons().iter().map(|(_, count)| count).sum()
+    }
+
+    /// (reason, count) for every reason, in rule order.
+    pub fn reasons(&self) -> [(&'static str, usize); 7] {
+        [
+            ("artifact_unavailable", self.artifact_unavailable),
+            ("missing_study_key_hash", self.missing_study_key_hash),
+            ("unknown_schema_version", self.unknown_schema_version),
+            ("schema_not_used", self.schema_not_used),
+            ("missing_metric", self.missing_metric),
+            ("non_finite_metric", self.non_finite_metric),
+            ("group_below_min_trials", self.group_below_min_trials),
+        ]
+    }
+}
+
+impl fmt::Display for DropCounts {
+    /// The non-zero reasons, `reason=count` comma-separated, or `none`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self
+            .reasons()
+            .iter()
+            .filter(|(_, count)| *count > 0)
+            .map(|(reason, count)| format!("{reason}={count}"))
+            .collect();
+        if parts.is_empty() {
+            f.write_str("none")
+        } else {
+            f.write_str(&parts.join(", "))
+        }
+    }
+}
+
+/// What happened to a study group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupStatus {
+    /// The group the champion comes from.
+    Winner,
+    /// Competed and lost.
+    Eligible,
+    /// Fewer valid trials than `min_trials_per_group`.
+    BelowMinTrials,
+    /// Its schema version was not used (`prefer_schema_version`).
+    SchemaNotUsed,
+}
+
+/// One study group (runs sharing a study_key_hash and schema version).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupSummary {
+    /// The group's study key hash.
+    pub study_key_hash: String,
+    /// "1.0" or "2.0".
+    pub schema_version: String,
+    /// 1 for the winner, 2 for the runner-up, … (eligible groups only).
+    pub rank: Option<usize>,
+    /// What happened to the group.
+    pub status: GroupStatus,
+    /// Candidate runs in the group (after the artifact rule).
+    pub runs: usize,
+    /// Runs with a finite objective metric.
+    pub counted_trials: usize,
+    /// Runs without the metric.
+    pub missing_metric: usize,
+    /// Runs with a non-finite metric.
+    pub non_finite_metric: usize,
+    /// Best finite metric of the group.
+    pub best_metric: Option<f64>,
+    /// Median of the best K finite metrics (eligible groups only).
+    pub stable_score: Option<f64>,
+}
+
+/// The rules in force for a selection (step 7's metadata).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SelectionMetadata {
+    /// The objective metric.
+    pub metric: String,
+    /// maximize or minimize.
+    pub direction: String,
+    /// Minimum valid trials per group.
+    pub min_trials_per_group: usize,
+    /// K of the stable score (after the clamp).
+    pub top_k_for_stable_score: usize,
+    /// Whether the checkpoint must be available.
+    pub require_artifact_available: bool,
+    /// How availability is checked.
+    pub artifact_check_source: ArtifactCheckSource,
+    /// Which run provides the checkpoint.
+    pub checkpoint_source: CheckpointRun,
+    /// The configured schema preference.
+    pub prefer_schema_version: SchemaPreference,
+    /// Whether v1 and v2 groups may compete together.
+    pub allow_mixed_schema_groups: bool,
+    /// The schema whose groups competed: "2.0", "1.0" or "mixed".
+    pub schema_version_used: String,
+    /// FINISHED hpo_trial runs the store returned.
+    pub candidates: usize,
+}
+
+/// The outcome of steps 2–5: the champion trial and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrialChoice<'a> {
+    /// The champion trial run.
+    pub trial: &'a Run,
+    /// Its objective metric.
+    pub metric: f64,
+    /// The winning group.
+    pub study_key_hash: String,
+    /// The winning group's schema version.
+    pub schema_version: String,
+    /// The winning group's stable score.
+    pub stable_score: f64,
+    /// Valid trials of the winning group.
+    pub counted_trials: usize,
+    /// "2.0", "1.0" or "mixed".
+    pub schema_version_used: String,
+    /// Every group, winner first, then the other eligible groups by rank, then the rest by hash.
+    pub groups: Vec<GroupSummary>,
+    /// Drops per reason.
+    pub dropped: DropCounts,
+}
+
+/// How the refit run was linked to the champion trial.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefitMatch {
+    /// Its `refit.of_trial_run_id` tag names the trial run.
+    LinkTag,
+    /// Same trial_key_hash and study_key_hash as the trial.
+    KeyHashes,
+}
+
+/// Where the champion checkpoint lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointLocation {
+    /// The run whose checkpoint it is.
+    pub run_id: String,
+    /// `{artifact_uri}/checkpoint` of that run.
+    pub artifact_uri: String,
+    /// The run's `artifact.checkpoint_path` tag, if any.
+    pub checkpoint_path_tag: Option<String>,
+    /// The directory on this machine, when steps 1–3 of DESIGN §6 find one.
+    pub local: Option<LocalCheckpoint>,
+}
+
+/// The champion of a backbone (step 7).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Champion {
+    /// The run whose checkpoint is used (the refit run, or the trial with checkpoint_source=trial).
+    pub run_id: String,
+    /// The champion trial run.
+    pub trial_run_id: String,
+    /// The refit run (checkpoint_source=refit).
+    pub refit_run_id: Option<String>,
+    /// How the refit run was found.
+    pub refit_matched_by: Option<RefitMatch>,
+    /// The sweep (parent) run: lineage tag, else `mlflow.parentRunId`.
+    pub sweep_run_id: Option<String>,
+    /// The trial's trial_key_hash.
+    pub trial_key_hash: Option<String>,
+    /// The winning group's study_key_hash.
+    pub study_key_hash: String,
+    /// The champion trial's objective metric.
+    pub metric: f64,
+    /// The winning group's stable score.
+    pub stable_score: f64,
+    /// The winning group's schema version.
+    pub schema_version: String,
+    /// Valid trials of the winning group.
+    pub counted_trials: usize,
+    /// `fingerprint.data` of the trial (else of the refit run).
+    pub data_fingerprint: Option<String>,
+    /// `fingerprint.eval` of the trial (else of the refit run).
+    pub eval_fingerprint: Option<String>,
+    /// Where the checkpoint is.
+    pub checkpoint: CheckpointLocation,
+}
+
+/// One backbone's answer.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ChampionReport {
+    /// The backbone as asked for.
+    pub backbone: String,
+    /// The short backbone name the runs are tagged with.
+    pub model: String,
+    /// The HPO experiment searched.
+    pub experiment: String,
+    /// The champion.
+    pub champion: Champion,
+    /// Every group's summary.
+    pub groups: Vec<GroupSummary>,
+    /// The rules in force.
+    pub metadata: SelectionMetadata,
+    /// Runs dropped per reason.
+    pub dropped: DropCounts,
+}
+
+/// Every backbone's answer: champions and errors, by backbone.
+#[derive(Debug, Default)]
+pub struct SelectionResults {
+    /// Backbones with a champion.
+    pub champions: BTreeMap<String, ChampionReport>,
+    /// Backbones without one, and why.
+    pub errors: BTreeMap<String, ChampionError>,
+}
+
+/// True when the `artifact.available` tag says "true" (case-insensitive).
+pub fn artifact_tag_true(run: &Run, tags: &TagRegistry) -> bool {
+    run.tag(tags.get(Tag::ArtifactAvailable))
+        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+}
+
+/// A metric value that can count: present, not NaN, not ±inf and not a ±f64::MAX sentinel.
+pub fn countable_metric(value: f64) -> bool {
+    value.is_finite() && value.abs() < f64::MAX
+}
+
+/// `Less` when `a` is better than `b` in `direction`. Both are finite.
+fn better(direction: Direction, a: f64, b: f64) -> Ordering {
+    let ordering = match direction {
+        Direction::Maximize => b.partial_cmp(&a),
+        Direction::Minimize => a.partial_cmp(&b),
+    };
+    ordering.unwrap_or(Ordering::Equal)
+}
+
+/// The median of the best `top_k` values (`values` sorted best first, non-empty).
+fn median_of_best(values: &[f64], top_k: usize) -> f64 {
+    let k = top_k.min(values.len()).max(1);
+    let best = &values[..k];
+    if k % 2 == 1 {
+        best[k / 2]
+    } else {
+        // Halving first keeps the mean finite for huge values and exact under negation.
+        best[k / 2 - 1] / 2.0 + best[k / 2] / 2.0
+    }
+}
+
+/// Trial order within the winning group: best metric, then earlier start time (missing = latest),
+/// then smaller run id.
+fn trial_order(direction: Direction, a: (&Run, f64), b: (&Run, f64)) -> Ordering {
+    better(direction, a.1, b.1)
+        .then_with(|| {
+            let start = |run: &Run| run.info.start_time.unwrap_or(i64::MAX);
+            start(a.0).cmp(&start(b.0))
+        })
+        .then_with(|| a.0.id().cmp(b.0.id()))
+}
+
+struct Group<'a> {
+    study_key_hash: String,
+    schema_version: String,
+    runs: usize,
+    valid: Vec<(&'a Run, f64)>,
+    missing_metric: usize,
+    non_finite_metric: usize,
+}
+
+impl Group<'_> {
+    fn summary(&self, status: GroupStatus, stable_score: Option<f64>, direction: Direction) -> GroupSummary {
+        GroupSummary {
+            study_key_hash: self.study_key_hash.clone(),
+            schema_version: self.schema_version.clone(),
+            rank: None,
+            status,
+            runs: self.runs,
+            counted_trials: self.valid.len(),
+            missing_metric: self.missing_metric,
+            non_finite_metric: self.non_finite_metric,
+            best_metric: self
+                .valid
+                .iter()
+                .map(|(_, value)| *value)
+                .min_by(|a, b| better(direction, *a, *b)),
+            stable_score,
+        }
+    }
+}
+
+/// Steps 2–5 of DESIGN §5 over the candidate runs (FINISHED, active `hpo_trial` runs of one
+/// backbone). Pure: `artifact_available` is consulted only when checkpoint_source=trial and
+/// require_artifact_available, and the answer does not depend on the order of `runs`.
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use podium_champion::config::SelectionConfig;
+/// use podium_champion::selection::choose_trial;
+/// use podium_keys::TagRegistry;
+/// use podium_mlflow::{Run, RunInfo, RunStatus};
+///
+/// let run = |id: &str, study: &str, f1: f64| Run {
+///     info: RunInfo { run_id: id.into(), experiment_id: "1".into(), run_name: id.into(),
+///         status: RunStatus::Finished, start_time: Some(1), end_time: Some(2),
+///         artifact_uri: String::new(), lifecycle_stage: "active".into() },
+///     tags: BTreeMap::from([
+///         ("code.study_key_hash".to_string(), study.to_string()),
+///         ("code.study.key_schema_version".to_string(), "2.0".to_string()),
+///     ]),
+///     params: BTreeMap::new(),
+///     metrics: BTreeMap::from([("macro-f1".to_string(), f1)]),
+/// };
+/// let runs = vec![
+///     run("a1", "A", 0.80), run("a2", "A", 0.81), run("a3", "A", 0.82),
+///     run("b1", "B", 0.70), run("b2", "B", 0.79), run("b3", "B", 0.90), // lucky single trial
+/// ];
+/// let config = SelectionConfig::default();
+/// let choice = choose_trial("distilbert", &runs, &config, &TagRegistry::defaults(), &|_| true)?;
+/// assert_eq!(choice.study_key_hash, "A"); // median of best 3: 0.81 > 0.79
+/// assert_eq!(choice.trial.info.run_id, "a3");
+/// # Ok::<(), podium_champion::ChampionError>(())
+/// ```
+pub fn choose_trial<'a>(
+    backbone: &str,
+    runs: &'a [Run],
+    config: &SelectionConfig,
+    tags: &TagRegistry,
+    artifact_available: &dyn Fn(&Run) -> bool,
+) -> Result<TrialChoice<'a>, ChampionError> {
+    let rules = &config.champion_selection;
+    let metric = config.objective.metric.as_str();
+    let direction = config.objective.direction;
+    let mut dropped = DropCounts::default();
+
+    // A store paging while runs are added may return a run twice; it must count once.
+    let mut seen = BTreeSet::new();
+    let unique: Vec<&Run> = runs.iter().filter(|run| seen.insert(run.id())).collect();
+
+    // Step 2.
+    let check_artifacts =
+        rules.checkpoint_source == CheckpointRun::Trial && rules.require_artifact_available;
+    let mut groups: BTreeMap<(String, String), Group<'a>> = BTreeMap::new();
+    for run in unique {
+        if check_artifacts && !artifact_available(run) {
+            dropped.artifact_unavailable += 1;
+            continue;
+        }
+        // Step 3.
+        let Some(study_key_hash) = run
+            .tag(tags.get(Tag::StudyKeyHash))
+            .filter(|hash| !hash.trim().is_empty())
+        else {
+            dropped.missing_study_key_hash += 1;
+            continue;
+        };
+        let schema_version = run
+            .tag(tags.get(Tag::StudyKeySchemaVersion))
+            .unwrap_or(LEGACY_SCHEMA_VERSION);
+        if schema_version != LEGACY_SCHEMA_VERSION && schema_version != V2_SCHEMA_VERSION {
+            dropped.unknown_schema_version += 1;
+            continue;
+        }
+        let group = groups
+            .entry((schema_version.to_string(), study_key_hash.to_string()))
+            .or_insert_with(|| Group {
+                study_key_hash: study_key_hash.to_string(),
+                schema_version: schema_version.to_string(),
+                runs: 0,
+                valid: Vec::new(),
+                missing_metric: 0,
+                non_finite_metric: 0,
+            });
+        group.runs += 1;
+        // Step 4's metric rule, counted per group for the summaries.
+        match run.metric(metric) {
+            None => group.missing_metric += 1,
+            Some(value) if !countable_metric(value) => group.non_finite_metric += 1,
+            Some(value) => group.valid.push((run, value)),
+        }
+    }
+
+    let has_schema = |version: &str| groups.keys().any(|(schema, _)| schema == version);
+    let schema_version_used = if rules.allow_mixed_schema_groups {
+        if has_schema(LEGACY_SCHEMA_VERSION) && has_schema(V2_SCHEMA_VERSION) {
+            tracing::warn!(
+                backbone,
+                "allow_mixed_schema_groups is on: schema 1.0 and 2.0 groups compete together, \
+                 although their study keys are not comparable"
+            );
+        }
+        MIXED_SCHEMA
+    } else {
+        match rules.prefer_schema_version {
+            SchemaPreference::V2 => V2_SCHEMA_VERSION,
+            SchemaPreference::V1 => LEGACY_SCHEMA_VERSION,
+            SchemaPreference::Auto if has_schema(V2_SCHEMA_VERSION) => V2_SCHEMA_VERSION,
+            SchemaPreference::Auto => LEGACY_SCHEMA_VERSION,
+        }
+    };
+    let schema_used =
+        |version: &str| schema_version_used == MIXED_SCHEMA || version == schema_version_used;
+    if !rules.allow_mixed_schema_groups
+        && has_schema(LEGACY_SCHEMA_VERSION)
+        && has_schema(V2_SCHEMA_VERSION)
+    {
+        tracing::info!(
+            backbone,
+            "schema 1.0 and 2.0 groups found; using only {schema_version_used} groups (never mixing)"
+        );
+    }
+
+    let mut summaries = Vec::new();
+    let mut eligible: Vec<(Group<'a>, f64)> = Vec::new();
+    let mut largest_valid = 0;
+    let mut used_groups = 0;
+    for (_, mut group) in groups {
+        if !schema_used(&group.schema_version) {
+            dropped.schema_not_used += group.runs;
+            summaries.push(group.summary(GroupStatus::SchemaNotUsed, None, direction));
+            continue;
+        }
+        used_groups += 1;
+        dropped.missing_metric += group.missing_metric;
+        dropped.non_finite_metric += group.non_finite_metric;
+        largest_valid = largest_valid.max(group.valid.len());
+        if group.valid.is_empty() || group.valid.len() < rules.min_trials_per_group {
+            dropped.group_below_min_trials += group.valid.len();
+            summaries.push(group.summary(GroupStatus::BelowMinTrials, None, direction));
+            continue;
+        }
+        group.valid.sort_by(|a, b| trial_order(direction, *a, *b));
+        let values: Vec<f64> = group.valid.iter().map(|(_, value)| *value).collect();
+        let stable = median_of_best(&values, rules.top_k_for_stable_score);
+        eligible.push((group, stable));
+    }
+
+    // Step 5: best stable score, then more valid trials, then smaller study_key_hash.
+    eligible.sort_by(|(a, a_score), (b, b_score)| {
+        better(direction, *a_score, *b_score)
+            .then_with(|| b.valid.len().cmp(&a.valid.len()))
+            .then_with(|| a.study_key_hash.cmp(&b.study_key_hash))
+            .then_with(|| a.schema_version.cmp(&b.schema_version))
+    });
+    let Some((winner, winner_score)) = eligible.first() else {
+        let reason = no_group_reason(config, schema_version_used, &summaries, used_groups, largest_valid, &dropped);
+        return Err(ChampionError::NoEligibleGroup {
+            backbone: backbone.to_string(),
+            reason,
+            dropped,
+        });
+    };
+    let (trial, metric_value) = winner.valid[0];
+    let mut ranked: Vec<GroupSummary> = eligible
+        .iter()
+        .enumerate()
+        .map(|(index, (group, score))| {
+            let status = if index == 0 { GroupStatus::Winner } else { GroupStatus::Eligible };
+            let mut summary = group.summary(status, Some(*score), direction);
+            summary.rank = Some(index + 1);
+            summary
+        })
+        .collect();
+    summaries.sort_by(|a, b| {
+        (a.status, &a.study_key_hash, &a.schema_version).cmp(&(
+            b.status,
+            &b.study_key_hash,
+            &b.schema_version,
+        ))
+    });
+    ranked.extend(summaries);
+    Ok(TrialChoice {
+        trial,
+        metric: metric_value,
+        study_key_hash: winner.study_key_hash.clone(),
+        schema_version: winner.schema_version.clone(),
+        stable_score: *winner_score,
+        counted_trials: winner.valid.len(),
+        schema_version_used: schema_version_used.to_string(),
+        groups: ranked,
+        dropped,
+    })
+}
+
+/// Why no group qualified, in words a user can act on.
+fn no_group_reason(
+    config: &SelectionConfig,
+    schema_version_used: &str,
+    summaries: &[GroupSummary],
+    used_groups: usize,
+    largest_valid: usize,
+    dropped: &DropCounts,
+) -> String {
+    let rules = &config.champion_selection;
+    let metric = &config.objective.metric;
+    let other_groups: Vec<&GroupSummary> = summaries
+        .iter()
+        .filter(|group| group.status == GroupStatus::SchemaNotUsed)
+        .collect();
+    if used_groups == 0 && !other_groups.is_empty() {
+        let other = &other_groups[0].schema_version;
+        return format!(
+            "prefer_schema_version is \"{}\" but only schema {other} groups exist ({} groups, \
+             {} runs); v1 and v2 groups are never mixed — set prefer_schema_version to auto or \
+             \"{other}\" to use them",
+            rules.prefer_schema_version,
+            other_groups.len(),
+            dropped.schema_not_used,
+        );
+    }
+    if used_groups == 0 {
+        if dropped.artifact_unavailable > 0 && dropped.total() == dropped.artifact_unavailable {
+            return format!(
+                "no candidate run has an available checkpoint (artifact check: {})",
+                rules.artifact_check_source
+            );
+        }
+        return "no candidate run has a usable study_key_hash and schema version".to_string();
+    }
+    format!(
+        "no schema {schema_version_used} group has at least {} trials with a finite `{metric}` \
+         (min_trials_per_group; the largest group has {largest_valid})",
+        rules.min_trials_per_group
+    )
+}
+
+/// Step 6 of DESIGN §5 over FINISHED `hpo_refit` runs: the one linked to `trial` by the
+/// `refit.of_trial_run_id` tag, else one with the trial's trial_key_hash and study_key_hash;
+/// several → latest start time, then largest run id. Pure and order-independent.
+pub fn choose_refit<'a>(
+    trial: &Run,
+    refits: &'a [Run],
+    tags: &TagRegistry,
+) -> Option<(&'a Run, RefitMatch)> {
+    let latest = |candidates: Vec<&'a Run>| {
+        candidates.into_iter().max_by(|a, b| {
+            let start = |run: &Run| run.info.start_time.unwrap_or(i64::MIN);
+            start(a).cmp(&start(b)).then_with(|| a.id().cmp(b.id()))
+        })
+    };
+    let is_finished_refit = |run: &&Run| {
+        run.info.status == RunStatus::Finished
+            && run.tag(tags.get(Tag::Stage)) == Some(stage::HPO_REFIT)
+    };
+    let link_tag = tags.get(Tag::RefitOfTrialRunId);
+    let linked: Vec<&Run> = refits
+        .iter()
+        .filter(is_finished_refit)
+        .filter(|run| run.tag(link_tag) == Some(trial.id()))
+        .collect();
+    if let Some(refit) = latest(linked) {
+        return Some((refit, RefitMatch::LinkTag));
+    }
+    let study = tags.get(Tag::StudyKeyHash);
+    let trial_key = tags.get(Tag::TrialKeyHash);
+    let (Some(study_hash), Some(trial_hash)) = (trial.tag(study), trial.tag(trial_key)) else {
+        return None;
+    };
+    let same_keys: Vec<&Run> = refits
+        .iter()
+        .filter(is_finished_refit)
+        .filter(|run| run.tag(study) == Some(study_hash) && run.tag(trial_key) == Some(trial_hash))
+        .collect();
+    latest(same_keys).map(|refit| (refit, RefitMatch::KeyHashes))
+}
+
+/// Champion selection against a tracking store and a filesystem root.
+#[derive(Debug, Clone, Copy)]
+pub struct Selector<'a> {
+    /// The tracking store.
+    pub store: &'a dyn TrackingStore,
+    /// The selection rules.
+    pub config: &'a SelectionConfig,
+    /// Tag keys.
+    pub tags: &'a TagRegistry,
+    /// The project root whose `outputs/` the disk checks look at.
+    pub layout: &'a OutputLayout,
+    /// The `{environment}` folder of the disk checks.
+    pub environment: &'a Environment,
+}
+
+/// Selects one backbone's champion (DESIGN §5 steps 1–7); see [`Selector::select`].
+pub fn select_champion(
+    backbone: &str,
+    store: &dyn TrackingStore,
+    experiment_name: &str,
+    config: &SelectionConfig,
+    tags: &TagRegistry,
+    layout: &OutputLayout,
+    environment: &Environment,
+) -> Result<ChampionReport, ChampionError> {
+    Selector {
+        store,
+        config,
+        tags,
+        layout,
+        environment,
+    }
+    .select(backbone, experiment_name)
+}
+
+impl Selector<'_> {
+    /// Every backbone's champion, their HPO experiments named by `experiments`. Backbones are
+    /// selected concurrently; one backbone's failure is recorded and the others still answer.
+    pub fn select_many(
+        &self,
+        backbones: &[String],
+        experiments: &ExperimentConfig,
+    ) -> SelectionResults {
+        let answers: Vec<(String, Result<ChampionReport, ChampionError>)> =
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = backbones
+                    .iter()
+                    .collect::<BTreeSet<_>>()
+                    .into_iter()
+                    .map(|backbone| {
+                        let experiment = experiments.hpo_experiment_name(backbone);
+                        let handle = scope.spawn(move || self.select(backbone, &experiment));
+                        (backbone.clone(), handle)
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|(backbone, handle)| {
+                        let answer = handle.join().unwrap_or_else(|_| {
+                            Err(ChampionError::Mlflow {
+                                backbone: backbone.clone(),
+                                context: "selection thread panicked".to_string(),
+                                source: Box::new(podium_mlflow::MlflowError::InvalidQuery(
+                                    "a selection thread panicked".to_string(),
+                                )),
+                            })
+                        });
+                        (backbone, answer)
+                    })
+                    .collect()
+            });
+        let mut results = SelectionResults::default();
+        for (backbone, answer) in answers {
+            match answer {
+                Ok(report) => {
+                    results.champions.insert(backbone, report);
+                }
+                Err(err) => {
+                    tracing::warn!("{err}");
+                    results.errors.insert(backbone, err);
+                }
+            }
+        }
+        results
+    }
+
+    /// One backbone's champion from the runs of `experiment_name`.
+    pub fn select(
+        &self,
+        backbone: &str,
+        experiment_name: &str,
+    ) -> Result<ChampionReport, ChampionError> {
+        let tags = self.tags;
+        let rules = &self.config.champion_selection;
+        let model = backbone_short_name(backbone.trim()).to_string();
+        let mlflow_error = |context: String| {
+            move |source| ChampionError::Mlflow {
+                backbone: backbone.to_string(),
+                context,
+                source: Box::new(source),
+            }
+        };
+        let experiment = self
+            .store
+            .get_experiment_by_name(experiment_name)
+            .map_err(mlflow_error(format!("looking up experiment `{experiment_name}`")))?
+            .ok_or_else(|| ChampionError::ExperimentNotFound {
+                backbone: backbone.to_string(),
+                experiment: experiment_name.to_string(),
+                store: self.store.describe(),
+            })?;
+        let experiment_ids = [experiment.experiment_id.clone()];
+
+        // Step 1: filtered by the store, every page.
+        let filter = Filter::new()
+            .tag_eq(tags.get(Tag::Stage), stage::HPO_TRIAL)
+            .tag_eq(tags.get(Tag::Backbone), model.as_str())
+            .status(RunStatus::Finished);
+        let candidates = search_all(self.store, &experiment_ids, &filter, ViewType::ActiveOnly)
+            .map_err(mlflow_error(format!(
+                "searching hpo_trial runs in experiment `{experiment_name}`"
+            )))?;
+        if candidates.is_empty() {
+            return Err(ChampionError::NoCandidates {
+                backbone: backbone.to_string(),
+                model,
+                experiment: experiment_name.to_string(),
+            });
+        }
+        tracing::debug!(backbone, candidates = candidates.len(), "candidate trial runs");
+
+        let disk_index = (rules.require_artifact_available
+            && rules.artifact_check_source == ArtifactCheckSource::Disk)
+            .then(|| LocalCheckpoints::scan(self.layout, self.environment, &model));
+        let available = |run: &Run| match &disk_index {
+            Some(index) => index.resolve(run, tags).is_some(),
+            None => artifact_tag_true(run, tags),
+        };
+        let choice = choose_trial(backbone, &candidates, self.config, tags, &available)?;
+        let trial = choice.trial;
+
+        // Step 6.
+        let (checkpoint_run, refit) = match rules.checkpoint_source {
+            CheckpointRun::Trial => (trial.clone(), None),
+            CheckpointRun::Refit => {
+                let refits = self.refit_candidates(backbone, &experiment_ids, trial)?;
+                let Some((refit, matched_by)) = choose_refit(trial, &refits, tags) else {
+                    return Err(ChampionError::RefitMissing {
+                        backbone: backbone.to_string(),
+                        trial_run_id: trial.id().to_string(),
+                        link_tag: tags.get(Tag::RefitOfTrialRunId).to_string(),
+                        study_key_hash: choice.study_key_hash.clone(),
+                        trial_key_hash: trial
+                            .tag(tags.get(Tag::TrialKeyHash))
+                            .unwrap_or("<none>")
+                            .to_string(),
+                    });
+                };
+                if rules.require_artifact_available && !available(refit) {
+                    let detail = match rules.artifact_check_source {
+                        ArtifactCheckSource::Tag => format!(
+                            "tag {} is {}",
+                            tags.get(Tag::ArtifactAvailable),
+                            refit
+                                .tag(tags.get(Tag::ArtifactAvailable))
+                                .map_or_else(|| "missing".to_string(), |v| format!("{v:?}"))
+                        ),
+                        ArtifactCheckSource::Disk => format!(
+                            "no checkpoint directory with config.json and weights under {}",
+                            self.layout.root().display()
+                        ),
+                    };
+                    return Err(ChampionError::RefitArtifactUnavailable {
+                        backbone: backbone.to_string(),
+                        trial_run_id: trial.id().to_string(),
+                        refit_run_id: refit.id().to_string(),
+                        detail,
+                    });
+                }
+                let refit = refit.clone();
+                (refit.clone(), Some((refit, matched_by)))
+            }
+        };
+
+        // Step 7.
+        let local = match &disk_index {
+            Some(index) => index.resolve(&checkpoint_run, tags),
+            None => LocalCheckpoints::scan(self.layout, self.environment, &model)
+                .resolve(&checkpoint_run, tags),
+        };
+        let from_trial_or_refit = |tag: Tag| {
+            trial
+                .tag(tags.get(tag))
+                .or_else(|| refit.as_ref().and_then(|(run, _)| run.tag(tags.get(tag))))
+                .map(str::to_string)
+        };
+        let champion = Champion {
+            run_id: checkpoint_run.id().to_string(),
+            trial_run_id: trial.id().to_string(),
+            refit_run_id: refit.as_ref().map(|(run, _)| run.id().to_string()),
+            refit_matched_by: refit.as_ref().map(|(_, matched_by)| *matched_by),
+            sweep_run_id: trial
+                .tag(tags.get(Tag::LineageHpoSweepRunId))
+                .or_else(|| trial.tag(PARENT_RUN_ID_TAG))
+                .map(str::to_string),
+            trial_key_hash: trial.tag(tags.get(Tag::TrialKeyHash)).map(str::to_string),
+            study_key_hash: choice.study_key_hash.clone(),
+            metric: choice.metric,
+            stable_score: choice.stable_score,
+            schema_version: choice.schema_version.clone(),
+            counted_trials: choice.counted_trials,
+            data_fingerprint: from_trial_or_refit(Tag::DataFingerprint),
+            eval_fingerprint: from_trial_or_refit(Tag::EvalFingerprint),
+            checkpoint: CheckpointLocation {
+                run_id: checkpoint_run.id().to_string(),
+                artifact_uri: format!(
+                    "{}/checkpoint",
+                    checkpoint_run.info.artifact_uri.trim_end_matches('/')
+                ),
+                checkpoint_path_tag: checkpoint_run
+                    .tag(tags.get(Tag::ArtifactCheckpointPath))
+                    .map(str::to_string),
+                local,
+            },
+        };
+        let metadata = SelectionMetadata {
+            metric: self.config.objective.metric.clone(),
+            direction: self.config.objective.direction.to_string(),
+            min_trials_per_group: rules.min_trials_per_group,
+            top_k_for_stable_score: rules.top_k_for_stable_score,
+            require_artifact_available: rules.require_artifact_available,
+            artifact_check_source: rules.artifact_check_source,
+            checkpoint_source: rules.checkpoint_source,
+            prefer_schema_version: rules.prefer_schema_version,
+            allow_mixed_schema_groups: rules.allow_mixed_schema_groups,
+            schema_version_used: choice.schema_version_used.clone(),
+            candidates: candidates.len(),
+        };
+        Ok(ChampionReport {
+            backbone: backbone.to_string(),
+            model,
+            experiment: experiment_name.to_string(),
+            champion,
+            groups: choice.groups,
+            metadata,
+            dropped: choice.dropped,
+        })
+    }
+
+    /// FINISHED refit runs that may belong to `trial`: linked by tag, else (only when none is)
+    /// sharing its key hashes. Both filtered by the store.
+    fn refit_candidates(
+        &self,
+        backbone: &str,
+        experiment_ids: &[String],
+        trial: &Run,
+    ) -> Result<Vec<Run>, ChampionError> {
+        let tags = self.tags;
+        let search = |filter: Filter, what: &str| {
+            search_all(self.store, experiment_ids, &filter, ViewType::ActiveOnly).map_err(
+                |source| ChampionError::Mlflow {
+                    backbone: backbone.to_string(),
+                    context: format!("searching refit runs of trial run {} {what}", trial.id()),
+                    source: Box::new(source),
+                },
+            )
+        };
+        let refit_filter = || {
+            Filter::new()
+                .tag_eq(tags.get(Tag::Stage), stage::HPO_REFIT)
+                .status(RunStatus::Finished)
+        };
+        let linked = search(
+            refit_filter().tag_eq(tags.get(Tag::RefitOfTrialRunId), trial.id()),
+            "by link tag",
+        )?;
+        if !linked.is_empty() {
+            return Ok(linked);
+        }
+        let study = trial.tag(tags.get(Tag::StudyKeyHash));
+        let trial_key = trial.tag(tags.get(Tag::TrialKeyHash));
+        match (study, trial_key) {
+            (Some(study), Some(trial_key)) => search(
+                refit_filter()
+                    .tag_eq(tags.get(Tag::StudyKeyHash), study)
+                    .tag_eq(tags.get(Tag::TrialKeyHash), trial_key),
+                "by key hashes",
+            ),
+            _ => Ok(Vec::new()),
+        }
+    }
+}

@@ -1,0 +1,105 @@
+//! `podium demo`: podium end to end on a generated project, in seconds and with nothing to set up.
+//!
+//! The first run writes `DIR/config` (the default configs, with a tiny benchmark), `DIR/mlflow.db`
+//! (a realistic sweep for three backbones in MLflow's own schema) and a tiny random checkpoint for
+//! every refit under `DIR/outputs`, then runs exactly what `podium run` runs against it. A second
+//! run keeps everything and, since every champion is benchmarked already, measures nothing.
+
+mod configs;
+mod sweep;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use podium_variants::Environment;
+
+use crate::GlobalArgs;
+use crate::output::{self, Format};
+
+pub use configs::{DEMO_EXPERIMENT_NAME, demo_configs, write_demo_configs};
+pub use sweep::{DEMO_SEED, DemoPaths, StudySummary, generate};
+
+/// `podium demo` arguments.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Directory of the demo project (configs, mlflow.db, outputs); kept between runs.
+    #[arg(long, default_value = "podium-demo")]
+    pub dir: PathBuf,
+}
+
+/// Runs `podium demo`: prepares the demo project when needed, then `podium run` on it.
+pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    // Narration goes where it does not mix with a JSON document on stdout.
+    let say = |text: &str| match global.format {
+        Format::Table => println!("{text}"),
+        Format::Json => eprintln!("{text}"),
+    };
+    if global.tracking_uri.is_some() {
+        tracing::warn!("podium demo uses its own store; --tracking-uri is ignored");
+    }
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("creating the demo directory {}", args.dir.display()))?;
+    let paths = DemoPaths::new(&args.dir)?;
+    if paths.config_dir.join("experiment.yaml").is_file() {
+        say(&format!("Using the demo configs in {}", paths.config_dir.display()));
+    } else {
+        write_demo_configs(&paths.config_dir)?;
+        say(&format!(
+            "Wrote the demo configs to {} (podium's defaults, experiment `{DEMO_EXPERIMENT_NAME}`, a tiny benchmark)",
+            paths.config_dir.display()
+        ));
+    }
+    if paths.db.is_file() {
+        say(&format!(
+            "Keeping the demo store {} (delete it to start over)",
+            paths.db.display()
+        ));
+    } else {
+        let environment = Environment::detect()?;
+        let studies = generate(&paths, &environment)?;
+        say(&format!(
+            "Generated the demo sweep in {} and tiny random checkpoints under {}:",
+            paths.db.display(),
+            paths.root.join("outputs").display()
+        ));
+        say(&studies_table(&studies).to_string());
+    }
+    say("");
+    say(&format!(
+        "$ podium run --root {} --config-dir {} --tracking-uri {}",
+        paths.root.display(),
+        paths.config_dir.display(),
+        paths.tracking_uri()
+    ));
+    let demo_global = GlobalArgs {
+        config_dir: paths.config_dir.clone(),
+        root: paths.root.clone(),
+        tracking_uri: Some(paths.tracking_uri()),
+        ..global.clone()
+    };
+    let code = super::run::run(&demo_global, super::run::RunArgs::default())?;
+    say("");
+    say("Browse the sweep, the benchmark runs and their tags with MLflow's UI:");
+    say(&format!(
+        "  mlflow ui --backend-store-uri {}",
+        paths.tracking_uri()
+    ));
+    Ok(code)
+}
+
+fn studies_table(studies: &[StudySummary]) -> comfy_table::Table {
+    let mut table = output::table(["backbone", "study", "schema", "study key", "trials", "shows"]);
+    for study in studies {
+        table.add_row([
+            study.backbone.as_str(),
+            study.study.as_str(),
+            study.schema_version.as_str(),
+            study.study_key_hash.as_str(),
+            study.trials.as_str(),
+            study.story.as_str(),
+        ]);
+    }
+    table
+}

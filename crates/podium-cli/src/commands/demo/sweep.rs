@@ -1,0 +1,642 @@
+//! The demo's HPO history: a realistic sweep for three backbones written into an `mlflow.db`
+//! with MLflow's own schema, tagged exactly as the Python pipeline (and podium's tag builder)
+//! tags runs, plus a tiny random checkpoint for every refit.
+//!
+//! Everything is deterministic: trial parameters come from a seeded generator, timestamps are
+//! fixed, and run ids come from the store's generator seeded before writing, so two demos on two
+//! machines hold the same runs with the same ids (and so the same benchmark keys).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use podium_bench::random_checkpoint::{Architecture, RandomCheckpoint};
+use podium_keys::{
+    HpoRunRole, HpoRunTags, PyValue, StudyConfigs, StudyIdentity, StudyKeySchema, TagRegistry,
+    load_path, trial_key, trial_key_hash,
+};
+use podium_mlflow::{MetricPoint, MlflowError, RunStatus, SqliteBatch, SqliteStore, TrackingStore};
+use podium_variants::{
+    Environment, ExperimentConfig, OutputLayout, Process, StudyNaming, backbone_short_name,
+    variant_name,
+};
+use serde::Serialize;
+
+use super::configs::{DEMO_HPO_CONFIG, DEMO_NARROW_HPO_CONFIG};
+
+/// Seed of everything random in the demo.
+pub const DEMO_SEED: u64 = 20_250_101;
+
+/// 2025-01-01T10:00:00Z: the demo's sweeps start here, one day apart.
+const BASE_TIME_MS: i64 = 1_735_725_600_000;
+const DAY_MS: i64 = 86_400_000;
+const TRIAL_MS: i64 = 12 * 60_000;
+const EPOCHS: i64 = 3;
+
+/// The objective metric the demo's trials log (`objective.metric` of the selection config).
+const METRIC: &str = "macro-f1";
+
+/// How a demo trial ended.
+#[derive(Debug, Clone, Copy)]
+enum Outcome {
+    /// FINISHED with this final metric (NaN: training diverged).
+    Finished(f64),
+    /// FAILED before logging a metric.
+    Failed,
+}
+
+use Outcome::{Failed, Finished};
+
+/// One study of the demo history.
+#[derive(Debug)]
+struct StudySpec {
+    backbone: &'static str,
+    variant: u32,
+    hpo_config: &'static str,
+    schema: StudyKeySchema,
+    trials: &'static [Outcome],
+    /// Refit the best trial and save its checkpoint.
+    refit: bool,
+    /// What this study shows about selection.
+    story: &'static str,
+}
+
+const STUDIES: &[StudySpec] = &[
+    StudySpec {
+        backbone: "distilbert-base-uncased",
+        variant: 1,
+        hpo_config: DEMO_HPO_CONFIG,
+        schema: StudyKeySchema::V1,
+        trials: &[Finished(0.884), Finished(0.879), Finished(0.891)],
+        refit: false,
+        story: "legacy v1 study key: never mixed with v2 groups (prefer_schema_version 2.0)",
+    },
+    StudySpec {
+        backbone: "distilbert-base-uncased",
+        variant: 2,
+        hpo_config: DEMO_HPO_CONFIG,
+        schema: StudyKeySchema::V2,
+        trials: &[
+            Finished(0.861),
+            Finished(f64::NAN),
+            Finished(0.874),
+            Finished(0.869),
+            Finished(0.858),
+        ],
+        refit: true,
+        story: "v2 group with a NaN trial (not counted); champion group",
+    },
+    StudySpec {
+        backbone: "distilroberta-base",
+        variant: 1,
+        hpo_config: DEMO_HPO_CONFIG,
+        schema: StudyKeySchema::V2,
+        trials: &[
+            Finished(0.848),
+            Finished(0.866),
+            Finished(0.871),
+            Finished(0.855),
+        ],
+        refit: true,
+        story: "v2 group; champion group",
+    },
+    StudySpec {
+        backbone: "distilroberta-base",
+        variant: 2,
+        hpo_config: DEMO_NARROW_HPO_CONFIG,
+        schema: StudyKeySchema::V2,
+        trials: &[Finished(0.897), Finished(0.612)],
+        refit: false,
+        story: "2 trials < min_trials_per_group: dropped despite its lucky 0.897",
+    },
+    StudySpec {
+        backbone: "deberta-v3-small",
+        variant: 1,
+        hpo_config: DEMO_HPO_CONFIG,
+        schema: StudyKeySchema::V2,
+        trials: &[
+            Finished(0.881),
+            Finished(0.877),
+            Failed,
+            Finished(0.869),
+            Finished(0.884),
+            Finished(0.872),
+        ],
+        refit: true,
+        story: "v2 group with a FAILED trial (not a candidate); champion group",
+    },
+];
+
+/// What the demo history holds, for the summary table.
+#[derive(Debug, Clone, Serialize)]
+pub struct StudySummary {
+    /// Full backbone name.
+    pub backbone: String,
+    /// Study folder (`hpo_distilbert_v2`).
+    pub study: String,
+    /// Study key schema version.
+    pub schema_version: String,
+    /// First 12 hex digits of the study key hash.
+    pub study_key_hash: String,
+    /// Trials: finished with a finite metric, NaN, failed.
+    pub trials: String,
+    /// The refit's checkpoint, if the study has a refit.
+    pub checkpoint: Option<PathBuf>,
+    /// What the study shows.
+    pub story: String,
+}
+
+/// Where the demo writes.
+#[derive(Debug, Clone)]
+pub struct DemoPaths {
+    /// The demo directory (absolute): the project root of the demo.
+    pub root: PathBuf,
+    /// `root/config`.
+    pub config_dir: PathBuf,
+    /// `root/mlflow.db`.
+    pub db: PathBuf,
+}
+
+impl DemoPaths {
+    /// The paths under `dir`, made absolute so tags and URIs work from any directory.
+    pub fn new(dir: &Path) -> anyhow::Result<Self> {
+        let root = std::path::absolute(dir)
+            .with_context(|| format!("resolving the demo directory {}", dir.display()))?;
+        Ok(Self {
+            config_dir: root.join("config"),
+            db: root.join("mlflow.db"),
+            root,
+        })
+    }
+
+    /// `sqlite:///…` of the demo store.
+    pub fn tracking_uri(&self) -> String {
+        format!("sqlite:///{}", self.db.display())
+    }
+}
+
+/// The configs a study key is computed from, loaded the way the Python pipeline loads them.
+struct LoadedConfigs {
+    data: PyValue,
+    train: PyValue,
+    eval: PyValue,
+    benchmark: PyValue,
+    hpo: BTreeMap<&'static str, PyValue>,
+}
+
+impl LoadedConfigs {
+    fn load(config_dir: &Path) -> anyhow::Result<Self> {
+        let load = |name: &str| {
+            let path = config_dir.join(name);
+            load_path(&path).with_context(|| format!("loading {}", path.display()))
+        };
+        let mut hpo = BTreeMap::new();
+        for name in [DEMO_HPO_CONFIG, DEMO_NARROW_HPO_CONFIG] {
+            hpo.insert(name, load(name)?);
+        }
+        Ok(Self {
+            data: load("data.yaml")?,
+            train: load("train.yaml")?,
+            eval: load("eval.yaml")?,
+            benchmark: load("benchmark.yaml")?,
+            hpo,
+        })
+    }
+}
+
+/// Writes the demo history: `paths.db` (built under a temporary name and renamed into place,
+/// so an interrupted demo never leaves a half-written store that a rerun would keep) and the
+/// refit checkpoints under `paths.root/outputs`.
+pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<Vec<StudySummary>> {
+    let configs = LoadedConfigs::load(&paths.config_dir)?;
+    let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml"))?;
+    let tags = TagRegistry::load(&paths.config_dir.join("tags.yaml"))?;
+    let layout = OutputLayout::new(&paths.root);
+    let labels = entity_labels(&configs.data);
+
+    let plans = STUDIES
+        .iter()
+        .enumerate()
+        .map(|(index, spec)| StudyPlan::new(index, spec, &configs, paths, &layout, environment))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    for plan in &plans {
+        if let Some(refit) = &plan.refit {
+            RandomCheckpoint::tiny(architecture_of(plan.spec.backbone), refit.seed)
+                .with_labels(labels.clone())
+                .write(&refit.checkpoint)
+                .with_context(|| {
+                    format!("writing the refit checkpoint {}", refit.checkpoint.display())
+                })?;
+        }
+    }
+
+    let partial = paths.root.join("mlflow.db.partial");
+    if partial.exists() {
+        std::fs::remove_file(&partial)
+            .with_context(|| format!("removing the leftover {}", partial.display()))?;
+    }
+    let store = SqliteStore::open(&partial)?;
+    let mut experiment_ids = BTreeMap::new();
+    for spec in STUDIES {
+        if !experiment_ids.contains_key(spec.backbone) {
+            let name = experiment.hpo_experiment_name(spec.backbone);
+            experiment_ids.insert(spec.backbone, store.create_experiment(&name)?);
+        }
+    }
+    // Run ids come from fastrand's thread-local generator; seeding it makes them reproducible.
+    fastrand::seed(DEMO_SEED);
+    store.write_batch(|batch| {
+        plans.iter().try_for_each(|plan| {
+            plan.write(batch, &experiment_ids[plan.spec.backbone], &tags)
+        })
+    })?;
+    drop(store);
+    std::fs::rename(&partial, &paths.db).with_context(|| {
+        format!(
+            "moving {} into place as {}",
+            partial.display(),
+            paths.db.display()
+        )
+    })?;
+    Ok(plans.iter().map(StudyPlan::summary).collect())
+}
+
+/// IOB2 labels of the data config's entity types (`O`, `B-SKILL`, `I-SKILL`, …).
+fn entity_labels(data: &PyValue) -> Vec<String> {
+    let mut labels = vec!["O".to_string()];
+    if let Some(PyValue::List(types)) = data.get("schema").and_then(|s| s.get("entity_types")) {
+        for entity in types.iter().filter_map(PyValue::as_str) {
+            labels.push(format!("B-{entity}"));
+            labels.push(format!("I-{entity}"));
+        }
+    }
+    labels
+}
+
+/// One planned trial.
+#[derive(Debug)]
+struct TrialPlan {
+    number: usize,
+    trial_key_hash: String,
+    /// None: the trial failed before logging a metric.
+    metric: Option<f64>,
+    /// (name, value as Python's `str`, which is how MLflow stores params).
+    params: Vec<(String, String)>,
+    start: i64,
+}
+
+/// The refit of a study's best trial.
+#[derive(Debug)]
+struct RefitPlan {
+    /// Index into the study's trials.
+    trial: usize,
+    checkpoint: PathBuf,
+    seed: u64,
+}
+
+/// Everything about one study that does not depend on run ids, computed before writing.
+#[derive(Debug)]
+struct StudyPlan {
+    spec: &'static StudySpec,
+    study: StudyIdentity,
+    folder: String,
+    model: String,
+    start: i64,
+    trials: Vec<TrialPlan>,
+    refit: Option<RefitPlan>,
+}
+
+impl StudyPlan {
+    fn new(
+        index: usize,
+        spec: &'static StudySpec,
+        configs: &LoadedConfigs,
+        paths: &DemoPaths,
+        layout: &OutputLayout,
+        environment: &Environment,
+    ) -> anyhow::Result<Self> {
+        let hpo = &configs.hpo[spec.hpo_config];
+        let study_configs = StudyConfigs {
+            data: &configs.data,
+            hpo,
+            train: &configs.train,
+            eval: &configs.eval,
+            model: spec.backbone,
+            benchmark: Some(&configs.benchmark),
+            code_version: None,
+        };
+        let study = StudyIdentity::compute(&study_configs, spec.schema)?;
+        let naming = StudyNaming::from_hpo_config(&paths.config_dir.join(spec.hpo_config))?;
+        let folder = variant_name(&naming.base_name(spec.backbone)?, spec.variant);
+        let start = BASE_TIME_MS + DAY_MS * i64::try_from(index)?;
+        let search_space = hpo.get("search_space").cloned().unwrap_or(PyValue::None);
+        let mut rng = fastrand::Rng::with_seed(DEMO_SEED.wrapping_add(index as u64 * 7919));
+        let mut trials = Vec::new();
+        for (number, outcome) in spec.trials.iter().enumerate() {
+            let params = sample_params(&search_space, &mut rng)
+                .with_context(|| format!("sampling trial {number} of {folder}"))?;
+            let trial_key_hash =
+                trial_key_hash(&trial_key(&study.study_key_hash, &PyValue::Dict(params.clone()))?);
+            let params = params
+                .iter()
+                .map(|(name, value)| Ok((name.py_str()?, value.py_str()?)))
+                .collect::<Result<_, podium_keys::KeysError>>()?;
+            trials.push(TrialPlan {
+                number,
+                trial_key_hash,
+                metric: match outcome {
+                    Finished(value) => Some(*value),
+                    Failed => None,
+                },
+                params,
+                start: start + TRIAL_MS * i64::try_from(number)?,
+            });
+        }
+        let refit = if spec.refit {
+            let best = trials
+                .iter()
+                .enumerate()
+                .filter_map(|(at, trial)| trial.metric.filter(|m| m.is_finite()).map(|m| (at, m)))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .map(|(at, _)| at)
+                .with_context(|| format!("{folder} has no finite trial to refit"))?;
+            let checkpoint = layout
+                .process_dir(Process::Hpo, environment, spec.backbone)?
+                .join(&folder)
+                .join(format!("study-{}", &study.study_key_hash[..8]))
+                .join(format!("trial-{}", &trials[best].trial_key_hash[..8]))
+                .join("refit")
+                .join("checkpoint");
+            Some(RefitPlan {
+                trial: best,
+                checkpoint,
+                seed: DEMO_SEED.wrapping_add(index as u64),
+            })
+        } else {
+            None
+        };
+        Ok(Self {
+            spec,
+            study,
+            folder,
+            model: backbone_short_name(spec.backbone).to_string(),
+            start,
+            trials,
+            refit,
+        })
+    }
+
+    fn end(&self) -> i64 {
+        self.start + TRIAL_MS * self.trials.len() as i64
+    }
+
+    fn tags(&self, registry: &TagRegistry, role: HpoRunRole<'_>) -> BTreeMap<String, String> {
+        let variant = self.spec.variant.to_string();
+        let checkpoint = self
+            .refit
+            .as_ref()
+            .map(|refit| refit.checkpoint.display().to_string());
+        let is_refit = matches!(role, HpoRunRole::Refit { .. });
+        HpoRunTags {
+            backbone: &self.model,
+            variant: &variant,
+            study: &self.study,
+            role,
+            artifact_available: is_refit,
+            checkpoint_path: checkpoint.as_deref().filter(|_| is_refit),
+        }
+        .build(registry)
+    }
+
+    /// Logs the sweep, its trials and its refit.
+    fn write(
+        &self,
+        batch: &SqliteBatch<'_>,
+        experiment_id: &str,
+        registry: &TagRegistry,
+    ) -> Result<(), MlflowError> {
+        let create = |name: &str, start: i64, mut tags: BTreeMap<String, String>, parent: Option<&str>| {
+            tags.insert("mlflow.user".into(), "podium-demo".into());
+            tags.insert("mlflow.source.type".into(), "LOCAL".into());
+            if let Some(parent) = parent {
+                tags.insert("mlflow.parentRunId".into(), parent.to_string());
+            }
+            batch
+                .create_run(experiment_id, name, start, &tags)
+                .map(|run| run.run_id)
+        };
+        let sweep = create(&self.folder, self.start, self.tags(registry, HpoRunRole::Sweep), None)?;
+        let mut trial_runs = Vec::new();
+        for trial in &self.trials {
+            let tags = self.tags(
+                registry,
+                HpoRunRole::Trial {
+                    trial_key_hash: &trial.trial_key_hash,
+                    sweep_run_id: &sweep,
+                },
+            );
+            let run_id = create(&format!("trial_{}", trial.number), trial.start, tags, Some(&sweep))?;
+            log_training(batch, &run_id, trial.start, &trial.params, trial.metric, trial.number)?;
+            let status = if trial.metric.is_some() {
+                RunStatus::Finished
+            } else {
+                RunStatus::Failed
+            };
+            batch.update_run(&run_id, status, Some(trial.start + TRIAL_MS - 1))?;
+            trial_runs.push(run_id);
+        }
+        if let Some(refit) = &self.refit {
+            let trial = &self.trials[refit.trial];
+            let tags = self.tags(
+                registry,
+                HpoRunRole::Refit {
+                    trial_key_hash: &trial.trial_key_hash,
+                    of_trial_run_id: &trial_runs[refit.trial],
+                    sweep_run_id: &sweep,
+                },
+            );
+            let start = self.end();
+            let run_id = create(&format!("refit_trial_{}", trial.number), start, tags, Some(&sweep))?;
+            let metric = trial.metric.map(|value| value + 0.004);
+            log_training(batch, &run_id, start, &trial.params, metric, trial.number)?;
+            batch.update_run(&run_id, RunStatus::Finished, Some(start + TRIAL_MS))?;
+        }
+        let n_trials = self.trials.len().to_string();
+        batch.log_batch(
+            &sweep,
+            &[],
+            &[("hpo_config", self.spec.hpo_config), ("n_trials", &n_trials)],
+            &[],
+        )?;
+        batch.update_run(&sweep, RunStatus::Finished, Some(self.end() + 2 * TRIAL_MS))
+    }
+
+    fn summary(&self) -> StudySummary {
+        let nan = self.trials.iter().filter(|t| t.metric.is_some_and(f64::is_nan)).count();
+        let failed = self.trials.iter().filter(|t| t.metric.is_none()).count();
+        let finite = self.trials.len() - nan - failed;
+        StudySummary {
+            backbone: self.spec.backbone.to_string(),
+            study: self.folder.clone(),
+            schema_version: self.study.schema_version.clone(),
+            study_key_hash: self.study.study_key_hash[..12].to_string(),
+            trials: format!("{finite} finished, {nan} NaN, {failed} failed"),
+            checkpoint: self.refit.as_ref().map(|refit| refit.checkpoint.clone()),
+            story: self.spec.story.to_string(),
+        }
+    }
+}
+
+/// Params and a per-epoch metric history ending at `metric` (None: the run failed in its first
+/// epoch and logged no metric).
+fn log_training(
+    batch: &SqliteBatch<'_>,
+    run_id: &str,
+    start: i64,
+    params: &[(String, String)],
+    metric: Option<f64>,
+    number: usize,
+) -> Result<(), MlflowError> {
+    let number = number.to_string();
+    let mut param_refs: Vec<(&str, &str)> = params
+        .iter()
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    param_refs.push(("trial_number", &number));
+    let mut points = Vec::new();
+    if let Some(final_value) = metric {
+        for epoch in 0..EPOCHS {
+            let remaining = (EPOCHS - 1 - epoch) as f64;
+            let timestamp = start + (epoch + 1) * TRIAL_MS / (EPOCHS + 1);
+            points.push(MetricPoint {
+                key: METRIC,
+                value: final_value - 0.03 * remaining,
+                timestamp,
+                step: epoch,
+            });
+            points.push(MetricPoint {
+                key: "eval_loss",
+                value: 0.2 + 0.1 * remaining,
+                timestamp,
+                step: epoch,
+            });
+        }
+    }
+    batch.log_batch(run_id, &points, &param_refs, &[])
+}
+
+/// The architecture of each demo backbone's tiny checkpoint.
+fn architecture_of(backbone: &str) -> Architecture {
+    match backbone_short_name(backbone) {
+        "distilbert" => Architecture::DistilBert,
+        "distilroberta" | "roberta" => Architecture::Roberta,
+        _ => Architecture::Bert,
+    }
+}
+
+/// One trial's hyperparameters drawn from an Optuna-style search space (`loguniform`,
+/// `uniform`, `int`, `choice`), rounded so they read like real values (3 significant digits).
+fn sample_params(
+    search_space: &PyValue,
+    rng: &mut fastrand::Rng,
+) -> anyhow::Result<Vec<(PyValue, PyValue)>> {
+    let PyValue::Dict(entries) = search_space else {
+        bail!("search_space must be a mapping");
+    };
+    let mut params = Vec::new();
+    for (name, distribution) in entries {
+        let name_text = name.as_str().unwrap_or_default().to_string();
+        let kind = distribution
+            .get("type")
+            .and_then(PyValue::as_str)
+            .with_context(|| format!("search_space.{name_text}.type is missing"))?;
+        let bound = |key: &str| -> anyhow::Result<f64> {
+            let value = distribution
+                .get(key)
+                .with_context(|| format!("search_space.{name_text}.{key} is missing"))?;
+            value
+                .py_str()?
+                .parse::<f64>()
+                .with_context(|| format!("search_space.{name_text}.{key} is not a number"))
+        };
+        let value = match kind {
+            "loguniform" => {
+                let (low, high) = (bound("low")?.ln(), bound("high")?.ln());
+                PyValue::Float(round_significant((low + rng.f64() * (high - low)).exp()))
+            }
+            "uniform" => {
+                let (low, high) = (bound("low")?, bound("high")?);
+                PyValue::Float(round_significant(low + rng.f64() * (high - low)))
+            }
+            "int" => {
+                let (low, high) = (bound("low")? as i64, bound("high")? as i64);
+                PyValue::int(rng.i64(low..=high))
+            }
+            "choice" | "categorical" => {
+                let Some(PyValue::List(values)) = distribution
+                    .get("values")
+                    .or_else(|| distribution.get("choices"))
+                else {
+                    bail!("search_space.{name_text}.values must be a list");
+                };
+                if values.is_empty() {
+                    bail!("search_space.{name_text}.values is empty");
+                }
+                values[rng.usize(..values.len())].clone()
+            }
+            other => bail!("search_space.{name_text}.type {other:?} is not one the demo samples"),
+        };
+        params.push((name.clone(), value));
+    }
+    Ok(params)
+}
+
+fn round_significant(value: f64) -> f64 {
+    if value == 0.0 || !value.is_finite() {
+        return value;
+    }
+    // Formatting and parsing back gives the shortest decimal, so Python's repr matches it.
+    format!("{value:.2e}").parse().unwrap_or(value)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn sampled_params_follow_the_search_space() {
+        let space = podium_keys::load_yaml_str(
+            "lr: {type: loguniform, low: 1.0e-5, high: 5.0e-5}\n\
+             bs: {type: choice, values: [8, 16]}\n\
+             layers: {type: int, low: 1, high: 3}\n\
+             dropout: {type: uniform, low: 0.1, high: 0.3}\n",
+        )
+        .unwrap();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..50 {
+            let params = sample_params(&space, &mut rng).unwrap();
+            let get = |name: &str| params.iter().find(|(k, _)| k.as_str() == Some(name)).unwrap();
+            let PyValue::Float(lr) = get("lr").1 else { panic!() };
+            assert!((1.0e-5..=5.0e-5).contains(&lr), "{lr}");
+            assert!(matches!(get("bs").1, PyValue::Int(_)));
+            let PyValue::Float(dropout) = get("dropout").1 else { panic!() };
+            assert!((0.1..=0.3).contains(&dropout), "{dropout}");
+        }
+        let mut again = fastrand::Rng::with_seed(7);
+        let mut first = fastrand::Rng::with_seed(7);
+        assert_eq!(
+            sample_params(&space, &mut first).unwrap(),
+            sample_params(&space, &mut again).unwrap()
+        );
+    }
+
+    #[test]
+    fn labels_are_iob2_of_the_entity_types() {
+        let data = podium_keys::load_yaml_str("schema: {entity_types: [SKILL, NAME]}\n").unwrap();
+        assert_eq!(
+            entity_labels(&data),
+            ["O", "B-SKILL", "I-SKILL", "B-NAME", "I-NAME"]
+        );
+    }
+}

@@ -1,0 +1,135 @@
+//! `podium best-trials` through the real binary, on Optuna studies written by Python `optuna`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn write_config(dir: &Path, backbones: &[&str]) {
+    std::fs::create_dir_all(dir).unwrap();
+    let list = backbones
+        .iter()
+        .map(|b| format!("  - {b}\n"))
+        .collect::<String>();
+    std::fs::write(
+        dir.join("experiment.yaml"),
+        format!("name: proj\nbackbones:\n{list}"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("best_model_selection.yaml"),
+        "objective:\n  metric: macro-f1\n  direction: maximize\n",
+    )
+    .unwrap();
+}
+
+fn best_trials(root: &Path, config: &Path, extra: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_podium"))
+        .current_dir(root)
+        .arg("best-trials")
+        .arg("--root")
+        .arg(root)
+        .arg("--config-dir")
+        .arg(config)
+        .args(["--format", "json"])
+        .args(extra)
+        .env("PODIUM_ENVIRONMENT", "local")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("PODIUM_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn only_study_files_name_optunas_best_trials_with_source_study() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    let model_dir = root.join("outputs/hpo/local/distilbert");
+    let output = Command::new(podium_testkit::python())
+        .arg(podium_testkit::workspace_root().join("scripts/best-trials-make-studies.py"))
+        .arg(&model_dir)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let optuna = podium_champion::optuna_study::parse_python_json(
+        &String::from_utf8(output.stdout).unwrap(),
+    )
+    .unwrap();
+    let config = dir.path().join("config");
+    write_config(&config, &["distilbert-base-uncased"]);
+
+    // Default tracking URI (sqlite:///mlflow.db in the working directory) does not exist.
+    let output = best_trials(&root, &config, &["--scope", "per_variant"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !root.join("mlflow.db").exists(),
+        "reading created mlflow.db"
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let per_variant = &report["best_trials"]["distilbert-base-uncased"];
+    for (folder, expected) in optuna.as_object().unwrap() {
+        let trial = &per_variant[folder];
+        assert_eq!(trial["source"], "study", "{folder}");
+        assert_eq!(trial["trial_number"], expected["number"], "{folder}");
+        assert_eq!(trial["value"], expected["value"], "{folder}");
+        assert_eq!(trial["params"], expected["params"], "{folder}");
+        assert_eq!(trial["variant"], folder.as_str());
+    }
+    assert_eq!(report["errors"], serde_json::json!({}));
+
+    // Overall, with an explicit sqlite URI that does not exist either.
+    let uri = format!("sqlite:///{}", root.join("absent.db").display());
+    let output = best_trials(&root, &config, &["--tracking-uri", &uri]);
+    assert!(output.status.success());
+    assert!(!root.join("absent.db").exists());
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let best = &report["best_trials"]["distilbert-base-uncased"];
+    assert_eq!(best["source"], "study");
+    assert_eq!(best["variant"], "hpo_distilbert_v3");
+    assert_eq!(best["value"], "Infinity");
+    assert_eq!(best["trial_number"], optuna["hpo_distilbert_v3"]["number"]);
+
+    // A backbone with no source at all: named under errors, exit 1, the others still answered.
+    write_config(&config, &["distilbert-base-uncased", "deberta-v3-small"]);
+    let output = best_trials(&root, &config, &[]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(
+        report["best_trials"]["distilbert-base-uncased"]["source"],
+        "study"
+    );
+    let error = report["errors"]["deberta-v3-small"].as_str().unwrap();
+    assert!(error.contains("no best trial"), "{error}");
+
+    // --backbone narrows the set; the table format names the source.
+    let output = Command::new(env!("CARGO_BIN_EXE_podium"))
+        .current_dir(&root)
+        .args([
+            "best-trials",
+            "--backbone",
+            "distilbert-base-uncased",
+            "--root",
+        ])
+        .arg(&root)
+        .arg("--config-dir")
+        .arg(&config)
+        .env("PODIUM_ENVIRONMENT", "local")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        table.contains("study") && table.contains("hpo_distilbert_v3"),
+        "{table}"
+    );
+}

@@ -1,0 +1,204 @@
+//! End to end against the real peers: Python `optuna` + `mlflow` run a tiny HPO sweep against a
+//! real `mlflow server` (scripts/e2e_sweep.py, logging like the Python pipeline: Optuna storage in
+//! the study folders, nested trial runs, a refit run that uploads its checkpoint through the
+//! artifact proxy); then `podium run` selects each champion, downloads its checkpoint through
+//! the proxy, benchmarks and ranks — and a second `podium run` skips everything.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use podium_bench::random_checkpoint::RandomCheckpoint;
+
+const BACKBONES: [&str; 2] = ["distilbert-base-uncased", "distilroberta-base"];
+
+/// Replaces the value of the top-level `key:` line of a YAML text.
+fn set_top_level(text: &str, key: &str, value: &str) -> String {
+    let prefix = format!("{key}:");
+    let mut replaced = 0;
+    let out: Vec<String> = text
+        .lines()
+        .map(|line| {
+            if line.starts_with(&prefix) {
+                replaced += 1;
+                format!("{key}: {value}")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect();
+    assert_eq!(replaced, 1, "top-level {key} in:\n{text}");
+    out.join("\n") + "\n"
+}
+
+/// The repository's configs, with this test's experiment name, two backbones and a tiny
+/// benchmark.
+fn write_configs(config_dir: &Path) {
+    let source = podium_testkit::workspace_root().join("config");
+    for name in [
+        "benchmark.yaml",
+        "best_model_selection.yaml",
+        "data.yaml",
+        "eval.yaml",
+        "experiment.yaml",
+        "paths.yaml",
+        "tags.yaml",
+        "train.yaml",
+        "hpo/prod.yaml",
+        "hpo/smoke.yaml",
+    ] {
+        let mut text = std::fs::read_to_string(source.join(name)).unwrap();
+        if name == "experiment.yaml" {
+            text = set_top_level(&text, "name", "podium-e2e");
+            let backbones = text
+                .lines()
+                .skip_while(|line| !line.starts_with("backbones:"))
+                .take_while(|line| line.starts_with("backbones:") || line.starts_with("  "))
+                .collect::<Vec<_>>()
+                .join("\n");
+            text = text.replace(&backbones, &format!("backbones: [{}]", BACKBONES.join(", ")));
+        }
+        if name == "benchmark.yaml" {
+            for (key, value) in [
+                ("batch_sizes", "[1, 8]"),
+                ("max_length", "32"),
+                ("warmup", "2"),
+                ("iterations", "10"),
+                ("min_duration_s", "0.02"),
+            ] {
+                text = set_top_level(&text, key, value);
+            }
+        }
+        let target = config_dir.join(name);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(target, text).unwrap();
+    }
+}
+
+fn podium(root: &Path, uri: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_podium"))
+        .arg("--root")
+        .arg(root)
+        .arg("--config-dir")
+        .arg(root.join("config"))
+        .args(["--tracking-uri", uri])
+        .args(args)
+        .env("PODIUM_ENVIRONMENT", "local")
+        .output()
+        .expect("run podium")
+}
+
+fn success(what: &str, output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn summary_line(stdout: &str) -> &str {
+    stdout
+        .lines()
+        .rfind(|line| line.starts_with("benchmarked "))
+        .unwrap_or_else(|| panic!("no summary line in:\n{stdout}"))
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn python_sweep_on_a_real_server_is_selected_downloaded_benchmarked_once() {
+    let server = podium_testkit::MlflowServer::start().expect("start mlflow server");
+    let work = tempfile::tempdir().unwrap();
+    let root = work.path().join("project");
+    write_configs(&root.join("config"));
+    let checkpoints = work.path().join("checkpoints");
+    for (seed, backbone) in BACKBONES.iter().enumerate() {
+        let model = backbone.split('-').next().unwrap();
+        RandomCheckpoint::tiny_for(backbone, seed as u64)
+            .write(&checkpoints.join(model))
+            .unwrap();
+    }
+
+    let script = podium_testkit::workspace_root().join("scripts/e2e_sweep.py");
+    let sweep = Command::new(podium_testkit::python())
+        .arg(&script)
+        .args(["--tracking-uri", server.url()])
+        .arg("--root")
+        .arg(&root)
+        .arg("--config-dir")
+        .arg(root.join("config"))
+        .arg("--checkpoint-dir")
+        .arg(&checkpoints)
+        .env("PODIUM_ENVIRONMENT", "local")
+        .env("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
+        .env("GIT_PYTHON_REFRESH", "quiet")
+        .output()
+        .unwrap();
+    let sweep: serde_json::Value = serde_json::from_str(&success("e2e_sweep.py", &sweep)).unwrap();
+    for backbone in BACKBONES {
+        let model = backbone.split('-').next().unwrap();
+        let study_db = root.join(format!("outputs/hpo/local/{model}/hpo_{model}/study.db"));
+        assert!(study_db.is_file(), "{} missing", study_db.display());
+    }
+
+    // First run: both champions selected, their checkpoints downloaded through the proxy.
+    let first = success("podium run", &podium(&root, server.url(), &["run"]));
+    assert_eq!(
+        summary_line(&first),
+        "benchmarked 2, skipped 0, restored 0, failed 0",
+        "{first}"
+    );
+    for backbone in BACKBONES {
+        let refit = sweep[backbone]["refit_run_id"].as_str().unwrap();
+        assert!(first.contains(backbone), "{first}");
+        let downloaded = root.join("outputs/cache/checkpoints").join(refit);
+        let files = files_under(&downloaded);
+        assert!(
+            files.iter().any(|file| file.ends_with("config.json"))
+                && files.iter().any(|file| file.ends_with("model.safetensors")),
+            "checkpoint of {backbone} not downloaded into {}: {files:?}",
+            downloaded.display()
+        );
+    }
+
+    // The champions are the refits of Optuna's best trials.
+    let selected = success(
+        "podium select",
+        &podium(&root, server.url(), &["select", "--format", "json"]),
+    );
+    let selected: serde_json::Value = serde_json::from_str(&selected).unwrap();
+    for backbone in BACKBONES {
+        let champion = &selected["champions"][backbone]["champion"];
+        assert_eq!(champion["run_id"], sweep[backbone]["refit_run_id"], "{selected}");
+        assert_eq!(champion["trial_run_id"], sweep[backbone]["best_trial_run_id"], "{selected}");
+        assert_eq!(champion["study_key_hash"], sweep[backbone]["study_key_hash"], "{selected}");
+    }
+
+    // Second run: everything is done already.
+    let second = success("podium run", &podium(&root, server.url(), &["run"]));
+    assert_eq!(
+        summary_line(&second),
+        "benchmarked 0, skipped 2, restored 0, failed 0",
+        "{second}"
+    );
+}

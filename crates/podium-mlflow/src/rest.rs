@@ -1,0 +1,1233 @@
+//! The REST store: MLflow's `/api/2.0/mlflow` API over HTTP(S), with the Python client's retry,
+//! timeout, auth and TLS settings.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::artifacts::{self, ArtifactEntry, ArtifactLocation, ArtifactSource};
+use crate::error::MlflowError;
+use crate::model::{
+    Experiment, MetricPoint, MlflowFloat, Run, RunInfo, RunStatus, RunsPage, ViewType,
+};
+use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
+use crate::uri::redact_uri;
+
+/// MLflow's `log-batch` limits (a larger request is a 400).
+pub const MAX_METRICS_PER_BATCH: usize = 1000;
+/// See [`MAX_METRICS_PER_BATCH`].
+pub const MAX_PARAMS_PER_BATCH: usize = 100;
+/// See [`MAX_METRICS_PER_BATCH`].
+pub const MAX_TAGS_PER_BATCH: usize = 100;
+/// See [`MAX_METRICS_PER_BATCH`].
+pub const MAX_ENTITIES_PER_BATCH: usize = 1000;
+
+/// Statuses the Python client retries.
+const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
+
+/// A secret string whose `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// How requests authenticate.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Auth {
+    /// No credentials.
+    #[default]
+    None,
+    /// `Authorization: Bearer <token>` (`MLFLOW_TRACKING_TOKEN`).
+    Bearer(Secret),
+    /// HTTP Basic (`MLFLOW_TRACKING_USERNAME`/`MLFLOW_TRACKING_PASSWORD`; wins over a token).
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: Secret,
+    },
+}
+
+/// Settings of the REST store; [`RestConfig::from_env`] reads them like the Python client.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RestConfig {
+    /// Retries after the first attempt (`MLFLOW_HTTP_REQUEST_MAX_RETRIES`, 7).
+    pub max_retries: u32,
+    /// Exponential backoff factor in seconds (`MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR`, 2).
+    pub backoff_factor: f64,
+    /// Random extra delay up to this many seconds (`MLFLOW_HTTP_REQUEST_BACKOFF_JITTER`, 1.0).
+    pub backoff_jitter: f64,
+    /// Cap of one backoff delay and of an honoured `Retry-After` (120 s, as urllib3).
+    pub backoff_max: Duration,
+    /// Whole-request timeout (`MLFLOW_HTTP_REQUEST_TIMEOUT`, 120 s).
+    pub timeout: Duration,
+    /// Credentials.
+    pub auth: Auth,
+    /// Skip TLS certificate verification (`MLFLOW_TRACKING_INSECURE_TLS`).
+    pub insecure_tls: bool,
+    /// Extra CA bundle in PEM (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
+    pub server_cert_path: Option<PathBuf>,
+}
+
+impl Default for RestConfig {
+    fn default() -> Self {
+        Self {
+            max_retries: 7,
+            backoff_factor: 2.0,
+            backoff_jitter: 1.0,
+            backoff_max: Duration::from_secs(120),
+            timeout: Duration::from_secs(120),
+            auth: Auth::None,
+            insecure_tls: false,
+            server_cert_path: None,
+        }
+    }
+}
+
+impl RestConfig {
+    /// Reads MLflow's environment variables through `env` (unset or empty → default).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, MlflowError> {
+        let get = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let mut config = RestConfig::default();
+        if let Some(value) = get("MLFLOW_HTTP_REQUEST_MAX_RETRIES") {
+            config.max_retries = parse_setting("MLFLOW_HTTP_REQUEST_MAX_RETRIES", &value)?;
+        }
+        if let Some(value) = get("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR") {
+            config.backoff_factor =
+                parse_non_negative("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", &value)?;
+        }
+        if let Some(value) = get("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER") {
+            config.backoff_jitter =
+                parse_non_negative("MLFLOW_HTTP_REQUEST_BACKOFF_JITTER", &value)?;
+        }
+        if let Some(value) = get("MLFLOW_HTTP_REQUEST_TIMEOUT") {
+            let seconds = parse_non_negative("MLFLOW_HTTP_REQUEST_TIMEOUT", &value)?;
+            config.timeout = Duration::from_secs_f64(seconds);
+        }
+        if let Some(value) = get("MLFLOW_TRACKING_INSECURE_TLS") {
+            config.insecure_tls = parse_bool("MLFLOW_TRACKING_INSECURE_TLS", &value)?;
+        }
+        config.server_cert_path = get("MLFLOW_TRACKING_SERVER_CERT_PATH").map(PathBuf::from);
+        config.auth = match (
+            get("MLFLOW_TRACKING_USERNAME"),
+            get("MLFLOW_TRACKING_PASSWORD"),
+            get("MLFLOW_TRACKING_TOKEN"),
+        ) {
+            (Some(username), Some(password), _) => Auth::Basic {
+                username,
+                password: Secret::new(password),
+            },
+            (_, _, Some(token)) => Auth::Bearer(Secret::new(token)),
+            _ => Auth::None,
+        };
+        Ok(config)
+    }
+
+    /// The delay before retry number `retry` (1-based), as urllib3 computes it: none before the
+    /// first retry, then `factor * 2^(retry-1)` plus up to `jitter` seconds, capped.
+    pub fn backoff(&self, retry: u32) -> Duration {
+        if retry <= 1 {
+            return Duration::ZERO;
+        }
+        let exponent = i32::try_from(retry - 1).unwrap_or(i32::MAX);
+        let base = self.backoff_factor * 2f64.powi(exponent);
+        let jitter = if self.backoff_jitter > 0.0 {
+            fastrand::f64() * self.backoff_jitter
+        } else {
+            0.0
+        };
+        let seconds = (base + jitter).clamp(0.0, self.backoff_max.as_secs_f64());
+        Duration::from_secs_f64(seconds)
+    }
+}
+
+fn parse_setting<T: std::str::FromStr>(name: &str, value: &str) -> Result<T, MlflowError> {
+    value.trim().parse().map_err(|_| MlflowError::Config {
+        name: name.to_string(),
+        value: value.to_string(),
+        message: "expected a non-negative number".to_string(),
+    })
+}
+
+fn parse_non_negative(name: &str, value: &str) -> Result<f64, MlflowError> {
+    let number: f64 = parse_setting(name, value)?;
+    if number.is_finite() && number >= 0.0 {
+        Ok(number)
+    } else {
+        Err(MlflowError::Config {
+            name: name.to_string(),
+            value: value.to_string(),
+            message: "expected a finite non-negative number".to_string(),
+        })
+    }
+}
+
+fn parse_bool(name: &str, value: &str) -> Result<bool, MlflowError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "true" | "1" | "yes" => Ok(true),
+        "false" | "0" | "no" => Ok(false),
+        _ => Err(MlflowError::Config {
+            name: name.to_string(),
+            value: value.to_string(),
+            message: "expected true or false".to_string(),
+        }),
+    }
+}
+
+/// A store talking to `mlflow server` over REST. Cheap to share between threads (`&RestStore`
+/// is `Sync`; the connection pool is shared).
+///
+/// ```no_run
+/// use podium_mlflow::rest::{RestConfig, RestStore};
+/// use podium_mlflow::TrackingStore;
+/// let store = RestStore::new("http://127.0.0.1:5000", RestConfig::default())?;
+/// let experiment = store.get_experiment_by_name("Default")?;
+/// # Ok::<(), podium_mlflow::MlflowError>(())
+/// ```
+#[derive(Debug)]
+pub struct RestStore {
+    base_url: String,
+    display_url: String,
+    client: Client,
+    config: RestConfig,
+}
+
+impl RestStore {
+    /// A store for the server at `base_url` (`http(s)://host[:port][/prefix]`).
+    pub fn new(base_url: &str, config: RestConfig) -> Result<Self, MlflowError> {
+        let base_url = base_url.trim_end_matches('/').to_string();
+        let display_url = redact_uri(&base_url);
+        let mut builder = Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .user_agent(concat!("podium/", env!("CARGO_PKG_VERSION")))
+            .danger_accept_invalid_certs(config.insecure_tls);
+        if let Some(path) = &config.server_cert_path {
+            let pem = std::fs::read(path).map_err(|source| MlflowError::Io {
+                context: format!(
+                    "reading MLFLOW_TRACKING_SERVER_CERT_PATH {}",
+                    path.display()
+                ),
+                source,
+            })?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| {
+                MlflowError::Config {
+                    name: "MLFLOW_TRACKING_SERVER_CERT_PATH".to_string(),
+                    value: path.display().to_string(),
+                    message: format!("not a PEM certificate bundle: {err}"),
+                }
+            })?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        let client = builder.build().map_err(|err| MlflowError::Config {
+            name: "tracking URI".to_string(),
+            value: display_url.clone(),
+            message: format!("cannot build an HTTP client: {err}"),
+        })?;
+        Ok(Self {
+            base_url,
+            display_url,
+            client,
+            config,
+        })
+    }
+
+    /// The settings in use.
+    pub fn config(&self) -> &RestConfig {
+        &self.config
+    }
+
+    fn api_url(&self, endpoint: &str) -> String {
+        format!("{}/api/2.0/mlflow/{endpoint}", self.base_url)
+    }
+
+    fn authorize(&self, request: RequestBuilder) -> RequestBuilder {
+        match &self.config.auth {
+            Auth::None => request,
+            Auth::Bearer(token) => request.bearer_auth(token.expose()),
+            Auth::Basic { username, password } => {
+                request.basic_auth(username, Some(password.expose()))
+            }
+        }
+    }
+
+    /// Sends a request with retries; returns the successful response (2xx) or the error.
+    /// `endpoint` names the call in messages.
+    fn send(
+        &self,
+        endpoint: &str,
+        build: &dyn Fn() -> RequestBuilder,
+    ) -> Result<Response, MlflowError> {
+        let attempts = self.config.max_retries.saturating_add(1);
+        let mut retry = 0u32;
+        loop {
+            let outcome = self.authorize(build()).send();
+            let retry_after;
+            let failure = match outcome {
+                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    if !RETRY_STATUSES.contains(&status) || retry + 1 >= attempts {
+                        return Err(self.http_error(endpoint, response));
+                    }
+                    retry_after = parse_retry_after(&response);
+                    format!("HTTP {status}")
+                }
+                Err(err) => {
+                    if retry + 1 >= attempts {
+                        return Err(self.unreachable(endpoint, attempts, &err));
+                    }
+                    retry_after = None;
+                    describe_transport_error(&err)
+                }
+            };
+            retry += 1;
+            let delay = retry_after
+                .map(|delay| delay.min(self.config.backoff_max))
+                .unwrap_or_else(|| self.config.backoff(retry));
+            tracing::warn!(
+                "MLflow server {} {endpoint}: {failure}; retry {retry}/{} in {:.1}s",
+                self.display_url,
+                self.config.max_retries,
+                delay.as_secs_f64()
+            );
+            std::thread::sleep(delay);
+        }
+    }
+
+    fn unreachable(&self, endpoint: &str, attempts: u32, err: &reqwest::Error) -> MlflowError {
+        MlflowError::Unreachable {
+            url: self.display_url.clone(),
+            endpoint: endpoint.to_string(),
+            attempts,
+            message: describe_transport_error(err),
+        }
+    }
+
+    fn http_error(&self, endpoint: &str, response: Response) -> MlflowError {
+        #[derive(Deserialize, Default)]
+        struct ErrorBody {
+            #[serde(default)]
+            error_code: String,
+            #[serde(default)]
+            message: String,
+        }
+        let status = response.status().as_u16();
+        let body = response.bytes().unwrap_or_default();
+        let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+        let message = if parsed.message.is_empty() {
+            let text = String::from_utf8_lossy(&body);
+            text.chars().take(500).collect()
+        } else {
+            parsed.message
+        };
+        MlflowError::Http {
+            url: self.display_url.clone(),
+            endpoint: endpoint.to_string(),
+            status,
+            code: parsed.error_code,
+            message,
+        }
+    }
+
+    fn parse<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        response: Response,
+    ) -> Result<T, MlflowError> {
+        let body = response
+            .bytes()
+            .map_err(|err| self.unreachable(endpoint, 1, &err))?;
+        serde_json::from_slice(&body).map_err(|err| MlflowError::Protocol {
+            store: self.display_url.clone(),
+            context: endpoint.to_string(),
+            message: err.to_string(),
+        })
+    }
+
+    fn get<T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        query: &[(&str, &str)],
+    ) -> Result<T, MlflowError> {
+        let url = self.api_url(endpoint);
+        let response = self.send(endpoint, &|| self.client.get(&url).query(query))?;
+        self.parse(endpoint, response)
+    }
+
+    fn post<B: Serialize, T: DeserializeOwned>(
+        &self,
+        endpoint: &str,
+        body: &B,
+    ) -> Result<T, MlflowError> {
+        let url = self.api_url(endpoint);
+        let bytes = serde_json::to_vec(body).map_err(|err| MlflowError::Protocol {
+            store: self.display_url.clone(),
+            context: endpoint.to_string(),
+            message: format!("cannot encode the request: {err}"),
+        })?;
+        let response = self.send(endpoint, &|| {
+            self.client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(bytes.clone())
+        })?;
+        self.parse(endpoint, response)
+    }
+
+    fn not_found(&self, what: &'static str, id: &str) -> MlflowError {
+        MlflowError::NotFound {
+            what,
+            id: id.to_string(),
+            store: self.display_url.clone(),
+        }
+    }
+
+    /// The experiment with this id.
+    fn fetch_experiment(&self, experiment_id: &str) -> Result<Experiment, MlflowError> {
+        #[derive(Deserialize)]
+        struct Response {
+            experiment: ExperimentJson,
+        }
+        match self.get::<Response>("experiments/get", &[("experiment_id", experiment_id)]) {
+            Ok(response) => Ok(response.experiment.into()),
+            Err(err) if is_missing(&err) => Err(self.not_found("experiment", experiment_id)),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// The base URL an `mlflow-artifacts:` URI resolves to.
+    fn artifacts_base(&self, authority: Option<&str>) -> String {
+        match authority {
+            Some(authority) => {
+                let scheme = if self.base_url.starts_with("https://") {
+                    "https"
+                } else {
+                    "http"
+                };
+                format!("{scheme}://{authority}")
+            }
+            None => self.base_url.clone(),
+        }
+    }
+}
+
+fn describe_transport_error(err: &reqwest::Error) -> String {
+    use std::error::Error as _;
+    let mut message = if err.is_timeout() {
+        "timed out".to_string()
+    } else if err.is_connect() {
+        "connection failed".to_string()
+    } else {
+        "request failed".to_string()
+    };
+    // The innermost cause says what actually happened (refused, reset, …); URLs are not in it.
+    let mut source = err.source();
+    let mut last = None;
+    while let Some(cause) = source {
+        last = Some(cause.to_string());
+        source = cause.source();
+    }
+    if let Some(cause) = last {
+        message.push_str(": ");
+        message.push_str(&cause);
+    }
+    message
+}
+
+fn parse_retry_after(response: &Response) -> Option<Duration> {
+    let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
+    let seconds: f64 = value.to_str().ok()?.trim().parse().ok()?;
+    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+fn is_missing(err: &MlflowError) -> bool {
+    matches!(err, MlflowError::Http { status: 404, .. })
+        || matches!(err, MlflowError::Http { code, .. } if code == "RESOURCE_DOES_NOT_EXIST")
+}
+
+fn is_already_exists(err: &MlflowError) -> bool {
+    matches!(err, MlflowError::Http { code, .. } if code == "RESOURCE_ALREADY_EXISTS")
+}
+
+// ---------------------------------------------------------------------------------------------
+// Wire types: deserialized straight from the response bytes into what podium keeps.
+
+#[derive(Deserialize)]
+struct ExperimentJson {
+    experiment_id: String,
+    name: String,
+    #[serde(default)]
+    artifact_location: String,
+    #[serde(default)]
+    lifecycle_stage: String,
+    #[serde(default, deserialize_with = "key_value_map")]
+    tags: BTreeMap<String, String>,
+}
+
+impl From<ExperimentJson> for Experiment {
+    fn from(json: ExperimentJson) -> Self {
+        Experiment {
+            experiment_id: json.experiment_id,
+            name: json.name,
+            artifact_location: json.artifact_location,
+            lifecycle_stage: json.lifecycle_stage,
+            tags: json.tags,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct RunJson {
+    info: RunInfoJson,
+    #[serde(default)]
+    data: RunDataJson,
+}
+
+#[derive(Deserialize)]
+struct RunInfoJson {
+    #[serde(default)]
+    run_id: Option<String>,
+    #[serde(default)]
+    run_uuid: Option<String>,
+    experiment_id: String,
+    #[serde(default)]
+    run_name: String,
+    status: RunStatus,
+    #[serde(default, deserialize_with = "flexible_i64")]
+    start_time: Option<i64>,
+    #[serde(default, deserialize_with = "flexible_i64")]
+    end_time: Option<i64>,
+    #[serde(default)]
+    artifact_uri: String,
+    #[serde(default)]
+    lifecycle_stage: String,
+}
+
+impl RunInfoJson {
+    fn into_info(self) -> Result<RunInfo, String> {
+        let run_id = self
+            .run_id
+            .or(self.run_uuid)
+            .ok_or_else(|| "run info without run_id".to_string())?;
+        Ok(RunInfo {
+            run_id,
+            experiment_id: self.experiment_id,
+            run_name: self.run_name,
+            status: self.status,
+            start_time: self.start_time,
+            end_time: self.end_time,
+            artifact_uri: self.artifact_uri,
+            lifecycle_stage: self.lifecycle_stage,
+        })
+    }
+}
+
+#[derive(Deserialize, Default)]
+struct RunDataJson {
+    #[serde(default, deserialize_with = "metric_list_map")]
+    metrics: BTreeMap<String, f64>,
+    #[serde(default, deserialize_with = "key_value_map")]
+    params: BTreeMap<String, String>,
+    #[serde(default, deserialize_with = "key_value_map")]
+    tags: BTreeMap<String, String>,
+}
+
+impl RunJson {
+    fn into_run(self) -> Result<Run, String> {
+        Ok(Run {
+            info: self.info.into_info()?,
+            tags: self.data.tags,
+            params: self.data.params,
+            metrics: self.data.metrics,
+        })
+    }
+}
+
+/// `[{"key": k, "value": v}, …]` straight into a map.
+fn key_value_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    #[derive(Deserialize)]
+    struct Entry {
+        key: String,
+        #[serde(default)]
+        value: String,
+    }
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = BTreeMap<String, String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of {key, value}")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut map = BTreeMap::new();
+            while let Some(entry) = seq.next_element::<Entry>()? {
+                map.insert(entry.key, entry.value);
+            }
+            Ok(map)
+        }
+    }
+    deserializer.deserialize_seq(Visitor)
+}
+
+/// `[{"key": k, "value": v, "timestamp": t, "step": s}, …]` (latest values) into a map.
+fn metric_list_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, f64>, D::Error> {
+    #[derive(Deserialize)]
+    struct Entry {
+        key: String,
+        value: MlflowFloat,
+    }
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = BTreeMap<String, f64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a list of metrics")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(
+            self,
+            mut seq: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut map = BTreeMap::new();
+            while let Some(entry) = seq.next_element::<Entry>()? {
+                map.insert(entry.key, entry.value.0);
+            }
+            Ok(map)
+        }
+    }
+    deserializer.deserialize_seq(Visitor)
+}
+
+/// int64 fields arrive as numbers or (protobuf JSON) as strings.
+fn flexible_i64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Flexible {
+        Number(i64),
+        Text(String),
+    }
+    match Option::<Flexible>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Flexible::Number(value)) => Ok(Some(value)),
+        Some(Flexible::Text(text)) => text
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("not an integer: {text:?}"))),
+    }
+}
+
+#[derive(Serialize)]
+struct KeyValue<'a> {
+    key: &'a str,
+    value: &'a str,
+}
+
+#[derive(Serialize)]
+struct MetricJson<'a> {
+    key: &'a str,
+    value: MlflowFloat,
+    timestamp: i64,
+    step: i64,
+}
+
+fn view_name(view: ViewType) -> &'static str {
+    match view {
+        ViewType::ActiveOnly => "ACTIVE_ONLY",
+        ViewType::DeletedOnly => "DELETED_ONLY",
+        ViewType::All => "ALL",
+    }
+}
+
+/// Splits a batch into requests within MLflow's per-request limits. Each item is
+/// `(metrics range, params range, tags range)`.
+pub(crate) fn batch_chunks(
+    metrics: usize,
+    params: usize,
+    tags: usize,
+) -> Vec<(
+    std::ops::Range<usize>,
+    std::ops::Range<usize>,
+    std::ops::Range<usize>,
+)> {
+    let mut chunks = Vec::new();
+    let (mut m, mut p, mut t) = (0, 0, 0);
+    while m < metrics || p < params || t < tags {
+        let p_end = params.min(p + MAX_PARAMS_PER_BATCH);
+        let t_end = tags.min(t + MAX_TAGS_PER_BATCH);
+        let room = MAX_ENTITIES_PER_BATCH - (p_end - p) - (t_end - t);
+        let m_end = metrics.min(m + MAX_METRICS_PER_BATCH.min(room));
+        chunks.push((m..m_end, p..p_end, t..t_end));
+        (m, p, t) = (m_end, p_end, t_end);
+    }
+    chunks
+}
+
+impl TrackingStore for RestStore {
+    fn describe(&self) -> String {
+        self.display_url.clone()
+    }
+
+    fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, MlflowError> {
+        #[derive(Deserialize)]
+        struct Response {
+            experiment: ExperimentJson,
+        }
+        match self.get::<Response>("experiments/get-by-name", &[("experiment_name", name)]) {
+            Ok(response) => Ok(Some(response.experiment.into())),
+            Err(err) if is_missing(&err) => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn create_experiment(&self, name: &str) -> Result<String, MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            name: &'a str,
+        }
+        #[derive(Deserialize)]
+        struct Response {
+            experiment_id: String,
+        }
+        match self.post::<_, Response>("experiments/create", &Request { name }) {
+            Ok(response) => Ok(response.experiment_id),
+            Err(err) if is_already_exists(&err) => Err(MlflowError::AlreadyExists {
+                what: "experiment",
+                name: name.to_string(),
+                store: self.display_url.clone(),
+            }),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn get_experiment(&self, experiment_id: &str) -> Result<Experiment, MlflowError> {
+        self.fetch_experiment(experiment_id)
+    }
+
+    fn set_experiment_tag(
+        &self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            experiment_id: &'a str,
+            key: &'a str,
+            value: &'a str,
+        }
+        let request = Request {
+            experiment_id,
+            key,
+            value,
+        };
+        match self.post::<_, serde::de::IgnoredAny>("experiments/set-experiment-tag", &request) {
+            Ok(_) => Ok(()),
+            Err(err) if is_missing(&err) => Err(self.not_found("experiment", experiment_id)),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn rename_experiment(&self, experiment_id: &str, new_name: &str) -> Result<(), MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            experiment_id: &'a str,
+            new_name: &'a str,
+        }
+        let request = Request {
+            experiment_id,
+            new_name,
+        };
+        match self.post::<_, serde::de::IgnoredAny>("experiments/update", &request) {
+            Ok(_) => Ok(()),
+            Err(err) if is_missing(&err) => Err(self.not_found("experiment", experiment_id)),
+            Err(err) if is_already_exists(&err) || is_unique_violation(&err) => {
+                Err(MlflowError::AlreadyExists {
+                    what: "experiment",
+                    name: new_name.to_string(),
+                    store: self.display_url.clone(),
+                })
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    fn delete_experiment(&self, experiment_id: &str) -> Result<(), MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            experiment_id: &'a str,
+        }
+        match self.post::<_, serde::de::IgnoredAny>("experiments/delete", &Request { experiment_id })
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_missing(&err) => Err(self.not_found("experiment", experiment_id)),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn search_runs_page(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        view: ViewType,
+        max_results: usize,
+        order_by: &[String],
+        page_token: Option<&str>,
+    ) -> Result<RunsPage, MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            experiment_ids: &'a [String],
+            filter: &'a str,
+            run_view_type: &'static str,
+            max_results: usize,
+            order_by: &'a [String],
+            #[serde(skip_serializing_if = "Option::is_none")]
+            page_token: Option<&'a str>,
+        }
+        #[derive(Deserialize)]
+        struct Response {
+            #[serde(default)]
+            runs: Vec<RunJson>,
+            #[serde(default)]
+            next_page_token: Option<String>,
+        }
+        if max_results == 0 || max_results > MAX_RESULTS_LIMIT {
+            return Err(MlflowError::InvalidQuery(format!(
+                "max_results must be between 1 and {MAX_RESULTS_LIMIT}, got {max_results}"
+            )));
+        }
+        let request = Request {
+            experiment_ids,
+            filter,
+            run_view_type: view_name(view),
+            max_results,
+            order_by,
+            page_token: page_token.filter(|token| !token.is_empty()),
+        };
+        let response: Response = match self.post("runs/search", &request) {
+            Err(MlflowError::Http {
+                status: 400,
+                message,
+                ..
+            }) => {
+                return Err(MlflowError::InvalidQuery(format!(
+                    "{} rejected filter {filter:?}: {message}",
+                    self.display_url
+                )));
+            }
+            other => other?,
+        };
+        let runs = response
+            .runs
+            .into_iter()
+            .map(RunJson::into_run)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|message| MlflowError::Protocol {
+                store: self.display_url.clone(),
+                context: "runs/search".to_string(),
+                message,
+            })?;
+        Ok(RunsPage {
+            runs,
+            next_page_token: response.next_page_token.filter(|token| !token.is_empty()),
+        })
+    }
+
+    fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {
+        #[derive(Deserialize)]
+        struct Response {
+            run: RunJson,
+        }
+        match self.get::<Response>("runs/get", &[("run_id", run_id)]) {
+            Ok(response) => response
+                .run
+                .into_run()
+                .map_err(|message| MlflowError::Protocol {
+                    store: self.display_url.clone(),
+                    context: format!("runs/get {run_id}"),
+                    message,
+                }),
+            Err(err) if is_missing(&err) => Err(self.not_found("run", run_id)),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn create_run(
+        &self,
+        experiment_id: &str,
+        run_name: &str,
+        start_time_ms: i64,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<RunInfo, MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            experiment_id: &'a str,
+            #[serde(skip_serializing_if = "str::is_empty")]
+            run_name: &'a str,
+            start_time: i64,
+            tags: Vec<KeyValue<'a>>,
+        }
+        #[derive(Deserialize)]
+        struct Response {
+            run: RunJson,
+        }
+        let request = Request {
+            experiment_id,
+            run_name,
+            start_time: start_time_ms,
+            tags: tags
+                .iter()
+                .map(|(key, value)| KeyValue { key, value })
+                .collect(),
+        };
+        let response: Response = match self.post("runs/create", &request) {
+            Err(err) if is_missing(&err) => return Err(self.not_found("experiment", experiment_id)),
+            other => other?,
+        };
+        response
+            .run
+            .info
+            .into_info()
+            .map_err(|message| MlflowError::Protocol {
+                store: self.display_url.clone(),
+                context: "runs/create".to_string(),
+                message,
+            })
+    }
+
+    fn update_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        end_time_ms: Option<i64>,
+    ) -> Result<(), MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            run_id: &'a str,
+            status: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            end_time: Option<i64>,
+        }
+        let request = Request {
+            run_id,
+            status: status.as_str(),
+            end_time: end_time_ms,
+        };
+        match self.post::<_, serde::de::IgnoredAny>("runs/update", &request) {
+            Ok(_) => Ok(()),
+            Err(err) if is_missing(&err) => Err(self.not_found("run", run_id)),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<(), MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            run_id: &'a str,
+            key: &'a str,
+            value: &'a str,
+        }
+        match self.post::<_, serde::de::IgnoredAny>("runs/set-tag", &Request { run_id, key, value })
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_missing(&err) => Err(self.not_found("run", run_id)),
+            Err(err) => Err(err),
+        }
+    }
+
+    fn log_batch(
+        &self,
+        run_id: &str,
+        metrics: &[MetricPoint<'_>],
+        params: &[(&str, &str)],
+        tags: &[(&str, &str)],
+    ) -> Result<(), MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            run_id: &'a str,
+            metrics: Vec<MetricJson<'a>>,
+            params: Vec<KeyValue<'a>>,
+            tags: Vec<KeyValue<'a>>,
+        }
+        for (m, p, t) in batch_chunks(metrics.len(), params.len(), tags.len()) {
+            let request = Request {
+                run_id,
+                metrics: metrics[m]
+                    .iter()
+                    .map(|point| MetricJson {
+                        key: point.key,
+                        value: MlflowFloat(point.value),
+                        timestamp: point.timestamp,
+                        step: point.step,
+                    })
+                    .collect(),
+                params: params[p]
+                    .iter()
+                    .map(|(key, value)| KeyValue { key, value })
+                    .collect(),
+                tags: tags[t]
+                    .iter()
+                    .map(|(key, value)| KeyValue { key, value })
+                    .collect(),
+            };
+            match self.post::<_, serde::de::IgnoredAny>("runs/log-batch", &request) {
+                Ok(_) => {}
+                Err(err) if is_missing(&err) => return Err(self.not_found("run", run_id)),
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    }
+
+    fn download_artifacts(
+        &self,
+        run: &RunInfo,
+        path: &str,
+        dest: &Path,
+    ) -> Result<PathBuf, MlflowError> {
+        match ArtifactLocation::parse(&run.artifact_uri) {
+            ArtifactLocation::Proxy { authority, root } => {
+                let source = ProxySource {
+                    store: self,
+                    base: self.artifacts_base(authority.as_deref()),
+                };
+                artifacts::download_tree(&source, &run.run_id, &root, path, dest)
+            }
+            ArtifactLocation::Local(root) => artifacts::download_local(run, &root, path, dest),
+            ArtifactLocation::Unsupported(scheme) => Err(artifacts::unsupported(run, path, &scheme)),
+        }
+    }
+}
+
+fn is_unique_violation(err: &MlflowError) -> bool {
+    matches!(err, MlflowError::Http { message, .. } if message.contains("UNIQUE constraint"))
+}
+
+/// The mlflow-artifacts proxy of a server.
+struct ProxySource<'a> {
+    store: &'a RestStore,
+    base: String,
+}
+
+impl ProxySource<'_> {
+    fn artifact_url(&self, remote_path: &str) -> Result<reqwest::Url, MlflowError> {
+        let mut url = reqwest::Url::parse(&format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts",
+            self.base
+        ))
+        .map_err(|err| MlflowError::Config {
+            name: "artifact URL".to_string(),
+            value: redact_uri(&self.base),
+            message: err.to_string(),
+        })?;
+        if !remote_path.is_empty() {
+            let mut segments = url.path_segments_mut().map_err(|()| MlflowError::Config {
+                name: "artifact URL".to_string(),
+                value: redact_uri(&self.base),
+                message: "cannot hold a path".to_string(),
+            })?;
+            segments.extend(remote_path.split('/'));
+        }
+        Ok(url)
+    }
+}
+
+impl ArtifactSource for ProxySource<'_> {
+    fn list(&self, remote_dir: &str) -> Result<Vec<ArtifactEntry>, MlflowError> {
+        #[derive(Deserialize)]
+        struct Listing {
+            #[serde(default)]
+            files: Vec<FileJson>,
+        }
+        #[derive(Deserialize)]
+        struct FileJson {
+            path: String,
+            #[serde(default)]
+            is_dir: bool,
+            #[serde(default, deserialize_with = "flexible_i64")]
+            file_size: Option<i64>,
+        }
+        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base);
+        let endpoint = "mlflow-artifacts/artifacts (list)";
+        let response = self.store.send(endpoint, &|| {
+            self.store.client.get(&url).query(&[("path", remote_dir)])
+        })?;
+        let listing: Listing = self.store.parse(endpoint, response)?;
+        Ok(listing
+            .files
+            .into_iter()
+            .map(|file| ArtifactEntry {
+                path: file.path,
+                is_dir: file.is_dir,
+                size: file.file_size.and_then(|size| u64::try_from(size).ok()),
+            })
+            .collect())
+    }
+
+    fn fetch(&self, remote_path: &str, to: &Path) -> Result<u64, MlflowError> {
+        let url = self.artifact_url(remote_path)?;
+        let endpoint = "mlflow-artifacts/artifacts (download)";
+        // A body cut off mid-way is retried like a failed request.
+        let attempts = self.store.config.max_retries.saturating_add(1);
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut response = self
+                .store
+                .send(endpoint, &|| self.store.client.get(url.clone()))?;
+            let mut file = std::fs::File::create(to).map_err(|source| MlflowError::Io {
+                context: format!("creating {}", to.display()),
+                source,
+            })?;
+            match response.copy_to(&mut file) {
+                Ok(written) => {
+                    file.flush().map_err(|source| MlflowError::Io {
+                        context: format!("writing {}", to.display()),
+                        source,
+                    })?;
+                    return Ok(written);
+                }
+                Err(err) if attempt < attempts => {
+                    tracing::warn!(
+                        "download of {remote_path} from {} interrupted ({}); retrying",
+                        self.store.display_url,
+                        describe_transport_error(&err)
+                    );
+                    std::thread::sleep(self.store.config.backoff(attempt));
+                }
+                Err(err) => return Err(self.store.unreachable(endpoint, attempts, &err)),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn env_settings_like_the_python_client() {
+        let env = |name: &str| {
+            Some(
+                match name {
+                    "MLFLOW_HTTP_REQUEST_MAX_RETRIES" => "3",
+                    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR" => "0.5",
+                    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER" => "0",
+                    "MLFLOW_HTTP_REQUEST_TIMEOUT" => "7",
+                    "MLFLOW_TRACKING_TOKEN" => "tok-secret",
+                    "MLFLOW_TRACKING_USERNAME" => "me",
+                    "MLFLOW_TRACKING_PASSWORD" => "pw-secret",
+                    "MLFLOW_TRACKING_INSECURE_TLS" => "true",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let config = RestConfig::from_env(&env).unwrap();
+        assert_eq!(config.max_retries, 3);
+        assert_eq!(config.timeout, Duration::from_secs(7));
+        assert!(config.insecure_tls);
+        assert!(matches!(config.auth, Auth::Basic { ref username, .. } if username == "me"));
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert_eq!(config.backoff(1), Duration::ZERO);
+        assert_eq!(config.backoff(2), Duration::from_secs(1));
+        assert_eq!(config.backoff(3), Duration::from_secs(2));
+        let token_only = |name: &str| {
+            (name == "MLFLOW_TRACKING_TOKEN").then(|| "tok-secret".to_string())
+        };
+        let config = RestConfig::from_env(&token_only).unwrap();
+        assert!(matches!(config.auth, Auth::Bearer(_)));
+        assert!(!format!("{config:?}").contains("tok-secret"));
+        let bad = |name: &str| (name == "MLFLOW_HTTP_REQUEST_TIMEOUT").then(|| "soon".to_string());
+        assert!(matches!(
+            RestConfig::from_env(&bad),
+            Err(MlflowError::Config { .. })
+        ));
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let config = RestConfig::default();
+        for retry in 2..12 {
+            let delay = config.backoff(retry).as_secs_f64();
+            let base = (2.0 * 2f64.powi(retry as i32 - 1)).min(120.0);
+            assert!(delay >= base.min(120.0) - 1e-9 && delay <= (base + 1.0).min(120.0));
+        }
+    }
+
+    #[test]
+    fn batches_respect_mlflow_limits() {
+        for (m, p, t) in [(0, 0, 0), (2500, 0, 0), (950, 250, 30), (10, 100, 100), (0, 101, 0)] {
+            let chunks = batch_chunks(m, p, t);
+            let (mut sm, mut sp, mut st) = (0, 0, 0);
+            for (cm, cp, ct) in &chunks {
+                assert!(cm.len() <= MAX_METRICS_PER_BATCH);
+                assert!(cp.len() <= MAX_PARAMS_PER_BATCH);
+                assert!(ct.len() <= MAX_TAGS_PER_BATCH);
+                assert!(cm.len() + cp.len() + ct.len() <= MAX_ENTITIES_PER_BATCH);
+                assert!(cm.len() + cp.len() + ct.len() > 0);
+                assert_eq!((cm.start, cp.start, ct.start), (sm, sp, st));
+                (sm, sp, st) = (cm.end, cp.end, ct.end);
+            }
+            assert_eq!((sm, sp, st), (m, p, t));
+        }
+        assert_eq!(batch_chunks(2500, 0, 0).len(), 3);
+    }
+
+    #[test]
+    fn runs_parse_with_non_finite_metrics() {
+        let body = br#"{"runs": [{"info": {"run_id": "abc", "run_uuid": "abc", "experiment_id": "1",
+            "run_name": "r", "status": "FINISHED", "start_time": 5, "end_time": "9",
+            "artifact_uri": "mlflow-artifacts:/1/abc/artifacts", "lifecycle_stage": "active"},
+            "data": {"metrics": [{"key": "a", "value": "NaN", "timestamp": 1, "step": 0},
+                                 {"key": "b", "value": 1.7976931348623157e308},
+                                 {"key": "c", "value": "-Infinity"}, {"key": "d", "value": 0.25}],
+                     "params": [{"key": "lr", "value": "0.1"}],
+                     "tags": [{"key": "q", "value": "it's \"x\""}]}}],
+            "next_page_token": "tok"}"#;
+        #[derive(Deserialize)]
+        struct Response {
+            runs: Vec<RunJson>,
+            next_page_token: Option<String>,
+        }
+        let response: Response = serde_json::from_slice(body).unwrap();
+        assert_eq!(response.next_page_token.as_deref(), Some("tok"));
+        let run = response.runs.into_iter().next().unwrap().into_run().unwrap();
+        assert_eq!(run.info.end_time, Some(9));
+        assert!(run.metric("a").unwrap().is_nan());
+        assert_eq!(run.metric("b"), Some(f64::INFINITY));
+        assert_eq!(run.metric("c"), Some(f64::NEG_INFINITY));
+        assert_eq!(run.metric("d"), Some(0.25));
+        assert_eq!(run.tag("q"), Some("it's \"x\""));
+        assert_eq!(run.params["lr"], "0.1");
+    }
+}

@@ -1,0 +1,298 @@
+//! One contract, two stores: every behaviour podium relies on, checked against a real
+//! `mlflow server` (REST store) and against an MLflow SQLite file (SQLite store).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use podium_mlflow::query::{Direction, best_run, group_by_tag, runs_with_tags};
+use podium_mlflow::{
+    Filter, MetricPoint, MlflowError, RestConfig, RestStore, RunStatus, SqliteStore,
+    TrackingStore, ViewType, search_all, search_all_raw,
+};
+
+fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn ids(runs: &[podium_mlflow::Run]) -> Vec<String> {
+    let mut ids: Vec<String> = runs.iter().map(|run| run.id().to_string()).collect();
+    ids.sort();
+    ids
+}
+
+/// Uploads `model/{config.json,weights.bin}` to a run's artifact store with Python mlflow.
+fn python_log_artifacts(tracking_uri: &str, run_id: &str, workdir: &Path) {
+    let code = r#"
+import os, sys, logging
+logging.disable(logging.CRITICAL)
+from mlflow import MlflowClient
+uri, run_id, work = sys.argv[1:4]
+model = os.path.join(work, "model")
+os.makedirs(os.path.join(model, "sub"), exist_ok=True)
+open(os.path.join(model, "config.json"), "w").write('{"hidden": 8}')
+open(os.path.join(model, "sub", "weights.bin"), "wb").write(bytes(range(256)) * 40)
+MlflowClient(uri).log_artifacts(run_id, model, "model")
+"#;
+    podium_testkit::run_python(
+        code,
+        &[tracking_uri, run_id, workdir.to_str().unwrap()],
+    );
+}
+
+/// The contract. `tracking_uri` is the same store for Python (artifact upload).
+fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
+    let label = store.describe();
+
+    // --- experiments and the claim primitives
+    assert!(store.get_experiment_by_name("contract").unwrap().is_none());
+    let experiment = store.create_experiment("contract").unwrap();
+    assert!(
+        matches!(
+            store.create_experiment("contract"),
+            Err(MlflowError::AlreadyExists { .. })
+        ),
+        "{label}: duplicate name must be AlreadyExists"
+    );
+    let found = store.get_experiment_by_name("contract").unwrap().unwrap();
+    assert_eq!(found.experiment_id, experiment);
+    assert!(found.is_active());
+    store
+        .set_experiment_tag(&experiment, "podium.owner", "host-1")
+        .unwrap();
+    store
+        .set_experiment_tag(&experiment, "podium.owner", "host-2")
+        .unwrap();
+    assert_eq!(
+        store.get_experiment(&experiment).unwrap().tags["podium.owner"],
+        "host-2"
+    );
+    assert!(matches!(
+        store.get_experiment("987654321"),
+        Err(MlflowError::NotFound { .. })
+    ));
+
+    let lock = store.create_experiment("podium-lock-a").unwrap();
+    store.create_experiment("podium-lock-b").unwrap();
+    assert!(matches!(
+        store.rename_experiment(&lock, "podium-lock-b"),
+        Err(MlflowError::AlreadyExists { .. })
+    ));
+    store.rename_experiment(&lock, "podium-lock-a2").unwrap();
+    assert_eq!(store.get_experiment(&lock).unwrap().name, "podium-lock-a2");
+    store.delete_experiment(&lock).unwrap();
+    let deleted = store.get_experiment(&lock).unwrap();
+    assert_eq!(deleted.lifecycle_stage, "deleted");
+    // A deleted experiment still holds its name: the claim stays taken until purged.
+    assert!(matches!(
+        store.create_experiment("podium-lock-a2"),
+        Err(MlflowError::AlreadyExists { .. })
+    ));
+
+    // --- runs
+    let quoted = "it's \"both\"";
+    let run_a = store
+        .create_run(
+            &experiment,
+            "trial-a",
+            1_000,
+            &tags(&[("code.backbone", "distil"), ("note", quoted), ("q", "it's")]),
+        )
+        .unwrap();
+    assert_eq!(run_a.status, RunStatus::Running);
+    assert_eq!(run_a.run_name, "trial-a");
+    let run_b = store
+        .create_run(&experiment, "trial-b", 2_000, &tags(&[("code.backbone", "distil")]))
+        .unwrap();
+    let run_c = store
+        .create_run(&experiment, "trial-c", 3_000, &tags(&[("code.backbone", "roberta")]))
+        .unwrap();
+
+    let mut points = vec![
+        MetricPoint { key: "f1", value: 0.9, timestamp: 10, step: 0 },
+        MetricPoint { key: "f1", value: 0.3, timestamp: 5, step: 1 },
+        MetricPoint { key: "f1", value: 0.4, timestamp: 5, step: 1 },
+        MetricPoint { key: "loss", value: f64::NAN, timestamp: 1, step: 0 },
+        MetricPoint { key: "pos", value: f64::INFINITY, timestamp: 1, step: 0 },
+        MetricPoint { key: "neg", value: f64::NEG_INFINITY, timestamp: 1, step: 0 },
+    ];
+    // More points than one REST request may carry.
+    points.extend((0..2_100).map(|step| MetricPoint {
+        key: "curve",
+        value: step as f64,
+        timestamp: 100 + step,
+        step,
+    }));
+    let many_params: Vec<(String, String)> =
+        (0..150).map(|i| (format!("p{i:03}"), i.to_string())).collect();
+    let mut params: Vec<(&str, &str)> = vec![("lr", "3e-5")];
+    params.extend(many_params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    store
+        .log_batch(&run_a.run_id, &points, &params, &[("stage", "hpo")])
+        .unwrap();
+    // Params are immutable; the same value again is fine.
+    store.log_batch(&run_a.run_id, &[], &[("lr", "3e-5")], &[]).unwrap();
+    assert!(store.log_batch(&run_a.run_id, &[], &[("lr", "1e-3")], &[]).is_err());
+    store
+        .log_batch(
+            &run_b.run_id,
+            &[MetricPoint { key: "f1", value: 0.4, timestamp: 1, step: 7 }],
+            &[],
+            &[],
+        )
+        .unwrap();
+    store
+        .log_batch(
+            &run_c.run_id,
+            &[MetricPoint { key: "f1", value: 0.8, timestamp: 1, step: 0 }],
+            &[],
+            &[],
+        )
+        .unwrap();
+    store.set_tag(&run_b.run_id, "note", "plain").unwrap();
+    store.update_run(&run_a.run_id, RunStatus::Finished, Some(1_500)).unwrap();
+    store.update_run(&run_b.run_id, RunStatus::Failed, Some(2_500)).unwrap();
+    store.update_run(&run_c.run_id, RunStatus::Finished, Some(3_500)).unwrap();
+
+    let a = store.get_run(&run_a.run_id).unwrap();
+    assert_eq!(a.info.status, RunStatus::Finished);
+    assert_eq!(a.info.end_time, Some(1_500));
+    assert_eq!(a.info.start_time, Some(1_000));
+    assert_eq!(a.info.experiment_id, experiment);
+    assert_eq!(a.metric("f1"), Some(0.4), "{label}: latest = max by (step, timestamp, value)");
+    assert!(a.metric("loss").unwrap().is_nan(), "{label}: NaN");
+    assert_eq!(a.metric("pos"), Some(f64::INFINITY));
+    assert_eq!(a.metric("neg"), Some(f64::NEG_INFINITY));
+    assert_eq!(a.metric("curve"), Some(2_099.0));
+    assert_eq!(a.params.len(), 151);
+    assert_eq!(a.params["lr"], "3e-5");
+    assert_eq!(a.tag("note"), Some(quoted));
+    assert_eq!(a.tag("stage"), Some("hpo"));
+    assert_eq!(a.tag("mlflow.runName"), Some("trial-a"));
+    assert!(matches!(
+        store.get_run("0123456789abcdef0123456789abcdef"),
+        Err(MlflowError::NotFound { .. })
+    ));
+
+    // --- searches
+    let all = [experiment.clone()];
+    let finished_distil = Filter::new()
+        .tag_eq("code.backbone", "distil")
+        .status(RunStatus::Finished);
+    let runs = search_all(store, &all, &finished_distil, ViewType::ActiveOnly).unwrap();
+    assert_eq!(ids(&runs), vec![run_a.run_id.clone()], "{label}");
+    let distil = runs_with_tags(store, &all, &[("code.backbone", "distil")], None).unwrap();
+    assert_eq!(distil.len(), 2);
+    // A value with both quote kinds is filtered client-side; one with ' is quoted with ".
+    let both = search_all(store, &all, &Filter::new().tag_eq("note", quoted), ViewType::ActiveOnly)
+        .unwrap();
+    assert_eq!(ids(&both), vec![run_a.run_id.clone()]);
+    let single = search_all(store, &all, &Filter::new().tag_eq("q", "it's"), ViewType::ActiveOnly)
+        .unwrap();
+    assert_eq!(ids(&single), vec![run_a.run_id.clone()]);
+    let by_metric = search_all_raw(store, &all, "metrics.f1 >= 0.4 AND params.lr = '3e-5'", ViewType::ActiveOnly)
+        .unwrap();
+    assert_eq!(ids(&by_metric), vec![run_a.run_id.clone()]);
+    let in_list = search_all_raw(
+        store,
+        &all,
+        &format!("attributes.run_id IN ('{}', '{}')", run_b.run_id, run_c.run_id),
+        ViewType::ActiveOnly,
+    )
+    .unwrap();
+    assert_eq!(in_list.len(), 2);
+    assert!(matches!(
+        search_all_raw(store, &all, "tags.a = 'x' OR tags.b = 'y'", ViewType::ActiveOnly),
+        Err(MlflowError::InvalidQuery(_))
+    ), "{label}: bad filter syntax is an InvalidQuery");
+
+    // Paging: one run per page, newest first, to the end.
+    let first = store
+        .search_runs_page(&all, "", ViewType::ActiveOnly, 2, &[], None)
+        .unwrap();
+    assert_eq!(first.runs.len(), 2);
+    assert_eq!(first.runs[0].id(), run_c.run_id);
+    let token = first.next_page_token.expect("a second page");
+    let second = store
+        .search_runs_page(&all, "", ViewType::ActiveOnly, 2, &[], Some(&token))
+        .unwrap();
+    assert_eq!(second.runs.len(), 1);
+    assert_eq!(second.runs[0].id(), run_a.run_id);
+    assert!(second.next_page_token.is_none());
+    let ordered = store
+        .search_runs_page(&all, "", ViewType::ActiveOnly, 10, &["metrics.f1 DESC".to_string()], None)
+        .unwrap();
+    assert_eq!(ordered.runs[0].id(), run_c.run_id);
+
+    // Queries on top.
+    let everything = search_all(store, &all, &Filter::new(), ViewType::ActiveOnly).unwrap();
+    assert_eq!(best_run(&everything, "f1", Direction::Maximize).unwrap().id(), run_c.run_id);
+    // a and b tie on 0.4: the earlier start wins.
+    assert_eq!(best_run(&everything, "f1", Direction::Minimize).unwrap().id(), run_a.run_id);
+    let groups = group_by_tag(everything, "code.backbone");
+    assert_eq!(groups.keys().collect::<Vec<_>>(), vec!["distil", "roberta"]);
+    assert_eq!(groups["distil"].len(), 2);
+
+    // --- artifacts (uploaded by Python mlflow to wherever this store puts them)
+    let work = tempfile::tempdir().unwrap();
+    python_log_artifacts(tracking_uri, &run_c.run_id, work.path());
+    let dest = tempfile::tempdir().unwrap();
+    let landed = store
+        .download_artifacts(&run_c, "model", dest.path())
+        .unwrap();
+    assert_eq!(landed, dest.path().join("model"));
+    assert_eq!(
+        std::fs::read_to_string(landed.join("config.json")).unwrap(),
+        r#"{"hidden": 8}"#
+    );
+    assert_eq!(
+        std::fs::read(landed.join("sub/weights.bin")).unwrap(),
+        [(0..=255u8).collect::<Vec<_>>()].concat().repeat(40)
+    );
+    let file = store
+        .download_artifacts(&run_c, "model/config.json", dest.path())
+        .unwrap();
+    assert_eq!(file, dest.path().join("config.json"));
+    // Downloading again replaces what is there.
+    store.download_artifacts(&run_c, "model", dest.path()).unwrap();
+    let leftovers: Vec<_> = std::fs::read_dir(dest.path())
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.starts_with(".podium-download"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    assert!(matches!(
+        store.download_artifacts(&run_c, "model/missing.txt", dest.path()),
+        Err(MlflowError::NotFound { .. })
+    ));
+    assert!(matches!(
+        store.download_artifacts(&run_c, "../../etc", dest.path()),
+        Err(MlflowError::Artifact { .. })
+    ));
+
+    // Deleting the experiment deletes its runs from the default view.
+    store.delete_experiment(&experiment).unwrap();
+    assert!(search_all(store, &all, &Filter::new(), ViewType::ActiveOnly).unwrap().is_empty());
+    assert_eq!(
+        search_all(store, &all, &Filter::new(), ViewType::DeletedOnly).unwrap().len(),
+        3
+    );
+}
+
+#[test]
+fn contract_sqlite_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mlflow.db");
+    let store = SqliteStore::open(&db).unwrap();
+    contract(&store, &format!("sqlite:///{}", db.display()));
+}
+
+#[test]
+fn contract_rest_server() {
+    let server = podium_testkit::MlflowServer::start().unwrap();
+    let store = RestStore::new(server.url(), RestConfig::default()).unwrap();
+    contract(&store, server.url());
+}
