@@ -1,1 +1,49 @@
-//! candle token-classification runtime, timing harness and idempotent benchmarking.
+//! candle token-classification runtime, timing harness and idempotent benchmarking (DESIGN §6).
+//!
+//! - [`runtime`]: loads a Hugging Face checkpoint directory (bert, distilbert, roberta,
+//!   xlm-roberta, deberta-v2 with a token-classification head, or a bare encoder) and runs it;
+//! - [`inputs`]: synthetic ids or tokenised test data, padded/truncated to `max_length`;
+//! - [`harness`]: warmup + timed passes and their statistics (`latency_batch_{b}_ms`, …), and the
+//!   validated `config/benchmark.yaml`.
+//!
+//! The statistics need no model:
+//!
+//! ```
+//! use podium_bench::harness::LatencyStats;
+//!
+//! let stats = LatencyStats::from_samples(8, &[10.0, 12.0, 11.0, 13.0]);
+//! assert_eq!(stats.p50_ms, 11.5);
+//! assert_eq!(stats.metrics()["latency_batch_8_ms"], 11.5);
+//! assert!((stats.throughput_seq_per_s - 8.0 * 1000.0 / 11.5).abs() < 1e-9);
+//! ```
+//!
+//! Timing a checkpoint (`podium bench-model DIR` does the same):
+//!
+//! ```no_run
+//! use podium_bench::{harness, inputs, runtime};
+//!
+//! let model = runtime::Model::load("outputs/checkpoint".as_ref(), &runtime::parse_device("cpu")?)?;
+//! let settings = harness::HarnessSettings { batch_sizes: vec![1, 8], ..Default::default() };
+//! let config = model.config().clone();
+//! let report = harness::run(&model, &settings, 128, "synthetic", None, &|batch| {
+//!     inputs::synthetic_batch(&config, batch, 128, inputs::DEFAULT_SEED)
+//! })?;
+//! println!("{:?}", report.metrics());
+//! # Ok::<(), podium_bench::BenchError>(())
+//! ```
+
+pub mod acquire;
+pub mod cache;
+pub mod claim;
+pub mod error;
+pub mod harness;
+pub mod inputs;
+pub mod orchestrate;
+pub mod random_checkpoint;
+pub mod runtime;
+
+pub use error::{BenchError, Result};
+
+/// Version of the timing harness; part of every benchmark key, so a change to how latency is
+/// measured invalidates cached results.
+pub const HARNESS_VERSION: u32 = 1;

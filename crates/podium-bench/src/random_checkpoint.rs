@@ -2,20 +2,23 @@
 //! `model.safetensors`), deterministic from a seed: for demos, examples and tests that need a
 //! real checkpoint directory without downloading one.
 //!
-//! The tensor names, shapes and config keys are those `transformers` writes for
-//! `BertForTokenClassification`, `DistilBertForTokenClassification` and
-//! `RobertaForTokenClassification`, so the runtime loads them like any downloaded checkpoint.
-//! Weights are drawn from N(0, 0.02) like `initializer_range`, layer norms start at (1, 0).
+//! The tensor names, shapes and config keys are those `transformers` writes for the
+//! `*ForTokenClassification` models of every [`Architecture`] the runtime runs (DeBERTa-v2 in
+//! the v3 configuration: relative attention with log buckets, shared keys, no absolute
+//! positions), so the runtime loads them like any downloaded checkpoint. Weights are drawn from
+//! N(0, 0.02) like `initializer_range`; layer norms start at (1, 0).
 //!
 //! ```
-//! use podium_bench::random_checkpoint::{Architecture, RandomCheckpoint};
+//! use podium_bench::random_checkpoint::RandomCheckpoint;
+//! use podium_bench::runtime::{Architecture, Model, parse_device};
 //!
 //! let dir = tempfile::tempdir()?;
-//! let checkpoint = RandomCheckpoint::tiny(Architecture::Bert, 7)
+//! let checkpoint = RandomCheckpoint::tiny_for("distilroberta-base", 7)
 //!     .with_labels(["O", "B-SKILL", "I-SKILL"].map(String::from).to_vec());
+//! assert_eq!(checkpoint.architecture, Architecture::Roberta);
 //! checkpoint.write(dir.path())?;
-//! assert!(dir.path().join("config.json").is_file());
-//! assert!(dir.path().join("model.safetensors").is_file());
+//! let model = Model::load(dir.path(), &parse_device("cpu")?)?;
+//! assert_eq!(model.config().id2label, ["O", "B-SKILL", "I-SKILL"]);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
@@ -26,44 +29,50 @@ use candle_core::{Device, Tensor};
 use serde_json::{Value, json};
 
 use crate::error::BenchError;
+use crate::runtime::Architecture;
 
-/// The architectures a random checkpoint can have.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Architecture {
-    /// `bert` (`BertForTokenClassification`).
-    Bert,
-    /// `distilbert` (`DistilBertForTokenClassification`).
-    DistilBert,
-    /// `roberta` (`RobertaForTokenClassification`).
-    Roberta,
-}
-
-impl Architecture {
-    /// The config.json `model_type`.
-    pub fn model_type(self) -> &'static str {
-        match self {
-            Architecture::Bert => "bert",
-            Architecture::DistilBert => "distilbert",
-            Architecture::Roberta => "roberta",
-        }
-    }
-
-    fn class_name(self) -> &'static str {
-        match self {
-            Architecture::Bert => "BertForTokenClassification",
-            Architecture::DistilBert => "DistilBertForTokenClassification",
-            Architecture::Roberta => "RobertaForTokenClassification",
-        }
-    }
-
-    /// RoBERTa offsets positions past its padding index (1), so it needs two extra rows.
-    fn position_rows(self, max_positions: usize) -> usize {
-        match self {
-            Architecture::Roberta => max_positions + 2,
-            Architecture::Bert | Architecture::DistilBert => max_positions,
-        }
+/// The architecture `transformers` would give a backbone of this name: DistilBERT, XLM-RoBERTa,
+/// RoBERTa (also distilroberta), DeBERTa-v2 (also deberta-v3), else BERT.
+pub fn architecture_for_backbone(backbone: &str) -> Architecture {
+    let name = backbone.to_ascii_lowercase();
+    if name.contains("distilbert") {
+        Architecture::DistilBert
+    } else if name.contains("xlm-roberta") {
+        Architecture::XlmRoberta
+    } else if name.contains("roberta") {
+        Architecture::Roberta
+    } else if name.contains("deberta") {
+        Architecture::DebertaV2
+    } else {
+        Architecture::Bert
     }
 }
+
+fn class_name(architecture: Architecture) -> &'static str {
+    match architecture {
+        Architecture::Bert => "BertForTokenClassification",
+        Architecture::DistilBert => "DistilBertForTokenClassification",
+        Architecture::Roberta => "RobertaForTokenClassification",
+        Architecture::XlmRoberta => "XLMRobertaForTokenClassification",
+        Architecture::DebertaV2 => "DebertaV2ForTokenClassification",
+    }
+}
+
+fn is_roberta(architecture: Architecture) -> bool {
+    matches!(architecture, Architecture::Roberta | Architecture::XlmRoberta)
+}
+
+/// Rows of the absolute position table: RoBERTa counts positions past its padding index (1).
+fn position_rows(architecture: Architecture, max_positions: usize) -> usize {
+    if is_roberta(architecture) {
+        max_positions + 2
+    } else {
+        max_positions
+    }
+}
+
+/// Log buckets of the DeBERTa-v2 relative attention (deberta-v3 uses 256).
+const DEBERTA_POSITION_BUCKETS: usize = 32;
 
 /// A random checkpoint's shape and seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +99,7 @@ pub struct RandomCheckpoint {
 
 impl RandomCheckpoint {
     /// A tiny model (2 layers, hidden 32, 4 heads, vocabulary 1024, 512 positions, labels O /
-    /// B-ENT / I-ENT): a few hundred kilobytes, milliseconds per forward pass.
+    /// B-ENT / I-ENT): a few hundred kilobytes, well under a millisecond per forward pass.
     pub fn tiny(architecture: Architecture, seed: u64) -> Self {
         Self {
             architecture,
@@ -103,6 +112,12 @@ impl RandomCheckpoint {
             labels: ["O", "B-ENT", "I-ENT"].map(String::from).to_vec(),
             seed,
         }
+    }
+
+    /// [`RandomCheckpoint::tiny`] with the architecture of this backbone
+    /// ([`architecture_for_backbone`]).
+    pub fn tiny_for(backbone: &str, seed: u64) -> Self {
+        Self::tiny(architecture_for_backbone(backbone), seed)
     }
 
     /// The same checkpoint with these labels.
@@ -140,33 +155,53 @@ impl RandomCheckpoint {
                 "seq_classif_dropout": 0.2,
                 "sinusoidal_pos_embds": false,
             }),
-            Architecture::Bert | Architecture::Roberta => json!({
+            Architecture::DebertaV2 => json!({
                 "attention_probs_dropout_prob": 0.1,
                 "hidden_act": "gelu",
                 "hidden_dropout_prob": 0.1,
                 "hidden_size": self.hidden_size,
                 "intermediate_size": self.intermediate_size,
-                "layer_norm_eps": if arch == Architecture::Roberta { 1e-5 } else { 1e-12 },
+                "layer_norm_eps": 1e-7,
+                "max_relative_positions": -1,
+                "norm_rel_ebd": "layer_norm",
                 "num_attention_heads": self.num_heads,
                 "num_hidden_layers": self.num_layers,
-                "pad_token_id": if arch == Architecture::Roberta { 1 } else { 0 },
+                "pad_token_id": 0,
+                "pooler_hidden_size": self.hidden_size,
+                "pos_att_type": ["p2c", "c2p"],
+                "position_biased_input": false,
+                "position_buckets": DEBERTA_POSITION_BUCKETS,
+                "relative_attention": true,
+                "share_att_key": true,
+                "type_vocab_size": 0,
+            }),
+            Architecture::Bert | Architecture::Roberta | Architecture::XlmRoberta => json!({
+                "attention_probs_dropout_prob": 0.1,
+                "hidden_act": "gelu",
+                "hidden_dropout_prob": 0.1,
+                "hidden_size": self.hidden_size,
+                "intermediate_size": self.intermediate_size,
+                "layer_norm_eps": if is_roberta(arch) { 1e-5 } else { 1e-12 },
+                "num_attention_heads": self.num_heads,
+                "num_hidden_layers": self.num_layers,
+                "pad_token_id": u32::from(is_roberta(arch)),
                 "position_embedding_type": "absolute",
-                "type_vocab_size": if arch == Architecture::Roberta { 1 } else { 2 },
+                "type_vocab_size": if is_roberta(arch) { 1 } else { 2 },
             }),
         };
         if let Value::Object(map) = &mut config {
-            map.insert("architectures".into(), json!([arch.class_name()]));
+            map.insert("architectures".into(), json!([class_name(arch)]));
             map.insert("model_type".into(), json!(arch.model_type()));
             map.insert("vocab_size".into(), json!(self.vocab_size));
             map.insert(
                 "max_position_embeddings".into(),
-                json!(arch.position_rows(self.max_positions)),
+                json!(position_rows(arch, self.max_positions)),
             );
             map.insert("initializer_range".into(), json!(0.02));
             map.insert("id2label".into(), Value::Object(id2label));
             map.insert("label2id".into(), Value::Object(label2id));
             map.insert("torch_dtype".into(), json!("float32"));
-            if arch == Architecture::Roberta {
+            if is_roberta(arch) {
                 map.insert("bos_token_id".into(), json!(0));
                 map.insert("eos_token_id".into(), json!(2));
             }
@@ -179,25 +214,23 @@ impl RandomCheckpoint {
         let mut init = Init::new(self.seed);
         let (h, i, v) = (self.hidden_size, self.intermediate_size, self.vocab_size);
         let arch = self.architecture;
-        let positions = arch.position_rows(self.max_positions);
+        let positions = position_rows(arch, self.max_positions);
         let mut out = Vec::new();
-        let prefix = match arch {
-            Architecture::Bert => "bert",
-            Architecture::DistilBert => "distilbert",
-            Architecture::Roberta => "roberta",
-        };
+        let prefix = arch.weight_prefix().trim_end_matches('.');
         let mut normal = |out: &mut Vec<_>, name: String, shape: Vec<usize>| {
             let values = init.normal(shape.iter().product());
             out.push((name, shape, values));
         };
         normal(&mut out, format!("{prefix}.embeddings.word_embeddings.weight"), vec![v, h]);
-        normal(
-            &mut out,
-            format!("{prefix}.embeddings.position_embeddings.weight"),
-            vec![positions, h],
-        );
-        if arch != Architecture::DistilBert {
-            let types = if arch == Architecture::Roberta { 1 } else { 2 };
+        if arch != Architecture::DebertaV2 {
+            normal(
+                &mut out,
+                format!("{prefix}.embeddings.position_embeddings.weight"),
+                vec![positions, h],
+            );
+        }
+        if matches!(arch, Architecture::Bert | Architecture::Roberta | Architecture::XlmRoberta) {
+            let types = if is_roberta(arch) { 1 } else { 2 };
             normal(
                 &mut out,
                 format!("{prefix}.embeddings.token_type_embeddings.weight"),
@@ -218,12 +251,16 @@ impl RandomCheckpoint {
                         (format!("{base}.ffn.lin2"), h, i),
                     ]
                 }
-                Architecture::Bert | Architecture::Roberta => {
+                Architecture::Bert
+                | Architecture::Roberta
+                | Architecture::XlmRoberta
+                | Architecture::DebertaV2 => {
                     let base = format!("{prefix}.encoder.layer.{layer}");
+                    let projection = if arch == Architecture::DebertaV2 { "_proj" } else { "" };
                     vec![
-                        (format!("{base}.attention.self.query"), h, h),
-                        (format!("{base}.attention.self.key"), h, h),
-                        (format!("{base}.attention.self.value"), h, h),
+                        (format!("{base}.attention.self.query{projection}"), h, h),
+                        (format!("{base}.attention.self.key{projection}"), h, h),
+                        (format!("{base}.attention.self.value{projection}"), h, h),
                         (format!("{base}.attention.output.dense"), h, h),
                         (format!("{base}.intermediate.dense"), i, h),
                         (format!("{base}.output.dense"), h, i),
@@ -242,7 +279,10 @@ impl RandomCheckpoint {
                         format!("{base}.output_layer_norm"),
                     ]
                 }
-                Architecture::Bert | Architecture::Roberta => {
+                Architecture::Bert
+                | Architecture::Roberta
+                | Architecture::XlmRoberta
+                | Architecture::DebertaV2 => {
                     let base = format!("{prefix}.encoder.layer.{layer}");
                     [
                         format!("{base}.attention.output.LayerNorm"),
@@ -253,6 +293,14 @@ impl RandomCheckpoint {
             for norm in norms {
                 layer_norm(&mut out, &norm, h);
             }
+        }
+        if arch == Architecture::DebertaV2 {
+            normal(
+                &mut out,
+                format!("{prefix}.encoder.rel_embeddings.weight"),
+                vec![2 * DEBERTA_POSITION_BUCKETS, h],
+            );
+            layer_norm(&mut out, &format!("{prefix}.encoder.LayerNorm"), h);
         }
         let labels = self.labels.len();
         normal(&mut out, "classifier.weight".into(), vec![labels, h]);
@@ -390,28 +438,40 @@ mod tests {
         assert_ne!(read(&a, "model.safetensors"), read(&c, "model.safetensors"));
     }
 
+    const ALL: [Architecture; 5] = [
+        Architecture::Bert,
+        Architecture::DistilBert,
+        Architecture::Roberta,
+        Architecture::XlmRoberta,
+        Architecture::DebertaV2,
+    ];
+
     #[test]
-    fn shapes_follow_the_config() {
-        for arch in [Architecture::Bert, Architecture::DistilBert, Architecture::Roberta] {
+    fn every_architecture_loads_and_runs_in_the_runtime() {
+        use crate::runtime::{Model, parse_device};
+        for arch in ALL {
             let checkpoint = RandomCheckpoint::tiny(arch, 3);
             let dir = tempfile::tempdir().unwrap();
             checkpoint.write(dir.path()).unwrap();
-            let tensors = candle_core::safetensors::load(
-                dir.path().join("model.safetensors"),
-                &Device::Cpu,
-            )
-            .unwrap();
-            assert_eq!(tensors["classifier.weight"].dims(), [3, 32]);
-            let config = checkpoint.config_json();
-            let positions = config["max_position_embeddings"].as_u64().unwrap() as usize;
-            let prefix = arch.model_type();
-            assert_eq!(
-                tensors[&format!("{prefix}.embeddings.position_embeddings.weight")].dims(),
-                [positions, 32]
-            );
-            assert_eq!(config["id2label"]["2"], "I-ENT");
-            assert_eq!(tensors.len(), checkpoint.tensors().len());
+            let model = Model::load(dir.path(), &parse_device("cpu").unwrap())
+                .unwrap_or_else(|err| panic!("{arch:?}: {err}"));
+            assert_eq!(model.config().architecture, arch);
+            assert_eq!(model.config().id2label, ["O", "B-ENT", "I-ENT"]);
+            let batch = crate::inputs::synthetic_batch(model.config(), 2, 16, 1);
+            let logits = model.forward_to_vec(&batch).unwrap();
+            assert_eq!(logits.len(), 2 * 16 * 3, "{arch:?}");
+            assert!(logits.iter().all(|v| v.is_finite()), "{arch:?}");
+            assert!(logits.iter().any(|v| *v != 0.0), "{arch:?}");
         }
+    }
+
+    #[test]
+    fn backbone_names_pick_their_architecture() {
+        assert_eq!(architecture_for_backbone("distilbert-base-uncased"), Architecture::DistilBert);
+        assert_eq!(architecture_for_backbone("distilroberta-base"), Architecture::Roberta);
+        assert_eq!(architecture_for_backbone("xlm-roberta-base"), Architecture::XlmRoberta);
+        assert_eq!(architecture_for_backbone("microsoft/deberta-v3-small"), Architecture::DebertaV2);
+        assert_eq!(architecture_for_backbone("bert-base-cased"), Architecture::Bert);
     }
 
     #[test]

@@ -60,6 +60,11 @@ enum Command {
     Runs(commands::runs::RunsCommand),
     /// Each backbone's champion trial: study groups, stable scores, refit run, and why runs lost.
     Select(commands::select::SelectArgs),
+    /// Python-compatible keys: canonical JSON, study/trial/benchmark keys, fingerprints, hashes.
+    #[command(subcommand)]
+    Keys(commands::keys::KeysCommand),
+    /// Time one checkpoint directory with the candle runtime (no MLflow): latency per batch size.
+    BenchModel(commands::bench_model::BenchModelArgs),
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -90,6 +95,8 @@ fn main() -> ExitCode {
         Command::VerifyHashes(args) => commands::verify_hashes::run(&cli.global, args),
         Command::Runs(command) => commands::runs::run(&cli.global, command),
         Command::Select(args) => commands::select::run(&cli.global, args),
+        Command::Keys(command) => commands::keys::run(&cli.global, command),
+        Command::BenchModel(args) => commands::bench_model::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

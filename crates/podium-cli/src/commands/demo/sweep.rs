@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
-use podium_bench::random_checkpoint::{Architecture, RandomCheckpoint};
+use podium_bench::random_checkpoint::RandomCheckpoint;
 use podium_keys::{
     HpoRunRole, HpoRunTags, PyValue, StudyConfigs, StudyIdentity, StudyKeySchema, TagRegistry,
     load_path, trial_key, trial_key_hash,
@@ -102,7 +102,7 @@ const STUDIES: &[StudySpec] = &[
     },
     StudySpec {
         backbone: "distilroberta-base",
-        variant: 2,
+        variant: 1,
         hpo_config: DEMO_NARROW_HPO_CONFIG,
         schema: StudyKeySchema::V2,
         trials: &[Finished(0.897), Finished(0.612)],
@@ -221,7 +221,7 @@ pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<
         .collect::<anyhow::Result<Vec<_>>>()?;
     for plan in &plans {
         if let Some(refit) = &plan.refit {
-            RandomCheckpoint::tiny(architecture_of(plan.spec.backbone), refit.seed)
+            RandomCheckpoint::tiny_for(plan.spec.backbone, refit.seed)
                 .with_labels(labels.clone())
                 .write(&refit.checkpoint)
                 .with_context(|| {
@@ -525,15 +525,6 @@ fn log_training(
     batch.log_batch(run_id, &points, &param_refs, &[])
 }
 
-/// The architecture of each demo backbone's tiny checkpoint.
-fn architecture_of(backbone: &str) -> Architecture {
-    match backbone_short_name(backbone) {
-        "distilbert" => Architecture::DistilBert,
-        "distilroberta" | "roberta" => Architecture::Roberta,
-        _ => Architecture::Bert,
-    }
-}
-
 /// One trial's hyperparameters drawn from an Optuna-style search space (`loguniform`,
 /// `uniform`, `int`, `choice`), rounded so they read like real values (3 significant digits).
 fn sample_params(
@@ -629,6 +620,149 @@ mod tests {
             sample_params(&space, &mut first).unwrap(),
             sample_params(&space, &mut again).unwrap()
         );
+    }
+
+    fn generate_in(dir: &Path) -> DemoPaths {
+        let paths = DemoPaths::new(dir).unwrap();
+        super::super::configs::write_demo_configs(&paths.config_dir).unwrap();
+        generate(&paths, &Environment::Local).unwrap();
+        paths
+    }
+
+    /// Every run of the demo store, as text, with the demo directory replaced by `<root>`.
+    fn dump(paths: &DemoPaths) -> Vec<String> {
+        let store = SqliteStore::open(&paths.db).unwrap();
+        let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml")).unwrap();
+        let ids: Vec<String> = experiment
+            .backbones
+            .iter()
+            .map(|backbone| {
+                store
+                    .get_experiment_by_name(&experiment.hpo_experiment_name(backbone))
+                    .unwrap()
+                    .unwrap()
+                    .experiment_id
+            })
+            .collect();
+        let runs = podium_mlflow::search_all(
+            &store,
+            &ids,
+            &podium_mlflow::Filter::new(),
+            podium_mlflow::ViewType::All,
+        )
+        .unwrap();
+        let root = paths.root.display().to_string();
+        let mut lines: Vec<String> = runs
+            .iter()
+            .map(|run| {
+                format!(
+                    "{} {} {} {:?} {:?} {:?} {:?}",
+                    run.info.run_id,
+                    run.info.run_name,
+                    run.info.status,
+                    run.info.start_time,
+                    run.tags,
+                    run.params,
+                    run.metrics
+                )
+                .replace(&root, "<root>")
+            })
+            .collect();
+        lines.sort();
+        lines
+    }
+
+    #[test]
+    fn generation_is_deterministic() {
+        let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (first, second) = (generate_in(a.path()), generate_in(b.path()));
+        let runs = dump(&first);
+        assert_eq!(runs.len(), 5 + 20 + 3, "sweeps + trials + refits");
+        assert_eq!(runs, dump(&second));
+        let checkpoint = |paths: &DemoPaths| {
+            let dirs: Vec<PathBuf> = generate_plans_checkpoints(paths);
+            dirs.iter()
+                .map(|dir| std::fs::read(dir.join("model.safetensors")).unwrap())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(checkpoint(&first), checkpoint(&second));
+    }
+
+    /// The refit checkpoint directories named by the refit runs' checkpoint_path tags.
+    fn generate_plans_checkpoints(paths: &DemoPaths) -> Vec<PathBuf> {
+        let store = SqliteStore::open(&paths.db).unwrap();
+        let tags = TagRegistry::defaults();
+        let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml")).unwrap();
+        let mut dirs = Vec::new();
+        for backbone in &experiment.backbones {
+            let id = store
+                .get_experiment_by_name(&experiment.hpo_experiment_name(backbone))
+                .unwrap()
+                .unwrap()
+                .experiment_id;
+            let filter = podium_mlflow::Filter::new()
+                .tag_eq(tags.get(podium_keys::Tag::Stage), podium_keys::stage::HPO_REFIT);
+            for run in
+                podium_mlflow::search_all(&store, &[id], &filter, podium_mlflow::ViewType::All)
+                    .unwrap()
+            {
+                let dir = run.tag(tags.get(podium_keys::Tag::ArtifactCheckpointPath)).unwrap();
+                dirs.push(PathBuf::from(dir));
+            }
+        }
+        assert_eq!(dirs.len(), 3);
+        dirs
+    }
+
+    #[test]
+    fn selection_on_the_demo_picks_the_documented_champions() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = generate_in(dir.path());
+        let store = SqliteStore::open(&paths.db).unwrap();
+        let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml")).unwrap();
+        let config = podium_champion::SelectionConfig::load(
+            &paths.config_dir.join("best_model_selection.yaml"),
+        )
+        .unwrap();
+        let tags = TagRegistry::load(&paths.config_dir.join("tags.yaml")).unwrap();
+        let layout = OutputLayout::new(&paths.root);
+        let selector = podium_champion::Selector {
+            store: &store,
+            config: &config,
+            tags: &tags,
+            layout: &layout,
+            environment: &Environment::Local,
+        };
+        let results = selector.select_many(&experiment.backbones, &experiment);
+        assert!(results.errors.is_empty(), "{:?}", results.errors);
+        let run_name = |run_id: &str| store.get_run(run_id).unwrap().info.run_name;
+        // (backbone, champion trial, its metric, stable score, group statuses)
+        let expected = [
+            ("distilbert-base-uncased", "trial_2", 0.874, 0.869),
+            ("distilroberta-base", "trial_2", 0.871, 0.866),
+            ("deberta-v3-small", "trial_4", 0.884, 0.881),
+        ];
+        for (backbone, trial, metric, stable) in expected {
+            let report = &results.champions[backbone];
+            let champion = &report.champion;
+            assert_eq!(run_name(&champion.trial_run_id), trial, "{backbone}");
+            assert_eq!(champion.metric, metric, "{backbone}");
+            assert!((champion.stable_score - stable).abs() < 1e-12, "{backbone}");
+            assert_eq!(champion.schema_version, "2.0", "{backbone}");
+            let refit = champion.refit_run_id.as_deref().unwrap();
+            assert_eq!(run_name(refit), format!("refit_{trial}"), "{backbone}");
+            let local = champion.checkpoint.checkpoint_path_tag.as_deref().unwrap();
+            assert!(Path::new(local).join("config.json").is_file(), "{local}");
+        }
+        let statuses = |backbone: &str| -> Vec<podium_champion::selection::GroupStatus> {
+            results.champions[backbone].groups.iter().map(|g| g.status).collect()
+        };
+        use podium_champion::selection::GroupStatus::*;
+        assert_eq!(statuses("distilbert-base-uncased"), [Winner, SchemaNotUsed]);
+        assert_eq!(statuses("distilroberta-base"), [Winner, BelowMinTrials]);
+        assert_eq!(statuses("deberta-v3-small"), [Winner]);
+        let distilbert = &results.champions["distilbert-base-uncased"];
+        assert_eq!(distilbert.groups[0].non_finite_metric, 1, "the NaN trial");
     }
 
     #[test]

@@ -1,0 +1,508 @@
+//! Claims: at most one worker measures a benchmark key at a time, across processes and machines
+//! that share one tracking store (an MLflow server or a SQLite file).
+//!
+//! MLflow's only atomic create is a unique experiment name, so a claim on key `K` is the active
+//! experiment named `podium-claim-<sha256(K)[:32]>`. Whoever creates it owns the claim; its
+//! tags carry the owner, the key, the in-flight benchmark run and the lease expiry (Unix ms).
+//! The owner renews the lease while it works; a claim whose lease has expired is taken over by
+//! renaming *that experiment id* to a unique tombstone name and racing on the create again.
+//! The protocol and exactly what it guarantees are written down in docs/ARCHITECTURE.md
+//! ("Benchmark claims").
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use podium_bench::claim::{ClaimOutcome, Claims};
+//! use podium_mlflow::{SqliteStore, TrackingStore};
+//!
+//! let dir = tempfile::tempdir()?;
+//! let store: Arc<dyn TrackingStore> = Arc::new(SqliteStore::open(&dir.path().join("mlflow.db"))?);
+//! let alice = Claims::new(store.clone(), "alice".into(), Duration::from_secs(60));
+//! let bob = Claims::new(store.clone(), "bob".into(), Duration::from_secs(60));
+//!
+//! let ClaimOutcome::Won(claim) = alice.try_claim("run1:data:eval:bench")? else { panic!() };
+//! assert!(matches!(bob.try_claim("run1:data:eval:bench")?, ClaimOutcome::Held { .. }));
+//! claim.release()?;
+//! assert!(matches!(bob.try_claim("run1:data:eval:bench")?, ClaimOutcome::Won(_)));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use podium_mlflow::{Experiment, MlflowError, RunStatus, TrackingStore};
+
+use crate::orchestrate::error::OrchestrateError;
+
+/// Prefix of every claim experiment's name.
+pub const CLAIM_PREFIX: &str = "podium-claim-";
+
+/// Environment variable overriding the lease length in seconds (fractions allowed).
+pub const LEASE_ENV: &str = "PODIUM_CLAIM_LEASE_SECONDS";
+
+/// The default lease: long enough to ride out a slow tracking server, short enough that a
+/// crashed worker's key is picked up again within minutes.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(120);
+
+/// Experiment tags of a claim experiment (internal to the protocol, not run tags).
+pub mod claim_tag {
+    /// Who holds the claim (`host:pid:random`).
+    pub const OWNER: &str = "podium.claim.owner";
+    /// The full benchmark key.
+    pub const KEY: &str = "podium.claim.key";
+    /// Lease expiry, Unix milliseconds by the owner's clock.
+    pub const EXPIRES_MS: &str = "podium.claim.expires_ms";
+    /// The benchmark run the owner is measuring into (so a taker can mark it FAILED).
+    pub const RUN_ID: &str = "podium.claim.run_id";
+}
+
+/// Milliseconds since the Unix epoch by this machine's clock.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
+}
+
+/// The claim experiment name of a benchmark key: `podium-claim-<sha256(key)[:32]>`.
+///
+/// ```
+/// let name = podium_bench::claim::claim_name("a:b:c:d");
+/// assert!(name.starts_with("podium-claim-") && name.len() == 13 + 32);
+/// ```
+pub fn claim_name(key: &str) -> String {
+    let digest = podium_keys::sha256_hex(key);
+    format!("{CLAIM_PREFIX}{}", &digest[..32])
+}
+
+/// The lease from [`LEASE_ENV`] when set, else [`DEFAULT_LEASE`].
+pub fn lease_from_env() -> Result<Duration, OrchestrateError> {
+    match std::env::var(LEASE_ENV) {
+        Ok(text) if !text.trim().is_empty() => parse_lease(&text).ok_or_else(|| {
+            OrchestrateError::Config {
+                file: LEASE_ENV.into(),
+                key: LEASE_ENV.into(),
+                message: format!("{text:?} is not a positive number of seconds"),
+            }
+        }),
+        _ => Ok(DEFAULT_LEASE),
+    }
+}
+
+/// Parses a positive number of seconds.
+pub fn parse_lease(text: &str) -> Option<Duration> {
+    let seconds: f64 = text.trim().parse().ok()?;
+    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+}
+
+/// A worker identity unique across machines and processes: `host:pid:random`.
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|name| name.trim().to_string())
+        .filter(|name| !name.is_empty())
+        .unwrap_or_else(|| "unknown-host".to_string());
+    format!(
+        "{host}:{}:{:08x}",
+        std::process::id(),
+        fastrand::u32(..)
+    )
+}
+
+/// The claims of one worker on one tracking store.
+#[derive(Debug)]
+pub struct Claims {
+    store: Arc<dyn TrackingStore>,
+    owner: String,
+    lease: Duration,
+    /// When this worker first saw each claim experiment that had no expiry tag yet (its creator
+    /// may have died between the create and the tag write); measured on this worker's clock.
+    untagged_since: Mutex<HashMap<String, Instant>>,
+}
+
+/// The answer to [`Claims::try_claim`].
+#[derive(Debug)]
+pub enum ClaimOutcome {
+    /// This worker holds the claim.
+    Won(Claim),
+    /// Another worker holds a live claim.
+    Held {
+        /// Its owner, when tagged yet.
+        owner: Option<String>,
+        /// Its lease expiry (Unix ms), when tagged yet.
+        expires_ms: Option<i64>,
+    },
+}
+
+impl Claims {
+    /// Claims made by `owner` (see [`worker_id`]) with leases of `lease`.
+    pub fn new(store: Arc<dyn TrackingStore>, owner: String, lease: Duration) -> Self {
+        Self {
+            store,
+            owner,
+            lease,
+            untagged_since: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// This worker's identity.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
+    /// The lease length.
+    pub fn lease(&self) -> Duration {
+        self.lease
+    }
+
+    /// Tries to claim `key`: creates the claim experiment, or takes over an expired one.
+    pub fn try_claim(&self, key: &str) -> Result<ClaimOutcome, OrchestrateError> {
+        let name = claim_name(key);
+        let mut taken_over: Option<Experiment> = None;
+        // Each pass either wins, sees a live claim, or removes an expired one; a few passes
+        // cover a takeover followed by another worker winning the re-create.
+        for _ in 0..4 {
+            match self.store.create_experiment(&name) {
+                Ok(experiment_id) => {
+                    let claim = self.tag_new_claim(&name, key, experiment_id)?;
+                    if let Some(previous) = taken_over {
+                        fail_abandoned_run(self.store.as_ref(), &previous, &self.owner);
+                    }
+                    return Ok(ClaimOutcome::Won(claim));
+                }
+                Err(MlflowError::AlreadyExists { .. }) => {}
+                Err(source) => {
+                    return Err(OrchestrateError::Mlflow {
+                        context: format!("creating claim {name} for benchmark key {key}"),
+                        source,
+                    });
+                }
+            }
+            let Some(existing) = self
+                .store
+                .get_experiment_by_name(&name)
+                .map_err(OrchestrateError::mlflow(format!("reading claim {name}")))?
+            else {
+                continue; // released between our create and our read: race again
+            };
+            if !existing.is_active() {
+                return Err(OrchestrateError::Claim {
+                    claim: name,
+                    key: key.to_string(),
+                    message: format!(
+                        "a deleted experiment (id {}) still holds the claim name; restore it \
+                         and rerun, or purge it with `mlflow gc --experiment-ids {}`",
+                        existing.experiment_id, existing.experiment_id
+                    ),
+                });
+            }
+            let expires_ms = existing
+                .tags
+                .get(claim_tag::EXPIRES_MS)
+                .and_then(|text| text.parse::<i64>().ok());
+            if !self.is_expired(&existing, expires_ms) {
+                return Ok(ClaimOutcome::Held {
+                    owner: existing.tags.get(claim_tag::OWNER).cloned(),
+                    expires_ms,
+                });
+            }
+            self.bury(&name, &existing, "expired")?;
+            tracing::warn!(
+                "claim {name} of {} expired; taking it over",
+                existing
+                    .tags
+                    .get(claim_tag::OWNER)
+                    .map_or("an unknown worker", String::as_str)
+            );
+            taken_over = Some(existing);
+        }
+        Ok(ClaimOutcome::Held {
+            owner: None,
+            expires_ms: None,
+        })
+    }
+
+    fn is_expired(&self, existing: &Experiment, expires_ms: Option<i64>) -> bool {
+        match expires_ms {
+            Some(expires) => now_ms() > expires,
+            None => {
+                let Ok(mut seen) = self.untagged_since.lock() else {
+                    return false;
+                };
+                let first = *seen
+                    .entry(existing.experiment_id.clone())
+                    .or_insert_with(Instant::now);
+                first.elapsed() > self.lease
+            }
+        }
+    }
+
+    fn tag_new_claim(
+        &self,
+        name: &str,
+        key: &str,
+        experiment_id: String,
+    ) -> Result<Claim, OrchestrateError> {
+        let claim = Claim {
+            store: self.store.clone(),
+            name: name.to_string(),
+            key: key.to_string(),
+            experiment_id,
+            owner: self.owner.clone(),
+            lease: self.lease,
+            lost: Arc::new(AtomicBool::new(false)),
+        };
+        let tagged = [
+            (claim_tag::OWNER, self.owner.clone()),
+            (claim_tag::KEY, key.to_string()),
+            (claim_tag::EXPIRES_MS, claim.next_expiry().to_string()),
+        ]
+        .into_iter()
+        .try_for_each(|(tag, value)| {
+            self.store
+                .set_experiment_tag(&claim.experiment_id, tag, &value)
+        });
+        if let Err(source) = tagged {
+            // An untagged claim would block others for a whole lease: give it back now.
+            if let Err(err) = claim.bury_self("released") {
+                tracing::warn!("cannot give back claim {name}: {err}");
+            }
+            return Err(OrchestrateError::Mlflow {
+                context: format!("tagging claim {name} for benchmark key {key}"),
+                source,
+            });
+        }
+        Ok(claim)
+    }
+
+    /// Renames the claim experiment `existing` (by id, so a newer claim under the same name is
+    /// never touched) to a unique tombstone, then deletes it to keep experiment lists clean.
+    fn bury(&self, name: &str, existing: &Experiment, why: &str) -> Result<(), OrchestrateError> {
+        bury(self.store.as_ref(), name, &existing.experiment_id, existing.tags.get(claim_tag::OWNER).map(String::as_str), why)
+    }
+}
+
+fn bury(
+    store: &dyn TrackingStore,
+    name: &str,
+    experiment_id: &str,
+    owner: Option<&str>,
+    why: &str,
+) -> Result<(), OrchestrateError> {
+    let owner: String = owner
+        .unwrap_or("unknown")
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .collect();
+    let tombstone = format!("{name}.{why}.{experiment_id}.{owner}");
+    match store.rename_experiment(experiment_id, &tombstone) {
+        Ok(()) => {}
+        // Another worker buried this incarnation first (or it is already deleted): the name
+        // is free either way, which is all the caller needs.
+        Err(
+            MlflowError::AlreadyExists { .. }
+            | MlflowError::InvalidState { .. }
+            | MlflowError::NotFound { .. },
+        ) => return Ok(()),
+        Err(source) => {
+            return Err(OrchestrateError::Mlflow {
+                context: format!("renaming claim {name} (experiment {experiment_id}) to {tombstone}"),
+                source,
+            });
+        }
+    }
+    if let Err(err) = store.delete_experiment(experiment_id) {
+        tracing::debug!("cannot delete claim tombstone {tombstone}: {err}");
+    }
+    Ok(())
+}
+
+/// Marks the benchmark run of a worker whose claim expired as FAILED, if it is still RUNNING.
+fn fail_abandoned_run(store: &dyn TrackingStore, previous: &Experiment, new_owner: &str) {
+    let Some(run_id) = previous.tags.get(claim_tag::RUN_ID) else {
+        return;
+    };
+    let owner = previous
+        .tags
+        .get(claim_tag::OWNER)
+        .map_or("an unknown worker", String::as_str);
+    match store.get_run(run_id) {
+        Ok(run) if run.info.status == RunStatus::Running => {
+            let message = format!(
+                "abandoned: the claim of worker {owner} expired and {new_owner} took it over"
+            );
+            let result = store
+                .set_tag(run_id, crate::orchestrate::tags::ERROR, &message)
+                .and_then(|()| store.update_run(run_id, RunStatus::Failed, Some(now_ms())));
+            if let Err(err) = result {
+                tracing::warn!("cannot mark abandoned benchmark run {run_id} FAILED: {err}");
+            }
+        }
+        Ok(_) => {}
+        Err(err) => tracing::debug!("abandoned benchmark run {run_id} not readable: {err}"),
+    }
+}
+
+/// A claim this worker holds. Release it with [`Claim::release`]; a dropped claim simply
+/// expires after its lease. Clones share the claim (and its lost flag), e.g. with a Ctrl-C
+/// handler that releases it.
+#[derive(Debug, Clone)]
+pub struct Claim {
+    store: Arc<dyn TrackingStore>,
+    name: String,
+    key: String,
+    experiment_id: String,
+    owner: String,
+    lease: Duration,
+    lost: Arc<AtomicBool>,
+}
+
+impl Claim {
+    /// The claim experiment's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The claimed benchmark key.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    /// The claim experiment's id.
+    pub fn experiment_id(&self) -> &str {
+        &self.experiment_id
+    }
+
+    fn next_expiry(&self) -> i64 {
+        now_ms().saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX))
+    }
+
+    /// Records the benchmark run being measured, so a worker taking over an expired claim can
+    /// mark it FAILED.
+    pub fn record_run(&self, run_id: &str) -> Result<(), OrchestrateError> {
+        self.store
+            .set_experiment_tag(&self.experiment_id, claim_tag::RUN_ID, run_id)
+            .map_err(OrchestrateError::mlflow(format!(
+                "recording run {run_id} on claim {}",
+                self.name
+            )))
+    }
+
+    /// Extends the lease by a full lease from now, then checks the claim is still ours.
+    pub fn renew(&self) -> Result<(), OrchestrateError> {
+        // Tags are addressed by experiment id: if the claim was taken over, this writes to our
+        // own tombstone, never to the new owner's claim.
+        self.store
+            .set_experiment_tag(
+                &self.experiment_id,
+                claim_tag::EXPIRES_MS,
+                &self.next_expiry().to_string(),
+            )
+            .map_err(OrchestrateError::mlflow(format!("renewing claim {}", self.name)))?;
+        self.verify()
+    }
+
+    /// Checks the claim is still ours: the experiment still carries the claim name, is active
+    /// and is tagged with our identity, and no heartbeat has found it lost.
+    pub fn verify(&self) -> Result<(), OrchestrateError> {
+        let lost = |message: String| OrchestrateError::Claim {
+            claim: self.name.clone(),
+            key: self.key.clone(),
+            message,
+        };
+        if self.lost.load(Ordering::SeqCst) {
+            return Err(lost("a lease renewal found the claim lost".into()));
+        }
+        let experiment = self
+            .store
+            .get_experiment(&self.experiment_id)
+            .map_err(OrchestrateError::mlflow(format!("reading claim {}", self.name)))?;
+        if experiment.name != self.name || !experiment.is_active() {
+            return Err(lost(format!(
+                "lost: the lease expired and another worker took it over (experiment {} is now {:?})",
+                self.experiment_id, experiment.name
+            )));
+        }
+        if experiment.tags.get(claim_tag::OWNER).map(String::as_str) != Some(self.owner.as_str()) {
+            return Err(lost(format!(
+                "lost: now owned by {:?}",
+                experiment.tags.get(claim_tag::OWNER)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Renews the lease every third of it on a background thread until the returned guard is
+    /// dropped. A failed renewal marks the claim lost, which [`Claim::verify`] reports.
+    pub fn heartbeat(&self) -> Heartbeat {
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let interval = self.lease / 3;
+        let renewer = self.clone();
+        let thread = std::thread::spawn(move || {
+            loop {
+                match stopped.recv_timeout(interval) {
+                    Err(RecvTimeoutError::Timeout) => {
+                        if let Err(err) = renewer.renew() {
+                            tracing::warn!("{err}");
+                            if matches!(err, OrchestrateError::Claim { .. }) {
+                                renewer.lost.store(true, Ordering::SeqCst);
+                                return;
+                            }
+                        }
+                    }
+                    Ok(()) | Err(RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        });
+        Heartbeat {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    /// Gives the claim back: renames it to a tombstone and deletes that, freeing the name.
+    /// A claim already taken over by someone else is left alone.
+    pub fn release(self) -> Result<(), OrchestrateError> {
+        self.bury_self("released")
+    }
+
+    fn bury_self(&self, why: &str) -> Result<(), OrchestrateError> {
+        match self.store.get_experiment(&self.experiment_id) {
+            Ok(experiment) if experiment.name == self.name && experiment.is_active() => bury(
+                self.store.as_ref(),
+                &self.name,
+                &self.experiment_id,
+                Some(&self.owner),
+                why,
+            ),
+            Ok(_) | Err(MlflowError::NotFound { .. }) => Ok(()),
+            Err(source) => Err(OrchestrateError::Mlflow {
+                context: format!("releasing claim {}", self.name),
+                source,
+            }),
+        }
+    }
+}
+
+/// Renews a claim's lease in the background while alive (see [`Claim::heartbeat`]).
+#[derive(Debug)]
+pub struct Heartbeat {
+    stop: Option<Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Drop for Heartbeat {
+    fn drop(&mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}

@@ -1,0 +1,682 @@
+//! The timing harness: warmup, timed forward passes, latency statistics, and the
+//! `config/benchmark.yaml` settings that drive it.
+//!
+//! Each forward pass is timed on its own (the clock stops after the output is materialised).
+//! Per batch size the harness runs at least `iterations` passes AND for at least
+//! `min_duration_s` seconds of timed work. Percentiles use linear interpolation between closest
+//! ranks (numpy's default `linear` method): for sorted samples `x[0..n]` the q-th percentile is
+//! at rank `(n-1)·q/100`, interpolated between its two neighbours. `std` is the population
+//! standard deviation (numpy's default `ddof=0`), `cv = std / mean`, and throughput is
+//! `batch_size / mean` in sequences per second.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use podium_run_mode::RunMode;
+use serde::Serialize;
+use serde_yaml::Value;
+
+use crate::error::{BenchError, Result};
+use crate::inputs::TokenizationStats;
+use crate::runtime::{EncodedBatch, Model, ModelInfo};
+
+/// A coefficient of variation at or above this is reported as a noisy measurement.
+pub const NOISY_CV: f64 = 0.10;
+
+/// How to time one model.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HarnessSettings {
+    /// One latency series per batch size.
+    pub batch_sizes: Vec<usize>,
+    /// Untimed passes before each series.
+    pub warmup: usize,
+    /// Minimum timed passes per series.
+    pub iterations: usize,
+    /// Minimum timed seconds per series.
+    pub min_duration_s: f64,
+    /// Compute threads; `None` = physical cores (see [`default_threads`]).
+    pub threads: Option<usize>,
+    /// Draw a progress bar (only ever on a terminal).
+    pub progress: bool,
+}
+
+impl Default for HarnessSettings {
+    fn default() -> Self {
+        HarnessSettings {
+            batch_sizes: vec![1, 8, 32],
+            warmup: 10,
+            iterations: 100,
+            min_duration_s: 1.0,
+            threads: None,
+            progress: true,
+        }
+    }
+}
+
+/// The thread count used when none is set: `RAYON_NUM_THREADS` if set, else the number of
+/// physical cores (candle's own rule, so its GEMMs and our kernels agree).
+pub fn default_threads() -> usize {
+    candle_core::utils::get_num_threads()
+}
+
+/// Latency statistics of one batch size.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencyStats {
+    /// Sequences per forward pass.
+    pub batch_size: usize,
+    /// Timed passes.
+    pub samples: usize,
+    /// Median latency (ms).
+    pub p50_ms: f64,
+    /// 90th percentile (ms).
+    pub p90_ms: f64,
+    /// 95th percentile (ms).
+    pub p95_ms: f64,
+    /// 99th percentile (ms).
+    pub p99_ms: f64,
+    /// Mean (ms).
+    pub mean_ms: f64,
+    /// Population standard deviation (ms).
+    pub std_ms: f64,
+    /// std / mean.
+    pub cv: f64,
+    /// batch_size / mean, in sequences per second.
+    pub throughput_seq_per_s: f64,
+}
+
+impl LatencyStats {
+    /// Statistics of `samples_ms` (any order; at least one sample).
+    pub fn from_samples(batch_size: usize, samples_ms: &[f64]) -> LatencyStats {
+        let mut sorted = samples_ms.to_vec();
+        sorted.sort_by(f64::total_cmp);
+        let n = sorted.len().max(1) as f64;
+        let mean = sorted.iter().sum::<f64>() / n;
+        let variance = sorted.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+        let std = variance.sqrt();
+        LatencyStats {
+            batch_size,
+            samples: sorted.len(),
+            p50_ms: percentile(&sorted, 50.0),
+            p90_ms: percentile(&sorted, 90.0),
+            p95_ms: percentile(&sorted, 95.0),
+            p99_ms: percentile(&sorted, 99.0),
+            mean_ms: mean,
+            std_ms: std,
+            cv: if mean > 0.0 { std / mean } else { 0.0 },
+            throughput_seq_per_s: if mean > 0.0 {
+                batch_size as f64 * 1e3 / mean
+            } else {
+                0.0
+            },
+        }
+    }
+
+    /// The metric names and values DESIGN §6 reports (`latency_batch_{b}_ms` = p50, …).
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let b = self.batch_size;
+        BTreeMap::from([
+            (format!("latency_batch_{b}_ms"), self.p50_ms),
+            (format!("latency_batch_{b}_p90_ms"), self.p90_ms),
+            (format!("latency_batch_{b}_p95_ms"), self.p95_ms),
+            (format!("latency_batch_{b}_p99_ms"), self.p99_ms),
+            (format!("latency_batch_{b}_mean_ms"), self.mean_ms),
+            (format!("latency_batch_{b}_std_ms"), self.std_ms),
+            (format!("latency_batch_{b}_cv"), self.cv),
+            (format!("throughput_batch_{b}_seq_per_s"), self.throughput_seq_per_s),
+        ])
+    }
+
+    /// Whether the series is too noisy to trust (cv ≥ [`NOISY_CV`]).
+    pub fn is_noisy(&self) -> bool {
+        self.cv >= NOISY_CV
+    }
+}
+
+/// The q-th percentile (0–100) of ascending `sorted` samples, linear interpolation between
+/// closest ranks (numpy's default). NaN for no samples.
+pub fn percentile(sorted: &[f64], q: f64) -> f64 {
+    match sorted.len() {
+        0 => f64::NAN,
+        1 => sorted[0],
+        n => {
+            let rank = (n - 1) as f64 * q.clamp(0.0, 100.0) / 100.0;
+            let lower = rank.floor() as usize;
+            let upper = (lower + 1).min(n - 1);
+            let fraction = rank - lower as f64;
+            sorted[lower] + (sorted[upper] - sorted[lower]) * fraction
+        }
+    }
+}
+
+/// Everything one benchmark of one checkpoint measured.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchmarkReport {
+    /// The model.
+    pub model: ModelInfo,
+    /// Compute threads used.
+    pub threads: usize,
+    /// Sequence length of every input.
+    pub max_length: usize,
+    /// `synthetic` or `test_data`.
+    pub input: String,
+    /// Tokenisation timing (test data only).
+    pub tokenization: Option<TokenizationStats>,
+    /// Warmup passes per batch size.
+    pub warmup: usize,
+    /// One entry per batch size, in the order requested.
+    pub results: Vec<LatencyStats>,
+    /// Human-readable warnings (noisy series).
+    pub warnings: Vec<String>,
+}
+
+impl BenchmarkReport {
+    /// All metrics of all batch sizes, plus `threads` and the tokenisation time when known.
+    pub fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut metrics: BTreeMap<String, f64> =
+            self.results.iter().flat_map(LatencyStats::metrics).collect();
+        metrics.insert("threads".into(), self.threads as f64);
+        if let Some(tokenization) = &self.tokenization {
+            metrics.insert("tokenization_ms".into(), tokenization.total_ms);
+        }
+        metrics
+    }
+}
+
+/// Times `model` on the batch `make_batch(batch_size)` for every batch size of `settings`.
+///
+/// Runs inside a dedicated rayon pool of the requested thread count, so candle's GEMMs and
+/// the runtime's kernels share the same threads.
+pub fn run(
+    model: &Model,
+    settings: &HarnessSettings,
+    max_length: usize,
+    input: &str,
+    tokenization: Option<TokenizationStats>,
+    make_batch: &(dyn Fn(usize) -> EncodedBatch + Sync),
+) -> Result<BenchmarkReport> {
+    validate_settings(settings)?;
+    let threads = settings.threads.unwrap_or_else(default_threads);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|index| format!("podium-compute-{index}"))
+        .build()
+        .map_err(|err| BenchError::ThreadPool {
+            threads,
+            message: err.to_string(),
+        })?;
+    if candle_core::utils::get_num_threads() != threads {
+        tracing::debug!(
+            threads,
+            candle_split = candle_core::utils::get_num_threads(),
+            "candle splits each GEMM by RAYON_NUM_THREADS/physical cores; it runs on {threads} threads"
+        );
+    }
+    let progress = progress_bar(settings);
+    let mut results = Vec::with_capacity(settings.batch_sizes.len());
+    let mut warnings = Vec::new();
+    for &batch_size in &settings.batch_sizes {
+        let batch = make_batch(batch_size);
+        progress.set_message(format!("batch {batch_size}"));
+        progress.set_position(0);
+        let samples = pool.install(|| time_series(model, &batch, settings, &progress))?;
+        let stats = LatencyStats::from_samples(batch_size, &samples);
+        if stats.is_noisy() {
+            let warning = format!(
+                "batch {batch_size}: latency cv {:.1}% ≥ {:.0}%: the measurement is noisy (other load on the machine?)",
+                stats.cv * 100.0,
+                NOISY_CV * 100.0
+            );
+            tracing::warn!("{warning}");
+            warnings.push(warning);
+        }
+        tracing::info!(
+            batch_size,
+            p50_ms = stats.p50_ms,
+            samples = stats.samples,
+            "timed"
+        );
+        results.push(stats);
+    }
+    progress.finish_and_clear();
+    Ok(BenchmarkReport {
+        model: model.info().clone(),
+        threads,
+        max_length,
+        input: input.to_string(),
+        tokenization,
+        warmup: settings.warmup,
+        results,
+        warnings,
+    })
+}
+
+fn validate_settings(settings: &HarnessSettings) -> Result<()> {
+    let invalid = |key: &str, message: &str| BenchError::Config {
+        file: PathBuf::from("<options>"),
+        key: key.into(),
+        message: message.into(),
+    };
+    if settings.batch_sizes.is_empty() || settings.batch_sizes.contains(&0) {
+        return Err(invalid("batch_sizes", "must be a non-empty list of positive integers"));
+    }
+    if settings.iterations == 0 {
+        return Err(invalid("iterations", "must be at least 1"));
+    }
+    if !settings.min_duration_s.is_finite() || settings.min_duration_s < 0.0 {
+        return Err(invalid("min_duration_s", "must be a number ≥ 0"));
+    }
+    if settings.threads == Some(0) {
+        return Err(invalid("threads", "must be at least 1 (or null for physical cores)"));
+    }
+    Ok(())
+}
+
+fn progress_bar(settings: &HarnessSettings) -> ProgressBar {
+    // indicatif already draws nothing when stderr is not a terminal; checking here as well
+    // keeps logs and CI output free of bar frames whatever indicatif decides.
+    if !settings.progress || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(
+        Some((settings.warmup + settings.iterations) as u64),
+        ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = ProgressStyle::with_template("{msg:>10} [{bar:30}] {pos}/{len} passes") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn time_series(
+    model: &Model,
+    batch: &EncodedBatch,
+    settings: &HarnessSettings,
+    progress: &ProgressBar,
+) -> Result<Vec<f64>> {
+    for _ in 0..settings.warmup {
+        model.forward(batch)?;
+        progress.inc(1);
+    }
+    let min_duration = Duration::from_secs_f64(settings.min_duration_s);
+    let mut samples = Vec::with_capacity(settings.iterations);
+    let mut timed = Duration::ZERO;
+    while samples.len() < settings.iterations || timed < min_duration {
+        let started = Instant::now();
+        let output = model.forward(batch)?;
+        // On an asynchronous device the clock must wait for the result itself.
+        let _ = output.device().synchronize();
+        let elapsed = started.elapsed();
+        drop(output);
+        timed += elapsed;
+        samples.push(elapsed.as_secs_f64() * 1e3);
+        progress.inc(1);
+    }
+    Ok(samples)
+}
+
+/// Where inputs come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum InputSpec {
+    /// Random ids of `max_length`.
+    Synthetic,
+    /// Records of this JSON/JSONL file.
+    TestData {
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// `config/benchmark.yaml`, validated.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchmarkConfig {
+    /// `run.mode` (None = inherit the HPO config's mode).
+    pub run_mode: Option<RunMode>,
+    /// Batch sizes, in order.
+    pub batch_sizes: Vec<usize>,
+    /// Sequence length.
+    pub max_length: usize,
+    /// Warmup passes.
+    pub warmup: usize,
+    /// Minimum timed passes.
+    pub iterations: usize,
+    /// Minimum timed seconds.
+    pub min_duration_s: f64,
+    /// `cpu` or `cuda:N`.
+    pub device: String,
+    /// Compute threads; None = physical cores.
+    pub threads: Option<usize>,
+    /// Input source.
+    pub input: InputSpec,
+}
+
+impl Default for BenchmarkConfig {
+    fn default() -> Self {
+        BenchmarkConfig {
+            run_mode: None,
+            batch_sizes: vec![1, 8, 32],
+            max_length: 128,
+            warmup: 10,
+            iterations: 100,
+            min_duration_s: 1.0,
+            device: "cpu".into(),
+            threads: None,
+            input: InputSpec::Synthetic,
+        }
+    }
+}
+
+const BENCHMARK_KEYS: [&str; 10] = [
+    "run",
+    "batch_sizes",
+    "max_length",
+    "warmup",
+    "iterations",
+    "min_duration_s",
+    "device",
+    "threads",
+    "input",
+    "test_data_path",
+];
+
+impl BenchmarkConfig {
+    /// The file name under the config directory.
+    pub const FILE: &'static str = "benchmark.yaml";
+
+    /// Loads and validates `path`; absent keys take the defaults of DESIGN §6.
+    pub fn from_file(path: &Path) -> Result<BenchmarkConfig> {
+        let text = std::fs::read_to_string(path).map_err(|source| BenchError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_yaml_str(&text, path)
+    }
+
+    /// Parses and validates YAML text (`path` is used in errors and to resolve a relative
+    /// `test_data_path` is NOT done: paths are kept as written).
+    pub fn from_yaml_str(text: &str, path: &Path) -> Result<BenchmarkConfig> {
+        let invalid = |key: &str, message: String| BenchError::Config {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let doc: Value = serde_yaml::from_str(text)
+            .map_err(|err| invalid("<document>", format!("invalid YAML: {err}")))?;
+        let mut config = BenchmarkConfig::default();
+        let map = match &doc {
+            Value::Null => return Ok(config),
+            Value::Mapping(map) => map,
+            _ => return Err(invalid("<document>", "expected a mapping".into())),
+        };
+        for key in map.keys() {
+            let name = key.as_str().unwrap_or_default();
+            if !BENCHMARK_KEYS.contains(&name) {
+                return Err(invalid(
+                    &yaml_key_text(key),
+                    format!("unknown key; expected one of {}", BENCHMARK_KEYS.join(", ")),
+                ));
+            }
+        }
+        if let Some(run) = map.get("run") {
+            match run {
+                Value::Null => {}
+                Value::Mapping(run_map) => {
+                    if let Some(key) = run_map.keys().find(|k| k.as_str() != Some("mode")) {
+                        return Err(invalid(
+                            &format!("run.{}", yaml_key_text(key)),
+                            "unknown key; expected mode".into(),
+                        ));
+                    }
+                }
+                _ => return Err(invalid("run", "expected a mapping".into())),
+            }
+        }
+        config.run_mode = RunMode::from_config_value(&doc).map_err(|err| err.in_file(path))?;
+        let positive = |key: &str, value: &Value| -> Result<usize> {
+            value
+                .as_u64()
+                .filter(|n| *n > 0)
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| invalid(key, format!("expected a positive integer, found {}", show(value))))
+        };
+        let non_negative = |key: &str, value: &Value| -> Result<usize> {
+            value
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .ok_or_else(|| {
+                    invalid(key, format!("expected a non-negative integer, found {}", show(value)))
+                })
+        };
+        if let Some(value) = map.get("batch_sizes") {
+            let Value::Sequence(items) = value else {
+                return Err(invalid("batch_sizes", format!("expected a list, found {}", show(value))));
+            };
+            if items.is_empty() {
+                return Err(invalid("batch_sizes", "must not be empty".into()));
+            }
+            config.batch_sizes = items
+                .iter()
+                .map(|item| positive("batch_sizes", item))
+                .collect::<Result<_>>()?;
+        }
+        if let Some(value) = map.get("max_length") {
+            config.max_length = positive("max_length", value)?;
+        }
+        if let Some(value) = map.get("warmup") {
+            config.warmup = non_negative("warmup", value)?;
+        }
+        if let Some(value) = map.get("iterations") {
+            config.iterations = positive("iterations", value)?;
+        }
+        if let Some(value) = map.get("min_duration_s") {
+            config.min_duration_s = value
+                .as_f64()
+                .filter(|x| x.is_finite() && *x >= 0.0)
+                .ok_or_else(|| {
+                    invalid("min_duration_s", format!("expected a number ≥ 0, found {}", show(value)))
+                })?;
+        }
+        if let Some(value) = map.get("device") {
+            let device = value
+                .as_str()
+                .ok_or_else(|| invalid("device", format!("expected cpu or cuda:N, found {}", show(value))))?;
+            let valid = device == "cpu"
+                || device
+                    .strip_prefix("cuda:")
+                    .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !valid {
+                return Err(invalid("device", format!("expected cpu or cuda:N, found {device:?}")));
+            }
+            if device != "cpu" && !cfg!(feature = "cuda") {
+                return Err(invalid(
+                    "device",
+                    format!("{device} needs podium built with the `cuda` cargo feature"),
+                ));
+            }
+            config.device = device.to_string();
+        }
+        if let Some(value) = map.get("threads") {
+            config.threads = match value {
+                Value::Null => None,
+                other => Some(positive("threads", other)?),
+            };
+        }
+        let test_data_path = match map.get("test_data_path") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(path)) => Some(PathBuf::from(path)),
+            Some(other) => {
+                return Err(invalid("test_data_path", format!("expected a path, found {}", show(other))));
+            }
+        };
+        let input = match map.get("input") {
+            None | Some(Value::Null) => "synthetic",
+            Some(Value::String(input)) => input.as_str(),
+            Some(other) => {
+                return Err(invalid("input", format!("expected synthetic or test_data, found {}", show(other))));
+            }
+        };
+        config.input = match input {
+            "synthetic" => InputSpec::Synthetic,
+            "test_data" => InputSpec::TestData {
+                path: test_data_path.ok_or_else(|| {
+                    invalid("test_data_path", "required when input is test_data".into())
+                })?,
+            },
+            other => {
+                return Err(invalid(
+                    "input",
+                    format!("expected synthetic or test_data, found {other:?}"),
+                ));
+            }
+        };
+        Ok(config)
+    }
+
+    /// The harness settings of this config.
+    pub fn harness_settings(&self) -> HarnessSettings {
+        HarnessSettings {
+            batch_sizes: self.batch_sizes.clone(),
+            warmup: self.warmup,
+            iterations: self.iterations,
+            min_duration_s: self.min_duration_s,
+            threads: self.threads,
+            progress: true,
+        }
+    }
+}
+
+fn yaml_key_text(key: &Value) -> String {
+    key.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| show(key))
+}
+
+fn show(value: &Value) -> String {
+    serde_yaml::to_string(value)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn percentiles_match_numpy_linear_interpolation() {
+        // numpy.percentile([1, 2, 3, 4], [50, 90, 95, 99]) = [2.5, 3.7, 3.85, 3.97]
+        let sorted = [1.0, 2.0, 3.0, 4.0];
+        for (q, expected) in [(50.0, 2.5), (90.0, 3.7), (95.0, 3.85), (99.0, 3.97), (0.0, 1.0), (100.0, 4.0)] {
+            assert!((percentile(&sorted, q) - expected).abs() < 1e-12, "q={q}");
+        }
+        // numpy.percentile(range(1, 101), [50, 90, 95, 99]) = [50.5, 90.1, 95.05, 99.01]
+        let hundred: Vec<f64> = (1..=100).map(f64::from).collect();
+        for (q, expected) in [(50.0, 50.5), (90.0, 90.1), (95.0, 95.05), (99.0, 99.01)] {
+            assert!((percentile(&hundred, q) - expected).abs() < 1e-9, "q={q}");
+        }
+        assert_eq!(percentile(&[7.0], 99.0), 7.0);
+        assert!(percentile(&[], 50.0).is_nan());
+    }
+
+    #[test]
+    fn stats_of_known_samples() {
+        // numpy: mean 5.0, std (ddof=0) 2.0 for [2, 4, 4, 4, 5, 5, 7, 9]
+        let stats = LatencyStats::from_samples(8, &[9.0, 2.0, 4.0, 4.0, 5.0, 5.0, 7.0, 4.0]);
+        assert_eq!(stats.samples, 8);
+        assert!((stats.mean_ms - 5.0).abs() < 1e-12);
+        assert!((stats.std_ms - 2.0).abs() < 1e-12);
+        assert!((stats.cv - 0.4).abs() < 1e-12);
+        assert!((stats.p50_ms - 4.5).abs() < 1e-12);
+        // numpy.percentile([2,4,4,4,5,5,7,9], 90) = 7.6
+        assert!((stats.p90_ms - 7.6).abs() < 1e-12);
+        assert!((stats.throughput_seq_per_s - 1600.0).abs() < 1e-9);
+        assert!(stats.is_noisy());
+        let metrics = stats.metrics();
+        assert_eq!(metrics["latency_batch_8_ms"], stats.p50_ms);
+        for key in [
+            "latency_batch_8_p90_ms",
+            "latency_batch_8_p95_ms",
+            "latency_batch_8_p99_ms",
+            "latency_batch_8_mean_ms",
+            "latency_batch_8_std_ms",
+            "latency_batch_8_cv",
+            "throughput_batch_8_seq_per_s",
+        ] {
+            assert!(metrics.contains_key(key), "{key}");
+        }
+        assert_eq!(metrics.len(), 8);
+    }
+
+    #[test]
+    fn steady_samples_are_not_noisy() {
+        let stats = LatencyStats::from_samples(1, &[10.0, 10.1, 9.9, 10.0]);
+        assert!(!stats.is_noisy());
+    }
+
+    fn load(yaml: &str) -> Result<BenchmarkConfig> {
+        BenchmarkConfig::from_yaml_str(yaml, Path::new("config/benchmark.yaml"))
+    }
+
+    #[test]
+    fn benchmark_config_defaults_and_values() {
+        assert_eq!(load("").unwrap(), BenchmarkConfig::default());
+        let config = load(
+            "run: {mode: force_new}\nbatch_sizes: [1, 4]\nmax_length: 64\nwarmup: 0\niterations: 5\nmin_duration_s: 0.5\nthreads: 2\ninput: test_data\ntest_data_path: data/test.jsonl\n",
+        )
+        .unwrap();
+        assert_eq!(config.run_mode, Some(RunMode::ForceNew));
+        assert_eq!(config.batch_sizes, vec![1, 4]);
+        assert_eq!(config.threads, Some(2));
+        assert_eq!(
+            config.input,
+            InputSpec::TestData {
+                path: "data/test.jsonl".into()
+            }
+        );
+        assert_eq!(config.harness_settings().iterations, 5);
+    }
+
+    #[test]
+    fn the_shipped_config_loads() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/benchmark.yaml");
+        let config = BenchmarkConfig::from_file(&file).unwrap();
+        assert_eq!(config.batch_sizes, vec![1, 8, 32]);
+        assert_eq!(config.run_mode, None);
+    }
+
+    #[test]
+    fn benchmark_config_errors_name_file_and_key() {
+        for (yaml, key) in [
+            ("batch_size: [1]", "batch_size"),
+            ("run: {mode: sometimes}", "run.mode"),
+            ("run: {moed: force_new}", "run.moed"),
+            ("batch_sizes: []", "batch_sizes"),
+            ("batch_sizes: [1, 0]", "batch_sizes"),
+            ("batch_sizes: [1, -8]", "batch_sizes"),
+            ("device: gpu", "device"),
+            ("input: test_data", "test_data_path"),
+            ("input: live", "input"),
+            ("threads: 0", "threads"),
+            ("min_duration_s: -1", "min_duration_s"),
+        ] {
+            let err = load(yaml).unwrap_err().to_string();
+            assert!(err.contains("config/benchmark.yaml"), "{yaml}: {err}");
+            assert!(err.contains(key), "{yaml}: {err}");
+        }
+    }
+
+    #[test]
+    fn cuda_device_needs_the_feature() {
+        let result = load("device: cuda:0");
+        if cfg!(feature = "cuda") {
+            assert_eq!(result.unwrap().device, "cuda:0");
+        } else {
+            let err = result.unwrap_err().to_string();
+            assert!(err.contains("`cuda` cargo feature"), "{err}");
+        }
+    }
+}

@@ -1,0 +1,898 @@
+//! Idempotent benchmarking of champions (DESIGN §6): each champion's benchmark key is measured
+//! once, recorded in the benchmark experiment (MLflow) and in the disk cache, and either side
+//! is restored from the other without measuring again. Concurrent workers on one tracking store
+//! coordinate through [`crate::claim`].
+//!
+//! The order of writes is what makes crashes harmless: the MLflow run is created RUNNING,
+//! gets its metrics, and is marked FINISHED only while this worker still holds the key's claim;
+//! the disk cache is written (atomically) only after that. A crash at any point leaves either
+//! nothing, a RUNNING/FAILED run (ignored: only FINISHED runs count), or a FINISHED run without
+//! a cache file (restored from MLflow on the next call) — never a cache file without a result.
+//!
+//! ```
+//! use podium_bench::orchestrate::{PlanStatus, status_of};
+//! use podium_bench::cache::CacheLookup;
+//! // Nothing in MLflow and nothing on disk: measure. (The full flow needs a store and a
+//! // checkpoint; see crates/podium-bench/tests/orchestrate.rs.)
+//! assert!(matches!(status_of(None, &CacheLookup::Missing, false, 0), PlanStatus::ToRun(_)));
+//! ```
+
+pub mod error;
+pub mod interrupt;
+pub mod measure;
+pub mod tags;
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use podium_champion::ChampionReport;
+use podium_champion::selection::Champion;
+use podium_keys::{PyValue, Tag, TagRegistry, stage};
+use podium_mlflow::{
+    Filter, MetricPoint, MlflowError, Run, RunStatus, TrackingStore, ViewType, search_all,
+};
+use podium_run_mode::RunMode;
+use podium_variants::{Environment, OutputLayout, backbone_short_name};
+use serde::Serialize;
+
+use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
+use crate::cache::{BenchmarkCache, CacheLookup, CachedBenchmark};
+use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
+use crate::harness::{BenchmarkConfig, InputSpec};
+use crate::HARNESS_VERSION;
+
+pub use error::OrchestrateError;
+pub use interrupt::InFlight;
+pub use measure::{CheckpointMeasurer, Measurement, Measurer};
+
+/// MLflow's limit on a tag value is larger, but error messages this long are noise.
+const MAX_ERROR_TAG_CHARS: usize = 4000;
+
+/// The benchmark settings in force: the typed config for the harness, its fingerprint for
+/// the key, the run mode, and the fingerprints used when a champion run has no tags for them.
+#[derive(Debug, Clone)]
+pub struct BenchmarkSettings {
+    /// `config/benchmark.yaml`, validated.
+    pub config: BenchmarkConfig,
+    /// The benchmark fingerprint (config hash without `run`, with the harness version).
+    pub bench_fingerprint: String,
+    /// `run.mode` after inheriting the HPO config's mode.
+    pub run_mode: RunMode,
+    /// Re-measure even when a result exists (`force_new`, or `--force`).
+    pub force: bool,
+    /// Data fingerprint of `config/data.yaml`, for champions without the tag.
+    pub default_data_fingerprint: String,
+    /// Eval fingerprint of `config/eval.yaml`, for champions without the tag.
+    pub default_eval_fingerprint: String,
+}
+
+impl BenchmarkSettings {
+    /// Reads `benchmark.yaml`, `data.yaml` and `eval.yaml` from `config_dir`, and the HPO
+    /// config's `run.mode` from `hpo_config` when the benchmark's own mode is null. A missing
+    /// data.yaml/eval.yaml counts as an empty config (the fingerprints always have a value).
+    pub fn load(config_dir: &Path, hpo_config: &Path, force: bool) -> Result<Self, OrchestrateError> {
+        let benchmark_file = config_dir.join(BenchmarkConfig::FILE);
+        let config = BenchmarkConfig::from_file(&benchmark_file).map_err(|err| {
+            OrchestrateError::Config {
+                file: benchmark_file.clone(),
+                key: "<document>".into(),
+                message: err.to_string(),
+            }
+        })?;
+        let hashing_view = podium_keys::load_path(&benchmark_file).map_err(|source| {
+            OrchestrateError::Keys {
+                context: format!("loading {} for the benchmark key", benchmark_file.display()),
+                source,
+            }
+        })?;
+        let hpo_mode = if config.run_mode.is_some() {
+            RunMode::default()
+        } else {
+            RunMode::from_config_file(hpo_config)
+                .map_err(|err| OrchestrateError::Config {
+                    file: hpo_config.to_path_buf(),
+                    key: "run.mode".into(),
+                    message: err.to_string(),
+                })?
+                .unwrap_or_default()
+        };
+        let optional = |name: &str| -> Result<PyValue, OrchestrateError> {
+            let path = config_dir.join(name);
+            if !path.exists() {
+                tracing::warn!("{} not found: fingerprinting it as an empty config", path.display());
+                return Ok(PyValue::None);
+            }
+            podium_keys::load_path(&path).map_err(|source| OrchestrateError::Keys {
+                context: format!("loading {}", path.display()),
+                source,
+            })
+        };
+        let data = optional("data.yaml")?;
+        let eval = optional("eval.yaml")?;
+        let keys_error = |what: &str| {
+            let context = format!("computing the {what} fingerprint from {}", config_dir.display());
+            move |source| OrchestrateError::Keys { context, source }
+        };
+        Ok(Self {
+            bench_fingerprint: podium_keys::benchmark_fingerprint(&hashing_view, HARNESS_VERSION)
+                .map_err(keys_error("benchmark"))?,
+            run_mode: RunMode::inherit(config.run_mode, hpo_mode),
+            force: force || RunMode::inherit(config.run_mode, hpo_mode) == RunMode::ForceNew,
+            default_data_fingerprint: podium_keys::data_fingerprint(&data)
+                .map_err(keys_error("data"))?,
+            default_eval_fingerprint: podium_keys::eval_fingerprint(&eval)
+                .map_err(keys_error("eval"))?,
+            config,
+        })
+    }
+}
+
+/// One champion to benchmark, with its key.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchmarkTarget {
+    /// The backbone as configured (full name).
+    pub backbone: String,
+    /// The short backbone name runs are tagged with.
+    pub model: String,
+    /// The champion.
+    pub champion: Champion,
+    /// The benchmark key.
+    pub key: String,
+    /// Data fingerprint in the key (the run's tag, else config/data.yaml's).
+    pub data_fingerprint: String,
+    /// Eval fingerprint in the key (the run's tag, else config/eval.yaml's).
+    pub eval_fingerprint: String,
+}
+
+impl BenchmarkTarget {
+    /// The target of a selected champion under `settings`.
+    pub fn new(report: &ChampionReport, settings: &BenchmarkSettings) -> Self {
+        Self::from_champion(&report.backbone, report.champion.clone(), settings)
+    }
+
+    /// The target of a champion of `backbone`.
+    pub fn from_champion(backbone: &str, champion: Champion, settings: &BenchmarkSettings) -> Self {
+        let data_fingerprint = champion
+            .data_fingerprint
+            .clone()
+            .filter(|fp| !fp.trim().is_empty())
+            .unwrap_or_else(|| settings.default_data_fingerprint.clone());
+        let eval_fingerprint = champion
+            .eval_fingerprint
+            .clone()
+            .filter(|fp| !fp.trim().is_empty())
+            .unwrap_or_else(|| settings.default_eval_fingerprint.clone());
+        let key = podium_keys::benchmark_key(
+            &champion.run_id,
+            &data_fingerprint,
+            &eval_fingerprint,
+            &settings.bench_fingerprint,
+        );
+        Self {
+            backbone: backbone.to_string(),
+            model: backbone_short_name(backbone.trim()).to_string(),
+            champion,
+            key,
+            data_fingerprint,
+            eval_fingerprint,
+        }
+    }
+}
+
+/// What a lookup decided for one target.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanStatus {
+    /// MLflow and the disk cache both hold the result.
+    Done(Box<Run>),
+    /// MLflow holds the result; the disk cache is missing or invalid and will be rewritten.
+    RestoreCache(Box<Run>),
+    /// Only the disk cache holds the result; MLflow will get a FINISHED run from it.
+    RestoreMlflow(Box<CachedBenchmark>),
+    /// Nothing usable: measure (the reason says why).
+    ToRun(String),
+}
+
+impl PlanStatus {
+    /// `done`, `restore_cache`, `restore_mlflow` or `to_run`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PlanStatus::Done(_) => "done",
+            PlanStatus::RestoreCache(_) => "restore_cache",
+            PlanStatus::RestoreMlflow(_) => "restore_mlflow",
+            PlanStatus::ToRun(_) => "to_run",
+        }
+    }
+}
+
+/// The decision for one key from what MLflow (`finished`: its latest FINISHED run) and the disk
+/// cache hold. With `force`, only a run started at or after `session_start_ms` (measured by a
+/// concurrent forced worker during this invocation) counts as done.
+pub fn status_of(
+    finished: Option<Run>,
+    cache: &CacheLookup,
+    force: bool,
+    session_start_ms: i64,
+) -> PlanStatus {
+    if force {
+        return match finished {
+            Some(run) if run.info.start_time.unwrap_or(i64::MIN) >= session_start_ms => {
+                PlanStatus::Done(Box::new(run))
+            }
+            _ => PlanStatus::ToRun("force_new: measuring again".into()),
+        };
+    }
+    match (finished, cache) {
+        (Some(run), CacheLookup::Hit(_)) => PlanStatus::Done(Box::new(run)),
+        (Some(run), _) => PlanStatus::RestoreCache(Box::new(run)),
+        (None, CacheLookup::Hit(entry)) => PlanStatus::RestoreMlflow(Box::new(entry.clone())),
+        (None, CacheLookup::Missing) => PlanStatus::ToRun("not benchmarked yet".into()),
+        (None, CacheLookup::Invalid(reason)) => {
+            PlanStatus::ToRun(format!("not in MLflow; cache unusable ({reason})"))
+        }
+    }
+}
+
+/// One target with its decision.
+#[derive(Debug, Clone)]
+pub struct PlannedBenchmark {
+    /// The target.
+    pub target: BenchmarkTarget,
+    /// What will happen.
+    pub status: PlanStatus,
+}
+
+/// How one target ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Already benchmarked (MLflow and disk agree, or another worker just did it).
+    Skipped,
+    /// The disk cache was rewritten from the FINISHED MLflow run.
+    RestoredCache,
+    /// A FINISHED MLflow run was recreated from the disk cache.
+    RestoredMlflow,
+    /// Measured now.
+    Benchmarked,
+    /// Failed (see the error).
+    Failed,
+}
+
+impl Outcome {
+    /// True for both restore directions.
+    pub fn is_restored(self) -> bool {
+        matches!(self, Outcome::RestoredCache | Outcome::RestoredMlflow)
+    }
+}
+
+/// The result for one target.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BenchmarkOutcome {
+    /// The backbone.
+    pub backbone: String,
+    /// The benchmark key.
+    pub key: String,
+    /// The run whose checkpoint is measured.
+    pub champion_run_id: String,
+    /// What happened.
+    pub outcome: Outcome,
+    /// The FINISHED benchmark run holding the result (or the FAILED one).
+    pub benchmark_run_id: Option<String>,
+    /// The benchmark metrics (empty on failure).
+    #[serde(with = "podium_mlflow::model::metric_map")]
+    pub metrics: BTreeMap<String, f64>,
+    /// Where the checkpoint came from, when measured now.
+    pub checkpoint: Option<AcquiredCheckpoint>,
+    /// The error, on failure.
+    pub error: Option<String>,
+}
+
+/// Progress notifications for a caller drawing a bar or logging.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// Measuring starts for a target.
+    Measuring(&'a BenchmarkTarget),
+    /// Another worker holds the target's claim; waiting for it.
+    Waiting {
+        /// The target.
+        target: &'a BenchmarkTarget,
+        /// The other worker, when known.
+        owner: Option<&'a str>,
+    },
+    /// A target is settled.
+    Settled(&'a BenchmarkOutcome),
+}
+
+/// Everything the orchestrator works with.
+#[derive(Debug)]
+pub struct OrchestratorOptions {
+    /// The tracking store (HPO runs and the benchmark experiment).
+    pub store: Arc<dyn TrackingStore>,
+    /// Tag keys.
+    pub tags: TagRegistry,
+    /// The project's output layout.
+    pub layout: OutputLayout,
+    /// The environment (cache folder, tags).
+    pub environment: Environment,
+    /// Name of the benchmark experiment (created when missing).
+    pub benchmark_experiment: String,
+    /// Benchmark settings.
+    pub settings: BenchmarkSettings,
+    /// This worker's claims.
+    pub claims: Claims,
+    /// The books of in-flight runs and claims (shared with a Ctrl-C handler).
+    pub in_flight: InFlight,
+    /// How checkpoints are measured.
+    pub measurer: Box<dyn Measurer>,
+    /// How long to wait between checks of a key another worker is measuring.
+    pub poll_interval: Duration,
+}
+
+/// Plans and runs benchmarks (see the module docs).
+#[derive(Debug)]
+pub struct Orchestrator {
+    options: OrchestratorOptions,
+    cache: BenchmarkCache,
+    experiment_id: Mutex<Option<String>>,
+    session_start_ms: i64,
+}
+
+impl Orchestrator {
+    /// An orchestrator; nothing is read or written yet.
+    pub fn new(options: OrchestratorOptions) -> Self {
+        let cache = BenchmarkCache::new(options.layout.benchmark_cache_dir(&options.environment));
+        Self {
+            options,
+            cache,
+            experiment_id: Mutex::new(None),
+            session_start_ms: now_ms(),
+        }
+    }
+
+    /// The disk cache in use.
+    pub fn cache(&self) -> &BenchmarkCache {
+        &self.cache
+    }
+
+    /// The settings in use.
+    pub fn settings(&self) -> &BenchmarkSettings {
+        &self.options.settings
+    }
+
+    fn store(&self) -> &dyn TrackingStore {
+        self.options.store.as_ref()
+    }
+
+    /// The benchmark experiment's id; with `create`, creates it when missing.
+    fn experiment_id(&self, create: bool) -> Result<Option<String>, OrchestrateError> {
+        let mut known = self
+            .experiment_id
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(id) = known.as_ref() {
+            return Ok(Some(id.clone()));
+        }
+        let name = &self.options.benchmark_experiment;
+        let read = |store: &dyn TrackingStore| {
+            store
+                .get_experiment_by_name(name)
+                .map_err(OrchestrateError::mlflow(format!("looking up benchmark experiment {name}")))
+        };
+        let mut found = read(self.store())?;
+        if found.is_none() && create {
+            match self.store().create_experiment(name) {
+                Ok(id) => {
+                    *known = Some(id.clone());
+                    return Ok(Some(id));
+                }
+                // A concurrent worker created it first.
+                Err(MlflowError::AlreadyExists { .. }) => found = read(self.store())?,
+                Err(source) => {
+                    return Err(OrchestrateError::Mlflow {
+                        context: format!("creating benchmark experiment {name}"),
+                        source,
+                    });
+                }
+            }
+        }
+        match found {
+            Some(experiment) if !experiment.is_active() => Err(OrchestrateError::Config {
+                file: PathBuf::from("experiment.yaml"),
+                key: "benchmark_experiment".into(),
+                message: format!(
+                    "experiment {name} (id {}) is deleted; restore it or choose another name",
+                    experiment.experiment_id
+                ),
+            }),
+            Some(experiment) => {
+                *known = Some(experiment.experiment_id.clone());
+                Ok(Some(experiment.experiment_id))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// The latest FINISHED benchmark run of `key` (one search), if any.
+    pub fn finished_run(&self, key: &str) -> Result<Option<Run>, OrchestrateError> {
+        let Some(experiment_id) = self.experiment_id(false)? else {
+            return Ok(None);
+        };
+        let filter = Filter::new()
+            .tag_eq(self.options.tags.get(Tag::BenchmarkKey), key)
+            .status(RunStatus::Finished);
+        let runs = search_all(self.store(), &[experiment_id], &filter, ViewType::ActiveOnly)
+            .map_err(OrchestrateError::mlflow(format!(
+                "searching FINISHED benchmark runs of key {key}"
+            )))?;
+        Ok(runs.into_iter().max_by(|a, b| {
+            a.info
+                .start_time
+                .cmp(&b.info.start_time)
+                .then_with(|| a.id().cmp(b.id()))
+        }))
+    }
+
+    fn status(&self, target: &BenchmarkTarget) -> Result<PlanStatus, OrchestrateError> {
+        let finished = self.finished_run(&target.key)?;
+        let cache = self.cache.read(&target.key);
+        Ok(status_of(
+            finished,
+            &cache,
+            self.options.settings.force,
+            self.session_start_ms,
+        ))
+    }
+
+    /// Decides, for each target, whether it is done, needs a restore, or must be measured:
+    /// one MLflow search and one file read per target, no model load, no writes.
+    pub fn plan(&self, targets: Vec<BenchmarkTarget>) -> Result<Vec<PlannedBenchmark>, OrchestrateError> {
+        targets
+            .into_iter()
+            .map(|target| {
+                let status = self.status(&target)?;
+                Ok(PlannedBenchmark { target, status })
+            })
+            .collect()
+    }
+
+    /// The recorded result of each target, MLflow first, else the disk cache; `None` when
+    /// neither has one.
+    pub fn results(
+        &self,
+        targets: &[BenchmarkTarget],
+    ) -> Result<Vec<Option<BTreeMap<String, f64>>>, OrchestrateError> {
+        targets
+            .iter()
+            .map(|target| {
+                if let Some(run) = self.finished_run(&target.key)? {
+                    return Ok(Some(run.metrics));
+                }
+                Ok(match self.cache.read(&target.key) {
+                    CacheLookup::Hit(entry) => Some(entry.metrics),
+                    CacheLookup::Missing | CacheLookup::Invalid(_) => None,
+                })
+            })
+            .collect()
+    }
+
+    /// Settles every planned target: skips, restores, or measures under a claim, waiting for
+    /// keys other workers hold. One target's failure does not stop the others. Outcomes come
+    /// back in plan order.
+    pub fn run(
+        &self,
+        plan: Vec<PlannedBenchmark>,
+        on_event: &dyn Fn(Event<'_>),
+    ) -> Vec<BenchmarkOutcome> {
+        let mut outcomes: Vec<Option<BenchmarkOutcome>> = vec![None; plan.len()];
+        let mut pending: VecDeque<(usize, PlannedBenchmark)> = plan.into_iter().enumerate().collect();
+        let mut waits_in_a_row = 0usize;
+        while let Some((index, planned)) = pending.pop_front() {
+            let target = &planned.target;
+            if self.options.in_flight.is_interrupted() {
+                let error = OrchestrateError::Interrupted {
+                    run_id: target.champion.run_id.clone(),
+                };
+                let outcome = self.failed(target, None, &error);
+                on_event(Event::Settled(&outcome));
+                outcomes[index] = Some(outcome);
+                continue;
+            }
+            match self.settle(&planned, on_event) {
+                Ok(Some(outcome)) => {
+                    waits_in_a_row = 0;
+                    on_event(Event::Settled(&outcome));
+                    outcomes[index] = Some(outcome);
+                }
+                Ok(None) => {
+                    waits_in_a_row += 1;
+                    if waits_in_a_row > pending.len() {
+                        // Every remaining key is held by someone else: let them work.
+                        std::thread::sleep(self.options.poll_interval);
+                        waits_in_a_row = 0;
+                    }
+                    let status = match self.status(target) {
+                        Ok(status) => status,
+                        Err(err) => {
+                            let outcome = self.failed(target, None, &err);
+                            on_event(Event::Settled(&outcome));
+                            outcomes[index] = Some(outcome);
+                            continue;
+                        }
+                    };
+                    pending.push_back((
+                        index,
+                        PlannedBenchmark {
+                            target: planned.target,
+                            status,
+                        },
+                    ));
+                }
+                Err(err) => {
+                    waits_in_a_row = 0;
+                    tracing::error!("{}: {err}", target.backbone);
+                    let outcome = self.failed(target, None, &err);
+                    on_event(Event::Settled(&outcome));
+                    outcomes[index] = Some(outcome);
+                }
+            }
+        }
+        outcomes.into_iter().flatten().collect()
+    }
+
+    /// `Ok(None)`: another worker holds the key; try again later.
+    fn settle(
+        &self,
+        planned: &PlannedBenchmark,
+        on_event: &dyn Fn(Event<'_>),
+    ) -> Result<Option<BenchmarkOutcome>, OrchestrateError> {
+        let target = &planned.target;
+        match &planned.status {
+            PlanStatus::Done(run) => return Ok(Some(self.from_run(target, Outcome::Skipped, run))),
+            PlanStatus::RestoreCache(run) => return self.restore_cache(target, run).map(Some),
+            PlanStatus::RestoreMlflow(_) | PlanStatus::ToRun(_) => {}
+        }
+        let claim = match self.options.claims.try_claim(&target.key)? {
+            ClaimOutcome::Won(claim) => claim,
+            ClaimOutcome::Held { owner, .. } => {
+                on_event(Event::Waiting {
+                    target,
+                    owner: owner.as_deref(),
+                });
+                return Ok(None);
+            }
+        };
+        self.options.in_flight.add_claim(&claim);
+        let result = self.under_claim(target, &claim, on_event);
+        if !self.options.in_flight.is_interrupted() {
+            self.options.in_flight.remove(&target.key);
+            if let Err(err) = claim.release() {
+                tracing::warn!("{err}");
+            }
+        }
+        result.map(Some)
+    }
+
+    fn under_claim(
+        &self,
+        target: &BenchmarkTarget,
+        claim: &Claim,
+        on_event: &dyn Fn(Event<'_>),
+    ) -> Result<BenchmarkOutcome, OrchestrateError> {
+        // Re-check: another worker may have finished this key between our lookup and our claim.
+        match self.status(target)? {
+            PlanStatus::Done(run) => Ok(self.from_run(target, Outcome::Skipped, &run)),
+            PlanStatus::RestoreCache(run) => self.restore_cache(target, &run),
+            PlanStatus::RestoreMlflow(entry) => self.restore_mlflow(target, &entry, claim),
+            PlanStatus::ToRun(reason) => {
+                tracing::info!("{}: measuring ({reason})", target.backbone);
+                on_event(Event::Measuring(target));
+                self.measure(target, claim)
+            }
+        }
+    }
+
+    fn from_run(&self, target: &BenchmarkTarget, outcome: Outcome, run: &Run) -> BenchmarkOutcome {
+        BenchmarkOutcome {
+            backbone: target.backbone.clone(),
+            key: target.key.clone(),
+            champion_run_id: target.champion.run_id.clone(),
+            outcome,
+            benchmark_run_id: Some(run.id().to_string()),
+            metrics: run.metrics.clone(),
+            checkpoint: None,
+            error: None,
+        }
+    }
+
+    fn failed(
+        &self,
+        target: &BenchmarkTarget,
+        benchmark_run_id: Option<String>,
+        error: &OrchestrateError,
+    ) -> BenchmarkOutcome {
+        BenchmarkOutcome {
+            backbone: target.backbone.clone(),
+            key: target.key.clone(),
+            champion_run_id: target.champion.run_id.clone(),
+            outcome: Outcome::Failed,
+            benchmark_run_id,
+            metrics: BTreeMap::new(),
+            checkpoint: None,
+            error: Some(error.to_string()),
+        }
+    }
+
+    fn cache_entry(&self, target: &BenchmarkTarget, run_id: &str, metrics: &BTreeMap<String, f64>, tags: &BTreeMap<String, String>, created_ms: i64) -> CachedBenchmark {
+        CachedBenchmark {
+            benchmark_key: target.key.clone(),
+            backbone: target.backbone.clone(),
+            champion_run_id: target.champion.run_id.clone(),
+            benchmark_run_id: run_id.to_string(),
+            metrics: metrics.clone(),
+            // MLflow's own system tags (mlflow.user, mlflow.runName…) are recreated by MLflow.
+            tags: tags
+                .iter()
+                .filter(|(key, _)| !key.starts_with("mlflow."))
+                .map(|(key, value)| (key.clone(), value.clone()))
+                .collect(),
+            created_ms,
+        }
+    }
+
+    fn restore_cache(&self, target: &BenchmarkTarget, run: &Run) -> Result<BenchmarkOutcome, OrchestrateError> {
+        let created = run.info.end_time.or(run.info.start_time).unwrap_or_else(now_ms);
+        let path = self
+            .cache
+            .write(&self.cache_entry(target, run.id(), &run.metrics, &run.tags, created))?;
+        tracing::info!(
+            "{}: restored {} from FINISHED run {}",
+            target.backbone,
+            path.display(),
+            run.id()
+        );
+        Ok(self.from_run(target, Outcome::RestoredCache, run))
+    }
+
+    /// The tags of a new benchmark run of `target`.
+    fn run_tags(&self, target: &BenchmarkTarget) -> BTreeMap<String, String> {
+        let registry = &self.options.tags;
+        let champion = &target.champion;
+        let mut run_tags: BTreeMap<String, String> = [
+            (registry.get(Tag::BenchmarkKey), target.key.clone()),
+            (registry.get(Tag::Stage), stage::BENCHMARK.to_string()),
+            (registry.get(Tag::Backbone), target.model.clone()),
+            (registry.get(Tag::StudyKeyHash), champion.study_key_hash.clone()),
+            (registry.get(Tag::DataFingerprint), target.data_fingerprint.clone()),
+            (registry.get(Tag::EvalFingerprint), target.eval_fingerprint.clone()),
+            (tags::CHAMPION_RUN_ID, champion.run_id.clone()),
+            (tags::TRIAL_RUN_ID, champion.trial_run_id.clone()),
+            (tags::ENVIRONMENT, self.options.environment.as_str().to_string()),
+            (tags::PODIUM_VERSION, env!("CARGO_PKG_VERSION").to_string()),
+            (tags::HARNESS_VERSION, HARNESS_VERSION.to_string()),
+            (tags::WORKER, self.options.claims.owner().to_string()),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_string(), value))
+        .collect();
+        let optional = [
+            (registry.get(Tag::TrialKeyHash), champion.trial_key_hash.as_ref()),
+            (registry.get(Tag::LineageHpoSweepRunId), champion.sweep_run_id.as_ref()),
+            (tags::REFIT_RUN_ID, champion.refit_run_id.as_ref()),
+        ];
+        for (key, value) in optional {
+            if let Some(value) = value {
+                run_tags.insert(key.to_string(), value.clone());
+            }
+        }
+        run_tags
+    }
+
+    fn params(&self) -> Vec<(&'static str, String)> {
+        let config = &self.options.settings.config;
+        let (input, test_data) = match &config.input {
+            InputSpec::Synthetic => ("synthetic", String::new()),
+            InputSpec::TestData { path } => ("test_data", path.display().to_string()),
+        };
+        let mut params = vec![
+            ("batch_sizes", format!("{:?}", config.batch_sizes)),
+            ("max_length", config.max_length.to_string()),
+            ("warmup", config.warmup.to_string()),
+            ("iterations", config.iterations.to_string()),
+            ("min_duration_s", config.min_duration_s.to_string()),
+            ("device", config.device.clone()),
+            ("input", input.to_string()),
+            ("run_mode", self.options.settings.run_mode.as_str().to_string()),
+            ("harness_version", HARNESS_VERSION.to_string()),
+        ];
+        if !test_data.is_empty() {
+            params.push(("test_data_path", test_data));
+        }
+        params
+    }
+
+    fn create_run(&self, target: &BenchmarkTarget, tags: &BTreeMap<String, String>) -> Result<String, OrchestrateError> {
+        let experiment_id = self.experiment_id(true)?.ok_or_else(|| OrchestrateError::Config {
+            file: PathBuf::from("experiment.yaml"),
+            key: "benchmark_experiment".into(),
+            message: format!("cannot create experiment {}", self.options.benchmark_experiment),
+        })?;
+        let run = self
+            .store()
+            .create_run(&experiment_id, &format!("benchmark-{}", target.model), now_ms(), tags)
+            .map_err(OrchestrateError::mlflow(format!(
+                "creating the benchmark run of {} (key {})",
+                target.backbone, target.key
+            )))?;
+        Ok(run.run_id)
+    }
+
+    fn log_metrics(
+        &self,
+        run_id: &str,
+        metrics: &BTreeMap<String, f64>,
+        params: &[(&str, String)],
+        extra_tags: &[(&str, String)],
+    ) -> Result<(), MlflowError> {
+        let timestamp = now_ms();
+        let points: Vec<MetricPoint<'_>> = metrics
+            .iter()
+            .map(|(key, value)| MetricPoint {
+                key,
+                value: *value,
+                timestamp,
+                step: 0,
+            })
+            .collect();
+        let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let extra_tags: Vec<(&str, &str)> = extra_tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.store().log_batch(run_id, &points, &params, &extra_tags)
+    }
+
+    /// Ends a run FAILED with the error as a tag (best effort: the error itself is reported).
+    fn mark_failed(&self, run_id: &str, error: &OrchestrateError) {
+        let message: String = error.to_string().chars().take(MAX_ERROR_TAG_CHARS).collect();
+        let result = self
+            .store()
+            .set_tag(run_id, tags::ERROR, &message)
+            .and_then(|()| self.store().update_run(run_id, RunStatus::Failed, Some(now_ms())));
+        if let Err(err) = result {
+            tracing::warn!("cannot mark benchmark run {run_id} FAILED: {err}");
+        }
+    }
+
+    fn restore_mlflow(
+        &self,
+        target: &BenchmarkTarget,
+        entry: &CachedBenchmark,
+        claim: &Claim,
+    ) -> Result<BenchmarkOutcome, OrchestrateError> {
+        let mut run_tags = entry.tags.clone();
+        run_tags.extend(self.run_tags(target));
+        run_tags.insert(tags::RESTORED_FROM_CACHE.into(), entry.benchmark_run_id.clone());
+        let run_id = self.create_run(target, &run_tags)?;
+        self.options.in_flight.set_run(&target.key, &run_id);
+        if let Err(err) = claim.record_run(&run_id) {
+            tracing::warn!("{err}");
+        }
+        let finish = || -> Result<(), OrchestrateError> {
+            claim.verify()?;
+            self.log_metrics(&run_id, &entry.metrics, &[], &[])
+                .and_then(|()| self.store().update_run(&run_id, RunStatus::Finished, Some(now_ms())))
+                .map_err(OrchestrateError::mlflow(format!("restoring benchmark run {run_id}")))
+        };
+        match self.options.in_flight.finish(&target.key, finish) {
+            None => {
+                return Err(OrchestrateError::Interrupted {
+                    run_id: target.champion.run_id.clone(),
+                });
+            }
+            Some(Err(err)) => {
+                self.mark_failed(&run_id, &err);
+                return Err(err);
+            }
+            Some(Ok(())) => {}
+        }
+        // Point the cache at the run that now exists in this store.
+        let mut updated = entry.clone();
+        updated.benchmark_run_id = run_id.clone();
+        self.cache.write(&updated)?;
+        tracing::info!("{}: restored FINISHED run {run_id} from the disk cache", target.backbone);
+        Ok(BenchmarkOutcome {
+            backbone: target.backbone.clone(),
+            key: target.key.clone(),
+            champion_run_id: target.champion.run_id.clone(),
+            outcome: Outcome::RestoredMlflow,
+            benchmark_run_id: Some(run_id),
+            metrics: entry.metrics.clone(),
+            checkpoint: None,
+            error: None,
+        })
+    }
+
+    fn measure(&self, target: &BenchmarkTarget, claim: &Claim) -> Result<BenchmarkOutcome, OrchestrateError> {
+        let run_tags = self.run_tags(target);
+        let run_id = self.create_run(target, &run_tags)?;
+        self.options.in_flight.set_run(&target.key, &run_id);
+        if let Err(err) = claim.record_run(&run_id) {
+            tracing::warn!("{err}");
+        }
+        let heartbeat = claim.heartbeat();
+        let measured = acquire_checkpoint(
+            self.store(),
+            &target.champion.run_id,
+            &self.options.tags,
+            &self.options.layout,
+            &self.options.environment,
+        )
+        .and_then(|checkpoint| {
+            tracing::info!(
+                "{}: checkpoint {} (from {})",
+                target.backbone,
+                checkpoint.path.display(),
+                checkpoint.source
+            );
+            self.options
+                .measurer
+                .measure(&checkpoint.path)
+                .map(|measurement| (checkpoint.clone(), measurement))
+                .map_err(|err| OrchestrateError::Measure {
+                    run_id: target.champion.run_id.clone(),
+                    checkpoint: checkpoint.path.display().to_string(),
+                    message: err.to_string(),
+                })
+        });
+        drop(heartbeat);
+        let (checkpoint, measurement) = match measured {
+            Ok(done) => done,
+            Err(err) => {
+                self.options.in_flight.finish(&target.key, || self.mark_failed(&run_id, &err));
+                return Err(err);
+            }
+        };
+        for warning in &measurement.warnings {
+            tracing::warn!("{}: {warning}", target.backbone);
+        }
+        let extra_tags = [
+            (tags::THREADS, measurement.threads.to_string()),
+            (tags::CHECKPOINT_SOURCE, checkpoint.source.to_string()),
+        ];
+        let finish = || -> Result<(), OrchestrateError> {
+            // Only the claim holder may finish: a worker whose lease lapsed (paused, partitioned)
+            // must not add a second FINISHED run next to the one of the worker that took over.
+            claim.renew()?;
+            self.log_metrics(&run_id, &measurement.metrics, &self.params(), &extra_tags)
+                .and_then(|()| self.store().update_run(&run_id, RunStatus::Finished, Some(now_ms())))
+                .map_err(OrchestrateError::mlflow(format!("finishing benchmark run {run_id}")))
+        };
+        match self.options.in_flight.finish(&target.key, finish) {
+            None => {
+                return Err(OrchestrateError::Interrupted {
+                    run_id: target.champion.run_id.clone(),
+                });
+            }
+            Some(Err(err)) => {
+                self.mark_failed(&run_id, &err);
+                return Err(err);
+            }
+            Some(Ok(())) => {}
+        }
+        let mut final_tags = run_tags;
+        final_tags.extend(extra_tags.iter().map(|(k, v)| (k.to_string(), v.clone())));
+        let entry = self.cache_entry(target, &run_id, &measurement.metrics, &final_tags, now_ms());
+        // MLflow already holds the result; a failed cache write is repaired by the next call.
+        if let Err(err) = self.cache.write(&entry) {
+            tracing::warn!("{}: {err}", target.backbone);
+        }
+        Ok(BenchmarkOutcome {
+            backbone: target.backbone.clone(),
+            key: target.key.clone(),
+            champion_run_id: target.champion.run_id.clone(),
+            outcome: Outcome::Benchmarked,
+            benchmark_run_id: Some(run_id),
+            metrics: measurement.metrics,
+            checkpoint: Some(checkpoint),
+            error: None,
+        })
+    }
+}

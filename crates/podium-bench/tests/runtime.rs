@@ -1,0 +1,355 @@
+//! The runtime against Hugging Face transformers: logits of every architecture within 1e-4 of
+//! the references made by scripts/make-fixtures.py, tokenisation identical to transformers',
+//! and clear errors for broken checkpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{Device, Tensor};
+use podium_bench::BenchError;
+use podium_bench::harness::{self, HarnessSettings};
+use podium_bench::inputs::{self, Record};
+use podium_bench::runtime::{EncodedBatch, Execution, Model};
+use serde_json::Value;
+
+const TOLERANCE: f32 = 1e-4;
+const ARCHITECTURES: [&str; 6] = [
+    "bert",
+    "distilbert",
+    "roberta",
+    "xlm-roberta",
+    "deberta-v2",
+    "deberta-v2-unshared",
+];
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+fn reference(dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("reference.json")).unwrap()).unwrap()
+}
+
+fn matrix_u32(value: &Value) -> Vec<Vec<u32>> {
+    value
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|row| {
+            row.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u32)
+                .collect()
+        })
+        .collect()
+}
+
+fn flat_f32(value: &Value) -> Vec<f32> {
+    match value {
+        Value::Array(items) => items.iter().flat_map(flat_f32).collect(),
+        number => vec![number.as_f64().unwrap() as f32],
+    }
+}
+
+fn batch_of(ids: &[Vec<u32>], mask: &[Vec<u32>]) -> EncodedBatch {
+    EncodedBatch {
+        input_ids: ids.concat(),
+        attention_mask: mask.concat(),
+        batch: ids.len(),
+        seq: ids[0].len(),
+    }
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "output sizes differ");
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+fn check_logits(name: &str, execution: Execution) {
+    let dir = fixture(name);
+    let reference = reference(&dir);
+    let model = Model::load_with(&dir, &Device::Cpu, execution).unwrap();
+    assert!(!model.info().bare_encoder, "{name} has a classifier");
+    assert_eq!(model.info().num_labels, 5);
+    let batch = batch_of(
+        &matrix_u32(&reference["input_ids"]),
+        &matrix_u32(&reference["attention_mask"]),
+    );
+    let logits = model.forward_to_vec(&batch).unwrap();
+    let diff = max_abs_diff(&logits, &flat_f32(&reference["logits"]));
+    assert!(
+        diff < TOLERANCE,
+        "{name} ({execution:?}): max |Δ| = {diff} vs transformers"
+    );
+}
+
+#[test]
+fn logits_match_transformers_for_every_architecture() {
+    for name in ARCHITECTURES {
+        check_logits(name, Execution::Auto);
+    }
+}
+
+#[test]
+fn portable_path_matches_transformers_too() {
+    for name in ARCHITECTURES {
+        check_logits(name, Execution::Portable);
+    }
+}
+
+#[test]
+fn tokenisation_matches_transformers() {
+    for name in ARCHITECTURES {
+        let dir = fixture(name);
+        let reference = reference(&dir);
+        let model = Model::load(&dir, &Device::Cpu).unwrap();
+        let tokenizer_file = model.info().tokenizer_file.clone().unwrap();
+        let tokenizer = inputs::load_tokenizer(&tokenizer_file).unwrap();
+        let max_length = reference["text_max_length"].as_u64().unwrap() as usize;
+        let records: Vec<Record> = reference["texts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| Record::Text(t.as_str().unwrap().to_string()))
+            .collect();
+        let data = inputs::tokenize(
+            &tokenizer,
+            &tokenizer_file,
+            &records,
+            max_length,
+            model.config().pad_token_id,
+        )
+        .unwrap();
+        let ids: Vec<Vec<u32>> = data.rows().iter().map(|row| row.ids.clone()).collect();
+        let mask: Vec<Vec<u32>> = data.rows().iter().map(|row| row.mask.clone()).collect();
+        assert_eq!(ids, matrix_u32(&reference["text_input_ids"]), "{name}");
+        assert_eq!(mask, matrix_u32(&reference["text_attention_mask"]), "{name}");
+        assert_eq!(data.stats.records, records.len());
+        assert!(data.stats.truncated >= 1, "the long text is truncated");
+
+        let words: Vec<Record> = reference["pre_split"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|words| {
+                Record::Tokens(
+                    words
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|w| w.as_str().unwrap().to_string())
+                        .collect(),
+                )
+            })
+            .collect();
+        let data = inputs::tokenize(
+            &tokenizer,
+            &tokenizer_file,
+            &words,
+            max_length,
+            model.config().pad_token_id,
+        )
+        .unwrap();
+        assert_eq!(
+            vec![data.rows()[0].ids.clone()],
+            matrix_u32(&reference["pre_split_input_ids"]),
+            "{name}"
+        );
+        // Batches cycle through the records.
+        let batch = data.batch(3);
+        assert_eq!(batch.batch, 3);
+        assert_eq!(batch.input_ids.len(), 3 * max_length);
+        model.forward(&batch).unwrap();
+    }
+}
+
+/// The real all-MiniLM-L6-v2 weights (fetched with pip into target/models) under the seeded
+/// random head committed in tests/fixtures/minilm/head.safetensors.
+#[test]
+fn minilm_logits_match_transformers() {
+    let source = podium_testkit::minilm_checkpoint();
+    let fixture_dir = fixture("minilm");
+    let reference = reference(&fixture_dir);
+
+    let bare = Model::load(&source, &Device::Cpu).unwrap();
+    assert!(bare.info().bare_encoder);
+    assert_eq!(bare.info().num_labels, 0);
+    assert_eq!(bare.info().hidden_size, 384);
+
+    let dir = tempfile::tempdir().unwrap();
+    for file in ["config.json", "tokenizer.json"] {
+        std::fs::copy(source.join(file), dir.path().join(file)).unwrap();
+    }
+    let mut tensors: HashMap<String, Tensor> =
+        candle_core::safetensors::load(source.join("model.safetensors"), &Device::Cpu).unwrap();
+    tensors.extend(
+        candle_core::safetensors::load(fixture_dir.join("head.safetensors"), &Device::Cpu)
+            .unwrap(),
+    );
+    candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
+    let model = Model::load(dir.path(), &Device::Cpu).unwrap();
+    assert!(!model.info().bare_encoder);
+    assert_eq!(model.info().num_labels, 5);
+
+    // Our tokenisation of the texts gives transformers' ids.
+    let tokenizer_file = dir.path().join("tokenizer.json");
+    let tokenizer = inputs::load_tokenizer(&tokenizer_file).unwrap();
+    let records: Vec<Record> = reference["texts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| Record::Text(t.as_str().unwrap().to_string()))
+        .collect();
+    let max_length = reference["max_length"].as_u64().unwrap() as usize;
+    let data = inputs::tokenize(&tokenizer, &tokenizer_file, &records, max_length, 0).unwrap();
+    let ids: Vec<Vec<u32>> = data.rows().iter().map(|row| row.ids.clone()).collect();
+    assert_eq!(ids, matrix_u32(&reference["input_ids"]));
+
+    let batch = batch_of(
+        &matrix_u32(&reference["input_ids"]),
+        &matrix_u32(&reference["attention_mask"]),
+    );
+    let logits = model.forward_to_vec(&batch).unwrap();
+    let diff = max_abs_diff(&logits, &flat_f32(&reference["logits"]));
+    assert!(diff < TOLERANCE, "MiniLM: max |Δ| = {diff} vs transformers");
+}
+
+#[test]
+fn harness_times_every_batch_size() {
+    let model = Model::load(&fixture("bert"), &Device::Cpu).unwrap();
+    let config = model.config().clone();
+    let settings = HarnessSettings {
+        batch_sizes: vec![1, 2],
+        warmup: 1,
+        iterations: 3,
+        min_duration_s: 0.02,
+        threads: Some(1),
+        progress: false,
+    };
+    let report = harness::run(&model, &settings, 16, "synthetic", None, &|batch| {
+        inputs::synthetic_batch(&config, batch, 16, inputs::DEFAULT_SEED)
+    })
+    .unwrap();
+    assert_eq!(report.threads, 1);
+    assert_eq!(report.results.len(), 2);
+    for stats in &report.results {
+        assert!(stats.samples >= 3);
+        // Both minimums hold: the timed passes add up to at least min_duration_s.
+        assert!(stats.mean_ms * stats.samples as f64 >= 20.0 - 1e-6, "{stats:?}");
+        assert!(stats.p50_ms > 0.0 && stats.p99_ms >= stats.p50_ms);
+    }
+    let metrics = report.metrics();
+    assert!(metrics.contains_key("latency_batch_1_ms"));
+    assert!(metrics.contains_key("throughput_batch_2_seq_per_s"));
+    assert_eq!(metrics["threads"], 1.0);
+}
+
+fn copy_fixture(name: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(fixture(name)).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), dir.path().join(entry.file_name())).unwrap();
+    }
+    dir
+}
+
+fn load_error(dir: &Path) -> String {
+    let err: BenchError = Model::load(dir, &Device::Cpu).unwrap_err();
+    err.to_string()
+}
+
+#[test]
+fn broken_checkpoints_give_clear_errors() {
+    let dir = copy_fixture("bert");
+    std::fs::remove_file(dir.path().join("config.json")).unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("config.json is missing"), "{err}");
+
+    let dir = copy_fixture("bert");
+    std::fs::remove_file(dir.path().join("model.safetensors")).unwrap();
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.safetensors or pytorch_model.bin is missing"),
+        "{err}"
+    );
+
+    let dir = copy_fixture("bert");
+    std::fs::write(dir.path().join("model.safetensors"), b"not a safetensors file").unwrap();
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("model.safetensors: cannot decode weights"),
+        "{err}"
+    );
+
+    let dir = copy_fixture("distilbert");
+    std::fs::write(dir.path().join("pytorch_model.bin"), b"PK\x03\x04 truncated").unwrap();
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("pytorch_model.bin: cannot decode weights"),
+        "{err}"
+    );
+
+    let dir = copy_fixture("bert");
+    std::fs::write(dir.path().join("config.json"), "{\"model_type\": ").unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("config.json: invalid JSON"), "{err}");
+
+    let dir = copy_fixture("bert");
+    let config = std::fs::read_to_string(dir.path().join("config.json")).unwrap();
+    std::fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"model_type\": \"bert\"", "\"model_type\": \"t5\""),
+    )
+    .unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("unsupported model_type \"t5\""), "{err}");
+    assert!(err.contains("deberta-v2"), "{err}");
+
+    // A config that does not fit the weights names the tensor, both shapes and the file.
+    let dir = copy_fixture("bert");
+    std::fs::write(
+        dir.path().join("config.json"),
+        config.replace("\"intermediate_size\": 64", "\"intermediate_size\": 48"),
+    )
+    .unwrap();
+    let err = load_error(dir.path());
+    assert!(err.contains("model.safetensors"), "{err}");
+    assert!(
+        err.contains("intermediate.dense.weight has shape [64, 32], expected [48, 32]"),
+        "{err}"
+    );
+
+    // A missing tensor is named.
+    let dir = copy_fixture("bert");
+    let path = dir.path().join("model.safetensors");
+    let mut tensors = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+    tensors.remove("bert.encoder.layer.1.output.dense.bias");
+    candle_core::safetensors::save(&tensors, &path).unwrap();
+    let err = load_error(dir.path());
+    assert!(
+        err.contains("tensor bert.encoder.layer.1.output.dense.bias is missing"),
+        "{err}"
+    );
+
+    let err = load_error(Path::new("/nonexistent/checkpoint"));
+    assert!(err.contains("not a checkpoint directory"), "{err}");
+}
+
+#[test]
+fn inputs_outside_the_model_are_rejected() {
+    let model = Model::load(&fixture("bert"), &Device::Cpu).unwrap();
+    let too_long = inputs::synthetic_batch(model.config(), 1, 65, 1);
+    let err = model.forward(&too_long).unwrap_err().to_string();
+    assert!(err.contains("65"), "{err}");
+    let mut out_of_vocab = inputs::synthetic_batch(model.config(), 1, 8, 1);
+    out_of_vocab.input_ids[3] = 100;
+    let err = model.forward(&out_of_vocab).unwrap_err().to_string();
+    assert!(err.contains("token id 100"), "{err}");
+}

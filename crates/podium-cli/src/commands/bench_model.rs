@@ -1,0 +1,189 @@
+//! `podium bench-model CHECKPOINT_DIR`: time one checkpoint directory with the candle runtime,
+//! no MLflow involved. Settings come from `benchmark.yaml` in the config directory when it
+//! exists (else DESIGN §6's defaults); every flag overrides its key.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use podium_bench::harness::{self, BenchmarkConfig, BenchmarkReport, InputSpec};
+use podium_bench::inputs;
+use podium_bench::runtime::{self, Model};
+use serde::Serialize;
+
+use crate::GlobalArgs;
+use crate::output::{self, Format};
+
+/// `podium bench-model` arguments.
+#[derive(Debug, Args)]
+pub struct BenchModelArgs {
+    /// Checkpoint directory (config.json, model.safetensors or pytorch_model.bin, tokenizer.json).
+    pub checkpoint_dir: PathBuf,
+    /// Batch sizes, comma-separated (benchmark.yaml: batch_sizes).
+    #[arg(long, value_delimiter = ',', value_name = "B,B,…")]
+    pub batch_sizes: Option<Vec<usize>>,
+    /// Tokens per sequence (benchmark.yaml: max_length).
+    #[arg(long)]
+    pub max_length: Option<usize>,
+    /// Untimed passes before each batch size (benchmark.yaml: warmup).
+    #[arg(long)]
+    pub warmup: Option<usize>,
+    /// Minimum timed passes per batch size (benchmark.yaml: iterations).
+    #[arg(long)]
+    pub iterations: Option<usize>,
+    /// Minimum timed seconds per batch size (benchmark.yaml: min_duration_s).
+    #[arg(long, value_name = "S")]
+    pub min_duration_s: Option<f64>,
+    /// Compute threads (benchmark.yaml: threads; default: physical cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Test data (JSONL/JSON records with `text` or `tokens`) instead of synthetic ids.
+    #[arg(long, value_name = "PATH")]
+    pub test_data: Option<PathBuf>,
+    /// cpu or cuda:N (benchmark.yaml: device).
+    #[arg(long)]
+    pub device: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonOutput<'a> {
+    #[serde(flatten)]
+    report: &'a BenchmarkReport,
+    metrics: BTreeMap<String, f64>,
+}
+
+/// Runs `podium bench-model`.
+pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode> {
+    let config_file = global.config_dir.join(BenchmarkConfig::FILE);
+    let mut config = if config_file.is_file() {
+        BenchmarkConfig::from_file(&config_file)?
+    } else {
+        BenchmarkConfig::default()
+    };
+    apply_overrides(&mut config, &args);
+    let mut settings = config.harness_settings();
+    settings.progress = global.quiet == 0 && global.format == Format::Table;
+    let device = runtime::parse_device(&config.device)?;
+    let model = Model::load(&args.checkpoint_dir, &device)
+        .with_context(|| format!("loading {}", args.checkpoint_dir.display()))?;
+    if model.info().bare_encoder && global.format == Format::Table && global.quiet == 0 {
+        eprintln!(
+            "note: {} has no classifier weights; timing the bare {} encoder",
+            args.checkpoint_dir.display(),
+            model.info().model_type
+        );
+    }
+    let max_length = config.max_length;
+    let report = match &config.input {
+        InputSpec::Synthetic => {
+            let model_config = model.config().clone();
+            harness::run(&model, &settings, max_length, "synthetic", None, &|batch| {
+                inputs::synthetic_batch(&model_config, batch, max_length, inputs::DEFAULT_SEED)
+            })?
+        }
+        InputSpec::TestData { path } => {
+            let records = inputs::load_records(path)?;
+            let tokenizer_file = args.checkpoint_dir.join(runtime::TOKENIZER_FILE);
+            let tokenizer = inputs::load_tokenizer(&tokenizer_file)?;
+            let data = inputs::tokenize(
+                &tokenizer,
+                &tokenizer_file,
+                &records,
+                max_length,
+                model.config().pad_token_id,
+            )?;
+            let stats = data.stats.clone();
+            harness::run(&model, &settings, max_length, "test_data", Some(stats), &|batch| {
+                data.batch(batch)
+            })?
+        }
+    };
+    match global.format {
+        Format::Json => output::print_json(&JsonOutput {
+            report: &report,
+            metrics: report.metrics(),
+        })?,
+        Format::Table => print_table(&report),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn apply_overrides(config: &mut BenchmarkConfig, args: &BenchModelArgs) {
+    if let Some(batch_sizes) = &args.batch_sizes {
+        config.batch_sizes = batch_sizes.clone();
+    }
+    if let Some(max_length) = args.max_length {
+        config.max_length = max_length;
+    }
+    if let Some(warmup) = args.warmup {
+        config.warmup = warmup;
+    }
+    if let Some(iterations) = args.iterations {
+        config.iterations = iterations;
+    }
+    if let Some(min_duration_s) = args.min_duration_s {
+        config.min_duration_s = min_duration_s;
+    }
+    if let Some(threads) = args.threads {
+        config.threads = Some(threads);
+    }
+    if let Some(path) = &args.test_data {
+        config.input = InputSpec::TestData { path: path.clone() };
+    }
+    if let Some(device) = &args.device {
+        config.device = device.clone();
+    }
+}
+
+fn print_table(report: &BenchmarkReport) {
+    let model = &report.model;
+    let head = if model.bare_encoder {
+        "bare encoder (no classifier)".to_string()
+    } else {
+        format!("{} labels", model.num_labels)
+    };
+    println!(
+        "{} · {} · {} layers × {} hidden · {} · {} threads · {} input, length {}",
+        model.checkpoint_dir.display(),
+        model.model_type,
+        model.num_layers,
+        model.hidden_size,
+        head,
+        report.threads,
+        report.input,
+        report.max_length
+    );
+    if let Some(tokenization) = &report.tokenization {
+        println!(
+            "tokenisation: {} records in {:.2} ms ({:.3} ms/record, {} truncated)",
+            tokenization.records,
+            tokenization.total_ms,
+            tokenization.per_record_ms,
+            tokenization.truncated
+        );
+    }
+    let mut table = output::table([
+        "batch", "p50 ms", "p90 ms", "p95 ms", "p99 ms", "mean ms", "std ms", "cv", "seq/s",
+        "passes",
+    ]);
+    for stats in &report.results {
+        table.add_row([
+            stats.batch_size.to_string(),
+            format!("{:.3}", stats.p50_ms),
+            format!("{:.3}", stats.p90_ms),
+            format!("{:.3}", stats.p95_ms),
+            format!("{:.3}", stats.p99_ms),
+            format!("{:.3}", stats.mean_ms),
+            format!("{:.3}", stats.std_ms),
+            format!("{:.1}%{}", stats.cv * 100.0, if stats.is_noisy() { " !" } else { "" }),
+            format!("{:.1}", stats.throughput_seq_per_s),
+            stats.samples.to_string(),
+        ]);
+    }
+    println!("{table}");
+    for warning in &report.warnings {
+        println!("warning: {warning}");
+    }
+}

@@ -1,0 +1,148 @@
+//! `podium bench-model` end to end on the committed tiny checkpoints.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../podium-bench/tests/fixtures")
+        .join(name)
+}
+
+fn podium(config_dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_podium"))
+        .arg("--config-dir")
+        .arg(config_dir)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+const QUICK: [&str; 8] = [
+    "--warmup",
+    "1",
+    "--iterations",
+    "3",
+    "--min-duration-s",
+    "0",
+    "--threads",
+    "1",
+];
+
+#[test]
+fn json_report_has_every_metric_per_batch_size() {
+    let config = tempfile::tempdir().unwrap();
+    let checkpoint = fixture("distilbert");
+    let mut args = vec![
+        "bench-model",
+        checkpoint.to_str().unwrap(),
+        "--batch-sizes",
+        "1,2",
+        "--max-length",
+        "16",
+        "--format",
+        "json",
+    ];
+    args.extend(QUICK);
+    let output = podium(config.path(), &args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["threads"], 1);
+    assert_eq!(report["max_length"], 16);
+    assert_eq!(report["model"]["model_type"], "distilbert");
+    assert_eq!(report["model"]["bare_encoder"], false);
+    let metrics = report["metrics"].as_object().unwrap();
+    for batch in [1, 2] {
+        for suffix in ["ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "cv"] {
+            let key = format!("latency_batch_{batch}_{suffix}");
+            assert!(metrics[&key].as_f64().unwrap() >= 0.0, "{key}");
+        }
+        assert!(metrics[&format!("throughput_batch_{batch}_seq_per_s")].as_f64().unwrap() > 0.0);
+    }
+    assert_eq!(report["results"].as_array().unwrap().len(), 2);
+    // Not a terminal: no progress bar frames on stderr.
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("passes"), "{stderr}");
+}
+
+#[test]
+fn table_has_a_row_per_batch_size_and_config_file_is_used() {
+    let config = tempfile::tempdir().unwrap();
+    std::fs::write(
+        config.path().join("benchmark.yaml"),
+        "batch_sizes: [1, 3]\nmax_length: 8\nwarmup: 0\niterations: 2\nmin_duration_s: 0\nthreads: 1\n",
+    )
+    .unwrap();
+    let checkpoint = fixture("deberta-v2");
+    let output = podium(config.path(), &["bench-model", checkpoint.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("deberta-v2"), "{stdout}");
+    assert!(stdout.contains("p50 ms"), "{stdout}");
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|line| line.starts_with("│ 1 ") || line.starts_with("│ 3 "))
+        .collect();
+    assert_eq!(rows.len(), 2, "{stdout}");
+}
+
+#[test]
+fn test_data_is_tokenised_outside_the_timed_region() {
+    let config = tempfile::tempdir().unwrap();
+    let data = config.path().join("test.jsonl");
+    std::fs::write(
+        &data,
+        "{\"text\": \"Alice works in Paris\"}\n{\"tokens\": [\"Bob\", \"lives\", \"in\", \"London\"]}\n",
+    )
+    .unwrap();
+    let checkpoint = fixture("roberta");
+    let mut args = vec![
+        "bench-model",
+        checkpoint.to_str().unwrap(),
+        "--batch-sizes",
+        "4",
+        "--max-length",
+        "12",
+        "--test-data",
+        data.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    args.extend(QUICK);
+    let output = podium(config.path(), &args);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["input"], "test_data");
+    assert_eq!(report["tokenization"]["records"], 2);
+    assert!(report["metrics"]["tokenization_ms"].as_f64().unwrap() >= 0.0);
+}
+
+#[test]
+fn errors_name_the_problem() {
+    let config = tempfile::tempdir().unwrap();
+    let output = podium(config.path(), &["bench-model", "/nonexistent/checkpoint"]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("/nonexistent/checkpoint"), "{stderr}");
+
+    let checkpoint = fixture("bert");
+    let output = podium(
+        config.path(),
+        &["bench-model", checkpoint.to_str().unwrap(), "--device", "cuda:0"],
+    );
+    assert_ne!(output.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("cuda"), "{stderr}");
+
+    std::fs::write(config.path().join("benchmark.yaml"), "batch_size: [1]\n").unwrap();
+    let output = podium(config.path(), &["bench-model", checkpoint.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("benchmark.yaml") && stderr.contains("batch_size"),
+        "{stderr}"
+    );
+}
