@@ -25,6 +25,7 @@ pub enum ScopeArg {
     /// One best trial per backbone.
     Overall,
     /// One best trial per HPO variant (code.variant tag / study folder).
+    #[value(name = "per_variant", alias = "per-variant")]
     PerVariant,
 }
 
