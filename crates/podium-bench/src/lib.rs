@@ -22,7 +22,7 @@
 //! ```no_run
 //! use podium_bench::{harness, inputs, runtime};
 //!
-//! let model = runtime::Model::load("outputs/checkpoint".as_ref(), &runtime::parse_device("cpu")?)?;
+//! let model = runtime::Model::load(std::path::Path::new("outputs/checkpoint"), &runtime::parse_device("cpu")?)?;
 //! let settings = harness::HarnessSettings { batch_sizes: vec![1, 8], ..Default::default() };
 //! let config = model.config().clone();
 //! let report = harness::run(&model, &settings, 128, "synthetic", None, &|batch| {

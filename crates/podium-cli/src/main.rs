@@ -65,6 +65,12 @@ enum Command {
     Keys(commands::keys::KeysCommand),
     /// Time one checkpoint directory with the candle runtime (no MLflow): latency per batch size.
     BenchModel(commands::bench_model::BenchModelArgs),
+    /// Benchmark each backbone's champion once (skips, restores, claims for concurrent workers).
+    Benchmark(commands::benchmark::BenchmarkArgs),
+    /// Composite ranking of the champions from their benchmark results.
+    Rank(commands::rank::RankArgs),
+    /// The main job: select champions, benchmark those not yet benchmarked, rank them.
+    Run(commands::run::RunArgs),
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -97,6 +103,9 @@ fn main() -> ExitCode {
         Command::Select(args) => commands::select::run(&cli.global, args),
         Command::Keys(command) => commands::keys::run(&cli.global, command),
         Command::BenchModel(args) => commands::bench_model::run(&cli.global, args),
+        Command::Benchmark(args) => commands::benchmark::run(&cli.global, args),
+        Command::Rank(args) => commands::rank::run(&cli.global, args),
+        Command::Run(args) => commands::run::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

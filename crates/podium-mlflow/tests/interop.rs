@@ -312,3 +312,74 @@ fn unknown_schema_revision_is_read_only() {
     let err = SqliteStore::open(&not_mlflow).unwrap_err();
     assert!(err.to_string().contains("not an MLflow tracking database"), "{err}");
 }
+
+/// Python logs runs while podium logs runs into the same file: both wait for each other's
+/// locks (busy timeout) and nothing is lost.
+#[test]
+fn podium_and_python_write_the_same_file_at_once() {
+    const PYTHON_WRITER: &str = r#"
+import logging, sys
+logging.disable(logging.CRITICAL)
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+client = MlflowClient(sys.argv[1])
+experiment = client.get_experiment_by_name("shared").experiment_id
+print("ready", flush=True)
+for i in range(int(sys.argv[2])):
+    run = client.create_run(experiment, tags={"writer": "python"})
+    client.log_batch(run.info.run_id, metrics=[Metric("f1", i / 10, 0, 0)])
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mlflow.db");
+    let store = SqliteStore::open(&db).unwrap();
+    let experiment = store.create_experiment("shared").unwrap();
+    let uri = format!("sqlite:///{}", db.display());
+    let mut python = podium_testkit::python_command(PYTHON_WRITER, &[&uri, "120"], &[])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut ready = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(python.stdout.as_mut().unwrap()),
+        &mut ready,
+    )
+    .unwrap();
+    assert_eq!(ready.trim(), "ready");
+    let mut podium_runs = 0;
+    loop {
+        let run = store
+            .create_run(
+                &experiment,
+                "",
+                podium_runs,
+                &BTreeMap::from([("writer".to_string(), "podium".to_string())]),
+            )
+            .unwrap();
+        store
+            .log_batch(
+                &run.run_id,
+                &[MetricPoint { key: "f1", value: 0.5, timestamp: 0, step: 0 }],
+                &[],
+                &[],
+            )
+            .unwrap();
+        podium_runs += 1;
+        if python.try_wait().unwrap().is_some() {
+            break;
+        }
+    }
+    assert!(python.wait().unwrap().success());
+    let by = |writer: &str| {
+        search_all(
+            &store,
+            std::slice::from_ref(&experiment),
+            &Filter::new().tag_eq("writer", writer),
+            ViewType::ActiveOnly,
+        )
+        .unwrap()
+        .len()
+    };
+    assert_eq!(by("python"), 120);
+    assert_eq!(by("podium"), podium_runs as usize);
+    assert!(podium_runs > 1, "the writers overlapped");
+}

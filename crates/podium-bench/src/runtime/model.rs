@@ -351,12 +351,10 @@ impl TokenClassifier {
                 Some(ctx) => self.layer_portable(layer, &hidden, shape, ctx)?,
             };
         }
-        let width = self.config.hidden_size;
         let output = match &self.classifier {
             Some(head) => head.forward(&hidden)?,
             None => hidden,
         };
-        let _ = width;
         output.reshape((b, s, self.output_width()))
     }
 
@@ -422,8 +420,8 @@ impl TokenClassifier {
         let k = Tensor::from_vec(k, (heads * batch, seq, head_dim), device)?;
         let v = Tensor::from_vec(v, (heads * batch, seq, head_dim), device)?;
         let scores = q.matmul(&k.t()?)?;
-        let (c2p, p2c) = match (&layer.relative, relative) {
-            (Some(projections), Some(settings)) => {
+        let (c2p, p2c) = match &layer.relative {
+            Some(projections) => {
                 let c2p = match &projections.key_t {
                     Some(key_t) => Some(q.reshape((heads, tokens, head_dim))?.matmul(key_t)?),
                     None => None,
@@ -432,10 +430,9 @@ impl TokenClassifier {
                     Some(query_t) => Some(k.reshape((heads, tokens, head_dim))?.matmul(query_t)?),
                     None => None,
                 };
-                let _ = settings;
                 (c2p, p2c)
             }
-            _ => (None, None),
+            None => (None, None),
         };
         let rows = relative.map(|s| 2 * s.attention_span()).unwrap_or(0);
         let query_mask = (self.config.architecture == Architecture::DebertaV2).then_some(mask);
@@ -759,51 +756,48 @@ fn load_layer(
         Architecture::DistilBert => format!("transformer.layer.{index}.{suffix}"),
         _ => format!("encoder.layer.{index}.{suffix}"),
     };
-    let names = |suffixes: &[&str]| suffixes.iter().map(|s| name(s)).collect::<Vec<_>>();
-    let as_refs = |names: &[String]| names.iter().map(String::as_str).collect::<Vec<_>>().clone();
+    let linear = |suffix: &str, input: usize, output: usize| {
+        Linear::load(weights, &[name(suffix).as_str()], input, output)
+    };
+    let fused = |suffixes: [&str; 3]| {
+        let names = suffixes.map(|suffix| name(suffix));
+        Linear::load(weights, &names.each_ref().map(String::as_str), hidden, 3 * hidden)
+    };
+    let norm = |suffix: &str| Norm::load(weights, &name(suffix), hidden, eps);
     let (qkv, output, attention_norm, intermediate, ffn_output, output_norm) =
         match config.architecture {
-            Architecture::DistilBert => {
-                let qkv = names(&["attention.q_lin", "attention.k_lin", "attention.v_lin"]);
-                (
-                    Linear::load(weights, &as_refs(&qkv), hidden, 3 * hidden)?,
-                    Linear::load(weights, &[&name("attention.out_lin")], hidden, hidden)?,
-                    Norm::load(weights, &name("sa_layer_norm"), hidden, eps)?,
-                    Linear::load(weights, &[&name("ffn.lin1")], hidden, inter)?,
-                    Linear::load(weights, &[&name("ffn.lin2")], inter, hidden)?,
-                    Norm::load(weights, &name("output_layer_norm"), hidden, eps)?,
-                )
-            }
-            Architecture::DebertaV2 => {
-                let qkv = names(&[
+            Architecture::DistilBert => (
+                fused(["attention.q_lin", "attention.k_lin", "attention.v_lin"])?,
+                linear("attention.out_lin", hidden, hidden)?,
+                norm("sa_layer_norm")?,
+                linear("ffn.lin1", hidden, inter)?,
+                linear("ffn.lin2", inter, hidden)?,
+                norm("output_layer_norm")?,
+            ),
+            Architecture::DebertaV2 => (
+                fused([
                     "attention.self.query_proj",
                     "attention.self.key_proj",
                     "attention.self.value_proj",
-                ]);
-                (
-                    Linear::load(weights, &as_refs(&qkv), hidden, 3 * hidden)?,
-                    Linear::load(weights, &[&name("attention.output.dense")], hidden, hidden)?,
-                    Norm::load(weights, &name("attention.output.LayerNorm"), hidden, eps)?,
-                    Linear::load(weights, &[&name("intermediate.dense")], hidden, inter)?,
-                    Linear::load(weights, &[&name("output.dense")], inter, hidden)?,
-                    Norm::load(weights, &name("output.LayerNorm"), hidden, eps)?,
-                )
-            }
-            _ => {
-                let qkv = names(&[
+                ])?,
+                linear("attention.output.dense", hidden, hidden)?,
+                norm("attention.output.LayerNorm")?,
+                linear("intermediate.dense", hidden, inter)?,
+                linear("output.dense", inter, hidden)?,
+                norm("output.LayerNorm")?,
+            ),
+            _ => (
+                fused([
                     "attention.self.query",
                     "attention.self.key",
                     "attention.self.value",
-                ]);
-                (
-                    Linear::load(weights, &as_refs(&qkv), hidden, 3 * hidden)?,
-                    Linear::load(weights, &[&name("attention.output.dense")], hidden, hidden)?,
-                    Norm::load(weights, &name("attention.output.LayerNorm"), hidden, eps)?,
-                    Linear::load(weights, &[&name("intermediate.dense")], hidden, inter)?,
-                    Linear::load(weights, &[&name("output.dense")], inter, hidden)?,
-                    Norm::load(weights, &name("output.LayerNorm"), hidden, eps)?,
-                )
-            }
+                ])?,
+                linear("attention.output.dense", hidden, hidden)?,
+                norm("attention.output.LayerNorm")?,
+                linear("intermediate.dense", hidden, inter)?,
+                linear("output.dense", inter, hidden)?,
+                norm("output.LayerNorm")?,
+            ),
         };
     let relative = match (&config.deberta, relative_embeddings) {
         (Some(settings), Some(table)) => Some(load_relative_projections(
@@ -835,7 +829,7 @@ fn load_relative_projections(
     let scale_factor = 1 + usize::from(settings.c2p) + usize::from(settings.p2c);
     let scale = ((head_dim * scale_factor) as f64).sqrt();
     let project = |projection: &str, divide: f64| -> Result<Tensor> {
-        let linear = Linear::load(weights, &[&name(projection)], hidden, hidden)?;
+        let linear = Linear::load(weights, &[name(projection).as_str()], hidden, hidden)?;
         let rows = table.dims()[0];
         linear
             .forward(table)
@@ -901,7 +895,7 @@ fn contiguous_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> CandleRes
     };
     match storage {
         CpuStorage::F32(data) => Ok(&mut data[start..end]),
-        other => candle_core::bail!("in-place kernel needs f32 data, got {:?}", other.dtype()),
+        _ => candle_core::bail!("in-place kernel needs f32 data"),
     }
 }
 

@@ -1,9 +1,12 @@
 //! One module per subcommand; each exposes its clap arguments and a `run` function.
 
 pub mod bench_model;
+pub mod benchmark;
 pub mod best_trials;
 pub mod config;
 pub mod keys;
+pub mod rank;
+pub mod run;
 pub mod runs;
 pub mod select;
 pub mod variants;

@@ -1,0 +1,112 @@
+//! `podium rank`: the composite ranking of the champions (DESIGN §5) from their recorded
+//! benchmark results (the benchmark experiment, else the disk cache). Measures nothing.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use podium_bench::orchestrate::{BenchmarkTarget, InFlight, Orchestrator};
+use podium_champion::{Ranking, RankingInput, rank_champions};
+
+use crate::GlobalArgs;
+use crate::commands::benchmark::{BenchmarkArgs, Session};
+use crate::output::{self, Format};
+
+/// `podium rank` arguments.
+#[derive(Debug, Args)]
+pub struct RankArgs {
+    /// Backbones to rank (repeatable); default: every backbone in experiment.yaml.
+    #[arg(long = "backbone", value_name = "B")]
+    pub backbones: Vec<String>,
+    /// HPO config whose run.mode a benchmark `run.mode: null` inherits
+    /// [default: CONFIG_DIR/hpo/prod.yaml].
+    #[arg(long, value_name = "FILE")]
+    pub hpo_config: Option<std::path::PathBuf>,
+}
+
+/// Runs `podium rank`; exit 1 when a backbone has no champion or cannot be ranked.
+pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
+    let session = Session::open(global)?;
+    let selection = session.select(&args.backbones);
+    let bench_args = BenchmarkArgs {
+        backbones: args.backbones.clone(),
+        force: false,
+        dry_run: false,
+        hpo_config: args.hpo_config.clone(),
+        lease_seconds: None,
+    };
+    let settings = session.settings(global, &bench_args)?;
+    let orchestrator =
+        session.orchestrator(global, settings, None, InFlight::new(session.store.clone()))?;
+    let targets: Vec<BenchmarkTarget> = selection
+        .champions
+        .values()
+        .map(|report| BenchmarkTarget::new(report, orchestrator.settings()))
+        .collect();
+    let ranking = ranking(&session, &orchestrator, &targets)?;
+    match global.format {
+        Format::Json => output::print_json(&ranking)?,
+        Format::Table => print_ranking(&ranking),
+    }
+    for (backbone, err) in &selection.errors {
+        eprintln!("error ({backbone}): {err}");
+    }
+    Ok(if selection.errors.is_empty() && ranking.unranked.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Ranks `targets` by their recorded benchmark results.
+pub(crate) fn ranking(
+    session: &Session,
+    orchestrator: &Orchestrator,
+    targets: &[BenchmarkTarget],
+) -> anyhow::Result<Ranking> {
+    let results = orchestrator
+        .results(targets)
+        .context("reading benchmark results")?;
+    let inputs: Vec<RankingInput> = targets
+        .iter()
+        .zip(results)
+        .map(|(target, metrics)| RankingInput {
+            backbone: target.backbone.clone(),
+            metric: target.champion.metric,
+            benchmark_metrics: metrics.unwrap_or_default(),
+        })
+        .collect();
+    Ok(rank_champions(&inputs, &session.selection))
+}
+
+/// The ranking as a table, then the unranked champions with their reasons.
+pub(crate) fn print_ranking(ranking: &Ranking) {
+    let mut table = output::table([
+        "rank",
+        "backbone",
+        "composite",
+        "metric",
+        "metric score",
+        "latency b1 ms",
+        "latency score",
+    ]);
+    for ranked in &ranking.ranked {
+        table.add_row(vec![
+            ranked.rank.to_string(),
+            ranked.backbone.clone(),
+            format!("{:.4}", ranked.composite_score),
+            format!("{:.4}", ranked.metric),
+            format!("{:.4}", ranked.metric_score),
+            format!("{:.3}", ranked.latency_ms),
+            format!("{:.4}", ranked.latency_score),
+        ]);
+    }
+    println!("{table}");
+    println!(
+        "composite = {:.3} × metric score + {:.3} × latency score",
+        ranking.f1_weight, ranking.latency_weight
+    );
+    for unranked in &ranking.unranked {
+        println!("unranked ({}): {}", unranked.backbone, unranked.reason);
+    }
+}
