@@ -133,14 +133,6 @@ pub enum BenchError {
         /// What rayon said.
         message: String,
     },
-    /// A file could not be written.
-    #[error("cannot write {file}: {message}")]
-    Write {
-        /// The file.
-        file: PathBuf,
-        /// What failed.
-        message: String,
-    },
     /// A tensor operation failed while running the model.
     #[error("model {model_type} forward pass failed: {message}")]
     Forward {

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use candle_core::{CpuStorage, DType, Device, InplaceOp1, InplaceOpN, Layout, Storage, Tensor, D};
+use candle_core::{CpuStorage, DType, Device, InplaceOp1, InplaceOp2, Layout, Storage, Tensor, D};
 
 use super::config::{Activation, Architecture, DebertaSettings, ModelConfig};
 use super::kernels::{self, AttentionShape, RelativeTerms};
@@ -925,7 +925,7 @@ impl InplaceOp1 for ResidualNormOp<'_> {
     }
 }
 
-impl InplaceOpN<1> for ResidualNormOp<'_> {
+impl InplaceOp2 for ResidualNormOp<'_> {
     fn name(&self) -> &'static str {
         "bias-residual-layer-norm"
     }
@@ -934,7 +934,8 @@ impl InplaceOpN<1> for ResidualNormOp<'_> {
         &self,
         dst: &mut CpuStorage,
         dst_l: &Layout,
-        [(residual, residual_l)]: [(&CpuStorage, &Layout); 1],
+        residual: &CpuStorage,
+        residual_l: &Layout,
     ) -> CandleResult<()> {
         let residual = contiguous_ref(residual, residual_l)?;
         let data = contiguous_mut(dst, dst_l)?;
