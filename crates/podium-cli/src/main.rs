@@ -71,6 +71,8 @@ enum Command {
     Rank(commands::rank::RankArgs),
     /// The main job: select champions, benchmark those not yet benchmarked, rank them.
     Run(commands::run::RunArgs),
+    /// Try podium end to end: a generated sweep of three backbones, then `podium run` on it.
+    Demo(commands::demo::DemoArgs),
 }
 
 fn init_logging(global: &GlobalArgs) {
@@ -106,6 +108,7 @@ fn main() -> ExitCode {
         Command::Benchmark(args) => commands::benchmark::run(&cli.global, args),
         Command::Rank(args) => commands::rank::run(&cli.global, args),
         Command::Run(args) => commands::run::run(&cli.global, args),
+        Command::Demo(args) => commands::demo::run(&cli.global, args),
     };
     match result {
         Ok(code) => code,

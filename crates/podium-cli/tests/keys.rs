@@ -164,7 +164,10 @@ fn canonical_prints_python_json_dumps_text() {
     );
     let default = podium(&["canonical", "--style", "default", file.to_str().unwrap()]);
     let text = String::from_utf8(default.stdout).unwrap();
-    assert!(text.starts_with("{\"flag\": true, \"labels\": {\"2\": \"I-PER\""), "{text}");
+    assert!(
+        text.starts_with("{\"flag\": true, \"labels\": {\"2\": \"I-PER\""),
+        "{text}"
+    );
 }
 
 #[test]
@@ -182,7 +185,10 @@ fn refusals_exit_non_zero_with_the_reason() {
     let output = podium(&["canonical", dated.to_str().unwrap()]);
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("dated.yaml") && stderr.contains("timestamp"), "{stderr}");
+    assert!(
+        stderr.contains("dated.yaml") && stderr.contains("timestamp"),
+        "{stderr}"
+    );
 
     let missing = podium(&["fingerprint", "eval", "/nonexistent/eval.yaml"]);
     assert!(!missing.status.success());

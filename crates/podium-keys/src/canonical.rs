@@ -315,7 +315,11 @@ pub fn float_repr(value: f64) -> String {
         return "nan".into();
     }
     if value.is_infinite() {
-        return if value > 0.0 { "inf".into() } else { "-inf".into() };
+        return if value > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        };
     }
     let sign = if value.is_sign_negative() { "-" } else { "" };
     if value == 0.0 {
@@ -333,7 +337,10 @@ pub fn float_repr(value: f64) -> String {
         let exponent_sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{exponent_sign}{:02}", exponent.unsigned_abs())
     } else if decimal_point <= 0 {
-        format!("0.{}{digits}", "0".repeat(decimal_point.unsigned_abs() as usize))
+        format!(
+            "0.{}{digits}",
+            "0".repeat(decimal_point.unsigned_abs() as usize)
+        )
     } else {
         let point = decimal_point as usize;
         if point >= digits.len() {
@@ -451,7 +458,10 @@ mod tests {
         ]);
         assert!(py_json(&none_and_int, Separators::Compact).is_err());
         let lone_none = PyValue::dict_from_pairs([(PyValue::None, PyValue::int(1))]);
-        assert_eq!(py_json(&lone_none, Separators::Compact).unwrap(), r#"{"null":1}"#);
+        assert_eq!(
+            py_json(&lone_none, Separators::Compact).unwrap(),
+            r#"{"null":1}"#
+        );
         let merged = PyValue::Dict(vec![
             (PyValue::int(1), PyValue::None),
             (PyValue::Float(1.0), PyValue::None),

@@ -204,7 +204,10 @@ fn v2_payload(
         ("name", get(data, "name", PyValue::str(""))),
         ("version", get(data, "version", PyValue::str(""))),
         ("schema", get(data, "schema", empty())),
-        ("split_seed", get(data, "split_seed", PyValue::str("default"))),
+        (
+            "split_seed",
+            get(data, "split_seed", PyValue::str("default")),
+        ),
         ("label_mapping", get(data, "label_mapping", empty())),
         ("data_fingerprint", PyValue::str(data_fingerprint)),
     ]);
@@ -235,7 +238,10 @@ fn v2_payload(
     let training_key = object([
         ("max_steps", get(train, "max_steps", PyValue::None)),
         ("num_epochs", get(train, "num_epochs", PyValue::None)),
-        ("seed_policy", get(train, "seed_policy", PyValue::str("default"))),
+        (
+            "seed_policy",
+            get(train, "seed_policy", PyValue::str("default")),
+        ),
     ]);
     let mut payload = vec![
         ("schema_version", PyValue::str(schema_version)),
@@ -329,7 +335,10 @@ pub fn study_key_v1(configs: &StudyConfigs<'_>) -> Result<String, KeysError> {
                 ("version", get(data, "version", PyValue::str(""))),
                 ("local_path", get(data, "local_path", PyValue::str(""))),
                 ("schema", get(data, "schema", empty())),
-                ("split_seed", get(data, "split_seed", PyValue::str("default"))),
+                (
+                    "split_seed",
+                    get(data, "split_seed", PyValue::str("default")),
+                ),
                 ("label_mapping", get(data, "label_mapping", empty())),
             ]),
         ),
@@ -449,10 +458,7 @@ pub struct StudyIdentity {
 
 impl StudyIdentity {
     /// Computes the keys, hashes and fingerprints of a study under the given schema.
-    pub fn compute(
-        configs: &StudyConfigs<'_>,
-        schema: StudyKeySchema,
-    ) -> Result<Self, KeysError> {
+    pub fn compute(configs: &StudyConfigs<'_>, schema: StudyKeySchema) -> Result<Self, KeysError> {
         let data_fingerprint = data_fingerprint(configs.data)?;
         let eval_fingerprint = eval_fingerprint(configs.eval)?;
         let study_key = match schema {

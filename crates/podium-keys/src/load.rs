@@ -134,9 +134,9 @@ enum Node {
 impl Node {
     fn mark(&self) -> Marker {
         match self {
-            Node::Scalar { mark, .. } | Node::Sequence { mark, .. } | Node::Mapping { mark, .. } => {
-                *mark
-            }
+            Node::Scalar { mark, .. }
+            | Node::Sequence { mark, .. }
+            | Node::Mapping { mark, .. } => *mark,
         }
     }
 
@@ -173,7 +173,9 @@ fn check_yaml_characters(text: &str) -> Result<(), KeysError> {
                 file: None,
                 line,
                 column,
-                message: format!("unacceptable character U+{code:04X}: special characters are not allowed"),
+                message: format!(
+                    "unacceptable character U+{code:04X}: special characters are not allowed"
+                ),
             });
         }
         if matches!(code, 0x85 | 0x2028 | 0x2029) {
@@ -571,7 +573,10 @@ fn node_tag_text(node: &Node, resolved: Resolved) -> String {
     };
     match tag {
         Some(tag) if !is_non_specific(tag) => format!("'{}'", tag_text(tag)),
-        _ => format!("'{YAML_TAG_PREFIX}{}'", format!("{resolved:?}").to_lowercase()),
+        _ => format!(
+            "'{YAML_TAG_PREFIX}{}'",
+            format!("{resolved:?}").to_lowercase()
+        ),
     }
 }
 
@@ -864,7 +869,10 @@ fn construct_mapping(node: &Node, depth: usize) -> Result<Built, KeysError> {
         PyValue::dict_insert(&mut entries, key.clone(), value);
         if entries.len() > before {
             undumpable.push(problem);
-        } else if let Some(index) = entries.iter().position(|(k, _)| crate::value::keys_equal(k, &key)) {
+        } else if let Some(index) = entries
+            .iter()
+            .position(|(k, _)| crate::value::keys_equal(k, &key))
+        {
             undumpable[index] = problem;
         }
     }
@@ -1080,7 +1088,9 @@ impl JsonParser<'_> {
                 }
                 '\\' => {
                     self.position += 1;
-                    let escape = self.peek().ok_or_else(|| self.syntax("Unterminated string"))?;
+                    let escape = self
+                        .peek()
+                        .ok_or_else(|| self.syntax("Unterminated string"))?;
                     self.position += 1;
                     match escape {
                         b'"' => out.push('"'),
@@ -1229,9 +1239,8 @@ mod tests {
 
     #[test]
     fn merge_keys_and_aliases() {
-        let value = yaml(
-            "base: &b {x: 1, y: 2}\nother: &o {y: 3, z: 4}\nm:\n  <<: [*b, *o]\n  x: 9\n",
-        );
+        let value =
+            yaml("base: &b {x: 1, y: 2}\nother: &o {y: 3, z: 4}\nm:\n  <<: [*b, *o]\n  x: 9\n");
         let m = value.get("m").unwrap();
         assert_eq!(m.get("x"), Some(&PyValue::int(9)));
         assert_eq!(m.get("y"), Some(&PyValue::int(2)));
@@ -1251,7 +1260,13 @@ mod tests {
             load_json_str(r#""\ud83d\ude00""#).unwrap(),
             PyValue::str("😀")
         );
-        assert_eq!(load_str("[1e-5]").unwrap(), PyValue::List(vec![PyValue::Float(1e-5)]));
-        assert_eq!(load_str("a: 1e-5").unwrap().get("a"), Some(&PyValue::str("1e-5")));
+        assert_eq!(
+            load_str("[1e-5]").unwrap(),
+            PyValue::List(vec![PyValue::Float(1e-5)])
+        );
+        assert_eq!(
+            load_str("a: 1e-5").unwrap().get("a"),
+            Some(&PyValue::str("1e-5"))
+        );
     }
 }

@@ -66,7 +66,10 @@ impl PyValue {
 
     /// `d[key] = value` on a dict's entries, with Python's key equality.
     pub fn dict_insert(entries: &mut Vec<(PyValue, PyValue)>, key: PyValue, value: PyValue) {
-        match entries.iter_mut().find(|(existing, _)| keys_equal(existing, &key)) {
+        match entries
+            .iter_mut()
+            .find(|(existing, _)| keys_equal(existing, &key))
+        {
             Some(entry) => entry.1 = value,
             None => entries.push((key, value)),
         }
@@ -305,7 +308,9 @@ impl From<&serde_json::Value> for PyValue {
                 }
             }
             serde_json::Value::String(text) => PyValue::Str(text.clone()),
-            serde_json::Value::Array(items) => PyValue::List(items.iter().map(Into::into).collect()),
+            serde_json::Value::Array(items) => {
+                PyValue::List(items.iter().map(Into::into).collect())
+            }
             serde_json::Value::Object(map) => PyValue::dict_from_pairs(
                 map.iter()
                     .map(|(key, item)| (PyValue::Str(key.clone()), item.into())),
@@ -395,9 +400,18 @@ mod tests {
         let float = PyValue::Float(9_007_199_254_740_992.0);
         assert!(!keys_equal(&big, &float));
         assert_eq!(key_less_than(&float, &big), Ok(true));
-        assert_eq!(key_less_than(&PyValue::int(2), &PyValue::Float(2.5)), Ok(true));
-        assert_eq!(key_less_than(&PyValue::int(-3), &PyValue::Float(-2.5)), Ok(true));
-        assert_eq!(key_less_than(&PyValue::int(-2), &PyValue::Float(-2.5)), Ok(false));
+        assert_eq!(
+            key_less_than(&PyValue::int(2), &PyValue::Float(2.5)),
+            Ok(true)
+        );
+        assert_eq!(
+            key_less_than(&PyValue::int(-3), &PyValue::Float(-2.5)),
+            Ok(true)
+        );
+        assert_eq!(
+            key_less_than(&PyValue::int(-2), &PyValue::Float(-2.5)),
+            Ok(false)
+        );
         assert!(key_less_than(&PyValue::int(1), &PyValue::str("a")).is_err());
     }
 
@@ -406,10 +420,14 @@ mod tests {
         assert_eq!(PyValue::Bool(true).py_str().ok().as_deref(), Some("True"));
         assert_eq!(PyValue::Float(1e16).py_str().ok().as_deref(), Some("1e+16"));
         assert_eq!(
-            PyValue::List(vec![PyValue::str("it's"), PyValue::None, PyValue::Float(f64::NAN)])
-                .py_str()
-                .ok()
-                .as_deref(),
+            PyValue::List(vec![
+                PyValue::str("it's"),
+                PyValue::None,
+                PyValue::Float(f64::NAN)
+            ])
+            .py_str()
+            .ok()
+            .as_deref(),
             Some("[\"it's\", None, nan]")
         );
     }

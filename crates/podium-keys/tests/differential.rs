@@ -55,7 +55,8 @@ fn run_python(mode: &str, cases: &[Value]) -> Vec<Value> {
     let output = dir.path().join("out.jsonl");
     let text: String = cases.iter().map(|case| format!("{case}\n")).collect();
     std::fs::write(&input, text).unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/keys-differential.py");
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../scripts/keys-differential.py");
     let status = Command::new(podium_testkit::python())
         .arg(&script)
         .arg(mode)
@@ -137,29 +138,146 @@ fn py_json_equals_python_json_dumps() {
 
 /// Plain scalars that YAML 1.1 (PyYAML) and YAML 1.2 read differently, and other traps.
 const TRICKY_SCALARS: &[&str] = &[
-    "1e-5", "1.0e-5", "1.0e5", "1.0E+5", "1.e+5", "-1.5e-07", "6.02e+23", "3.14159",
-    "1_000.5", "yes", "Yes", "YES", "No", "no", "ON", "On", "off", "OFF", "y", "n", "Y",
-    "true", "False", "TRUE", "tRue", "017", "0o17", "0x1F", "-0x1f", "0b101", "+0b1_0", "08",
-    "09.5", "007", "0", "-0", "+12", "1_000", "1__0", "0_", "1:30", "-1:30", "1:30.5",
-    "190:20:30", "1_0:30", "1:70", "~", "null", "Null", "NULL", "nULL", ".inf", "-.inf",
-    "+.inf", ".Inf", ".NaN", ".nan", ".NAN", "-.nan", "-.5", ".5", "1.", "-0.0", "0.0",
-    "123456789012345678901234567890", "-98765432109876543210.5", "1.0e+400", "1.0e-400",
-    "2.5e-324", "abc", "é", "日本語", "😀", "a b", "1 2", "-", "2024-01-15",
-    "2001-12-14t21:59:43.10-05:00", "2001-12-14 21:59:43.10 -5", "2024-1-5", "0x_", "0b_",
-    "<<", "=", "0.1", "100", "-273.15", "1e5", "1E5", "+1", "0xG", "1,000", "$x", "a:b",
+    "1e-5",
+    "1.0e-5",
+    "1.0e5",
+    "1.0E+5",
+    "1.e+5",
+    "-1.5e-07",
+    "6.02e+23",
+    "3.14159",
+    "1_000.5",
+    "yes",
+    "Yes",
+    "YES",
+    "No",
+    "no",
+    "ON",
+    "On",
+    "off",
+    "OFF",
+    "y",
+    "n",
+    "Y",
+    "true",
+    "False",
+    "TRUE",
+    "tRue",
+    "017",
+    "0o17",
+    "0x1F",
+    "-0x1f",
+    "0b101",
+    "+0b1_0",
+    "08",
+    "09.5",
+    "007",
+    "0",
+    "-0",
+    "+12",
+    "1_000",
+    "1__0",
+    "0_",
+    "1:30",
+    "-1:30",
+    "1:30.5",
+    "190:20:30",
+    "1_0:30",
+    "1:70",
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    "nULL",
+    ".inf",
+    "-.inf",
+    "+.inf",
+    ".Inf",
+    ".NaN",
+    ".nan",
+    ".NAN",
+    "-.nan",
+    "-.5",
+    ".5",
+    "1.",
+    "-0.0",
+    "0.0",
+    "123456789012345678901234567890",
+    "-98765432109876543210.5",
+    "1.0e+400",
+    "1.0e-400",
+    "2.5e-324",
+    "abc",
+    "é",
+    "日本語",
+    "😀",
+    "a b",
+    "1 2",
+    "-",
+    "2024-01-15",
+    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14 21:59:43.10 -5",
+    "2024-1-5",
+    "0x_",
+    "0b_",
+    "<<",
+    "=",
+    "0.1",
+    "100",
+    "-273.15",
+    "1e5",
+    "1E5",
+    "+1",
+    "0xG",
+    "1,000",
+    "$x",
+    "a:b",
 ];
 
 /// Quoted and block scalars: always strings, escapes resolved.
 const QUOTED_SCALARS: &[&str] = &[
-    "\"yes\"", "'017'", "\"1e-5\"", "\"\\u00e9t\\u00e9\"", "\"tab\\there\"", "\"\\x41\"",
-    "'it''s'", "\"\\U0001F600\"", "\"line\\nbreak\"", "''", "\"\"", "'~'", "\"null\"",
-    "'1.0'", "\"a\\\\b\"",
+    "\"yes\"",
+    "'017'",
+    "\"1e-5\"",
+    "\"\\u00e9t\\u00e9\"",
+    "\"tab\\there\"",
+    "\"\\x41\"",
+    "'it''s'",
+    "\"\\U0001F600\"",
+    "\"line\\nbreak\"",
+    "''",
+    "\"\"",
+    "'~'",
+    "\"null\"",
+    "'1.0'",
+    "\"a\\\\b\"",
 ];
 
 /// Mapping keys, many of which collide in Python (`1`, `1.0`, `yes`/`true`/`on`).
 const TRICKY_KEYS: &[&str] = &[
-    "1", "2", "10", "1.0", "1.5", "-3", "017", "0x10", "yes", "true", "on", "no", "~",
-    "name", "lr", "日本", "é", "\"1\"", "'yes'", "label_mapping", "B-PER", "1e-5", ".inf",
+    "1",
+    "2",
+    "10",
+    "1.0",
+    "1.5",
+    "-3",
+    "017",
+    "0x10",
+    "yes",
+    "true",
+    "on",
+    "no",
+    "~",
+    "name",
+    "lr",
+    "日本",
+    "é",
+    "\"1\"",
+    "'yes'",
+    "label_mapping",
+    "B-PER",
+    "1e-5",
+    ".inf",
 ];
 
 fn pick<'a>(rng: &mut Rng, items: &[&'a str]) -> &'a str {
@@ -214,7 +332,14 @@ fn block_mapping(
     let entries = 1 + rng.below(5);
     if !anchors.is_empty() && rng.below(3) == 0 {
         let merge = if anchors.len() > 1 && rng.below(2) == 0 {
-            format!("[{}]", anchors.iter().map(|a| format!("*{a}")).collect::<Vec<_>>().join(", "))
+            format!(
+                "[{}]",
+                anchors
+                    .iter()
+                    .map(|a| format!("*{a}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
         } else {
             format!("*{}", anchors[rng.below(anchors.len())])
         };

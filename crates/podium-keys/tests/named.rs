@@ -17,10 +17,17 @@ fn plain_1e_minus_5_is_a_string_but_1_0e_minus_5_is_a_float() {
     assert_eq!(compact("lr: 1.0e-5"), r#"{"lr":1e-05}"#);
     assert_eq!(compact("lr: 1.0e5"), r#"{"lr":"1.0e5"}"#);
     assert_eq!(compact("lr: 1.0e+5"), r#"{"lr":100000.0}"#);
-    assert_ne!(sha256_hex(&compact("lr: 1e-5")), sha256_hex(&compact("lr: 1.0e-5")));
+    assert_ne!(
+        sha256_hex(&compact("lr: 1e-5")),
+        sha256_hex(&compact("lr: 1.0e-5"))
+    );
     // JSON params (Optuna/MLflow) are read with json.loads rules: 1e-5 is a float there.
     assert_eq!(
-        py_json(&load_json_str(r#"{"lr": 1e-5}"#).unwrap(), Separators::Compact).unwrap(),
+        py_json(
+            &load_json_str(r#"{"lr": 1e-5}"#).unwrap(),
+            Separators::Compact
+        )
+        .unwrap(),
         r#"{"lr":1e-05}"#
     );
 }
@@ -35,7 +42,10 @@ fn yes_no_on_off_are_booleans_in_every_case_but_quoted() {
 
 #[test]
 fn leading_zero_is_octal_but_0o_is_a_string() {
-    assert_eq!(compact("[017, 0o17, 0x1F, 0b101, 08, '017']"), r#"[15,"0o17",31,5,"08","017"]"#);
+    assert_eq!(
+        compact("[017, 0o17, 0x1F, 0b101, 08, '017']"),
+        r#"[15,"0o17",31,5,"08","017"]"#
+    );
 }
 
 #[test]
@@ -97,23 +107,33 @@ fn merge_keys_fill_in_and_own_keys_win() {
 fn timestamps_are_refused() {
     let err = load_yaml_str("released: 2024-01-15\n").unwrap_err();
     assert!(err.to_string().contains("timestamp"), "{err}");
-    assert_eq!(compact("released: '2024-01-15'\n"), r#"{"released":"2024-01-15"}"#);
+    assert_eq!(
+        compact("released: '2024-01-15'\n"),
+        r#"{"released":"2024-01-15"}"#
+    );
 }
 
 #[test]
 fn big_ints_round_trip_from_yaml_and_json() {
     let text = "123456789012345678901234567890123";
-    assert_eq!(compact(&format!("[{text}, -{text}]")), format!("[{text},-{text}]"));
     assert_eq!(
-        py_json(&load_json_str(&format!("[{text}]")).unwrap(), Separators::Compact).unwrap(),
+        compact(&format!("[{text}, -{text}]")),
+        format!("[{text},-{text}]")
+    );
+    assert_eq!(
+        py_json(
+            &load_json_str(&format!("[{text}]")).unwrap(),
+            Separators::Compact
+        )
+        .unwrap(),
         format!("[{text}]")
     );
 }
 
 #[test]
 fn trial_keys_of_json_params() {
-    let params = load_json_str(r#"{"learning_rate": 3.2e-05, "batch_size": 16, "dropout": 0.1}"#)
-        .unwrap();
+    let params =
+        load_json_str(r#"{"learning_rate": 3.2e-05, "batch_size": 16, "dropout": 0.1}"#).unwrap();
     assert_eq!(
         trial_key(&"ab".repeat(32), &params).unwrap(),
         format!(

@@ -116,7 +116,12 @@ const CASES: &[(&str, &str, &str, Option<&str>)] = &[
 #[test]
 fn keys_of_the_repository_configs_are_snapshotted() {
     for (hpo, model, params, code_version) in CASES {
-        let keys = rust_keys(&format!("hpo/{hpo}.yaml"), model, &fixture(params), *code_version);
+        let keys = rust_keys(
+            &format!("hpo/{hpo}.yaml"),
+            model,
+            &fixture(params),
+            *code_version,
+        );
         let name = format!(
             "{hpo}-{}-{}{}",
             model.trim().to_lowercase(),

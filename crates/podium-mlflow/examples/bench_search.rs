@@ -48,20 +48,38 @@ fn generate(db: &Path, runs: usize) {
                     let tags = BTreeMap::from([
                         ("code.backbone".to_string(), backbone.to_string()),
                         ("code.stage".to_string(), stage.to_string()),
-                        ("code.study_key_hash".to_string(), format!("{:064x}", i % 97)),
+                        (
+                            "code.study_key_hash".to_string(),
+                            format!("{:064x}", i % 97),
+                        ),
                     ]);
-                    let run = batch.create_run(&experiment, &format!("trial-{i}"), i as i64, &tags)?;
+                    let run =
+                        batch.create_run(&experiment, &format!("trial-{i}"), i as i64, &tags)?;
                     let f1 = (i % 1000) as f64 / 1000.0;
                     batch.log_batch(
                         &run.run_id,
                         &[
-                            MetricPoint { key: "macro_f1", value: f1, timestamp: i as i64, step: 0 },
-                            MetricPoint { key: "loss", value: 1.0 - f1, timestamp: i as i64, step: 0 },
+                            MetricPoint {
+                                key: "macro_f1",
+                                value: f1,
+                                timestamp: i as i64,
+                                step: 0,
+                            },
+                            MetricPoint {
+                                key: "loss",
+                                value: 1.0 - f1,
+                                timestamp: i as i64,
+                                step: 0,
+                            },
                         ],
                         &[("learning_rate", "3e-5"), ("batch_size", "16")],
                         &[],
                     )?;
-                    let status = if i % 10 == 3 { RunStatus::Failed } else { RunStatus::Finished };
+                    let status = if i % 10 == 3 {
+                        RunStatus::Failed
+                    } else {
+                        RunStatus::Finished
+                    };
                     batch.update_run(&run.run_id, status, Some(i as i64 + 1))?;
                 }
                 Ok(())
@@ -103,7 +121,11 @@ fn python(uri: &str, backbone: &str, repeat: usize) -> (f64, usize) {
         .env("MLFLOW_DISABLE_TELEMETRY", "true")
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     (
         json["median_ms"].as_f64().unwrap(),
@@ -112,7 +134,10 @@ fn python(uri: &str, backbone: &str, repeat: usize) -> (f64, usize) {
 }
 
 fn row(what: &str, podium: (f64, usize), python: (f64, usize)) {
-    assert_eq!(podium.1, python.1, "{what}: podium and Python must see the same runs");
+    assert_eq!(
+        podium.1, python.1,
+        "{what}: podium and Python must see the same runs"
+    );
     println!(
         "| {what} | {} | {:.1} ms | {:.1} ms | {:.1}× |",
         podium.1,
@@ -134,11 +159,22 @@ fn main() {
     generate(&db, runs);
     let uri = format!("sqlite:///{}", db.display());
     let store = SqliteStore::open(&db).unwrap();
-    let experiment = vec![store.get_experiment_by_name(EXPERIMENT).unwrap().unwrap().experiment_id];
-    let podium = time(repeat, || {
-        search_all(&store, &experiment, &candidates("distilbert"), ViewType::ActiveOnly)
+    let experiment = vec![
+        store
+            .get_experiment_by_name(EXPERIMENT)
             .unwrap()
-            .len()
+            .unwrap()
+            .experiment_id,
+    ];
+    let podium = time(repeat, || {
+        search_all(
+            &store,
+            &experiment,
+            &candidates("distilbert"),
+            ViewType::ActiveOnly,
+        )
+        .unwrap()
+        .len()
     });
     row(
         &format!("SQLite, {runs} runs, one backbone"),
@@ -151,11 +187,21 @@ fn main() {
     generate(&rest_dir.path().join("mlflow.db"), rest_runs);
     let server = podium_testkit::MlflowServer::start_in(rest_dir).unwrap();
     let rest = RestStore::new(server.url(), RestConfig::default()).unwrap();
-    let experiment = vec![rest.get_experiment_by_name(EXPERIMENT).unwrap().unwrap().experiment_id];
-    let podium = time(repeat, || {
-        search_all(&rest, &experiment, &candidates("distilbert"), ViewType::ActiveOnly)
+    let experiment = vec![
+        rest.get_experiment_by_name(EXPERIMENT)
             .unwrap()
-            .len()
+            .unwrap()
+            .experiment_id,
+    ];
+    let podium = time(repeat, || {
+        search_all(
+            &rest,
+            &experiment,
+            &candidates("distilbert"),
+            ViewType::ActiveOnly,
+        )
+        .unwrap()
+        .len()
     });
     row(
         &format!("REST, {rest_runs} runs, one backbone"),
@@ -180,7 +226,10 @@ fn main() {
             .sum()
     });
     row(
-        &format!("REST, {rest_runs} runs, all {} backbones: threads vs podium sequential", BACKBONES.len()),
+        &format!(
+            "REST, {rest_runs} runs, all {} backbones: threads vs podium sequential",
+            BACKBONES.len()
+        ),
         concurrent,
         sequential,
     );

@@ -202,7 +202,10 @@ fn staging(dest: &Path) -> Result<tempfile::TempDir, MlflowError> {
     tempfile::Builder::new()
         .prefix(".podium-download-")
         .tempdir_in(dest)
-        .map_err(io_error(format!("creating a temp dir in {}", dest.display())))
+        .map_err(io_error(format!(
+            "creating a temp dir in {}",
+            dest.display()
+        )))
 }
 
 /// Moves the finished `staged` into `final_path`, replacing what was there.
@@ -236,7 +239,8 @@ pub(crate) fn download_tree(
     path: &str,
     dest: &Path,
 ) -> Result<PathBuf, MlflowError> {
-    let components = safe_components(path).map_err(|message| artifact_error(run_id, path, message))?;
+    let components =
+        safe_components(path).map_err(|message| artifact_error(run_id, path, message))?;
     let join = |parts: &[&str]| {
         std::iter::once(root)
             .chain(parts.iter().copied())
@@ -437,7 +441,10 @@ mod tests {
         for bad in ["..", "a/b", "/x", ".", ""] {
             assert!(safe_entry_name(bad).is_err(), "{bad}");
         }
-        assert_eq!(safe_entry_name("model.safetensors").unwrap(), "model.safetensors");
+        assert_eq!(
+            safe_entry_name("model.safetensors").unwrap(),
+            "model.safetensors"
+        );
     }
 
     #[test]

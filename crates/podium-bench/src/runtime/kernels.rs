@@ -194,8 +194,8 @@ pub(crate) fn split_heads(
     let AttentionShape {
         batch,
         seq,
-        heads,
         head_dim,
+        ..
     } = shape;
     let hidden = shape.hidden();
     let tokens = batch * seq;

@@ -79,7 +79,16 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
         tracking_uri: Some(paths.tracking_uri()),
         ..global.clone()
     };
-    let code = super::run::run(&demo_global, super::run::RunArgs::default())?;
+    let every_backbone_once = super::run::RunArgs {
+        benchmark: super::benchmark::BenchmarkArgs {
+            backbones: Vec::new(),
+            force: false,
+            dry_run: false,
+            hpo_config: None,
+            lease_seconds: None,
+        },
+    };
+    let code = super::run::run(&demo_global, every_backbone_once)?;
     say("");
     say("Browse the sweep, the benchmark runs and their tags with MLflow's UI:");
     say(&format!(

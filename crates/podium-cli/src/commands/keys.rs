@@ -9,8 +9,8 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use podium_keys::{
     PyValue, Separators, StudyConfigs, StudyIdentity, StudyKeySchema, benchmark_fingerprint,
-    benchmark_key, config_hash, data_fingerprint, eval_fingerprint, load_path, py_json,
-    trial_key, trial_key_hash,
+    benchmark_key, config_hash, data_fingerprint, eval_fingerprint, load_path, py_json, trial_key,
+    trial_key_hash,
 };
 use serde_json::json;
 

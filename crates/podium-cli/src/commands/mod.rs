@@ -4,6 +4,7 @@ pub mod bench_model;
 pub mod benchmark;
 pub mod best_trials;
 pub mod config;
+pub mod demo;
 pub mod keys;
 pub mod rank;
 pub mod run;

@@ -18,7 +18,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use rusqlite::types::Value;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 use crate::artifacts::{self, ArtifactLocation};
 use crate::error::MlflowError;
@@ -69,10 +71,23 @@ pub struct SqliteStore {
     busy_timeout: Duration,
 }
 
+/// One page's worth of `search_runs_page` arguments.
+#[derive(Debug, Clone, Copy)]
+struct SearchRequest<'a> {
+    experiment_ids: &'a [String],
+    filter: &'a str,
+    view: ViewType,
+    max_results: usize,
+    order_by: &'a [String],
+    offset: usize,
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX))
+        .map_or(0, |elapsed| {
+            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
+        })
 }
 
 /// A fresh 32-hex run id, like MLflow's `uuid.uuid4().hex`.
@@ -139,32 +154,43 @@ impl SqliteStore {
     }
 
     /// [`SqliteStore::open`] with a chosen busy timeout.
-    pub fn open_with_busy_timeout(path: &Path, busy_timeout: Duration) -> Result<Self, MlflowError> {
+    pub fn open_with_busy_timeout(
+        path: &Path,
+        busy_timeout: Duration,
+    ) -> Result<Self, MlflowError> {
         let display = path.display().to_string();
         let sql_error = |message: String| MlflowError::Sqlite {
             path: display.clone(),
             message,
         };
-        if let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) {
-            if !parent.is_dir() {
-                return Err(sql_error(format!(
-                    "directory {} does not exist",
-                    parent.display()
-                )));
-            }
+        if let Some(parent) = path
+            .parent()
+            .filter(|parent| !parent.as_os_str().is_empty())
+            && !parent.is_dir()
+        {
+            return Err(sql_error(format!(
+                "directory {} does not exist",
+                parent.display()
+            )));
         }
         let absolute = std::path::absolute(path).map_err(|source| MlflowError::Io {
             context: format!("resolving {display}"),
             source,
         })?;
-        let mut connection = connect(path, busy_timeout).map_err(|err| sql_error(err.to_string()))?;
+        let mut connection =
+            connect(path, busy_timeout).map_err(|err| sql_error(err.to_string()))?;
         let created = initialize_if_empty(&mut connection, &absolute)
             .map_err(|err| sql_error(format!("creating the MLflow schema: {err}")))?;
         if created {
-            tracing::info!("created MLflow {SCHEMA_REVISION} database {}", path.display());
+            tracing::info!(
+                "created MLflow {SCHEMA_REVISION} database {}",
+                path.display()
+            );
         }
         let revision: Option<String> = connection
-            .query_row("SELECT version_num FROM alembic_version", [], |row| row.get(0))
+            .query_row("SELECT version_num FROM alembic_version", [], |row| {
+                row.get(0)
+            })
             .optional()
             .map_err(|err| {
                 sql_error(format!(
@@ -478,13 +504,16 @@ impl SqliteStore {
     fn search_page(
         &self,
         transaction: &Transaction<'_>,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        order_by: &[String],
-        offset: usize,
+        request: &SearchRequest<'_>,
     ) -> Result<RunsPage, MlflowError> {
+        let SearchRequest {
+            experiment_ids,
+            filter,
+            view,
+            max_results,
+            order_by,
+            offset,
+        } = *request;
         let parsed = search::parse_filter(filter)?;
         let order = search::parse_order_by(order_by)?;
         let mut experiments = Vec::with_capacity(experiment_ids.len());
@@ -520,10 +549,16 @@ impl SqliteStore {
         sql.push_str(" LIMIT ? OFFSET ?");
         let mut values: Vec<Value> = order.join_params;
         values.extend(experiments);
-        values.extend(stage_values.iter().map(|stage| Value::Text((*stage).to_string())));
+        values.extend(
+            stage_values
+                .iter()
+                .map(|stage| Value::Text((*stage).to_string())),
+        );
         values.extend(parsed.params);
         // One extra row tells whether another page follows, as MLflow does.
-        values.push(Value::Integer(i64::try_from(max_results + 1).unwrap_or(i64::MAX)));
+        values.push(Value::Integer(
+            i64::try_from(max_results + 1).unwrap_or(i64::MAX),
+        ));
         values.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
         let mut statement = transaction
             .prepare(&sql)
@@ -551,28 +586,28 @@ impl SqliteStore {
         start_time_ms: i64,
         tags: &BTreeMap<String, String>,
     ) -> Result<RunInfo, MlflowError> {
-            let experiment = self.require_experiment(transaction, experiment_id)?;
-            if !experiment.is_active() {
-                return Err(self.invalid_state(
-                    "experiment",
-                    experiment_id,
-                    "could not create a run under a non-active experiment",
-                ));
-            }
-            let run_id = new_run_id();
-            // As MLflow: the runName tag wins over the argument; a run always has a name.
-            let name = tags
-                .get(RUN_NAME_TAG)
-                .cloned()
-                .filter(|name| !name.is_empty())
-                .or_else(|| (!run_name.is_empty()).then(|| run_name.to_string()))
-                .unwrap_or_else(|| format!("run-{}", &run_id[..8]));
-            let user = tags
-                .get("mlflow.user")
-                .cloned()
-                .unwrap_or_else(|| "unknown".to_string());
-            let artifact_uri = format!("{}/{run_id}/artifacts", experiment.artifact_location);
-            transaction
+        let experiment = self.require_experiment(transaction, experiment_id)?;
+        if !experiment.is_active() {
+            return Err(self.invalid_state(
+                "experiment",
+                experiment_id,
+                "could not create a run under a non-active experiment",
+            ));
+        }
+        let run_id = new_run_id();
+        // As MLflow: the runName tag wins over the argument; a run always has a name.
+        let name = tags
+            .get(RUN_NAME_TAG)
+            .cloned()
+            .filter(|name| !name.is_empty())
+            .or_else(|| (!run_name.is_empty()).then(|| run_name.to_string()))
+            .unwrap_or_else(|| format!("run-{}", &run_id[..8]));
+        let user = tags
+            .get("mlflow.user")
+            .cloned()
+            .unwrap_or_else(|| "unknown".to_string());
+        let artifact_uri = format!("{}/{run_id}/artifacts", experiment.artifact_location);
+        transaction
                 .prepare_cached(
                     "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, \
                      user_id, status, start_time, end_time, source_version, lifecycle_stage, \
@@ -588,22 +623,22 @@ impl SqliteStore {
                         experiment.experiment_id.parse::<i64>().unwrap_or(-1)
                     ]))
                 .map_err(|err| self.sql_error("creating a run", err))?;
-            for (key, value) in tags {
-                self.insert_tag(transaction, &run_id, key, value)?;
-            }
-            if !tags.contains_key(RUN_NAME_TAG) {
-                self.insert_tag(transaction, &run_id, RUN_NAME_TAG, &name)?;
-            }
-            Ok(RunInfo {
-                run_id,
-                experiment_id: experiment.experiment_id,
-                run_name: name,
-                status: RunStatus::Running,
-                start_time: Some(start_time_ms),
-                end_time: None,
-                artifact_uri,
-                lifecycle_stage: "active".to_string(),
-            })
+        for (key, value) in tags {
+            self.insert_tag(transaction, &run_id, key, value)?;
+        }
+        if !tags.contains_key(RUN_NAME_TAG) {
+            self.insert_tag(transaction, &run_id, RUN_NAME_TAG, &name)?;
+        }
+        Ok(RunInfo {
+            run_id,
+            experiment_id: experiment.experiment_id,
+            run_name: name,
+            status: RunStatus::Running,
+            start_time: Some(start_time_ms),
+            end_time: None,
+            artifact_uri,
+            lifecycle_stage: "active".to_string(),
+        })
     }
 
     fn update_run_in(
@@ -726,7 +761,9 @@ impl SqliteStore {
                 .prepare_cached("INSERT INTO params (key, value, run_uuid) VALUES (?1, ?2, ?3)")
                 .and_then(|mut statement| statement.execute(params![key, value, run_id]))
                 .map(drop)
-                .map_err(|err| self.sql_error(&format!("logging param {key:?} of run {run_id}"), err)),
+                .map_err(|err| {
+                    self.sql_error(&format!("logging param {key:?} of run {run_id}"), err)
+                }),
         }
     }
 
@@ -744,7 +781,14 @@ impl SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )
             .and_then(|mut statement| {
-                statement.execute(params![point.key, value, point.timestamp, run_id, point.step, is_nan])
+                statement.execute(params![
+                    point.key,
+                    value,
+                    point.timestamp,
+                    run_id,
+                    point.step,
+                    is_nan
+                ])
             })
             .map_err(|err| self.sql_error(&context(), err))?;
         // MLflow's latest value: the max by (step, timestamp, value), compared on stored values.
@@ -781,8 +825,13 @@ impl SqliteBatch<'_> {
         start_time_ms: i64,
         tags: &BTreeMap<String, String>,
     ) -> Result<RunInfo, MlflowError> {
-        self.store
-            .create_run_in(self.transaction, experiment_id, run_name, start_time_ms, tags)
+        self.store.create_run_in(
+            self.transaction,
+            experiment_id,
+            run_name,
+            start_time_ms,
+            tags,
+        )
     }
 
     /// As [`TrackingStore::update_run`], inside the batch.
@@ -823,7 +872,10 @@ fn run_info_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunInfo> {
         .unwrap_or(RunStatus::Running);
     Ok(RunInfo {
         run_id: row.get(0)?,
-        experiment_id: row.get::<_, Option<i64>>(1)?.map(|id| id.to_string()).unwrap_or_default(),
+        experiment_id: row
+            .get::<_, Option<i64>>(1)?
+            .map(|id| id.to_string())
+            .unwrap_or_default(),
         run_name: row.get::<_, Option<String>>(2)?.unwrap_or_default(),
         status,
         start_time: row.get(4)?,
@@ -968,9 +1020,15 @@ impl TrackingStore for SqliteStore {
                 .execute(
                     "INSERT INTO experiment_tags (key, value, experiment_id) VALUES (?1, ?2, ?3) \
                      ON CONFLICT (key, experiment_id) DO UPDATE SET value = excluded.value",
-                    params![key, value, experiment.experiment_id.parse::<i64>().unwrap_or(-1)],
+                    params![
+                        key,
+                        value,
+                        experiment.experiment_id.parse::<i64>().unwrap_or(-1)
+                    ],
                 )
-                .map_err(|err| self.sql_error(&format!("tagging experiment {experiment_id}"), err))?;
+                .map_err(|err| {
+                    self.sql_error(&format!("tagging experiment {experiment_id}"), err)
+                })?;
             Ok(())
         })
     }
@@ -992,7 +1050,11 @@ impl TrackingStore for SqliteStore {
             }
             match transaction.execute(
                 "UPDATE experiments SET name = ?1, last_update_time = ?2 WHERE experiment_id = ?3",
-                params![new_name, now_ms(), experiment.experiment_id.parse::<i64>().unwrap_or(-1)],
+                params![
+                    new_name,
+                    now_ms(),
+                    experiment.experiment_id.parse::<i64>().unwrap_or(-1)
+                ],
             ) {
                 Ok(_) => Ok(()),
                 Err(err) if is_unique_violation(&err) => Err(MlflowError::AlreadyExists {
@@ -1000,7 +1062,9 @@ impl TrackingStore for SqliteStore {
                     name: new_name.to_string(),
                     store: self.display.clone(),
                 }),
-                Err(err) => Err(self.sql_error(&format!("renaming experiment {experiment_id}"), err)),
+                Err(err) => {
+                    Err(self.sql_error(&format!("renaming experiment {experiment_id}"), err))
+                }
             }
         })
     }
@@ -1026,7 +1090,9 @@ impl TrackingStore for SqliteStore {
                         params![now, id],
                     )
                 })
-                .map_err(|err| self.sql_error(&format!("deleting experiment {experiment_id}"), err))?;
+                .map_err(|err| {
+                    self.sql_error(&format!("deleting experiment {experiment_id}"), err)
+                })?;
             Ok(())
         })
     }
@@ -1049,17 +1115,15 @@ impl TrackingStore for SqliteStore {
             Some(token) => decode_page_token(token)?,
             None => 0,
         };
-        self.read(|transaction| {
-            self.search_page(
-                transaction,
-                experiment_ids,
-                filter,
-                view,
-                max_results,
-                order_by,
-                offset,
-            )
-        })
+        let request = SearchRequest {
+            experiment_ids,
+            filter,
+            view,
+            max_results,
+            order_by,
+            offset,
+        };
+        self.read(|transaction| self.search_page(transaction, &request))
     }
 
     fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {
@@ -1135,7 +1199,9 @@ impl TrackingStore for SqliteStore {
                     run.artifact_uri
                 ),
             )),
-            ArtifactLocation::Unsupported(scheme) => Err(artifacts::unsupported(run, path, &scheme)),
+            ArtifactLocation::Unsupported(scheme) => {
+                Err(artifacts::unsupported(run, path, &scheme))
+            }
         }
     }
 }

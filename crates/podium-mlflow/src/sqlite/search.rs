@@ -68,7 +68,11 @@ fn tokenize(text: &str) -> Result<Vec<Token>, MlflowError> {
             }
             '=' => {
                 tokens.push(Token::Op("="));
-                index += if chars.get(index + 1) == Some(&'=') { 2 } else { 1 };
+                index += if chars.get(index + 1) == Some(&'=') {
+                    2
+                } else {
+                    1
+                };
             }
             '!' | '<' | '>' => {
                 let next = chars.get(index + 1).copied();
@@ -135,7 +139,8 @@ fn tokenize(text: &str) -> Result<Vec<Token>, MlflowError> {
                             index += end + 2;
                         }
                         Some(&ch)
-                            if ch.is_alphanumeric() || matches!(ch, '_' | '.' | '-' | '/' | ':') =>
+                            if ch.is_alphanumeric()
+                                || matches!(ch, '_' | '.' | '-' | '/' | ':') =>
                         {
                             ident.push(ch);
                             index += 1;
@@ -307,7 +312,9 @@ impl Parser<'_> {
             match self.next() {
                 Some(Token::Comma) => values.push(self.string_value()?),
                 Some(Token::RParen) => return Ok(values),
-                other => return Err(self.error(format!("expected , or ) in IN list, found {other:?}"))),
+                other => {
+                    return Err(self.error(format!("expected , or ) in IN list, found {other:?}")));
+                }
             }
         }
     }
@@ -335,10 +342,13 @@ impl Parser<'_> {
                     "IS NOT NULL" => out.clauses.push(format!("{exists})")),
                     _ if entity == Entity::Metric => {
                         if !matches!(op.as_str(), "=" | "!=" | "<" | "<=" | ">" | ">=") {
-                            return Err(self.error(format!("comparator {op} is not valid for metrics")));
+                            return Err(
+                                self.error(format!("comparator {op} is not valid for metrics"))
+                            );
                         }
                         let value = self.number_value()?;
-                        out.clauses.push(format!("{exists} AND {alias}.value {op} ?)"));
+                        out.clauses
+                            .push(format!("{exists} AND {alias}.value {op} ?)"));
                         out.params.push(Value::Real(value));
                     }
                     _ => {
@@ -438,7 +448,8 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                     AttributeKind::Text(column) | AttributeKind::Number(column) => column,
                 };
                 has_start_time |= column == "r.start_time";
-                out.terms.push(format!("{column} IS NULL, {column} {direction}"));
+                out.terms
+                    .push(format!("{column} IS NULL, {column} {direction}"));
             }
             Entity::Metric => {
                 let alias = format!("o{index}");
@@ -453,14 +464,17 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
             }
             Entity::Tag | Entity::Param => {
                 let alias = format!("o{index}");
-                let table = if entity == Entity::Tag { "tags" } else { "params" };
+                let table = if entity == Entity::Tag {
+                    "tags"
+                } else {
+                    "params"
+                };
                 out.joins.push(format!(
                     "LEFT JOIN {table} {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 ));
                 out.join_params.push(Value::Text(key));
-                out.terms.push(format!(
-                    "{alias}.value IS NULL, {alias}.value {direction}"
-                ));
+                out.terms
+                    .push(format!("{alias}.value IS NULL, {alias}.value {direction}"));
             }
         }
     }
@@ -547,9 +561,11 @@ mod tests {
         let bare = parse_order_by(&["start_time".into()]).unwrap();
         assert_eq!(bare.terms.len(), 2);
         assert!(parse_filter("status = 'FINISHED'").is_ok());
-        let order =
-            parse_order_by(&["metrics.`val.f1` DESC".into(), "attributes.start_time".into()])
-                .unwrap();
+        let order = parse_order_by(&[
+            "metrics.`val.f1` DESC".into(),
+            "attributes.start_time".into(),
+        ])
+        .unwrap();
         assert_eq!(order.joins.len(), 1);
         assert_eq!(order.terms.len(), 3);
         assert!(parse_order_by(&["metrics.x SIDEWAYS".into()]).is_err());
