@@ -94,21 +94,24 @@ enum Built {
 fn check_duplicate_anchors(text: &str) -> Result<(), KeysError> {
     let mut seen: HashMap<String, Marker> = HashMap::new();
     for Token(mark, token) in Scanner::new(text.chars()) {
-        if let TokenType::Anchor(name) = token {
-            if let Some(first) = seen.insert(name.clone(), mark) {
-                return Err(yaml_error(
-                    mark,
-                    format!(
-                        "found duplicate anchor {name:?}; first occurrence at line {}, column {}",
-                        first.line(),
-                        first.col() + 1
-                    ),
-                ));
-            }
+        if let TokenType::Anchor(name) = token
+            && let Some(first) = seen.insert(name.clone(), mark)
+        {
+            return Err(yaml_error(
+                mark,
+                format!(
+                    "found duplicate anchor {name:?}; first occurrence at line {}, column {}",
+                    first.line(),
+                    first.col() + 1
+                ),
+            ));
         }
     }
     Ok(())
 }
+
+/// A mapping entry of the node graph.
+type NodePair = (Rc<Node>, Rc<Node>);
 
 /// A composed YAML node (PyYAML's representation graph; aliases share the node).
 #[derive(Debug)]
@@ -125,7 +128,7 @@ enum Node {
         mark: Marker,
     },
     Mapping {
-        pairs: Vec<(Rc<Node>, Rc<Node>)>,
+        pairs: Vec<NodePair>,
         tag: Option<Tag>,
         mark: Marker,
     },
@@ -209,7 +212,7 @@ enum Frame {
         anchor: usize,
         tag: Option<Tag>,
         mark: Marker,
-        pairs: Vec<(Rc<Node>, Rc<Node>)>,
+        pairs: Vec<NodePair>,
         key: Option<Rc<Node>>,
     },
 }
@@ -791,7 +794,7 @@ fn is_merge_key(node: &Node) -> bool {
 
 /// PyYAML's `flatten_mapping`: merged pairs first (later merge sources before earlier ones so
 /// that earlier ones win), then the mapping's own pairs, which win over all merged ones.
-fn flatten_mapping(node: &Node) -> Result<Vec<(Rc<Node>, Rc<Node>)>, KeysError> {
+fn flatten_mapping(node: &Node) -> Result<Vec<NodePair>, KeysError> {
     let Node::Mapping { pairs, .. } = node else {
         return Ok(Vec::new());
     };

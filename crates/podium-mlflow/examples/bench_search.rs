@@ -6,7 +6,7 @@
 //!   10,000), plus all backbones at once on threads.
 //!
 //! ```text
-//! cargo run -p podium-mlflow --example bench_search -- [--runs N] [--rest-runs N] [--repeat N]
+//! cargo run -p podium-mlflow --example bench_search -- [--runs N] [--rest-runs N] [--repeat N] [--db PATH]
 //! ```
 //!
 //! Prints a Markdown table for docs/PERFORMANCE.md.
@@ -154,9 +154,17 @@ fn main() {
     println!("| query | runs returned | podium | Python MlflowClient | podium speed-up |");
     println!("|---|---|---|---|---|");
 
+    // `--db PATH` keeps (or reuses) the generated database, for poking at it with sqlite3.
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("mlflow.db");
-    generate(&db, runs);
+    let args: Vec<String> = std::env::args().collect();
+    let db = args
+        .iter()
+        .position(|a| a == "--db")
+        .and_then(|i| args.get(i + 1))
+        .map_or_else(|| dir.path().join("mlflow.db"), std::path::PathBuf::from);
+    if !db.exists() {
+        generate(&db, runs);
+    }
     let uri = format!("sqlite:///{}", db.display());
     let store = SqliteStore::open(&db).unwrap();
     let experiment = vec![

@@ -49,6 +49,8 @@ struct Linear {
 }
 
 impl Linear {
+    /// Loads `names` (each `[output, input]`) stacked into one `[input, names.len()·output]`
+    /// projection, so fused projections run as one GEMM.
     fn load(weights: &Weights, names: &[&str], input: usize, output: usize) -> Result<Linear> {
         let mut parts = Vec::with_capacity(names.len());
         let mut biases = Vec::with_capacity(names.len());
@@ -761,7 +763,7 @@ fn load_layer(
     };
     let fused = |suffixes: [&str; 3]| {
         let names = suffixes.map(|suffix| name(suffix));
-        Linear::load(weights, &names.each_ref().map(String::as_str), hidden, 3 * hidden)
+        Linear::load(weights, &names.each_ref().map(String::as_str), hidden, hidden)
     };
     let norm = |suffix: &str| Norm::load(weights, &name(suffix), hidden, eps);
     let (qkv, output, attention_norm, intermediate, ffn_output, output_norm) =

@@ -420,7 +420,7 @@ fn metric_cell(metrics: &BTreeMap<String, f64>, name: &str) -> String {
         .map_or_else(|| "-".to_string(), |value| format!("{value:.3}"))
 }
 
-fn print_results(summary: &BenchmarkSummary) {
+pub(crate) fn print_results(summary: &BenchmarkSummary) {
     let mut table = output::table([
         "backbone",
         "outcome",
@@ -451,5 +451,3 @@ fn print_results(summary: &BenchmarkSummary) {
         println!("error ({backbone}): {message}");
     }
 }
-
-pub(crate) use print_results as print_benchmark_results;

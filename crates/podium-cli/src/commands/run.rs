@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::GlobalArgs;
 use crate::commands::benchmark::{
-    BenchmarkArgs, BenchmarkSummary, Session, benchmark_step, exit_code, print_benchmark_results,
+    BenchmarkArgs, BenchmarkSummary, Session, benchmark_step, exit_code, print_results,
 };
 use crate::commands::rank::{print_ranking, ranking};
 use crate::output::{self, Format};
@@ -58,7 +58,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
             ranking: &ranking,
         })?,
         Format::Table => {
-            print_benchmark_results(summary);
+            print_results(summary);
             print_ranking(&ranking);
             println!("{}", summary.counts_line());
         }

@@ -1,0 +1,132 @@
+//! The claims protocol against real stores: one winner per key, release, takeover of expired
+//! (and never-tagged) claims by id, and a stale owner that finds its claim gone.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use podium_bench::claim::{ClaimOutcome, Claims, claim_name, claim_tag};
+use podium_mlflow::{RunStatus, SqliteStore, TrackingStore};
+
+fn sqlite() -> (tempfile::TempDir, Arc<dyn TrackingStore>) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("mlflow.db")).unwrap();
+    (dir, Arc::new(store))
+}
+
+fn won(outcome: ClaimOutcome) -> podium_bench::claim::Claim {
+    match outcome {
+        ClaimOutcome::Won(claim) => claim,
+        ClaimOutcome::Held { owner, .. } => panic!("held by {owner:?}"),
+    }
+}
+
+fn exactly_one_winner_among_racing_threads(store: Arc<dyn TrackingStore>) {
+    let winners: Vec<bool> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|worker| {
+                let store = store.clone();
+                scope.spawn(move || {
+                    let claims = Claims::new(store, format!("w{worker}"), Duration::from_secs(60));
+                    matches!(claims.try_claim("k:d:e:b").unwrap(), ClaimOutcome::Won(_))
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(winners.iter().filter(|&&w| w).count(), 1, "{winners:?}");
+}
+
+#[test]
+fn one_winner_on_sqlite() {
+    let (_dir, store) = sqlite();
+    exactly_one_winner_among_racing_threads(store);
+}
+
+#[test]
+fn one_winner_and_takeover_on_a_server() {
+    let server = podium_testkit::MlflowServer::start().unwrap();
+    let store: Arc<dyn TrackingStore> =
+        Arc::from(podium_mlflow::open_store(Some(server.url())).unwrap());
+    exactly_one_winner_among_racing_threads(store.clone());
+    expired_claims_are_taken_over_and_the_stale_owner_loses(store);
+}
+
+fn expired_claims_are_taken_over_and_the_stale_owner_loses(store: Arc<dyn TrackingStore>) {
+    let lease = Duration::from_millis(300);
+    let slow = Claims::new(store.clone(), "slow".into(), lease);
+    let fast = Claims::new(store.clone(), "fast".into(), lease);
+    let stale = won(slow.try_claim("x:d:e:b").unwrap());
+    let experiment = store.create_experiment("bench").unwrap();
+    let run = store
+        .create_run(&experiment, "benchmark", 1, &BTreeMap::new())
+        .unwrap();
+    stale.record_run(&run.run_id).unwrap();
+    assert!(matches!(fast.try_claim("x:d:e:b").unwrap(), ClaimOutcome::Held { owner: Some(o), .. } if o == "slow"));
+
+    std::thread::sleep(lease + Duration::from_millis(100));
+    let taken = won(fast.try_claim("x:d:e:b").unwrap());
+    assert_ne!(taken.experiment_id(), stale.experiment_id());
+    // The stale owner notices before writing FINISHED, and its renewals touch only its tombstone.
+    assert!(stale.renew().is_err());
+    taken.verify().unwrap();
+    let abandoned = store.get_run(&run.run_id).unwrap();
+    assert_eq!(abandoned.info.status, RunStatus::Failed);
+    // Releasing the stale claim must not free the new owner's.
+    stale.release().unwrap();
+    taken.verify().unwrap();
+    taken.release().unwrap();
+    assert!(store.get_experiment_by_name(&claim_name("x:d:e:b")).unwrap().is_none());
+}
+
+#[test]
+fn expired_takeover_on_sqlite() {
+    let (_dir, store) = sqlite();
+    expired_claims_are_taken_over_and_the_stale_owner_loses(store);
+}
+
+#[test]
+fn a_claim_never_tagged_expires_after_a_lease_seen_by_the_reader() {
+    let (_dir, store) = sqlite();
+    // A worker that died between the create and its tag write.
+    let name = claim_name("y:d:e:b");
+    store.create_experiment(&name).unwrap();
+    let lease = Duration::from_millis(300);
+    let claims = Claims::new(store.clone(), "me".into(), lease);
+    assert!(matches!(
+        claims.try_claim("y:d:e:b").unwrap(),
+        ClaimOutcome::Held { owner: None, .. }
+    ));
+    std::thread::sleep(lease + Duration::from_millis(100));
+    let claim = won(claims.try_claim("y:d:e:b").unwrap());
+    let experiment = store.get_experiment(claim.experiment_id()).unwrap();
+    assert_eq!(experiment.tags[claim_tag::OWNER], "me");
+    assert_eq!(experiment.tags[claim_tag::KEY], "y:d:e:b");
+}
+
+#[test]
+fn heartbeats_keep_a_long_claim_alive() {
+    let (_dir, store) = sqlite();
+    let lease = Duration::from_millis(300);
+    let owner = Claims::new(store.clone(), "owner".into(), lease);
+    let other = Claims::new(store.clone(), "other".into(), lease);
+    let claim = won(owner.try_claim("z:d:e:b").unwrap());
+    let heartbeat = claim.heartbeat();
+    std::thread::sleep(lease * 3);
+    assert!(matches!(other.try_claim("z:d:e:b").unwrap(), ClaimOutcome::Held { .. }));
+    drop(heartbeat);
+    claim.verify().unwrap();
+    claim.release().unwrap();
+    assert!(matches!(other.try_claim("z:d:e:b").unwrap(), ClaimOutcome::Won(_)));
+}
+
+#[test]
+fn a_deleted_experiment_holding_the_name_is_reported() {
+    let (_dir, store) = sqlite();
+    let id = store.create_experiment(&claim_name("d:d:e:b")).unwrap();
+    store.delete_experiment(&id).unwrap();
+    let claims = Claims::new(store, "me".into(), Duration::from_secs(1));
+    let message = claims.try_claim("d:d:e:b").unwrap_err().to_string();
+    assert!(message.contains("mlflow gc"), "{message}");
+}

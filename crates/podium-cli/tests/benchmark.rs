@@ -1,0 +1,294 @@
+//! `podium benchmark` end to end: idempotency, restores in both directions, what changes the
+//! key, force, failures, Ctrl-C, killed workers and concurrent workers (SQLite and a real
+//! MLflow server).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "support/orchestrate.rs"]
+mod support;
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use podium_mlflow::{Filter, Run, RunStatus, ViewType, search_all};
+use support::{BACKBONES, FAST_BENCHMARK, Project, finished_benchmarks, names, sqlite_project};
+
+fn benchmark_runs(uri: &str) -> Vec<Run> {
+    let store = podium_mlflow::open_store(Some(uri)).unwrap();
+    let Some(experiment) = store.get_experiment_by_name("t-benchmark").unwrap() else {
+        return Vec::new();
+    };
+    search_all(
+        store.as_ref(),
+        &[experiment.experiment_id],
+        &Filter::new().tag_eq("code.stage", "benchmark"),
+        ViewType::ActiveOnly,
+    )
+    .unwrap()
+}
+
+#[test]
+fn second_benchmark_measures_nothing_and_says_so() {
+    let project = sqlite_project(&BACKBONES[..2]);
+    let (output, first) = project.run_json(&["benchmark"]);
+    assert!(output.status.success(), "{first}");
+    assert_eq!(names(&first, "benchmarked"), ["bert-base-cased", "distilbert-base-uncased"]);
+    assert!(first["results"]["bert-base-cased"]["latency_batch_1_ms"].as_f64().unwrap() > 0.0);
+    assert!(first["results"]["distilbert-base-uncased"]["latency_batch_2_p95_ms"].is_number());
+    assert_eq!(project.cache_files().len(), 2);
+
+    let output = project.podium(&["benchmark"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("nothing to measure"), "{stdout}");
+    assert!(stdout.contains("benchmarked 0, skipped 2, restored 0, failed 0"), "{stdout}");
+    let (_, again) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&again, "skipped").len(), 2);
+    assert_eq!(again["results"], first["results"], "results come back unchanged");
+    assert!(finished_benchmarks(&project.uri).values().all(|&n| n == 1));
+}
+
+#[test]
+fn each_side_is_restored_from_the_other_without_measuring() {
+    let project = sqlite_project(&BACKBONES[..2]);
+    let (_, first) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&first, "benchmarked").len(), 2);
+
+    // Disk cache gone: rewritten from MLflow.
+    for file in project.cache_files() {
+        std::fs::remove_file(file).unwrap();
+    }
+    let (output, restored) = project.run_json(&["benchmark"]);
+    assert!(output.status.success());
+    assert_eq!(names(&restored, "restored").len(), 2, "{restored}");
+    assert!(names(&restored, "benchmarked").is_empty());
+    assert_eq!(restored["results"], first["results"]);
+    assert_eq!(project.cache_files().len(), 2);
+
+    // A corrupt cache file is a miss, replaced from MLflow.
+    let corrupt = project.cache_files()[0].clone();
+    std::fs::write(&corrupt, b"{ not json").unwrap();
+    let (_, repaired) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&repaired, "restored").len(), 1, "{repaired}");
+    assert!(serde_json::from_slice::<serde_json::Value>(&std::fs::read(&corrupt).unwrap()).is_ok());
+
+    // MLflow side gone (no FINISHED run any more): recreated from the disk cache.
+    let store = podium_mlflow::open_store(Some(&project.uri)).unwrap();
+    for run in benchmark_runs(&project.uri) {
+        store.update_run(run.id(), RunStatus::Failed, None).unwrap();
+    }
+    let (_, from_cache) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&from_cache, "restored").len(), 2, "{from_cache}");
+    assert!(names(&from_cache, "benchmarked").is_empty());
+    assert_eq!(from_cache["results"], first["results"]);
+    let finished = finished_benchmarks(&project.uri);
+    assert_eq!(finished.len(), 2);
+    assert!(finished.values().all(|&n| n == 1));
+    let (_, settled) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&settled, "skipped").len(), 2);
+}
+
+#[test]
+fn benchmark_settings_change_the_key_but_run_mode_does_not_and_force_remeasures() {
+    let project = sqlite_project(&BACKBONES[..1]);
+    let (_, first) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&first, "benchmarked").len(), 1);
+
+    project.set_benchmark(&FAST_BENCHMARK.replace("iterations: 3", "iterations: 4"));
+    let (_, changed) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&changed, "benchmarked").len(), 1, "{changed}");
+    assert_eq!(finished_benchmarks(&project.uri).len(), 2, "a new key");
+
+    project.set_benchmark(
+        &FAST_BENCHMARK
+            .replace("iterations: 3", "iterations: 4")
+            .replace("mode: null", "mode: reuse_if_exists"),
+    );
+    let (_, same) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&same, "skipped").len(), 1, "run.mode is not part of the key: {same}");
+
+    let (_, forced) = project.run_json(&["benchmark", "--force"]);
+    assert_eq!(names(&forced, "benchmarked").len(), 1, "{forced}");
+    project.set_benchmark(
+        &FAST_BENCHMARK
+            .replace("iterations: 3", "iterations: 4")
+            .replace("mode: null", "mode: force_new"),
+    );
+    let (_, force_new) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&force_new, "benchmarked").len(), 1, "{force_new}");
+    let counts: Vec<usize> = finished_benchmarks(&project.uri).into_values().collect();
+    assert_eq!(counts.iter().sum::<usize>(), 4);
+
+    // run.mode: null inherits the HPO config's force_new.
+    project.set_benchmark(&FAST_BENCHMARK.replace("iterations: 3", "iterations: 4"));
+    std::fs::write(
+        project.config_dir().join("hpo/prod.yaml"),
+        "run:\n  mode: force_new\n",
+    )
+    .unwrap();
+    let (_, inherited) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&inherited, "benchmarked").len(), 1, "{inherited}");
+    let hpo_smoke = project.config_dir().join("hpo/smoke.yaml");
+    std::fs::write(&hpo_smoke, "run:\n  mode: reuse_if_exists\n").unwrap();
+    let (_, smoke) = project.run_json(&["benchmark", "--hpo-config", hpo_smoke.to_str().unwrap()]);
+    assert_eq!(names(&smoke, "skipped").len(), 1, "{smoke}");
+}
+
+#[test]
+fn a_failure_leaves_the_run_failed_and_no_cache_file() {
+    let project = sqlite_project(&BACKBONES[..2]);
+    // A checkpoint whose weights cannot be decoded.
+    std::fs::write(
+        project.root().join("checkpoints/distilbert/model.safetensors"),
+        b"definitely not safetensors",
+    )
+    .unwrap();
+    let (output, report) = project.run_json(&["benchmark"]);
+    assert_eq!(output.status.code(), Some(1), "{report}");
+    assert_eq!(names(&report, "benchmarked"), ["bert-base-cased"]);
+    let message = report["failed"]["distilbert-base-uncased"].as_str().unwrap();
+    assert!(message.contains("model.safetensors"), "{message}");
+    assert_eq!(project.cache_files().len(), 1, "only the successful key is cached");
+
+    let runs = benchmark_runs(&project.uri);
+    let failed: Vec<&Run> = runs
+        .iter()
+        .filter(|run| run.tag("code.backbone") == Some("distilbert"))
+        .collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0].info.status, RunStatus::Failed);
+    assert!(failed[0].tag("code.benchmark.error").unwrap().contains("model.safetensors"));
+}
+
+fn spawn_slow_worker(project: &Project, lease: &str) -> Child {
+    project
+        .podium(&["benchmark"])
+        .env("PODIUM_CLAIM_LEASE_SECONDS", lease)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_for_running_run(uri: &str) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(run) = benchmark_runs(uri)
+            .into_iter()
+            .find(|run| run.info.status == RunStatus::Running)
+        {
+            return run;
+        }
+        assert!(Instant::now() < deadline, "no RUNNING benchmark run appeared");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Long enough that a worker is still measuring when the test interrupts it.
+const SLOW_BENCHMARK: &str = "run:\n  mode: null\nbatch_sizes: [1]\nmax_length: 16\n\
+warmup: 1\niterations: 3\nmin_duration_s: 3\ndevice: cpu\nthreads: 1\ninput: synthetic\n";
+
+#[test]
+fn a_killed_worker_leaves_no_cache_and_its_claim_is_taken_over_after_the_lease() {
+    let project = sqlite_project(&BACKBONES[..1]);
+    project.set_benchmark(SLOW_BENCHMARK);
+    let mut worker = spawn_slow_worker(&project, "2");
+    let abandoned = wait_for_running_run(&project.uri);
+    worker.kill().unwrap(); // SIGKILL: no handler runs
+    worker.wait().unwrap();
+    assert!(project.cache_files().is_empty(), "no cache without a result");
+    let key = abandoned.tag("benchmark_key").unwrap().to_string();
+    let store = podium_mlflow::open_store(Some(&project.uri)).unwrap();
+    let claim = podium_bench::claim::claim_name(&key);
+    assert!(store.get_experiment_by_name(&claim).unwrap().is_some(), "the dead worker's claim");
+
+    let started = Instant::now();
+    let (output, report) = {
+        let mut command = project.podium(&["--format", "json", "benchmark"]);
+        command.env("PODIUM_CLAIM_LEASE_SECONDS", "2");
+        let output = command.output().unwrap();
+        let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        (output, json)
+    };
+    assert!(output.status.success(), "{report}");
+    assert_eq!(names(&report, "benchmarked"), ["bert-base-cased"]);
+    assert!(started.elapsed() >= Duration::from_secs(1), "waited for the lease");
+    assert_eq!(finished_benchmarks(&project.uri)[&key], 1);
+    let abandoned = store.get_run(abandoned.id()).unwrap();
+    assert_eq!(abandoned.info.status, RunStatus::Failed);
+    assert!(abandoned.tag("code.benchmark.error").unwrap().contains("expired"));
+    assert!(store.get_experiment_by_name(&claim).unwrap().is_none(), "claim released");
+    assert_eq!(project.cache_files().len(), 1);
+}
+
+#[test]
+fn ctrl_c_marks_the_run_killed_and_releases_the_claim() {
+    let project = sqlite_project(&BACKBONES[..1]);
+    project.set_benchmark(SLOW_BENCHMARK);
+    let mut worker = spawn_slow_worker(&project, "60");
+    let running = wait_for_running_run(&project.uri);
+    let status = Command::new("kill")
+        .args(["-INT", &worker.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = worker.wait().unwrap();
+    assert_eq!(exit.code(), Some(130));
+    let store = podium_mlflow::open_store(Some(&project.uri)).unwrap();
+    let run = store.get_run(running.id()).unwrap();
+    assert_eq!(run.info.status, RunStatus::Killed);
+    let claim = podium_bench::claim::claim_name(run.tag("benchmark_key").unwrap());
+    assert!(store.get_experiment_by_name(&claim).unwrap().is_none());
+    assert!(project.cache_files().is_empty());
+}
+
+fn four_workers(project: &Project) {
+    let workers: Vec<Child> = (0..4)
+        .map(|_| {
+            project
+                .podium(&["--format", "json", "benchmark"])
+                .env("PODIUM_CLAIM_LEASE_SECONDS", "30")
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let mut measured = 0;
+    for worker in workers {
+        let output = worker.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+        measured += names(&report, "benchmarked").len();
+        assert_eq!(report["results"].as_object().unwrap().len(), 6, "{report}");
+    }
+    assert_eq!(measured, 6, "each key measured by exactly one worker");
+    let finished = finished_benchmarks(&project.uri);
+    assert_eq!(finished.len(), 6, "{finished:?}");
+    assert!(finished.values().all(|&n| n == 1), "{finished:?}");
+    assert_eq!(project.cache_files().len(), 6);
+}
+
+#[test]
+fn four_concurrent_workers_measure_each_key_once_on_sqlite() {
+    let project = sqlite_project(&BACKBONES);
+    four_workers(&project);
+}
+
+#[test]
+fn four_concurrent_workers_measure_each_key_once_on_a_server() {
+    let server = podium_testkit::MlflowServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = podium_mlflow::open_store(Some(server.url())).unwrap();
+    support::populate(store.as_ref(), dir.path(), &BACKBONES);
+    support::write_configs(&dir.path().join("config"), &BACKBONES);
+    let project = Project {
+        uri: server.url().to_string(),
+        dir,
+    };
+    four_workers(&project);
+}

@@ -1,0 +1,223 @@
+//! A project with champions on a tracking store, for the `podium benchmark`/`run` tests: tiny
+//! random checkpoints, HPO trial runs tagged like the Python pipeline's, and configs with very
+//! small harness settings.
+#![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use podium_bench::random_checkpoint::RandomCheckpoint;
+use podium_mlflow::{MetricPoint, RunStatus, TrackingStore};
+
+/// Backbones with distinct short names (and a mix of architectures).
+pub const BACKBONES: [&str; 6] = [
+    "bert-base-cased",
+    "distilbert-base-uncased",
+    "roberta-base",
+    "deberta-v3-small",
+    "xlm-roberta-base",
+    "electra-small",
+];
+
+/// A project directory: configs, outputs, checkpoints, and the tracking URI.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+    pub uri: String,
+}
+
+impl Project {
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.root().join("config")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root().join("outputs/benchmarking/local/cache")
+    }
+
+    pub fn cache_files(&self) -> Vec<PathBuf> {
+        let Ok(entries) = std::fs::read_dir(self.cache_dir()) else {
+            return Vec::new();
+        };
+        let mut files: Vec<PathBuf> = entries
+            .map(|entry| entry.unwrap().path())
+            .filter(|path| path.extension().is_some_and(|e| e == "json"))
+            .collect();
+        files.sort();
+        files
+    }
+
+    /// `podium ARGS…` in this project, JSON output, environment pinned.
+    pub fn podium(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_podium"));
+        command
+            .current_dir(self.root())
+            .env("PODIUM_ENVIRONMENT", "local")
+            .env_remove("MLFLOW_TRACKING_URI")
+            .args(["--tracking-uri", &self.uri, "--root"])
+            .arg(self.root())
+            .arg("--config-dir")
+            .arg(self.config_dir())
+            .args(args);
+        command
+    }
+
+    pub fn run_json(&self, args: &[&str]) -> (Output, serde_json::Value) {
+        let mut all = vec!["--format", "json"];
+        all.extend_from_slice(args);
+        let output = self.podium(&all).output().unwrap();
+        let json = serde_json::from_slice(&output.stdout).unwrap_or_else(|err| {
+            panic!(
+                "podium {args:?} printed no JSON ({err}): stdout {} stderr {}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
+        (output, json)
+    }
+
+    /// Rewrites one top-level key of config/benchmark.yaml.
+    pub fn set_benchmark(&self, text: &str) {
+        std::fs::write(self.config_dir().join("benchmark.yaml"), text).unwrap();
+    }
+}
+
+/// Tiny harness settings: a benchmark takes milliseconds.
+pub const FAST_BENCHMARK: &str = "run:\n  mode: null\nbatch_sizes: [1, 2]\nmax_length: 16\n\
+warmup: 1\niterations: 3\nmin_duration_s: 0\ndevice: cpu\nthreads: 1\ninput: synthetic\n";
+
+fn repo_config(name: &str) -> String {
+    std::fs::read_to_string(podium_testkit::workspace_root().join("config").join(name)).unwrap()
+}
+
+/// Writes the configs of a project benchmarking `backbones`.
+pub fn write_configs(config_dir: &Path, backbones: &[&str]) {
+    std::fs::create_dir_all(config_dir.join("hpo")).unwrap();
+    let list: Vec<String> = backbones.iter().map(|b| format!("  - {b}\n")).collect();
+    std::fs::write(
+        config_dir.join("experiment.yaml"),
+        format!("name: t\nbackbones:\n{}", list.concat()),
+    )
+    .unwrap();
+    std::fs::write(config_dir.join("benchmark.yaml"), FAST_BENCHMARK).unwrap();
+    let selection = repo_config("best_model_selection.yaml")
+        .replace("checkpoint_source: refit", "checkpoint_source: trial");
+    assert!(selection.contains("checkpoint_source: trial"));
+    std::fs::write(config_dir.join("best_model_selection.yaml"), selection).unwrap();
+    for name in ["tags.yaml", "data.yaml", "eval.yaml"] {
+        std::fs::write(config_dir.join(name), repo_config(name)).unwrap();
+    }
+    std::fs::write(
+        config_dir.join("hpo/prod.yaml"),
+        "run:\n  mode: reuse_if_exists\n",
+    )
+    .unwrap();
+}
+
+/// Logs three FINISHED hpo_trial runs per backbone (experiment `t-hpo-{short}`), each tagged
+/// with a tiny checkpoint under `root/checkpoints/{short}`. Returns the champion run ids
+/// (the best trial of each backbone), in `backbones` order.
+pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> Vec<String> {
+    let mut champions = Vec::new();
+    for (index, backbone) in backbones.iter().enumerate() {
+        let short = backbone.split('-').next().unwrap();
+        let checkpoint = root.join("checkpoints").join(short);
+        RandomCheckpoint::tiny_for(backbone, index as u64)
+            .write(&checkpoint)
+            .unwrap();
+        let experiment = store.create_experiment(&format!("t-hpo-{short}")).unwrap();
+        let study = podium_keys::sha256_hex(&format!("study-{short}"));
+        let mut best = (f64::MIN, String::new());
+        for (trial, f1) in [0.80, 0.86 - index as f64 * 0.01, 0.83].into_iter().enumerate() {
+            let tags: BTreeMap<String, String> = [
+                ("code.backbone", short.to_string()),
+                ("code.stage", "hpo_trial".to_string()),
+                ("code.study_key_hash", study.clone()),
+                (
+                    "code.trial_key_hash",
+                    podium_keys::sha256_hex(&format!("{short}-{trial}")),
+                ),
+                ("code.study.key_schema_version", "2.0".to_string()),
+                ("code.artifact.available", "true".to_string()),
+                (
+                    "code.artifact.checkpoint_path",
+                    checkpoint.display().to_string(),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            let run = store
+                .create_run(&experiment, &format!("trial-{trial}"), 1_000 + trial as i64, &tags)
+                .unwrap();
+            let point = MetricPoint {
+                key: "macro-f1",
+                value: f1,
+                timestamp: 2_000,
+                step: 0,
+            };
+            store.log_batch(&run.run_id, &[point], &[], &[]).unwrap();
+            store
+                .update_run(&run.run_id, RunStatus::Finished, Some(3_000))
+                .unwrap();
+            if f1 > best.0 {
+                best = (f1, run.run_id.clone());
+            }
+        }
+        champions.push(best.1);
+    }
+    champions
+}
+
+/// A project on a fresh SQLite store with champions for `backbones`.
+pub fn sqlite_project(backbones: &[&str]) -> Project {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mlflow.db");
+    let store = podium_mlflow::SqliteStore::open(&db).unwrap();
+    populate(&store, dir.path(), backbones);
+    write_configs(&dir.path().join("config"), backbones);
+    Project {
+        uri: format!("sqlite:///{}", db.display()),
+        dir,
+    }
+}
+
+/// FINISHED benchmark runs per benchmark key, read through `uri`.
+pub fn finished_benchmarks(uri: &str) -> BTreeMap<String, usize> {
+    let store = podium_mlflow::open_store(Some(uri)).unwrap();
+    let Some(experiment) = store.get_experiment_by_name("t-benchmark").unwrap() else {
+        return BTreeMap::new();
+    };
+    let filter = podium_mlflow::Filter::new()
+        .tag_eq("code.stage", "benchmark")
+        .status(RunStatus::Finished);
+    let runs = podium_mlflow::search_all(
+        store.as_ref(),
+        &[experiment.experiment_id],
+        &filter,
+        podium_mlflow::ViewType::ActiveOnly,
+    )
+    .unwrap();
+    let mut counts = BTreeMap::new();
+    for run in runs {
+        *counts
+            .entry(run.tag("benchmark_key").unwrap().to_string())
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+pub fn names(json: &serde_json::Value, field: &str) -> Vec<String> {
+    let mut names: Vec<String> = json[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("{field} missing in {json}"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    names.sort();
+    names
+}
