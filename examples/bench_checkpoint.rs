@@ -31,7 +31,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         None => {
             let dir = scratch.path().join("checkpoint");
             RandomCheckpoint::tiny_for("distilbert-base-uncased", 1).write(&dir)?;
-            println!("wrote a tiny random DistilBERT checkpoint to {}", dir.display());
+            println!(
+                "wrote a tiny random DistilBERT checkpoint to {}",
+                dir.display()
+            );
             dir
         }
     };
@@ -47,7 +50,9 @@ fn main() -> Result<(), Box<dyn Error>> {
         },
     };
     if config.input != InputSpec::Synthetic {
-        return Err("this example times synthetic inputs; use `podium bench-model` for test data".into());
+        return Err(
+            "this example times synthetic inputs; use `podium bench-model` for test data".into(),
+        );
     }
 
     let model = Model::load(&checkpoint, &parse_device(&config.device)?)?;

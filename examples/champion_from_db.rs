@@ -41,7 +41,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         None => {
             let db = scratch.path().join("mlflow.db");
             write_example_sweep(&db, &repo_config)?;
-            println!("created {} with two studies of {EXAMPLE_BACKBONE}", db.display());
+            println!(
+                "created {} with two studies of {EXAMPLE_BACKBONE}",
+                db.display()
+            );
             (db, Some(EXAMPLE_BACKBONE.to_string()))
         }
     };

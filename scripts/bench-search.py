@@ -3,7 +3,7 @@
 
 Times the candidate query of one backbone (its FINISHED HPO trials) with MlflowClient.search_runs,
 paging with next_page_token to the end, on the same store podium queried. Prints JSON:
-{"count": N, "median_ms": M, "min_ms": m, "page_size": P}.
+{"count": N, "median_ms": M, "min_ms": m, "median_cpu_ms": C, "page_size": P}.
 
     python scripts/bench-search.py URI EXPERIMENT BACKBONE REPEAT [PAGE_SIZE]
 """
@@ -28,10 +28,11 @@ def main() -> int:
         f"tags.`code.backbone` = '{backbone}' AND tags.`code.stage` = 'hpo_trial' "
         "AND attributes.status = 'FINISHED'"
     )
-    timings = []
+    timings, cpu = [], []
     count = 0
     for _ in range(int(repeat)):
         started = time.perf_counter()
+        cpu_started = time.process_time()
         runs, token = [], None
         while True:
             page = client.search_runs(
@@ -42,11 +43,13 @@ def main() -> int:
             if not token:
                 break
         timings.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - cpu_started) * 1000)
         count = len(runs)
     print(json.dumps({
         "count": count,
         "median_ms": statistics.median(timings),
         "min_ms": min(timings),
+        "median_cpu_ms": statistics.median(cpu),
         "page_size": page_size,
     }))
     return 0

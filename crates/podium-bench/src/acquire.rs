@@ -111,7 +111,9 @@ pub fn acquire_checkpoint(
 ) -> Result<AcquiredCheckpoint, OrchestrateError> {
     let run = store
         .get_run(run_id)
-        .map_err(OrchestrateError::mlflow(format!("reading champion run {run_id}")))?;
+        .map_err(OrchestrateError::mlflow(format!(
+            "reading champion run {run_id}"
+        )))?;
     acquire_for_run(store, &run, tags, layout, environment)
 }
 

@@ -110,7 +110,9 @@ impl BenchmarkCache {
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => return CacheLookup::Missing,
-            Err(err) => return CacheLookup::Invalid(format!("cannot read {}: {err}", path.display())),
+            Err(err) => {
+                return CacheLookup::Invalid(format!("cannot read {}: {err}", path.display()));
+            }
         };
         match serde_json::from_slice::<CachedBenchmark>(&bytes) {
             Ok(entry) if entry.benchmark_key == key => CacheLookup::Hit(entry),
@@ -155,7 +157,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = BenchmarkCache::new(dir.path());
         let key = "r:d:e:b";
-        std::fs::write(cache.path_for(key), b"{\"benchmark_key\": \"r:d:e:b\", trunc").unwrap();
+        std::fs::write(
+            cache.path_for(key),
+            b"{\"benchmark_key\": \"r:d:e:b\", trunc",
+        )
+        .unwrap();
         assert!(matches!(cache.read(key), CacheLookup::Invalid(m) if m.contains("corrupt")));
         // A file whose stored key differs (e.g. written by a version that mapped names
         // differently) is not trusted.

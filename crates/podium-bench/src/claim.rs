@@ -83,13 +83,13 @@ pub fn claim_name(key: &str) -> String {
 /// The lease from [`LEASE_ENV`] when set, else [`DEFAULT_LEASE`].
 pub fn lease_from_env() -> Result<Duration, OrchestrateError> {
     match std::env::var(LEASE_ENV) {
-        Ok(text) if !text.trim().is_empty() => parse_lease(&text).ok_or_else(|| {
-            OrchestrateError::Config {
+        Ok(text) if !text.trim().is_empty() => {
+            parse_lease(&text).ok_or_else(|| OrchestrateError::Config {
                 file: LEASE_ENV.into(),
                 key: LEASE_ENV.into(),
                 message: format!("{text:?} is not a positive number of seconds"),
-            }
-        }),
+            })
+        }
         _ => Ok(DEFAULT_LEASE),
     }
 }
@@ -109,11 +109,7 @@ pub fn worker_id() -> String {
         .map(|name| name.trim().to_string())
         .filter(|name| !name.is_empty())
         .unwrap_or_else(|| "unknown-host".to_string());
-    format!(
-        "{host}:{}:{:08x}",
-        std::process::id(),
-        fastrand::u32(..)
-    )
+    format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
 }
 
 /// The claims of one worker on one tracking store.
@@ -285,7 +281,13 @@ impl Claims {
     /// Renames the claim experiment `existing` (by id, so a newer claim under the same name is
     /// never touched) to a unique tombstone, then deletes it to keep experiment lists clean.
     fn bury(&self, name: &str, existing: &Experiment, why: &str) -> Result<(), OrchestrateError> {
-        bury(self.store.as_ref(), name, &existing.experiment_id, existing.tags.get(claim_tag::OWNER).map(String::as_str), why)
+        bury(
+            self.store.as_ref(),
+            name,
+            &existing.experiment_id,
+            existing.tags.get(claim_tag::OWNER).map(String::as_str),
+            why,
+        )
     }
 }
 
@@ -299,7 +301,13 @@ fn bury(
     let owner: String = owner
         .unwrap_or("unknown")
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let tombstone = format!("{name}.{why}.{experiment_id}.{owner}");
     match store.rename_experiment(experiment_id, &tombstone) {
@@ -313,7 +321,9 @@ fn bury(
         ) => return Ok(()),
         Err(source) => {
             return Err(OrchestrateError::Mlflow {
-                context: format!("renaming claim {name} (experiment {experiment_id}) to {tombstone}"),
+                context: format!(
+                    "renaming claim {name} (experiment {experiment_id}) to {tombstone}"
+                ),
                 source,
             });
         }
@@ -405,7 +415,10 @@ impl Claim {
                 claim_tag::EXPIRES_MS,
                 &self.next_expiry().to_string(),
             )
-            .map_err(OrchestrateError::mlflow(format!("renewing claim {}", self.name)))?;
+            .map_err(OrchestrateError::mlflow(format!(
+                "renewing claim {}",
+                self.name
+            )))?;
         self.verify()
     }
 
@@ -420,10 +433,13 @@ impl Claim {
         if self.lost.load(Ordering::SeqCst) {
             return Err(lost("a lease renewal found the claim lost".into()));
         }
-        let experiment = self
-            .store
-            .get_experiment(&self.experiment_id)
-            .map_err(OrchestrateError::mlflow(format!("reading claim {}", self.name)))?;
+        let experiment =
+            self.store
+                .get_experiment(&self.experiment_id)
+                .map_err(OrchestrateError::mlflow(format!(
+                    "reading claim {}",
+                    self.name
+                )))?;
         if experiment.name != self.name || !experiment.is_active() {
             return Err(lost(format!(
                 "lost: the lease expired and another worker took it over (experiment {} is now {:?})",

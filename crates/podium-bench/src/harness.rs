@@ -125,7 +125,10 @@ impl LatencyStats {
             (format!("latency_batch_{b}_mean_ms"), self.mean_ms),
             (format!("latency_batch_{b}_std_ms"), self.std_ms),
             (format!("latency_batch_{b}_cv"), self.cv),
-            (format!("throughput_batch_{b}_seq_per_s"), self.throughput_seq_per_s),
+            (
+                format!("throughput_batch_{b}_seq_per_s"),
+                self.throughput_seq_per_s,
+            ),
         ])
     }
 
@@ -175,8 +178,11 @@ pub struct BenchmarkReport {
 impl BenchmarkReport {
     /// All metrics of all batch sizes, plus `threads` and the tokenisation time when known.
     pub fn metrics(&self) -> BTreeMap<String, f64> {
-        let mut metrics: BTreeMap<String, f64> =
-            self.results.iter().flat_map(LatencyStats::metrics).collect();
+        let mut metrics: BTreeMap<String, f64> = self
+            .results
+            .iter()
+            .flat_map(LatencyStats::metrics)
+            .collect();
         metrics.insert("threads".into(), self.threads as f64);
         if let Some(tokenization) = &self.tokenization {
             metrics.insert("tokenization_ms".into(), tokenization.total_ms);
@@ -260,7 +266,10 @@ fn validate_settings(settings: &HarnessSettings) -> Result<()> {
         message: message.into(),
     };
     if settings.batch_sizes.is_empty() || settings.batch_sizes.contains(&0) {
-        return Err(invalid("batch_sizes", "must be a non-empty list of positive integers"));
+        return Err(invalid(
+            "batch_sizes",
+            "must be a non-empty list of positive integers",
+        ));
     }
     if settings.iterations == 0 {
         return Err(invalid("iterations", "must be at least 1"));
@@ -269,7 +278,10 @@ fn validate_settings(settings: &HarnessSettings) -> Result<()> {
         return Err(invalid("min_duration_s", "must be a number ≥ 0"));
     }
     if settings.threads == Some(0) {
-        return Err(invalid("threads", "must be at least 1 (or null for physical cores)"));
+        return Err(invalid(
+            "threads",
+            "must be at least 1 (or null for physical cores)",
+        ));
     }
     Ok(())
 }
@@ -440,19 +452,30 @@ impl BenchmarkConfig {
                 .as_u64()
                 .filter(|n| *n > 0)
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or_else(|| invalid(key, format!("expected a positive integer, found {}", show(value))))
+                .ok_or_else(|| {
+                    invalid(
+                        key,
+                        format!("expected a positive integer, found {}", show(value)),
+                    )
+                })
         };
         let non_negative = |key: &str, value: &Value| -> Result<usize> {
             value
                 .as_u64()
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or_else(|| {
-                    invalid(key, format!("expected a non-negative integer, found {}", show(value)))
+                    invalid(
+                        key,
+                        format!("expected a non-negative integer, found {}", show(value)),
+                    )
                 })
         };
         if let Some(value) = map.get("batch_sizes") {
             let Value::Sequence(items) = value else {
-                return Err(invalid("batch_sizes", format!("expected a list, found {}", show(value))));
+                return Err(invalid(
+                    "batch_sizes",
+                    format!("expected a list, found {}", show(value)),
+                ));
             };
             if items.is_empty() {
                 return Err(invalid("batch_sizes", "must not be empty".into()));
@@ -476,19 +499,28 @@ impl BenchmarkConfig {
                 .as_f64()
                 .filter(|x| x.is_finite() && *x >= 0.0)
                 .ok_or_else(|| {
-                    invalid("min_duration_s", format!("expected a number ≥ 0, found {}", show(value)))
+                    invalid(
+                        "min_duration_s",
+                        format!("expected a number ≥ 0, found {}", show(value)),
+                    )
                 })?;
         }
         if let Some(value) = map.get("device") {
-            let device = value
-                .as_str()
-                .ok_or_else(|| invalid("device", format!("expected cpu or cuda:N, found {}", show(value))))?;
+            let device = value.as_str().ok_or_else(|| {
+                invalid(
+                    "device",
+                    format!("expected cpu or cuda:N, found {}", show(value)),
+                )
+            })?;
             let valid = device == "cpu"
                 || device
                     .strip_prefix("cuda:")
                     .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
             if !valid {
-                return Err(invalid("device", format!("expected cpu or cuda:N, found {device:?}")));
+                return Err(invalid(
+                    "device",
+                    format!("expected cpu or cuda:N, found {device:?}"),
+                ));
             }
             if device != "cpu" && !cfg!(feature = "cuda") {
                 return Err(invalid(
@@ -508,14 +540,20 @@ impl BenchmarkConfig {
             None | Some(Value::Null) => None,
             Some(Value::String(path)) => Some(PathBuf::from(path)),
             Some(other) => {
-                return Err(invalid("test_data_path", format!("expected a path, found {}", show(other))));
+                return Err(invalid(
+                    "test_data_path",
+                    format!("expected a path, found {}", show(other)),
+                ));
             }
         };
         let input = match map.get("input") {
             None | Some(Value::Null) => "synthetic",
             Some(Value::String(input)) => input.as_str(),
             Some(other) => {
-                return Err(invalid("input", format!("expected synthetic or test_data, found {}", show(other))));
+                return Err(invalid(
+                    "input",
+                    format!("expected synthetic or test_data, found {}", show(other)),
+                ));
             }
         };
         config.input = match input {
@@ -570,7 +608,14 @@ mod tests {
     fn percentiles_match_numpy_linear_interpolation() {
         // numpy.percentile([1, 2, 3, 4], [50, 90, 95, 99]) = [2.5, 3.7, 3.85, 3.97]
         let sorted = [1.0, 2.0, 3.0, 4.0];
-        for (q, expected) in [(50.0, 2.5), (90.0, 3.7), (95.0, 3.85), (99.0, 3.97), (0.0, 1.0), (100.0, 4.0)] {
+        for (q, expected) in [
+            (50.0, 2.5),
+            (90.0, 3.7),
+            (95.0, 3.85),
+            (99.0, 3.97),
+            (0.0, 1.0),
+            (100.0, 4.0),
+        ] {
             assert!((percentile(&sorted, q) - expected).abs() < 1e-12, "q={q}");
         }
         // numpy.percentile(range(1, 101), [50, 90, 95, 99]) = [50.5, 90.1, 95.05, 99.01]

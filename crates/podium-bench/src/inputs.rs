@@ -93,10 +93,12 @@ pub fn synthetic_batch(
     let span = (config.vocab_size as u64).saturating_sub(first_id).max(1);
     let mut state = seed;
     let input_ids = (0..batch_size * max_length)
-        .map(|_| loop {
-            let id = (first_id + splitmix64(&mut state) % span) as u32;
-            if id != config.pad_token_id || span == 1 {
-                break id;
+        .map(|_| {
+            loop {
+                let id = (first_id + splitmix64(&mut state) % span) as u32;
+                if id != config.pad_token_id || span == 1 {
+                    break id;
+                }
             }
         })
         .collect();
@@ -133,7 +135,11 @@ pub fn load_records(file: &Path) -> Result<Vec<Record>> {
         else {
             return Err(json_error("expected an array of records".into()));
         };
-        items.into_iter().enumerate().map(|(i, v)| (i + 1, v)).collect()
+        items
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (i + 1, v))
+            .collect()
     } else {
         text.lines()
             .enumerate()
@@ -228,10 +234,9 @@ pub fn tokenize(
     for record in records {
         let encoding = match record {
             Record::Text(text) => tokenizer.encode(text.as_str(), true),
-            Record::Tokens(words) => tokenizer.encode(
-                words.iter().map(String::as_str).collect::<Vec<_>>(),
-                true,
-            ),
+            Record::Tokens(words) => {
+                tokenizer.encode(words.iter().map(String::as_str).collect::<Vec<_>>(), true)
+            }
         }
         .map_err(|err| tokenizer_error(err.to_string()))?;
         if !encoding.get_overflowing().is_empty() {
@@ -298,8 +303,11 @@ mod tests {
     fn records_load_from_jsonl_and_json_arrays() {
         let dir = tempfile::tempdir().unwrap();
         let jsonl = dir.path().join("data.jsonl");
-        std::fs::write(&jsonl, "{\"text\": \"hello world\"}\n\n{\"tokens\": [\"a\", \"b\"]}\n")
-            .unwrap();
+        std::fs::write(
+            &jsonl,
+            "{\"text\": \"hello world\"}\n\n{\"tokens\": [\"a\", \"b\"]}\n",
+        )
+        .unwrap();
         assert_eq!(
             load_records(&jsonl).unwrap(),
             vec![
@@ -310,10 +318,16 @@ mod tests {
         let array = dir.path().join("data.json");
         std::fs::write(&array, r#"[{"text": "x"}, {"label": 3}]"#).unwrap();
         let err = load_records(&array).unwrap_err().to_string();
-        assert!(err.contains("data.json") && err.contains("record 2"), "{err}");
+        assert!(
+            err.contains("data.json") && err.contains("record 2"),
+            "{err}"
+        );
         let broken = dir.path().join("broken.jsonl");
         std::fs::write(&broken, "{\"text\": \"ok\"}\n{not json\n").unwrap();
         let err = load_records(&broken).unwrap_err().to_string();
-        assert!(err.contains("broken.jsonl") && err.contains("line 2"), "{err}");
+        assert!(
+            err.contains("broken.jsonl") && err.contains("line 2"),
+            "{err}"
+        );
     }
 }

@@ -59,7 +59,10 @@ fn class_name(architecture: Architecture) -> &'static str {
 }
 
 fn is_roberta(architecture: Architecture) -> bool {
-    matches!(architecture, Architecture::Roberta | Architecture::XlmRoberta)
+    matches!(
+        architecture,
+        Architecture::Roberta | Architecture::XlmRoberta
+    )
 }
 
 /// Rows of the absolute position table: RoBERTa counts positions past its padding index (1).
@@ -221,7 +224,11 @@ impl RandomCheckpoint {
             let values = init.normal(shape.iter().product());
             out.push((name, shape, values));
         };
-        normal(&mut out, format!("{prefix}.embeddings.word_embeddings.weight"), vec![v, h]);
+        normal(
+            &mut out,
+            format!("{prefix}.embeddings.word_embeddings.weight"),
+            vec![v, h],
+        );
         if arch != Architecture::DebertaV2 {
             normal(
                 &mut out,
@@ -229,7 +236,10 @@ impl RandomCheckpoint {
                 vec![positions, h],
             );
         }
-        if matches!(arch, Architecture::Bert | Architecture::Roberta | Architecture::XlmRoberta) {
+        if matches!(
+            arch,
+            Architecture::Bert | Architecture::Roberta | Architecture::XlmRoberta
+        ) {
             let types = if is_roberta(arch) { 1 } else { 2 };
             normal(
                 &mut out,
@@ -256,7 +266,11 @@ impl RandomCheckpoint {
                 | Architecture::XlmRoberta
                 | Architecture::DebertaV2 => {
                     let base = format!("{prefix}.encoder.layer.{layer}");
-                    let projection = if arch == Architecture::DebertaV2 { "_proj" } else { "" };
+                    let projection = if arch == Architecture::DebertaV2 {
+                        "_proj"
+                    } else {
+                        ""
+                    };
                     vec![
                         (format!("{base}.attention.self.query{projection}"), h, h),
                         (format!("{base}.attention.self.key{projection}"), h, h),
@@ -348,7 +362,10 @@ impl RandomCheckpoint {
             ));
         }
         if self.labels.is_empty() {
-            return Err(invalid("labels", "a token-classification head needs labels"));
+            return Err(invalid(
+                "labels",
+                "a token-classification head needs labels",
+            ));
         }
         for (key, value) in [
             ("vocab_size", self.vocab_size),
@@ -429,10 +446,17 @@ mod tests {
         let a = tempfile::tempdir().unwrap();
         let b = tempfile::tempdir().unwrap();
         let c = tempfile::tempdir().unwrap();
-        RandomCheckpoint::tiny(Architecture::Bert, 1).write(a.path()).unwrap();
-        RandomCheckpoint::tiny(Architecture::Bert, 1).write(b.path()).unwrap();
-        RandomCheckpoint::tiny(Architecture::Bert, 2).write(c.path()).unwrap();
-        let read = |dir: &tempfile::TempDir, name: &str| std::fs::read(dir.path().join(name)).unwrap();
+        RandomCheckpoint::tiny(Architecture::Bert, 1)
+            .write(a.path())
+            .unwrap();
+        RandomCheckpoint::tiny(Architecture::Bert, 1)
+            .write(b.path())
+            .unwrap();
+        RandomCheckpoint::tiny(Architecture::Bert, 2)
+            .write(c.path())
+            .unwrap();
+        let read =
+            |dir: &tempfile::TempDir, name: &str| std::fs::read(dir.path().join(name)).unwrap();
         assert_eq!(read(&a, "model.safetensors"), read(&b, "model.safetensors"));
         assert_eq!(read(&a, "config.json"), read(&b, "config.json"));
         assert_ne!(read(&a, "model.safetensors"), read(&c, "model.safetensors"));
@@ -467,18 +491,37 @@ mod tests {
 
     #[test]
     fn backbone_names_pick_their_architecture() {
-        assert_eq!(architecture_for_backbone("distilbert-base-uncased"), Architecture::DistilBert);
-        assert_eq!(architecture_for_backbone("distilroberta-base"), Architecture::Roberta);
-        assert_eq!(architecture_for_backbone("xlm-roberta-base"), Architecture::XlmRoberta);
-        assert_eq!(architecture_for_backbone("microsoft/deberta-v3-small"), Architecture::DebertaV2);
-        assert_eq!(architecture_for_backbone("bert-base-cased"), Architecture::Bert);
+        assert_eq!(
+            architecture_for_backbone("distilbert-base-uncased"),
+            Architecture::DistilBert
+        );
+        assert_eq!(
+            architecture_for_backbone("distilroberta-base"),
+            Architecture::Roberta
+        );
+        assert_eq!(
+            architecture_for_backbone("xlm-roberta-base"),
+            Architecture::XlmRoberta
+        );
+        assert_eq!(
+            architecture_for_backbone("microsoft/deberta-v3-small"),
+            Architecture::DebertaV2
+        );
+        assert_eq!(
+            architecture_for_backbone("bert-base-cased"),
+            Architecture::Bert
+        );
     }
 
     #[test]
     fn weights_look_like_an_initialised_model() {
         let values = Init::new(9).normal(10_000);
         let mean = values.iter().map(|&v| f64::from(v)).sum::<f64>() / 10_000.0;
-        let var = values.iter().map(|&v| (f64::from(v) - mean).powi(2)).sum::<f64>() / 10_000.0;
+        let var = values
+            .iter()
+            .map(|&v| (f64::from(v) - mean).powi(2))
+            .sum::<f64>()
+            / 10_000.0;
         assert!(mean.abs() < 0.002, "{mean}");
         assert!((var.sqrt() - 0.02).abs() < 0.002, "{}", var.sqrt());
     }

@@ -63,7 +63,9 @@ fn expired_claims_are_taken_over_and_the_stale_owner_loses(store: Arc<dyn Tracki
         .create_run(&experiment, "benchmark", 1, &BTreeMap::new())
         .unwrap();
     stale.record_run(&run.run_id).unwrap();
-    assert!(matches!(fast.try_claim("x:d:e:b").unwrap(), ClaimOutcome::Held { owner: Some(o), .. } if o == "slow"));
+    assert!(
+        matches!(fast.try_claim("x:d:e:b").unwrap(), ClaimOutcome::Held { owner: Some(o), .. } if o == "slow")
+    );
 
     std::thread::sleep(lease + Duration::from_millis(100));
     let taken = won(fast.try_claim("x:d:e:b").unwrap());
@@ -77,7 +79,12 @@ fn expired_claims_are_taken_over_and_the_stale_owner_loses(store: Arc<dyn Tracki
     stale.release().unwrap();
     taken.verify().unwrap();
     taken.release().unwrap();
-    assert!(store.get_experiment_by_name(&claim_name("x:d:e:b")).unwrap().is_none());
+    assert!(
+        store
+            .get_experiment_by_name(&claim_name("x:d:e:b"))
+            .unwrap()
+            .is_none()
+    );
 }
 
 #[test]
@@ -114,11 +121,17 @@ fn heartbeats_keep_a_long_claim_alive() {
     let claim = won(owner.try_claim("z:d:e:b").unwrap());
     let heartbeat = claim.heartbeat();
     std::thread::sleep(lease * 3);
-    assert!(matches!(other.try_claim("z:d:e:b").unwrap(), ClaimOutcome::Held { .. }));
+    assert!(matches!(
+        other.try_claim("z:d:e:b").unwrap(),
+        ClaimOutcome::Held { .. }
+    ));
     drop(heartbeat);
     claim.verify().unwrap();
     claim.release().unwrap();
-    assert!(matches!(other.try_claim("z:d:e:b").unwrap(), ClaimOutcome::Won(_)));
+    assert!(matches!(
+        other.try_claim("z:d:e:b").unwrap(),
+        ClaimOutcome::Won(_)
+    ));
 }
 
 #[test]

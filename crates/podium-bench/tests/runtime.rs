@@ -130,7 +130,11 @@ fn tokenisation_matches_transformers() {
         let ids: Vec<Vec<u32>> = data.rows().iter().map(|row| row.ids.clone()).collect();
         let mask: Vec<Vec<u32>> = data.rows().iter().map(|row| row.mask.clone()).collect();
         assert_eq!(ids, matrix_u32(&reference["text_input_ids"]), "{name}");
-        assert_eq!(mask, matrix_u32(&reference["text_attention_mask"]), "{name}");
+        assert_eq!(
+            mask,
+            matrix_u32(&reference["text_attention_mask"]),
+            "{name}"
+        );
         assert_eq!(data.stats.records, records.len());
         assert!(data.stats.truncated >= 1, "the long text is truncated");
 
@@ -190,8 +194,7 @@ fn minilm_logits_match_transformers() {
     let mut tensors: HashMap<String, Tensor> =
         candle_core::safetensors::load(source.join("model.safetensors"), &Device::Cpu).unwrap();
     tensors.extend(
-        candle_core::safetensors::load(fixture_dir.join("head.safetensors"), &Device::Cpu)
-            .unwrap(),
+        candle_core::safetensors::load(fixture_dir.join("head.safetensors"), &Device::Cpu).unwrap(),
     );
     candle_core::safetensors::save(&tensors, dir.path().join("model.safetensors")).unwrap();
     let model = Model::load(dir.path(), &Device::Cpu).unwrap();
@@ -242,7 +245,10 @@ fn harness_times_every_batch_size() {
     for stats in &report.results {
         assert!(stats.samples >= 3);
         // Both minimums hold: the timed passes add up to at least min_duration_s.
-        assert!(stats.mean_ms * stats.samples as f64 >= 20.0 - 1e-6, "{stats:?}");
+        assert!(
+            stats.mean_ms * stats.samples as f64 >= 20.0 - 1e-6,
+            "{stats:?}"
+        );
         assert!(stats.p50_ms > 0.0 && stats.p99_ms >= stats.p50_ms);
     }
     let metrics = report.metrics();
@@ -281,7 +287,11 @@ fn broken_checkpoints_give_clear_errors() {
     );
 
     let dir = copy_fixture("bert");
-    std::fs::write(dir.path().join("model.safetensors"), b"not a safetensors file").unwrap();
+    std::fs::write(
+        dir.path().join("model.safetensors"),
+        b"not a safetensors file",
+    )
+    .unwrap();
     let err = load_error(dir.path());
     assert!(
         err.contains("model.safetensors: cannot decode weights"),
@@ -289,7 +299,11 @@ fn broken_checkpoints_give_clear_errors() {
     );
 
     let dir = copy_fixture("distilbert");
-    std::fs::write(dir.path().join("pytorch_model.bin"), b"PK\x03\x04 truncated").unwrap();
+    std::fs::write(
+        dir.path().join("pytorch_model.bin"),
+        b"PK\x03\x04 truncated",
+    )
+    .unwrap();
     let err = load_error(dir.path());
     assert!(
         err.contains("pytorch_model.bin: cannot decode weights"),

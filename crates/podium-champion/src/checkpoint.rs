@@ -187,7 +187,8 @@ impl LocalCheckpoints {
         if from_tag.is_some() {
             return from_tag;
         }
-        if let ArtifactLocation::Local(artifact_root) = ArtifactLocation::parse(&run.info.artifact_uri)
+        if let ArtifactLocation::Local(artifact_root) =
+            ArtifactLocation::parse(&run.info.artifact_uri)
             && let Some(hit) = found(
                 artifact_root.join("checkpoint"),
                 CheckpointSource::LocalArtifactUri,
@@ -274,7 +275,10 @@ mod tests {
             ("code.trial_key_hash", trial.as_str()),
         ];
         let trial_run = run(&base, "mlflow-artifacts:/1/r/artifacts");
-        assert_eq!(resolve_local(&trial_run, &tags, &layout, &Environment::Local), None);
+        assert_eq!(
+            resolve_local(&trial_run, &tags, &layout, &Environment::Local),
+            None
+        );
 
         let mut refit_tags = base.to_vec();
         refit_tags.push(("code.stage", "hpo_refit"));

@@ -212,7 +212,8 @@ impl SelectionConfig {
         let reader = Reader {
             file: file.to_path_buf(),
         };
-        let doc: Value = serde_yaml::from_str(text).map_err(|err| reader.error("<document>", err))?;
+        let doc: Value =
+            serde_yaml::from_str(text).map_err(|err| reader.error("<document>", err))?;
         let mut config = Self::default();
         let root = match doc {
             Value::Null => return Ok(config),
@@ -361,7 +362,10 @@ impl Reader {
         .ok_or_else(|| {
             self.error(
                 key,
-                format!("{}; valid values are {valid}", expected("a valid value", value)),
+                format!(
+                    "{}; valid values are {valid}",
+                    expected("a valid value", value)
+                ),
             )
         })
     }
@@ -385,7 +389,8 @@ impl Reader {
         }
         let chosen = match (direction, goal) {
             (Some(direction), Some((goal_key, goal_value))) => {
-                let parsed = self.direction(&direction.0, direction.1, &["maximize", "minimize"])?;
+                let parsed =
+                    self.direction(&direction.0, direction.1, &["maximize", "minimize"])?;
                 let legacy = self.direction(
                     &goal_key,
                     goal_value,
@@ -480,7 +485,10 @@ impl Reader {
                     selection.checkpoint_source = self.choice(
                         &key,
                         value,
-                        &[("refit", CheckpointRun::Refit), ("trial", CheckpointRun::Trial)],
+                        &[
+                            ("refit", CheckpointRun::Refit),
+                            ("trial", CheckpointRun::Trial),
+                        ],
                     )?;
                 }
                 _ => return Err(self.unknown_key(&key, KEYS)),
@@ -498,10 +506,8 @@ impl Reader {
                     scoring.normalize_weights = self.boolean(&key, value)?;
                 }
                 _ => {
-                    return Err(self.unknown_key(
-                        &key,
-                        &["f1_weight", "latency_weight", "normalize_weights"],
-                    ));
+                    return Err(self
+                        .unknown_key(&key, &["f1_weight", "latency_weight", "normalize_weights"]));
                 }
             }
         }
@@ -646,7 +652,10 @@ mod tests {
         for (text, key) in [
             ("colour: red\n", "colour"),
             ("objective:\n  metrc: f1\n", "objective.metrc"),
-            ("champion_selection:\n  top_k: 3\n", "champion_selection.top_k"),
+            (
+                "champion_selection:\n  top_k: 3\n",
+                "champion_selection.top_k",
+            ),
             (
                 "champion_selection:\n  artifact_check_source: cloud\n",
                 "champion_selection.artifact_check_source",
@@ -665,7 +674,10 @@ mod tests {
             ),
             ("scoring:\n  f1_weight: -1\n", "scoring.f1_weight"),
             ("scoring:\n  f1_weight: 0\n  latency_weight: 0\n", "scoring"),
-            ("benchmark:\n  required_metrics: latency\n", "benchmark.required_metrics"),
+            (
+                "benchmark:\n  required_metrics: latency\n",
+                "benchmark.required_metrics",
+            ),
             ("objective:\n  direction: up\n", "objective.direction"),
         ] {
             let message = error_of(text);

@@ -48,7 +48,9 @@ pub enum ChampionError {
         source: Box<MlflowError>,
     },
     /// No FINISHED `hpo_trial` run of the backbone exists.
-    #[error("{backbone}: no FINISHED hpo_trial runs tagged with backbone `{model}` in experiment `{experiment}`")]
+    #[error(
+        "{backbone}: no FINISHED hpo_trial runs tagged with backbone `{model}` in experiment `{experiment}`"
+    )]
     NoCandidates {
         /// The backbone.
         backbone: String,

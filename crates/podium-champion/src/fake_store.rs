@@ -56,7 +56,9 @@ fn parse_filter(filter: &str) -> Result<Vec<Clause>, MlflowError> {
         } else if let Some(after) = rest.strip_prefix("attributes.status") {
             (None, after)
         } else {
-            return Err(unsupported(format!("memory store cannot evaluate {rest:?}")));
+            return Err(unsupported(format!(
+                "memory store cannot evaluate {rest:?}"
+            )));
         };
         let after = after
             .trim_start()
@@ -155,7 +157,12 @@ impl TrackingStore for MemoryStore {
     }
 
     fn get_experiment_by_name(&self, name: &str) -> Result<Option<Experiment>, MlflowError> {
-        Ok(self.state().experiments.iter().find(|e| e.name == name).cloned())
+        Ok(self
+            .state()
+            .experiments
+            .iter()
+            .find(|e| e.name == name)
+            .cloned())
     }
 
     fn create_experiment(&self, name: &str) -> Result<String, MlflowError> {
@@ -182,7 +189,12 @@ impl TrackingStore for MemoryStore {
             })
     }
 
-    fn set_experiment_tag(&self, experiment_id: &str, key: &str, value: &str) -> Result<(), MlflowError> {
+    fn set_experiment_tag(
+        &self,
+        experiment_id: &str,
+        key: &str,
+        value: &str,
+    ) -> Result<(), MlflowError> {
         let mut state = self.state();
         let experiment = state
             .experiments
@@ -225,7 +237,12 @@ impl TrackingStore for MemoryStore {
             .filter(|run| Self::matches(run, experiment_ids, &clauses, view))
             .collect();
         let size = self.page_size.min(max_results.max(1));
-        let runs: Vec<Run> = matching.iter().skip(offset).take(size).map(|run| (*run).clone()).collect();
+        let runs: Vec<Run> = matching
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|run| (*run).clone())
+            .collect();
         let next = offset + runs.len();
         Ok(RunsPage {
             runs,
@@ -274,7 +291,12 @@ impl TrackingStore for MemoryStore {
         Ok(info)
     }
 
-    fn update_run(&self, run_id: &str, status: RunStatus, end_time_ms: Option<i64>) -> Result<(), MlflowError> {
+    fn update_run(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        end_time_ms: Option<i64>,
+    ) -> Result<(), MlflowError> {
         self.with_run(run_id, |run| {
             run.info.status = status;
             run.info.end_time = end_time_ms;
@@ -307,7 +329,12 @@ impl TrackingStore for MemoryStore {
         })
     }
 
-    fn download_artifacts(&self, run: &RunInfo, _path: &str, _dest: &Path) -> Result<PathBuf, MlflowError> {
+    fn download_artifacts(
+        &self,
+        run: &RunInfo,
+        _path: &str,
+        _dest: &Path,
+    ) -> Result<PathBuf, MlflowError> {
         Err(unsupported(format!(
             "the memory store holds no artifacts (run {})",
             run.run_id

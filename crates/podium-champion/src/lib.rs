@@ -55,8 +55,8 @@ pub use best_trial::{
     BestTrial, BestTrialError, BestTrials, BestTrialsReport, RetrievalContext, SelectionScope,
     TrialSource, retrieve_best_trials,
 };
-pub use verify::{HashProblem, HashReport, verify_hashes};
 pub use config::SelectionConfig;
 pub use error::ChampionError;
 pub use ranking::{Ranking, RankingInput, rank_champions};
 pub use selection::{ChampionReport, SelectionResults, Selector, select_champion};
+pub use verify::{HashProblem, HashReport, verify_hashes};

@@ -15,9 +15,7 @@ use podium_variants::{Environment, ExperimentConfig, OutputLayout, backbone_shor
 use serde::Serialize;
 
 use crate::checkpoint::{LocalCheckpoint, LocalCheckpoints};
-use crate::config::{
-    ArtifactCheckSource, CheckpointRun, SchemaPreference, SelectionConfig,
-};
+use crate::config::{ArtifactCheckSource, CheckpointRun, SchemaPreference, SelectionConfig};
 use crate::error::ChampionError;
 
 /// MLflow's own tag holding a nested run's parent (the sweep run of a trial).
@@ -315,7 +313,12 @@ struct Group<'a> {
 }
 
 impl Group<'_> {
-    fn summary(&self, status: GroupStatus, stable_score: Option<f64>, direction: Direction) -> GroupSummary {
+    fn summary(
+        &self,
+        status: GroupStatus,
+        stable_score: Option<f64>,
+        direction: Direction,
+    ) -> GroupSummary {
         GroupSummary {
             study_key_hash: self.study_key_hash.clone(),
             schema_version: self.schema_version.clone(),
@@ -489,7 +492,14 @@ pub fn choose_trial<'a>(
             .then_with(|| a.schema_version.cmp(&b.schema_version))
     });
     let Some((winner, winner_score)) = eligible.first() else {
-        let reason = no_group_reason(config, schema_version_used, &summaries, used_groups, largest_valid, &dropped);
+        let reason = no_group_reason(
+            config,
+            schema_version_used,
+            &summaries,
+            used_groups,
+            largest_valid,
+            &dropped,
+        );
         return Err(ChampionError::NoEligibleGroup {
             backbone: backbone.to_string(),
             reason,
@@ -501,7 +511,11 @@ pub fn choose_trial<'a>(
         .iter()
         .enumerate()
         .map(|(index, (group, score))| {
-            let status = if index == 0 { GroupStatus::Winner } else { GroupStatus::Eligible };
+            let status = if index == 0 {
+                GroupStatus::Winner
+            } else {
+                GroupStatus::Eligible
+            };
             let mut summary = group.summary(status, Some(*score), direction);
             summary.rank = Some(index + 1);
             summary
@@ -715,7 +729,9 @@ impl Selector<'_> {
         let experiment = self
             .store
             .get_experiment_by_name(experiment_name)
-            .map_err(mlflow_error(format!("looking up experiment `{experiment_name}`")))?
+            .map_err(mlflow_error(format!(
+                "looking up experiment `{experiment_name}`"
+            )))?
             .ok_or_else(|| ChampionError::ExperimentNotFound {
                 backbone: backbone.to_string(),
                 experiment: experiment_name.to_string(),
@@ -739,7 +755,11 @@ impl Selector<'_> {
                 experiment: experiment_name.to_string(),
             });
         }
-        tracing::debug!(backbone, candidates = candidates.len(), "candidate trial runs");
+        tracing::debug!(
+            backbone,
+            candidates = candidates.len(),
+            "candidate trial runs"
+        );
 
         let disk_index = (rules.require_artifact_available
             && rules.artifact_check_source == ArtifactCheckSource::Disk)

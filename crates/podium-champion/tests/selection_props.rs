@@ -60,7 +60,8 @@ fn build(spec: &[(u8, Option<&'static str>, Value, i64)], negate: bool) -> Vec<R
                 Value::Sentinel => Some(sign * f64::MAX),
                 Value::Missing => None,
             };
-            let mut run = trial(&format!("r{i:02}"), &format!("study-{group}"), 0.0).started(*start);
+            let mut run =
+                trial(&format!("r{i:02}"), &format!("study-{group}"), 0.0).started(*start);
             match metric {
                 Some(x) => {
                     run.metrics.insert(METRIC.to_string(), x);
@@ -90,7 +91,13 @@ fn config(direction: Direction, min_trials: usize, auto: bool) -> SelectionConfi
 /// The outcome as comparable text: the champion, its group, score and the group table, or the
 /// error message.
 fn outcome(runs: &[Run], config: &SelectionConfig) -> String {
-    match choose_trial("distilbert", runs, config, &TagRegistry::defaults(), &|_| true) {
+    match choose_trial(
+        "distilbert",
+        runs,
+        config,
+        &TagRegistry::defaults(),
+        &|_| true,
+    ) {
         Ok(choice) => format!(
             "{} {} {} {:?} {:?}",
             choice.trial.id(),

@@ -93,7 +93,11 @@ fn v1_and_v2_groups_are_never_mixed() {
     let choice = choose_trial("distilbert", &runs, &trial_config(), &tags(), &|_| true).unwrap();
     assert_eq!(choice.schema_version_used, "2.0");
     assert_eq!(choice.dropped.schema_not_used, 3);
-    let old = choice.groups.iter().find(|g| g.study_key_hash == "old").unwrap();
+    let old = choice
+        .groups
+        .iter()
+        .find(|g| g.study_key_hash == "old")
+        .unwrap();
     assert_eq!(old.status, GroupStatus::SchemaNotUsed);
     assert_eq!(old.rank, None);
 
@@ -118,10 +122,16 @@ fn v1_and_v2_groups_are_never_mixed() {
 fn prefer_v2_with_only_v1_present_gives_no_champion_with_a_clear_reason() {
     let runs = v1(group("old", &[0.9, 0.91, 0.92]));
     let err = choose(&runs, &trial_config()).unwrap_err();
-    let ChampionError::NoEligibleGroup { reason, dropped, .. } = &err else {
+    let ChampionError::NoEligibleGroup {
+        reason, dropped, ..
+    } = &err
+    else {
         panic!("unexpected {err}");
     };
-    assert!(reason.contains("\"2.0\"") && reason.contains("only schema 1.0 groups"), "{reason}");
+    assert!(
+        reason.contains("\"2.0\"") && reason.contains("only schema 1.0 groups"),
+        "{reason}"
+    );
     assert!(reason.contains("auto"), "{reason}");
     assert_eq!(dropped.schema_not_used, 3);
     let message = err.to_string();
@@ -195,13 +205,20 @@ fn groups_below_min_trials_are_dropped() {
     assert_eq!(choice.dropped.group_below_min_trials, 2);
     assert_eq!(choice.dropped.non_finite_metric, 1);
     assert_eq!(choice.dropped.missing_metric, 1);
-    let tiny = choice.groups.iter().find(|g| g.study_key_hash == "tiny").unwrap();
+    let tiny = choice
+        .groups
+        .iter()
+        .find(|g| g.study_key_hash == "tiny")
+        .unwrap();
     assert_eq!(tiny.status, GroupStatus::BelowMinTrials);
     assert_eq!((tiny.runs, tiny.counted_trials), (4, 2));
 
     let only_tiny = group("tiny", &[0.99, 0.98]);
     let err = choose(&only_tiny, &trial_config()).unwrap_err().to_string();
-    assert!(err.contains("at least 3 trials") && err.contains("largest group has 2"), "{err}");
+    assert!(
+        err.contains("at least 3 trials") && err.contains("largest group has 2"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -242,7 +259,13 @@ fn champion_trial_ties_go_to_earlier_start_then_smaller_run_id() {
     assert_eq!(choose(&runs, &trial_config()).unwrap().0, "r1");
     let later: Vec<Run> = runs
         .into_iter()
-        .map(|run| if run.id() == "r1" { run.started(99) } else { run })
+        .map(|run| {
+            if run.id() == "r1" {
+                run.started(99)
+            } else {
+                run
+            }
+        })
         .collect();
     assert_eq!(choose(&later, &trial_config()).unwrap().0, "r2");
 }
@@ -254,7 +277,10 @@ fn minimize_picks_the_smallest() {
     let mut runs = group("low", &[0.2, 0.1, 0.3]);
     runs.extend(group("high", &[0.9, 0.05, 0.95]));
     let (run, study, stable) = choose(&runs, &config).unwrap();
-    assert_eq!((run.as_str(), study.as_str(), stable), ("low-1", "low", 0.2));
+    assert_eq!(
+        (run.as_str(), study.as_str(), stable),
+        ("low-1", "low", 0.2)
+    );
 }
 
 #[test]
@@ -266,9 +292,13 @@ fn artifact_tag_rule_applies_to_trials_when_they_provide_the_checkpoint() {
         trial("no", "g", 0.99).tag_set("code.artifact.available", "false"),
         trial("unknown", "g", 0.98).tag_removed("code.artifact.available"),
     ];
-    let choice = choose_trial("distilbert", &runs, &trial_config(), &tags(), &|run: &Run| {
-        podium_champion::selection::artifact_tag_true(run, &TagRegistry::defaults())
-    })
+    let choice = choose_trial(
+        "distilbert",
+        &runs,
+        &trial_config(),
+        &tags(),
+        &|run: &Run| podium_champion::selection::artifact_tag_true(run, &TagRegistry::defaults()),
+    )
     .unwrap();
     assert_eq!(choice.trial.id(), "yes-upper");
     assert_eq!(choice.dropped.artifact_unavailable, 2);
@@ -330,12 +360,20 @@ fn artifact_disk_rule_checks_real_directories() {
     assert_eq!(report.dropped.artifact_unavailable, 2);
     assert_eq!(report.champion.counted_trials, 2);
     let local = report.champion.checkpoint.local.expect("resolved locally");
-    assert!(local.path.ends_with("trial-1trialha/checkpoint"), "{local:?}");
+    assert!(
+        local.path.ends_with("trial-1trialha/checkpoint"),
+        "{local:?}"
+    );
 
     // The tag rule on the same runs finds nothing, and says so.
     config.champion_selection.artifact_check_source = ArtifactCheckSource::Tag;
-    let err = select_with(&store, &config, root.path()).unwrap_err().to_string();
-    assert!(err.contains("no candidate run has an available checkpoint"), "{err}");
+    let err = select_with(&store, &config, root.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("no candidate run has an available checkpoint"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -353,7 +391,10 @@ fn refit_is_found_by_link_tag_first() {
     let report = select(all, &config()).unwrap();
     assert_eq!(report.champion.trial_run_id, "g-1");
     assert_eq!(report.champion.run_id, "refit-linked");
-    assert_eq!(report.champion.refit_run_id.as_deref(), Some("refit-linked"));
+    assert_eq!(
+        report.champion.refit_run_id.as_deref(),
+        Some("refit-linked")
+    );
     assert_eq!(report.champion.refit_matched_by, Some(RefitMatch::LinkTag));
     assert_eq!(report.champion.checkpoint.run_id, "refit-linked");
     assert_eq!(
@@ -369,7 +410,9 @@ fn several_refits_pick_latest_start_then_largest_run_id() {
         refit("a", &trial_run).started(10),
         refit("c", &trial_run).started(20),
         refit("b", &trial_run).started(20),
-        refit("z", &trial_run).started(30).tag_set("code.stage", "hpo_trial"),
+        refit("z", &trial_run)
+            .started(30)
+            .tag_set("code.stage", "hpo_trial"),
     ];
     let mut failed = refit("zz", &trial_run).started(40);
     failed.info.status = RunStatus::Failed;
@@ -394,7 +437,10 @@ fn refit_falls_back_to_trial_and_study_hashes() {
     all.extend([by_hash, wrong_study]);
     let report = select(all, &config()).unwrap();
     assert_eq!(report.champion.run_id, "refit-hash");
-    assert_eq!(report.champion.refit_matched_by, Some(RefitMatch::KeyHashes));
+    assert_eq!(
+        report.champion.refit_matched_by,
+        Some(RefitMatch::KeyHashes)
+    );
 }
 
 #[test]
@@ -406,7 +452,10 @@ fn missing_refit_is_an_error_naming_the_trial() {
     let err = select(all, &config()).unwrap_err();
     assert!(matches!(err, ChampionError::RefitMissing { .. }), "{err}");
     let message = err.to_string();
-    assert!(message.contains("g-1") && message.contains("tk-g-1"), "{message}");
+    assert!(
+        message.contains("g-1") && message.contains("tk-g-1"),
+        "{message}"
+    );
     assert!(message.contains("refusing to fall back"), "{message}");
 }
 
@@ -417,12 +466,23 @@ fn refit_without_available_artifact_is_an_error_naming_the_trial() {
     all.push(refit("refit-broken", &runs[1]).tag_set("code.artifact.available", "false"));
     let err = select(all.clone(), &config()).unwrap_err();
     let message = err.to_string();
-    assert!(matches!(err, ChampionError::RefitArtifactUnavailable { .. }), "{message}");
-    assert!(message.contains("g-1") && message.contains("refit-broken") && message.contains("\"false\""), "{message}");
+    assert!(
+        matches!(err, ChampionError::RefitArtifactUnavailable { .. }),
+        "{message}"
+    );
+    assert!(
+        message.contains("g-1")
+            && message.contains("refit-broken")
+            && message.contains("\"false\""),
+        "{message}"
+    );
 
     let mut relaxed = config();
     relaxed.champion_selection.require_artifact_available = false;
-    assert_eq!(select(all, &relaxed).unwrap().champion.run_id, "refit-broken");
+    assert_eq!(
+        select(all, &relaxed).unwrap().champion.run_id,
+        "refit-broken"
+    );
 }
 
 #[test]
@@ -451,7 +511,10 @@ fn candidates_are_filtered_by_the_store_and_every_page_is_read() {
         "tags.`code.stage` = 'hpo_trial' AND tags.`code.backbone` = 'distilbert' AND attributes.status = 'FINISHED'"
     );
     assert_eq!(queries.iter().filter(|q| **q == queries[0]).count(), 3);
-    assert!(queries[3].contains("tags.`code.refit.of_trial_run_id` = 'g-6'"), "{queries:?}");
+    assert!(
+        queries[3].contains("tags.`code.refit.of_trial_run_id` = 'g-6'"),
+        "{queries:?}"
+    );
 }
 
 #[test]
@@ -485,9 +548,14 @@ fn report_carries_every_step_7_field() {
     assert_eq!(report.groups[0].best_metric, Some(0.9));
 
     // The lineage tag wins over MLflow's parent tag.
-    all[1] = all[1].clone().tag_set("code.lineage.hpo_sweep_run_id", "sweep-lineage");
+    all[1] = all[1]
+        .clone()
+        .tag_set("code.lineage.hpo_sweep_run_id", "sweep-lineage");
     let report = select(all, &config()).unwrap();
-    assert_eq!(report.champion.sweep_run_id.as_deref(), Some("sweep-lineage"));
+    assert_eq!(
+        report.champion.sweep_run_id.as_deref(),
+        Some("sweep-lineage")
+    );
 }
 
 #[test]
@@ -530,11 +598,17 @@ fn many_backbones_answer_independently() {
         ChampionError::RefitMissing { .. }
     ));
     let missing = results.errors["roberta-base"].to_string();
-    assert!(missing.contains("p-hpo-roberta") && missing.contains("not found"), "{missing}");
+    assert!(
+        missing.contains("p-hpo-roberta") && missing.contains("not found"),
+        "{missing}"
+    );
 }
 
 #[test]
 fn no_candidates_is_an_error_naming_the_experiment() {
     let err = select(Vec::new(), &config()).unwrap_err().to_string();
-    assert!(err.contains("podium-ner-hpo-distilbert") && err.contains("hpo_trial"), "{err}");
+    assert!(
+        err.contains("podium-ner-hpo-distilbert") && err.contains("hpo_trial"),
+        "{err}"
+    );
 }

@@ -48,7 +48,11 @@ fn json_report_has_every_metric_per_batch_size() {
     ];
     args.extend(QUICK);
     let output = podium(config.path(), &args);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["threads"], 1);
     assert_eq!(report["max_length"], 16);
@@ -56,11 +60,18 @@ fn json_report_has_every_metric_per_batch_size() {
     assert_eq!(report["model"]["bare_encoder"], false);
     let metrics = report["metrics"].as_object().unwrap();
     for batch in [1, 2] {
-        for suffix in ["ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "cv"] {
+        for suffix in [
+            "ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "cv",
+        ] {
             let key = format!("latency_batch_{batch}_{suffix}");
             assert!(metrics[&key].as_f64().unwrap() >= 0.0, "{key}");
         }
-        assert!(metrics[&format!("throughput_batch_{batch}_seq_per_s")].as_f64().unwrap() > 0.0);
+        assert!(
+            metrics[&format!("throughput_batch_{batch}_seq_per_s")]
+                .as_f64()
+                .unwrap()
+                > 0.0
+        );
     }
     assert_eq!(report["results"].as_array().unwrap().len(), 2);
     // Not a terminal: no progress bar frames on stderr.
@@ -77,8 +88,15 @@ fn table_has_a_row_per_batch_size_and_config_file_is_used() {
     )
     .unwrap();
     let checkpoint = fixture("deberta-v2");
-    let output = podium(config.path(), &["bench-model", checkpoint.to_str().unwrap()]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = podium(
+        config.path(),
+        &["bench-model", checkpoint.to_str().unwrap()],
+    );
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("deberta-v2"), "{stdout}");
     assert!(stdout.contains("p50 ms"), "{stdout}");
@@ -113,7 +131,11 @@ fn test_data_is_tokenised_outside_the_timed_region() {
     ];
     args.extend(QUICK);
     let output = podium(config.path(), &args);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["input"], "test_data");
     assert_eq!(report["tokenization"]["records"], 2);
@@ -131,14 +153,22 @@ fn errors_name_the_problem() {
     let checkpoint = fixture("bert");
     let output = podium(
         config.path(),
-        &["bench-model", checkpoint.to_str().unwrap(), "--device", "cuda:0"],
+        &[
+            "bench-model",
+            checkpoint.to_str().unwrap(),
+            "--device",
+            "cuda:0",
+        ],
     );
     assert_ne!(output.status.code(), Some(0));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("cuda"), "{stderr}");
 
     std::fs::write(config.path().join("benchmark.yaml"), "batch_size: [1]\n").unwrap();
-    let output = podium(config.path(), &["bench-model", checkpoint.to_str().unwrap()]);
+    let output = podium(
+        config.path(),
+        &["bench-model", checkpoint.to_str().unwrap()],
+    );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(

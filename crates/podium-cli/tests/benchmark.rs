@@ -31,8 +31,16 @@ fn second_benchmark_measures_nothing_and_says_so() {
     let project = sqlite_project(&BACKBONES[..2]);
     let (output, first) = project.run_json(&["benchmark"]);
     assert!(output.status.success(), "{first}");
-    assert_eq!(names(&first, "benchmarked"), ["bert-base-cased", "distilbert-base-uncased"]);
-    assert!(first["results"]["bert-base-cased"]["latency_batch_1_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        names(&first, "benchmarked"),
+        ["bert-base-cased", "distilbert-base-uncased"]
+    );
+    assert!(
+        first["results"]["bert-base-cased"]["latency_batch_1_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert!(first["results"]["distilbert-base-uncased"]["latency_batch_2_p95_ms"].is_number());
     assert_eq!(project.cache_files().len(), 2);
 
@@ -40,10 +48,16 @@ fn second_benchmark_measures_nothing_and_says_so() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("nothing to measure"), "{stdout}");
-    assert!(stdout.contains("benchmarked 0, skipped 2, restored 0, failed 0"), "{stdout}");
+    assert!(
+        stdout.contains("benchmarked 0, skipped 2, restored 0, failed 0"),
+        "{stdout}"
+    );
     let (_, again) = project.run_json(&["benchmark"]);
     assert_eq!(names(&again, "skipped").len(), 2);
-    assert_eq!(again["results"], first["results"], "results come back unchanged");
+    assert_eq!(
+        again["results"], first["results"],
+        "results come back unchanged"
+    );
     assert!(finished_benchmarks(&project.uri).values().all(|&n| n == 1));
 }
 
@@ -104,7 +118,11 @@ fn benchmark_settings_change_the_key_but_run_mode_does_not_and_force_remeasures(
             .replace("mode: null", "mode: reuse_if_exists"),
     );
     let (_, same) = project.run_json(&["benchmark"]);
-    assert_eq!(names(&same, "skipped").len(), 1, "run.mode is not part of the key: {same}");
+    assert_eq!(
+        names(&same, "skipped").len(),
+        1,
+        "run.mode is not part of the key: {same}"
+    );
 
     let (_, forced) = project.run_json(&["benchmark", "--force"]);
     assert_eq!(names(&forced, "benchmarked").len(), 1, "{forced}");
@@ -138,16 +156,24 @@ fn a_failure_leaves_the_run_failed_and_no_cache_file() {
     let project = sqlite_project(&BACKBONES[..2]);
     // A checkpoint whose weights cannot be decoded.
     std::fs::write(
-        project.root().join("checkpoints/distilbert/model.safetensors"),
+        project
+            .root()
+            .join("checkpoints/distilbert/model.safetensors"),
         b"definitely not safetensors",
     )
     .unwrap();
     let (output, report) = project.run_json(&["benchmark"]);
     assert_eq!(output.status.code(), Some(1), "{report}");
     assert_eq!(names(&report, "benchmarked"), ["bert-base-cased"]);
-    let message = report["failed"]["distilbert-base-uncased"].as_str().unwrap();
+    let message = report["failed"]["distilbert-base-uncased"]
+        .as_str()
+        .unwrap();
     assert!(message.contains("model.safetensors"), "{message}");
-    assert_eq!(project.cache_files().len(), 1, "only the successful key is cached");
+    assert_eq!(
+        project.cache_files().len(),
+        1,
+        "only the successful key is cached"
+    );
 
     let runs = benchmark_runs(&project.uri);
     let failed: Vec<&Run> = runs
@@ -156,7 +182,12 @@ fn a_failure_leaves_the_run_failed_and_no_cache_file() {
         .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].info.status, RunStatus::Failed);
-    assert!(failed[0].tag("code.benchmark.error").unwrap().contains("model.safetensors"));
+    assert!(
+        failed[0]
+            .tag("code.benchmark.error")
+            .unwrap()
+            .contains("model.safetensors")
+    );
 }
 
 fn spawn_slow_worker(project: &Project, lease: &str) -> Child {
@@ -178,7 +209,10 @@ fn wait_for_running_run(uri: &str) -> Run {
         {
             return run;
         }
-        assert!(Instant::now() < deadline, "no RUNNING benchmark run appeared");
+        assert!(
+            Instant::now() < deadline,
+            "no RUNNING benchmark run appeared"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -195,11 +229,17 @@ fn a_killed_worker_leaves_no_cache_and_its_claim_is_taken_over_after_the_lease()
     let abandoned = wait_for_running_run(&project.uri);
     worker.kill().unwrap(); // SIGKILL: no handler runs
     worker.wait().unwrap();
-    assert!(project.cache_files().is_empty(), "no cache without a result");
+    assert!(
+        project.cache_files().is_empty(),
+        "no cache without a result"
+    );
     let key = abandoned.tag("benchmark_key").unwrap().to_string();
     let store = podium_mlflow::open_store(Some(&project.uri)).unwrap();
     let claim = podium_bench::claim::claim_name(&key);
-    assert!(store.get_experiment_by_name(&claim).unwrap().is_some(), "the dead worker's claim");
+    assert!(
+        store.get_experiment_by_name(&claim).unwrap().is_some(),
+        "the dead worker's claim"
+    );
 
     let started = Instant::now();
     let (output, report) = {
@@ -211,12 +251,23 @@ fn a_killed_worker_leaves_no_cache_and_its_claim_is_taken_over_after_the_lease()
     };
     assert!(output.status.success(), "{report}");
     assert_eq!(names(&report, "benchmarked"), ["bert-base-cased"]);
-    assert!(started.elapsed() >= Duration::from_secs(1), "waited for the lease");
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited for the lease"
+    );
     assert_eq!(finished_benchmarks(&project.uri)[&key], 1);
     let abandoned = store.get_run(abandoned.id()).unwrap();
     assert_eq!(abandoned.info.status, RunStatus::Failed);
-    assert!(abandoned.tag("code.benchmark.error").unwrap().contains("expired"));
-    assert!(store.get_experiment_by_name(&claim).unwrap().is_none(), "claim released");
+    assert!(
+        abandoned
+            .tag("code.benchmark.error")
+            .unwrap()
+            .contains("expired")
+    );
+    assert!(
+        store.get_experiment_by_name(&claim).unwrap().is_none(),
+        "claim released"
+    );
     assert_eq!(project.cache_files().len(), 1);
 }
 

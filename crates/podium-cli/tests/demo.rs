@@ -102,7 +102,10 @@ print(json.dumps(out, sort_keys=True))
     for backbone in ["distilbert", "distilroberta", "deberta"] {
         assert_eq!(counts[backbone]["checkpoint_tags"], 1, "{counts}");
     }
-    assert_eq!(counts["distilroberta"]["stages"]["hpo_sweep"], 2, "{counts}");
+    assert_eq!(
+        counts["distilroberta"]["stages"]["hpo_sweep"], 2,
+        "{counts}"
+    );
     assert_eq!(counts["deberta"]["stages"]["hpo_trial"], 6, "{counts}");
     assert_eq!(counts["deberta"]["failed_trials"], 1, "{counts}");
 }

@@ -56,7 +56,10 @@ fn write_configs(config_dir: &Path) {
                 .take_while(|line| line.starts_with("backbones:") || line.starts_with("  "))
                 .collect::<Vec<_>>()
                 .join("\n");
-            text = text.replace(&backbones, &format!("backbones: [{}]", BACKBONES.join(", ")));
+            text = text.replace(
+                &backbones,
+                &format!("backbones: [{}]", BACKBONES.join(", ")),
+            );
         }
         if name == "benchmark.yaml" {
             for (key, value) in [
@@ -189,9 +192,18 @@ fn python_sweep_on_a_real_server_is_selected_downloaded_benchmarked_once() {
     let selected: serde_json::Value = serde_json::from_str(&selected).unwrap();
     for backbone in BACKBONES {
         let champion = &selected["champions"][backbone]["champion"];
-        assert_eq!(champion["run_id"], sweep[backbone]["refit_run_id"], "{selected}");
-        assert_eq!(champion["trial_run_id"], sweep[backbone]["best_trial_run_id"], "{selected}");
-        assert_eq!(champion["study_key_hash"], sweep[backbone]["study_key_hash"], "{selected}");
+        assert_eq!(
+            champion["run_id"], sweep[backbone]["refit_run_id"],
+            "{selected}"
+        );
+        assert_eq!(
+            champion["trial_run_id"], sweep[backbone]["best_trial_run_id"],
+            "{selected}"
+        );
+        assert_eq!(
+            champion["study_key_hash"], sweep[backbone]["study_key_hash"],
+            "{selected}"
+        );
     }
 
     // Second run: everything is done already.

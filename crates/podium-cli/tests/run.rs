@@ -26,7 +26,11 @@ fn run_twice_benchmarks_then_skips_with_the_same_ranking() {
     let project = sqlite_project(&BACKBONES[..3]);
     let first = project.podium(&["run"]).output().unwrap();
     let first_out = String::from_utf8_lossy(&first.stdout).to_string();
-    assert!(first.status.success(), "{first_out}\n{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{first_out}\n{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     assert!(
         first_out.ends_with("benchmarked 3, skipped 0, restored 0, failed 0\n"),
         "{first_out}"

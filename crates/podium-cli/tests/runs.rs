@@ -30,12 +30,19 @@ fn search_prints_every_run_with_mlflow_spellings() {
         store
             .log_batch(
                 &run.run_id,
-                &[MetricPoint { key: "f1", value, timestamp: 1, step: 0 }],
+                &[MetricPoint {
+                    key: "f1",
+                    value,
+                    timestamp: 1,
+                    step: 0,
+                }],
                 &[("lr", "0.1")],
                 &[],
             )
             .unwrap();
-        store.update_run(&run.run_id, RunStatus::Finished, Some(2_000)).unwrap();
+        store
+            .update_run(&run.run_id, RunStatus::Finished, Some(2_000))
+            .unwrap();
         if *backbone == "distil" {
             wanted.push(run.run_id);
         }
@@ -53,7 +60,11 @@ fn search_prints_every_run_with_mlflow_spellings() {
         "--filter",
         "tags.`code.backbone` = 'distil' AND attributes.status = 'FINISHED'",
     ]);
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let json: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let runs = json["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 2);
@@ -63,7 +74,10 @@ fn search_prints_every_run_with_mlflow_spellings() {
     assert_eq!(ids, wanted);
     let metrics: Vec<&serde_json::Value> = runs.iter().map(|r| &r["metrics"]["f1"]).collect();
     assert!(metrics.contains(&&serde_json::json!("NaN")), "{metrics:?}");
-    assert!(metrics.contains(&&serde_json::json!("Infinity")), "{metrics:?}");
+    assert!(
+        metrics.contains(&&serde_json::json!("Infinity")),
+        "{metrics:?}"
+    );
     let first = &runs[0];
     for key in ["status", "start_time", "end_time", "tags", "params"] {
         assert!(first.get(key).is_some(), "missing {key}");
@@ -72,24 +86,51 @@ fn search_prints_every_run_with_mlflow_spellings() {
     assert_eq!(first["params"]["lr"], "0.1");
 
     // The table for humans.
-    let table = podium(&["--tracking-uri", &uri, "runs", "search", "--experiment", "sweep"]);
+    let table = podium(&[
+        "--tracking-uri",
+        &uri,
+        "runs",
+        "search",
+        "--experiment",
+        "sweep",
+    ]);
     assert!(table.status.success());
     let text = String::from_utf8_lossy(&table.stdout);
     assert!(text.contains("3 run(s)"), "{text}");
     assert!(text.contains("f1=NaN"), "{text}");
 
     // Errors: unknown experiment, bad filter, missing database.
-    let missing = podium(&["--tracking-uri", &uri, "runs", "search", "--experiment", "nope"]);
+    let missing = podium(&[
+        "--tracking-uri",
+        &uri,
+        "runs",
+        "search",
+        "--experiment",
+        "nope",
+    ]);
     assert!(!missing.status.success());
     assert!(String::from_utf8_lossy(&missing.stderr).contains("nope"));
     let bad = podium(&[
-        "--tracking-uri", &uri, "runs", "search", "--experiment", "sweep", "--filter",
+        "--tracking-uri",
+        &uri,
+        "runs",
+        "search",
+        "--experiment",
+        "sweep",
+        "--filter",
         "tags.a = 'x' OR tags.b = 'y'",
     ]);
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("OR"));
     let absent = format!("sqlite:///{}", dir.path().join("absent.db").display());
-    let absent_run = podium(&["--tracking-uri", &absent, "runs", "search", "--experiment", "x"]);
+    let absent_run = podium(&[
+        "--tracking-uri",
+        &absent,
+        "runs",
+        "search",
+        "--experiment",
+        "x",
+    ]);
     assert!(!absent_run.status.success());
     assert!(!dir.path().join("absent.db").exists());
 }

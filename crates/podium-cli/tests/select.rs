@@ -87,7 +87,15 @@ fn spec() -> Value {
         ("db-c-1", STUDY_C, None, json!(0.96), "FINISHED"),
         ("db-c-2", STUDY_C, None, json!(0.97), "FINISHED"),
     ] {
-        runs.push(trial(name, "distilbert", "db-sweep", study, schema, f1, status));
+        runs.push(trial(
+            name,
+            "distilbert",
+            "db-sweep",
+            study,
+            schema,
+            f1,
+            status,
+        ));
     }
     runs.push(refit("db-refit-a1", "distilbert", "db-a-1", STUDY_A, true));
     runs.push(refit("db-refit-b0", "distilbert", "db-b-0", STUDY_B, true));
@@ -101,13 +109,35 @@ fn spec() -> Value {
         ("dr-d-3", v2, json!("Infinity")),
         ("dr-d-4", Some("3.0"), json!(0.98)),
     ] {
-        runs.push(trial(name, "distilroberta", "dr-sweep", STUDY_D, schema, f1, "FINISHED"));
+        runs.push(trial(
+            name,
+            "distilroberta",
+            "dr-sweep",
+            STUDY_D,
+            schema,
+            f1,
+            "FINISHED",
+        ));
     }
-    runs.push(refit("dr-refit-d1", "distilroberta", "dr-d-1", STUDY_D, false));
+    runs.push(refit(
+        "dr-refit-d1",
+        "distilroberta",
+        "dr-d-1",
+        STUDY_D,
+        false,
+    ));
 
     runs.push(sweep("de-sweep", "deberta"));
     for (name, f1) in [("de-e-0", 0.5), ("de-e-1", 0.6), ("de-e-2", 0.7)] {
-        runs.push(trial(name, "deberta", "de-sweep", STUDY_E, v2, json!(f1), "FINISHED"));
+        runs.push(trial(
+            name,
+            "deberta",
+            "de-sweep",
+            STUDY_E,
+            v2,
+            json!(f1),
+            "FINISHED",
+        ));
     }
     // A refit of the runner-up only: must not be used for the champion.
     runs.push(refit("de-refit-e1", "deberta", "de-e-1", STUDY_E, true));
@@ -184,7 +214,10 @@ fn check_expected_answer(report: &Value) {
 
     assert_eq!(report["champions"].as_object().unwrap().len(), 2);
     let error = report["errors"]["deberta-v3-small"].as_str().unwrap();
-    assert!(error.contains("<de-e-2>") && error.contains("no FINISHED hpo_refit run"), "{error}");
+    assert!(
+        error.contains("<de-e-2>") && error.contains("no FINISHED hpo_refit run"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -195,9 +228,17 @@ fn sqlite_store_logged_by_python_gives_the_hand_computed_champions() {
     let ids = log_runs(&uri, dir.path());
 
     let first = podium_select(&uri, dir.path(), &["--format", "json"]);
-    assert_eq!(first.status.code(), Some(1), "{}", String::from_utf8_lossy(&first.stderr));
+    assert_eq!(
+        first.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let second = podium_select(&uri, dir.path(), &["--format", "json"]);
-    assert_eq!(first.stdout, second.stdout, "repeated runs must print the same answer");
+    assert_eq!(
+        first.stdout, second.stdout,
+        "repeated runs must print the same answer"
+    );
 
     let text = named(&first.stdout, &ids, dir.path());
     let report: Value = serde_json::from_str(&text).unwrap();
@@ -206,9 +247,22 @@ fn sqlite_store_logged_by_python_gives_the_hand_computed_champions() {
 
     // One backbone asked for, and it has a champion: success.
     let one = podium_select(&uri, dir.path(), &["--backbone", "distilroberta-base"]);
-    assert_eq!(one.status.code(), Some(0), "{}", String::from_utf8_lossy(&one.stderr));
+    assert_eq!(
+        one.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&one.stderr)
+    );
     let table = named(&one.stdout, &ids, dir.path());
-    for needle in ["distilroberta-base", "<dr-d-1>", "<dr-refit-d1>", "0.72", "2.0", "1/1", "non_finite_metric=1"] {
+    for needle in [
+        "distilroberta-base",
+        "<dr-d-1>",
+        "<dr-refit-d1>",
+        "0.72",
+        "2.0",
+        "1/1",
+        "non_finite_metric=1",
+    ] {
         assert!(table.contains(needle), "{needle} missing from\n{table}");
     }
 }
@@ -219,9 +273,13 @@ fn mlflow_server_logged_by_python_gives_the_hand_computed_champions() {
     let work = tempfile::tempdir().unwrap();
     let ids = log_runs(server.url(), work.path());
     let output = podium_select(server.url(), work.path(), &["--format", "json"]);
-    assert_eq!(output.status.code(), Some(1), "{}", String::from_utf8_lossy(&output.stderr));
-    let report: Value =
-        serde_json::from_str(&named(&output.stdout, &ids, work.path())).unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_str(&named(&output.stdout, &ids, work.path())).unwrap();
     check_expected_answer(&report);
 }
 

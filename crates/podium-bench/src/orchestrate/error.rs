@@ -94,7 +94,9 @@ impl OrchestrateError {
     }
 
     /// A closure wrapping an I/O error with context, for `map_err`.
-    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> OrchestrateError {
+    pub(crate) fn io(
+        context: impl Into<String>,
+    ) -> impl FnOnce(std::io::Error) -> OrchestrateError {
         let context = context.into();
         move |source| OrchestrateError::Io { context, source }
     }

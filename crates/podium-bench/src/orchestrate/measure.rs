@@ -3,10 +3,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::BenchError;
 use crate::harness::{self, BenchmarkConfig, InputSpec};
 use crate::inputs;
 use crate::runtime::{self, Model, TOKENIZER_FILE};
-use crate::BenchError;
 
 /// What one measurement produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,9 +55,11 @@ impl Measurer for CheckpointMeasurer {
         let max_length = self.config.max_length;
         let model_config = model.config().clone();
         let report = match &self.config.input {
-            InputSpec::Synthetic => harness::run(&model, &settings, max_length, "synthetic", None, &|batch| {
-                inputs::synthetic_batch(&model_config, batch, max_length, inputs::DEFAULT_SEED)
-            })?,
+            InputSpec::Synthetic => {
+                harness::run(&model, &settings, max_length, "synthetic", None, &|batch| {
+                    inputs::synthetic_batch(&model_config, batch, max_length, inputs::DEFAULT_SEED)
+                })?
+            }
             InputSpec::TestData { path } => {
                 let path = if path.is_relative() {
                     self.root.join(path)

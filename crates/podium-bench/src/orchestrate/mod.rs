@@ -37,11 +37,11 @@ use podium_run_mode::RunMode;
 use podium_variants::{Environment, OutputLayout, backbone_short_name};
 use serde::Serialize;
 
+use crate::HARNESS_VERSION;
 use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
 use crate::cache::{BenchmarkCache, CacheLookup, CachedBenchmark};
 use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
 use crate::harness::{BenchmarkConfig, InputSpec};
-use crate::HARNESS_VERSION;
 
 pub use error::OrchestrateError;
 pub use interrupt::InFlight;
@@ -72,7 +72,11 @@ impl BenchmarkSettings {
     /// Reads `benchmark.yaml`, `data.yaml` and `eval.yaml` from `config_dir`, and the HPO
     /// config's `run.mode` from `hpo_config` when the benchmark's own mode is null. A missing
     /// data.yaml/eval.yaml counts as an empty config (the fingerprints always have a value).
-    pub fn load(config_dir: &Path, hpo_config: &Path, force: bool) -> Result<Self, OrchestrateError> {
+    pub fn load(
+        config_dir: &Path,
+        hpo_config: &Path,
+        force: bool,
+    ) -> Result<Self, OrchestrateError> {
         let benchmark_file = config_dir.join(BenchmarkConfig::FILE);
         let config = BenchmarkConfig::from_file(&benchmark_file).map_err(|err| {
             OrchestrateError::Config {
@@ -81,12 +85,11 @@ impl BenchmarkSettings {
                 message: err.to_string(),
             }
         })?;
-        let hashing_view = podium_keys::load_path(&benchmark_file).map_err(|source| {
-            OrchestrateError::Keys {
+        let hashing_view =
+            podium_keys::load_path(&benchmark_file).map_err(|source| OrchestrateError::Keys {
                 context: format!("loading {} for the benchmark key", benchmark_file.display()),
                 source,
-            }
-        })?;
+            })?;
         let hpo_mode = if config.run_mode.is_some() {
             RunMode::default()
         } else {
@@ -101,7 +104,10 @@ impl BenchmarkSettings {
         let optional = |name: &str| -> Result<PyValue, OrchestrateError> {
             let path = config_dir.join(name);
             if !path.exists() {
-                tracing::warn!("{} not found: fingerprinting it as an empty config", path.display());
+                tracing::warn!(
+                    "{} not found: fingerprinting it as an empty config",
+                    path.display()
+                );
                 return Ok(PyValue::None);
             }
             podium_keys::load_path(&path).map_err(|source| OrchestrateError::Keys {
@@ -112,7 +118,10 @@ impl BenchmarkSettings {
         let data = optional("data.yaml")?;
         let eval = optional("eval.yaml")?;
         let keys_error = |what: &str| {
-            let context = format!("computing the {what} fingerprint from {}", config_dir.display());
+            let context = format!(
+                "computing the {what} fingerprint from {}",
+                config_dir.display()
+            );
             move |source| OrchestrateError::Keys { context, source }
         };
         Ok(Self {
@@ -377,7 +386,9 @@ impl Orchestrator {
         let read = |store: &dyn TrackingStore| {
             store
                 .get_experiment_by_name(name)
-                .map_err(OrchestrateError::mlflow(format!("looking up benchmark experiment {name}")))
+                .map_err(OrchestrateError::mlflow(format!(
+                    "looking up benchmark experiment {name}"
+                )))
         };
         let mut found = read(self.store())?;
         if found.is_none() && create {
@@ -421,10 +432,15 @@ impl Orchestrator {
         let filter = Filter::new()
             .tag_eq(self.options.tags.get(Tag::BenchmarkKey), key)
             .status(RunStatus::Finished);
-        let runs = search_all(self.store(), &[experiment_id], &filter, ViewType::ActiveOnly)
-            .map_err(OrchestrateError::mlflow(format!(
-                "searching FINISHED benchmark runs of key {key}"
-            )))?;
+        let runs = search_all(
+            self.store(),
+            &[experiment_id],
+            &filter,
+            ViewType::ActiveOnly,
+        )
+        .map_err(OrchestrateError::mlflow(format!(
+            "searching FINISHED benchmark runs of key {key}"
+        )))?;
         Ok(runs.into_iter().max_by(|a, b| {
             a.info
                 .start_time
@@ -446,7 +462,10 @@ impl Orchestrator {
 
     /// Decides, for each target, whether it is done, needs a restore, or must be measured:
     /// one MLflow search and one file read per target, no model load, no writes.
-    pub fn plan(&self, targets: Vec<BenchmarkTarget>) -> Result<Vec<PlannedBenchmark>, OrchestrateError> {
+    pub fn plan(
+        &self,
+        targets: Vec<BenchmarkTarget>,
+    ) -> Result<Vec<PlannedBenchmark>, OrchestrateError> {
         targets
             .into_iter()
             .map(|target| {
@@ -485,7 +504,8 @@ impl Orchestrator {
         on_event: &dyn Fn(Event<'_>),
     ) -> Vec<BenchmarkOutcome> {
         let mut outcomes: Vec<Option<BenchmarkOutcome>> = vec![None; plan.len()];
-        let mut pending: VecDeque<(usize, PlannedBenchmark)> = plan.into_iter().enumerate().collect();
+        let mut pending: VecDeque<(usize, PlannedBenchmark)> =
+            plan.into_iter().enumerate().collect();
         let mut waits_in_a_row = 0usize;
         while let Some((index, planned)) = pending.pop_front() {
             let target = &planned.target;
@@ -623,7 +643,14 @@ impl Orchestrator {
         }
     }
 
-    fn cache_entry(&self, target: &BenchmarkTarget, run_id: &str, metrics: &BTreeMap<String, f64>, tags: &BTreeMap<String, String>, created_ms: i64) -> CachedBenchmark {
+    fn cache_entry(
+        &self,
+        target: &BenchmarkTarget,
+        run_id: &str,
+        metrics: &BTreeMap<String, f64>,
+        tags: &BTreeMap<String, String>,
+        created_ms: i64,
+    ) -> CachedBenchmark {
         CachedBenchmark {
             benchmark_key: target.key.clone(),
             backbone: target.backbone.clone(),
@@ -640,11 +667,23 @@ impl Orchestrator {
         }
     }
 
-    fn restore_cache(&self, target: &BenchmarkTarget, run: &Run) -> Result<BenchmarkOutcome, OrchestrateError> {
-        let created = run.info.end_time.or(run.info.start_time).unwrap_or_else(now_ms);
-        let path = self
-            .cache
-            .write(&self.cache_entry(target, run.id(), &run.metrics, &run.tags, created))?;
+    fn restore_cache(
+        &self,
+        target: &BenchmarkTarget,
+        run: &Run,
+    ) -> Result<BenchmarkOutcome, OrchestrateError> {
+        let created = run
+            .info
+            .end_time
+            .or(run.info.start_time)
+            .unwrap_or_else(now_ms);
+        let path = self.cache.write(&self.cache_entry(
+            target,
+            run.id(),
+            &run.metrics,
+            &run.tags,
+            created,
+        ))?;
         tracing::info!(
             "{}: restored {} from FINISHED run {}",
             target.backbone,
@@ -662,12 +701,24 @@ impl Orchestrator {
             (registry.get(Tag::BenchmarkKey), target.key.clone()),
             (registry.get(Tag::Stage), stage::BENCHMARK.to_string()),
             (registry.get(Tag::Backbone), target.model.clone()),
-            (registry.get(Tag::StudyKeyHash), champion.study_key_hash.clone()),
-            (registry.get(Tag::DataFingerprint), target.data_fingerprint.clone()),
-            (registry.get(Tag::EvalFingerprint), target.eval_fingerprint.clone()),
+            (
+                registry.get(Tag::StudyKeyHash),
+                champion.study_key_hash.clone(),
+            ),
+            (
+                registry.get(Tag::DataFingerprint),
+                target.data_fingerprint.clone(),
+            ),
+            (
+                registry.get(Tag::EvalFingerprint),
+                target.eval_fingerprint.clone(),
+            ),
             (tags::CHAMPION_RUN_ID, champion.run_id.clone()),
             (tags::TRIAL_RUN_ID, champion.trial_run_id.clone()),
-            (tags::ENVIRONMENT, self.options.environment.as_str().to_string()),
+            (
+                tags::ENVIRONMENT,
+                self.options.environment.as_str().to_string(),
+            ),
             (tags::PODIUM_VERSION, env!("CARGO_PKG_VERSION").to_string()),
             (tags::HARNESS_VERSION, HARNESS_VERSION.to_string()),
             (tags::WORKER, self.options.claims.owner().to_string()),
@@ -676,8 +727,14 @@ impl Orchestrator {
         .map(|(key, value)| (key.to_string(), value))
         .collect();
         let optional = [
-            (registry.get(Tag::TrialKeyHash), champion.trial_key_hash.as_ref()),
-            (registry.get(Tag::LineageHpoSweepRunId), champion.sweep_run_id.as_ref()),
+            (
+                registry.get(Tag::TrialKeyHash),
+                champion.trial_key_hash.as_ref(),
+            ),
+            (
+                registry.get(Tag::LineageHpoSweepRunId),
+                champion.sweep_run_id.as_ref(),
+            ),
             (tags::REFIT_RUN_ID, champion.refit_run_id.as_ref()),
         ];
         for (key, value) in optional {
@@ -702,7 +759,10 @@ impl Orchestrator {
             ("min_duration_s", config.min_duration_s.to_string()),
             ("device", config.device.clone()),
             ("input", input.to_string()),
-            ("run_mode", self.options.settings.run_mode.as_str().to_string()),
+            (
+                "run_mode",
+                self.options.settings.run_mode.as_str().to_string(),
+            ),
             ("harness_version", HARNESS_VERSION.to_string()),
         ];
         if !test_data.is_empty() {
@@ -711,15 +771,29 @@ impl Orchestrator {
         params
     }
 
-    fn create_run(&self, target: &BenchmarkTarget, tags: &BTreeMap<String, String>) -> Result<String, OrchestrateError> {
-        let experiment_id = self.experiment_id(true)?.ok_or_else(|| OrchestrateError::Config {
-            file: PathBuf::from("experiment.yaml"),
-            key: "benchmark_experiment".into(),
-            message: format!("cannot create experiment {}", self.options.benchmark_experiment),
-        })?;
+    fn create_run(
+        &self,
+        target: &BenchmarkTarget,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String, OrchestrateError> {
+        let experiment_id = self
+            .experiment_id(true)?
+            .ok_or_else(|| OrchestrateError::Config {
+                file: PathBuf::from("experiment.yaml"),
+                key: "benchmark_experiment".into(),
+                message: format!(
+                    "cannot create experiment {}",
+                    self.options.benchmark_experiment
+                ),
+            })?;
         let run = self
             .store()
-            .create_run(&experiment_id, &format!("benchmark-{}", target.model), now_ms(), tags)
+            .create_run(
+                &experiment_id,
+                &format!("benchmark-{}", target.model),
+                now_ms(),
+                tags,
+            )
             .map_err(OrchestrateError::mlflow(format!(
                 "creating the benchmark run of {} (key {})",
                 target.backbone, target.key
@@ -745,17 +819,26 @@ impl Orchestrator {
             })
             .collect();
         let params: Vec<(&str, &str)> = params.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let extra_tags: Vec<(&str, &str)> = extra_tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        self.store().log_batch(run_id, &points, &params, &extra_tags)
+        let extra_tags: Vec<(&str, &str)> =
+            extra_tags.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        self.store()
+            .log_batch(run_id, &points, &params, &extra_tags)
     }
 
     /// Ends a run FAILED with the error as a tag (best effort: the error itself is reported).
     fn mark_failed(&self, run_id: &str, error: &OrchestrateError) {
-        let message: String = error.to_string().chars().take(MAX_ERROR_TAG_CHARS).collect();
+        let message: String = error
+            .to_string()
+            .chars()
+            .take(MAX_ERROR_TAG_CHARS)
+            .collect();
         let result = self
             .store()
             .set_tag(run_id, tags::ERROR, &message)
-            .and_then(|()| self.store().update_run(run_id, RunStatus::Failed, Some(now_ms())));
+            .and_then(|()| {
+                self.store()
+                    .update_run(run_id, RunStatus::Failed, Some(now_ms()))
+            });
         if let Err(err) = result {
             tracing::warn!("cannot mark benchmark run {run_id} FAILED: {err}");
         }
@@ -769,7 +852,10 @@ impl Orchestrator {
     ) -> Result<BenchmarkOutcome, OrchestrateError> {
         let mut run_tags = entry.tags.clone();
         run_tags.extend(self.run_tags(target));
-        run_tags.insert(tags::RESTORED_FROM_CACHE.into(), entry.benchmark_run_id.clone());
+        run_tags.insert(
+            tags::RESTORED_FROM_CACHE.into(),
+            entry.benchmark_run_id.clone(),
+        );
         let run_id = self.create_run(target, &run_tags)?;
         self.options.in_flight.set_run(&target.key, &run_id);
         if let Err(err) = claim.record_run(&run_id) {
@@ -778,8 +864,13 @@ impl Orchestrator {
         let finish = || -> Result<(), OrchestrateError> {
             claim.verify()?;
             self.log_metrics(&run_id, &entry.metrics, &[], &[])
-                .and_then(|()| self.store().update_run(&run_id, RunStatus::Finished, Some(now_ms())))
-                .map_err(OrchestrateError::mlflow(format!("restoring benchmark run {run_id}")))
+                .and_then(|()| {
+                    self.store()
+                        .update_run(&run_id, RunStatus::Finished, Some(now_ms()))
+                })
+                .map_err(OrchestrateError::mlflow(format!(
+                    "restoring benchmark run {run_id}"
+                )))
         };
         match self.options.in_flight.finish(&target.key, finish) {
             None => {
@@ -797,7 +888,10 @@ impl Orchestrator {
         let mut updated = entry.clone();
         updated.benchmark_run_id = run_id.clone();
         self.cache.write(&updated)?;
-        tracing::info!("{}: restored FINISHED run {run_id} from the disk cache", target.backbone);
+        tracing::info!(
+            "{}: restored FINISHED run {run_id} from the disk cache",
+            target.backbone
+        );
         Ok(BenchmarkOutcome {
             backbone: target.backbone.clone(),
             key: target.key.clone(),
@@ -810,7 +904,11 @@ impl Orchestrator {
         })
     }
 
-    fn measure(&self, target: &BenchmarkTarget, claim: &Claim) -> Result<BenchmarkOutcome, OrchestrateError> {
+    fn measure(
+        &self,
+        target: &BenchmarkTarget,
+        claim: &Claim,
+    ) -> Result<BenchmarkOutcome, OrchestrateError> {
         let run_tags = self.run_tags(target);
         let run_id = self.create_run(target, &run_tags)?;
         self.options.in_flight.set_run(&target.key, &run_id);
@@ -846,7 +944,9 @@ impl Orchestrator {
         let (checkpoint, measurement) = match measured {
             Ok(done) => done,
             Err(err) => {
-                self.options.in_flight.finish(&target.key, || self.mark_failed(&run_id, &err));
+                self.options
+                    .in_flight
+                    .finish(&target.key, || self.mark_failed(&run_id, &err));
                 return Err(err);
             }
         };
@@ -862,8 +962,13 @@ impl Orchestrator {
             // must not add a second FINISHED run next to the one of the worker that took over.
             claim.renew()?;
             self.log_metrics(&run_id, &measurement.metrics, &self.params(), &extra_tags)
-                .and_then(|()| self.store().update_run(&run_id, RunStatus::Finished, Some(now_ms())))
-                .map_err(OrchestrateError::mlflow(format!("finishing benchmark run {run_id}")))
+                .and_then(|()| {
+                    self.store()
+                        .update_run(&run_id, RunStatus::Finished, Some(now_ms()))
+                })
+                .map_err(OrchestrateError::mlflow(format!(
+                    "finishing benchmark run {run_id}"
+                )))
         };
         match self.options.in_flight.finish(&target.key, finish) {
             None => {

@@ -214,10 +214,12 @@ impl ModelConfig {
                 layer_norm_eps: keys.f64_or("layer_norm_eps", 1e-12)?,
                 max_position_embeddings: keys.usize("max_position_embeddings")?,
                 type_vocab_size: keys.usize_or("type_vocab_size", 2)?,
-                pad_token_id: keys.optional_u32("pad_token_id")?.unwrap_or(match architecture {
-                    Architecture::Roberta | Architecture::XlmRoberta => 1,
-                    _ => 0,
-                }),
+                pad_token_id: keys
+                    .optional_u32("pad_token_id")?
+                    .unwrap_or(match architecture {
+                        Architecture::Roberta | Architecture::XlmRoberta => 1,
+                        _ => 0,
+                    }),
                 id2label,
                 deberta,
             }
@@ -278,7 +280,10 @@ impl Keys<'_> {
             .as_u64()
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| {
-                self.invalid(key, format!("expected a non-negative integer, found {value}"))
+                self.invalid(
+                    key,
+                    format!("expected a non-negative integer, found {value}"),
+                )
             })
     }
 
@@ -367,9 +372,9 @@ impl Keys<'_> {
                         format!("ids must be 0..{}, found {id:?}", entries.len()),
                     )
                 })?;
-            let label = label
-                .as_str()
-                .ok_or_else(|| self.invalid("id2label", format!("label of {id} is not a string")))?;
+            let label = label.as_str().ok_or_else(|| {
+                self.invalid("id2label", format!("label of {id} is not a string"))
+            })?;
             labels[index] = Some(label.to_string());
         }
         labels
@@ -424,10 +429,9 @@ impl Keys<'_> {
             None | Some(Value::Null) => String::from("none"),
             Some(Value::String(text)) => text.clone(),
             Some(other) => {
-                return Err(self.invalid(
-                    "norm_rel_ebd",
-                    format!("expected a string, found {other}"),
-                ));
+                return Err(
+                    self.invalid("norm_rel_ebd", format!("expected a string, found {other}"))
+                );
             }
         };
         Ok(DebertaSettings {

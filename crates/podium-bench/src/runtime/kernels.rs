@@ -286,8 +286,8 @@ pub(crate) fn masked_softmax(
                 if let Some(relative) = relative {
                     let index_row = &relative.c2p_index[i * seq..(i + 1) * seq];
                     if let Some(c2p) = relative.c2p {
-                        let terms = &c2p[((head * batch + b) * seq + i) * relative.rows..]
-                            [..relative.rows];
+                        let terms =
+                            &c2p[((head * batch + b) * seq + i) * relative.rows..][..relative.rows];
                         for (x, r) in row.iter_mut().zip(index_row) {
                             *x += terms[*r as usize];
                         }
@@ -380,7 +380,10 @@ mod tests {
         };
         let mut scores = vec![0.0, 0.0, 100.0, 1.0, 2.0, 3.0, 0.5, 0.5, 0.5];
         masked_softmax(&mut scores, &[1.0, 1.0, 0.0], None, shape, None);
-        assert!((scores[0] - 0.5).abs() < 1e-6 && scores[2] == 0.0, "{scores:?}");
+        assert!(
+            (scores[0] - 0.5).abs() < 1e-6 && scores[2] == 0.0,
+            "{scores:?}"
+        );
         let mut all_masked = vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0];
         masked_softmax(&mut all_masked, &[0.0, 0.0, 0.0], None, shape, None);
         assert!(all_masked.iter().all(|p| (p - 1.0 / 3.0).abs() < 1e-6));
@@ -400,7 +403,10 @@ mod tests {
         let merged_q = merge_heads(&q, shape);
         let merged_v = merge_heads(&v, shape);
         for token in 0..6 {
-            assert_eq!(merged_q[token * hidden..][..hidden], qkv[token * 3 * hidden..][..hidden]);
+            assert_eq!(
+                merged_q[token * hidden..][..hidden],
+                qkv[token * 3 * hidden..][..hidden]
+            );
             assert_eq!(
                 merged_v[token * hidden..][..hidden],
                 qkv[token * 3 * hidden + 2 * hidden..][..hidden]

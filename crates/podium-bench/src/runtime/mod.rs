@@ -15,9 +15,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde::Serialize;
 
-pub use config::{
-    Activation, Architecture, DebertaSettings, ModelConfig, SUPPORTED_MODEL_TYPES,
-};
+pub use config::{Activation, Architecture, DebertaSettings, ModelConfig, SUPPORTED_MODEL_TYPES};
 pub use model::{EncodedBatch, Execution, TokenClassifier};
 pub use weights::WEIGHT_FILES;
 

@@ -8,7 +8,7 @@
 
 use std::path::Path;
 
-use candle_core::{CpuStorage, DType, Device, InplaceOp1, InplaceOp2, Layout, Storage, Tensor, D};
+use candle_core::{CpuStorage, D, DType, Device, InplaceOp1, InplaceOp2, Layout, Storage, Tensor};
 
 use super::config::{Activation, Architecture, DebertaSettings, ModelConfig};
 use super::kernels::{self, AttentionShape, RelativeTerms};
@@ -274,10 +274,11 @@ impl TokenClassifier {
     /// `[batch, seq, hidden]` without.
     pub fn forward(&self, batch: &EncodedBatch) -> Result<Tensor> {
         self.check_batch(batch)?;
-        self.forward_inner(batch).map_err(|err| BenchError::Forward {
-            model_type: self.config.architecture.model_type().into(),
-            message: err.to_string(),
-        })
+        self.forward_inner(batch)
+            .map_err(|err| BenchError::Forward {
+                model_type: self.config.architecture.model_type().into(),
+                message: err.to_string(),
+            })
     }
 
     fn check_batch(&self, batch: &EncodedBatch) -> Result<()> {
@@ -327,7 +328,11 @@ impl TokenClassifier {
 
     fn forward_inner(&self, batch: &EncodedBatch) -> CandleResult<Tensor> {
         let (b, s) = (batch.batch, batch.seq);
-        let mask_host: Vec<f32> = batch.attention_mask.iter().map(|m| (*m != 0) as u8 as f32).collect();
+        let mask_host: Vec<f32> = batch
+            .attention_mask
+            .iter()
+            .map(|m| (*m != 0) as u8 as f32)
+            .collect();
         let mut hidden = self.embed(batch, &mask_host)?;
         let shape = AttentionShape {
             batch: b,
@@ -335,7 +340,11 @@ impl TokenClassifier {
             heads: self.config.num_heads,
             head_dim: self.config.head_dim(),
         };
-        let relative = self.config.deberta.as_ref().filter(|d| d.relative_attention);
+        let relative = self
+            .config
+            .deberta
+            .as_ref()
+            .filter(|d| d.relative_attention);
         let (c2p_index, p2c_index) = match relative {
             Some(settings) => relative_indices(settings, s),
             None => (Vec::new(), Vec::new()),
@@ -344,12 +353,18 @@ impl TokenClassifier {
             None
         } else {
             Some(PortableContext::new(
-                &mask_host, &c2p_index, &p2c_index, shape, &self.device,
+                &mask_host,
+                &c2p_index,
+                &p2c_index,
+                shape,
+                &self.device,
             )?)
         };
         for layer in &self.layers {
             hidden = match &portable_ctx {
-                None => self.layer_fast(layer, &hidden, &mask_host, shape, relative, &c2p_index, &p2c_index)?,
+                None => self.layer_fast(
+                    layer, &hidden, &mask_host, shape, relative, &c2p_index, &p2c_index,
+                )?,
                 Some(ctx) => self.layer_portable(layer, &hidden, shape, ctx)?,
             };
         }
@@ -540,7 +555,9 @@ impl TokenClassifier {
             .reshape((heads, batch, seq, head_dim))?
             .permute((1, 2, 0, 3))?
             .reshape((tokens, shape.hidden()))?;
-        let attention = layer.attention_norm.forward(&(layer.output.forward(&context)? + x)?)?;
+        let attention = layer
+            .attention_norm
+            .forward(&(layer.output.forward(&context)? + x)?)?;
         let intermediate = layer.intermediate.forward(&attention)?;
         let intermediate = match self.config.activation {
             Activation::Gelu => intermediate.gelu_erf()?,
@@ -627,9 +644,7 @@ fn position_ids(architecture: Architecture, batch: &EncodedBatch, pad: u32) -> V
                     .collect::<Vec<_>>()
             })
             .collect(),
-        _ => (0..batch.batch)
-            .flat_map(|_| 0..batch.seq as u32)
-            .collect(),
+        _ => (0..batch.batch).flat_map(|_| 0..batch.seq as u32).collect(),
     }
 }
 
@@ -654,7 +669,11 @@ fn relative_indices(settings: &DebertaSettings, seq: usize) -> (Vec<u32>, Vec<u3
     let relative = |i: usize, j: usize| {
         let distance = i as i64 - j as i64;
         if settings.position_buckets > 0 && settings.max_relative_positions > 0 {
-            log_bucket(distance, settings.position_buckets, settings.max_relative_positions)
+            log_bucket(
+                distance,
+                settings.position_buckets,
+                settings.max_relative_positions,
+            )
         } else {
             distance
         }
@@ -694,26 +713,36 @@ fn load_embeddings(config: &ModelConfig, weights: &Weights) -> Result<Embeddings
     } else {
         None
     };
-    let token_type = if config.type_vocab_size > 0 && config.architecture != Architecture::DistilBert
-    {
-        let table = weights.get(
-            "embeddings.token_type_embeddings.weight",
-            &[config.type_vocab_size, embedding_size],
-        )?;
-        Some(table.get(0).map_err(|err| BenchError::Weights {
-            file: weights.file().to_path_buf(),
-            message: err.to_string(),
-        })?)
-    } else {
-        None
-    };
+    let token_type =
+        if config.type_vocab_size > 0 && config.architecture != Architecture::DistilBert {
+            let table = weights.get(
+                "embeddings.token_type_embeddings.weight",
+                &[config.type_vocab_size, embedding_size],
+            )?;
+            Some(table.get(0).map_err(|err| BenchError::Weights {
+                file: weights.file().to_path_buf(),
+                message: err.to_string(),
+            })?)
+        } else {
+            None
+        };
     let projection = if embedding_size != hidden {
         let weight = weights.get("embed_proj.weight", &[hidden, embedding_size])?;
-        Some(Linear::from_parts(weights, &["embed_proj"], vec![weight], None)?)
+        Some(Linear::from_parts(
+            weights,
+            &["embed_proj"],
+            vec![weight],
+            None,
+        )?)
     } else {
         None
     };
-    let norm = Norm::load(weights, "embeddings.LayerNorm", hidden, config.layer_norm_eps)?;
+    let norm = Norm::load(
+        weights,
+        "embeddings.LayerNorm",
+        hidden,
+        config.layer_norm_eps,
+    )?;
     Ok(Embeddings {
         word,
         position,
@@ -763,7 +792,12 @@ fn load_layer(
     };
     let fused = |suffixes: [&str; 3]| {
         let names = suffixes.map(|suffix| name(suffix));
-        Linear::load(weights, &names.each_ref().map(String::as_str), hidden, hidden)
+        Linear::load(
+            weights,
+            &names.each_ref().map(String::as_str),
+            hidden,
+            hidden,
+        )
     };
     let norm = |suffix: &str| Norm::load(weights, &name(suffix), hidden, eps);
     let (qkv, output, attention_norm, intermediate, ffn_output, output_norm) =
@@ -847,7 +881,10 @@ fn load_relative_projections(
     let (key_name, query_name) = if settings.share_att_key {
         ("attention.self.key_proj", "attention.self.query_proj")
     } else {
-        ("attention.self.pos_key_proj", "attention.self.pos_query_proj")
+        (
+            "attention.self.pos_key_proj",
+            "attention.self.pos_query_proj",
+        )
     };
     Ok(RelativeProjections {
         key_t: if settings.c2p {
@@ -885,9 +922,7 @@ fn with_optional_slices<R>(
         (None, None) => Ok(f(None, None)),
         (Some(a), None) => with_cpu_slice(a, |a| f(Some(a), None)),
         (None, Some(b)) => with_cpu_slice(b, |b| f(None, Some(b))),
-        (Some(a), Some(b)) => {
-            with_cpu_slice(a, |a| with_cpu_slice(b, |b| f(Some(a), Some(b))))?
-        }
+        (Some(a), Some(b)) => with_cpu_slice(a, |a| with_cpu_slice(b, |b| f(Some(a), Some(b))))?,
     }
 }
 
@@ -942,7 +977,11 @@ impl InplaceOp2 for ResidualNormOp<'_> {
         let residual = contiguous_ref(residual, residual_l)?;
         let data = contiguous_mut(dst, dst_l)?;
         if residual.len() != data.len() {
-            candle_core::bail!("residual has {} values, output {}", residual.len(), data.len())
+            candle_core::bail!(
+                "residual has {} values, output {}",
+                residual.len(),
+                data.len()
+            )
         }
         kernels::bias_residual_layer_norm(
             data,

@@ -40,8 +40,7 @@ impl Weights {
             file: file.clone(),
             message: err.to_string(),
         };
-        let tensors: HashMap<String, Tensor> = if file.extension().is_some_and(|ext| ext == "bin")
-        {
+        let tensors: HashMap<String, Tensor> = if file.extension().is_some_and(|ext| ext == "bin") {
             candle_core::pickle::read_all(&file)
                 .map_err(decode_error)?
                 .into_iter()
@@ -66,8 +65,7 @@ impl Weights {
     /// `*ForTokenClassification` save), bare otherwise (a bare `*Model` save such as MiniLM).
     pub(crate) fn use_prefix_if_present(&mut self, prefix: &str, probe: &str) {
         let prefixed = format!("{prefix}{probe}");
-        self.prefix = if self.tensors.contains_key(&prefixed) || !self.tensors.contains_key(probe)
-        {
+        self.prefix = if self.tensors.contains_key(&prefixed) || !self.tensors.contains_key(probe) {
             prefix.to_string()
         } else {
             String::new()

@@ -43,7 +43,9 @@ pub fn refit(id: &str, of: &Run) -> Run {
     run.tags.insert("code.stage".into(), "hpo_refit".into());
     run.tags.insert(
         "code.trial_key_hash".into(),
-        of.tag("code.trial_key_hash").unwrap_or_default().to_string(),
+        of.tag("code.trial_key_hash")
+            .unwrap_or_default()
+            .to_string(),
     );
     run.tags
         .insert("code.refit.of_trial_run_id".into(), of.id().to_string());

@@ -95,9 +95,14 @@ pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode
                 model.config().pad_token_id,
             )?;
             let stats = data.stats.clone();
-            harness::run(&model, &settings, max_length, "test_data", Some(stats), &|batch| {
-                data.batch(batch)
-            })?
+            harness::run(
+                &model,
+                &settings,
+                max_length,
+                "test_data",
+                Some(stats),
+                &|batch| data.batch(batch),
+            )?
         }
     };
     match global.format {
@@ -177,7 +182,11 @@ fn print_table(report: &BenchmarkReport) {
             format!("{:.3}", stats.p99_ms),
             format!("{:.3}", stats.mean_ms),
             format!("{:.3}", stats.std_ms),
-            format!("{:.1}%{}", stats.cv * 100.0, if stats.is_noisy() { " !" } else { "" }),
+            format!(
+                "{:.1}%{}",
+                stats.cv * 100.0,
+                if stats.is_noisy() { " !" } else { "" }
+            ),
             format!("{:.1}", stats.throughput_seq_per_s),
             stats.samples.to_string(),
         ]);

@@ -196,7 +196,10 @@ impl BenchmarkSummary {
             Outcome::Failed => {
                 self.failed.insert(
                     backbone.clone(),
-                    outcome.error.clone().unwrap_or_else(|| "failed".to_string()),
+                    outcome
+                        .error
+                        .clone()
+                        .unwrap_or_else(|| "failed".to_string()),
                 );
             }
         }
@@ -443,7 +446,10 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
             metric_cell(&outcome.metrics, "latency_batch_1_ms"),
             metric_cell(&outcome.metrics, "latency_batch_1_p95_ms"),
             metric_cell(&outcome.metrics, "throughput_batch_1_seq_per_s"),
-            outcome.benchmark_run_id.clone().unwrap_or_else(|| "-".to_string()),
+            outcome
+                .benchmark_run_id
+                .clone()
+                .unwrap_or_else(|| "-".to_string()),
         ]);
     }
     println!("{table}");

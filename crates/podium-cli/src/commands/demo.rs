@@ -18,8 +18,8 @@ use podium_variants::Environment;
 use crate::GlobalArgs;
 use crate::output::{self, Format};
 
-pub use configs::{DEMO_EXPERIMENT_NAME, demo_configs, write_demo_configs};
-pub use sweep::{DEMO_SEED, DemoPaths, StudySummary, generate};
+use configs::{DEMO_EXPERIMENT_NAME, write_demo_configs};
+use sweep::{DemoPaths, StudySummary, generate};
 
 /// `podium demo` arguments.
 #[derive(Debug, Args)]
@@ -43,7 +43,10 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("creating the demo directory {}", args.dir.display()))?;
     let paths = DemoPaths::new(&args.dir)?;
     if paths.config_dir.join("experiment.yaml").is_file() {
-        say(&format!("Using the demo configs in {}", paths.config_dir.display()));
+        say(&format!(
+            "Using the demo configs in {}",
+            paths.config_dir.display()
+        ));
     } else {
         write_demo_configs(&paths.config_dir)?;
         say(&format!(
@@ -99,7 +102,14 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn studies_table(studies: &[StudySummary]) -> comfy_table::Table {
-    let mut table = output::table(["backbone", "study", "schema", "study key", "trials", "shows"]);
+    let mut table = output::table([
+        "backbone",
+        "study",
+        "schema",
+        "study key",
+        "trials",
+        "shows",
+    ]);
     for study in studies {
         table.add_row([
             study.backbone.as_str(),

@@ -51,11 +51,13 @@ pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
     for (backbone, err) in &selection.errors {
         eprintln!("error ({backbone}): {err}");
     }
-    Ok(if selection.errors.is_empty() && ranking.unranked.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(
+        if selection.errors.is_empty() && ranking.unranked.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        },
+    )
 }
 
 /// Ranks `targets` by their recorded benchmark results.

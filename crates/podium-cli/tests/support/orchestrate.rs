@@ -132,7 +132,10 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
         let experiment = store.create_experiment(&format!("t-hpo-{short}")).unwrap();
         let study = podium_keys::sha256_hex(&format!("study-{short}"));
         let mut best = (f64::MIN, String::new());
-        for (trial, f1) in [0.80, 0.86 - index as f64 * 0.01, 0.83].into_iter().enumerate() {
+        for (trial, f1) in [0.80, 0.86 - index as f64 * 0.01, 0.83]
+            .into_iter()
+            .enumerate()
+        {
             let tags: BTreeMap<String, String> = [
                 ("code.backbone", short.to_string()),
                 ("code.stage", "hpo_trial".to_string()),
@@ -152,7 +155,12 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
             .map(|(k, v)| (k.to_string(), v))
             .collect();
             let run = store
-                .create_run(&experiment, &format!("trial-{trial}"), 1_000 + trial as i64, &tags)
+                .create_run(
+                    &experiment,
+                    &format!("trial-{trial}"),
+                    1_000 + trial as i64,
+                    &tags,
+                )
                 .unwrap();
             let point = MetricPoint {
                 key: "macro-f1",

@@ -225,7 +225,10 @@ pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<
                 .with_labels(labels.clone())
                 .write(&refit.checkpoint)
                 .with_context(|| {
-                    format!("writing the refit checkpoint {}", refit.checkpoint.display())
+                    format!(
+                        "writing the refit checkpoint {}",
+                        refit.checkpoint.display()
+                    )
                 })?;
         }
     }
@@ -246,9 +249,9 @@ pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<
     // Run ids come from fastrand's thread-local generator; seeding it makes them reproducible.
     fastrand::seed(DEMO_SEED);
     store.write_batch(|batch| {
-        plans.iter().try_for_each(|plan| {
-            plan.write(batch, &experiment_ids[plan.spec.backbone], &tags)
-        })
+        plans
+            .iter()
+            .try_for_each(|plan| plan.write(batch, &experiment_ids[plan.spec.backbone], &tags))
     })?;
     drop(store);
     std::fs::rename(&partial, &paths.db).with_context(|| {
@@ -335,8 +338,10 @@ impl StudyPlan {
         for (number, outcome) in spec.trials.iter().enumerate() {
             let params = sample_params(&search_space, &mut rng)
                 .with_context(|| format!("sampling trial {number} of {folder}"))?;
-            let trial_key_hash =
-                trial_key_hash(&trial_key(&study.study_key_hash, &PyValue::Dict(params.clone()))?);
+            let trial_key_hash = trial_key_hash(&trial_key(
+                &study.study_key_hash,
+                &PyValue::Dict(params.clone()),
+            )?);
             let params = params
                 .iter()
                 .map(|(name, value)| Ok((name.py_str()?, value.py_str()?)))
@@ -415,17 +420,23 @@ impl StudyPlan {
         experiment_id: &str,
         registry: &TagRegistry,
     ) -> Result<(), MlflowError> {
-        let create = |name: &str, start: i64, mut tags: BTreeMap<String, String>, parent: Option<&str>| {
-            tags.insert("mlflow.user".into(), "podium-demo".into());
-            tags.insert("mlflow.source.type".into(), "LOCAL".into());
-            if let Some(parent) = parent {
-                tags.insert("mlflow.parentRunId".into(), parent.to_string());
-            }
-            batch
-                .create_run(experiment_id, name, start, &tags)
-                .map(|run| run.run_id)
-        };
-        let sweep = create(&self.folder, self.start, self.tags(registry, HpoRunRole::Sweep), None)?;
+        let create =
+            |name: &str, start: i64, mut tags: BTreeMap<String, String>, parent: Option<&str>| {
+                tags.insert("mlflow.user".into(), "podium-demo".into());
+                tags.insert("mlflow.source.type".into(), "LOCAL".into());
+                if let Some(parent) = parent {
+                    tags.insert("mlflow.parentRunId".into(), parent.to_string());
+                }
+                batch
+                    .create_run(experiment_id, name, start, &tags)
+                    .map(|run| run.run_id)
+            };
+        let sweep = create(
+            &self.folder,
+            self.start,
+            self.tags(registry, HpoRunRole::Sweep),
+            None,
+        )?;
         let mut trial_runs = Vec::new();
         for trial in &self.trials {
             let tags = self.tags(
@@ -435,8 +446,20 @@ impl StudyPlan {
                     sweep_run_id: &sweep,
                 },
             );
-            let run_id = create(&format!("trial_{}", trial.number), trial.start, tags, Some(&sweep))?;
-            log_training(batch, &run_id, trial.start, &trial.params, trial.metric, trial.number)?;
+            let run_id = create(
+                &format!("trial_{}", trial.number),
+                trial.start,
+                tags,
+                Some(&sweep),
+            )?;
+            log_training(
+                batch,
+                &run_id,
+                trial.start,
+                &trial.params,
+                trial.metric,
+                trial.number,
+            )?;
             let status = if trial.metric.is_some() {
                 RunStatus::Finished
             } else {
@@ -456,7 +479,12 @@ impl StudyPlan {
                 },
             );
             let start = self.end();
-            let run_id = create(&format!("refit_trial_{}", trial.number), start, tags, Some(&sweep))?;
+            let run_id = create(
+                &format!("refit_trial_{}", trial.number),
+                start,
+                tags,
+                Some(&sweep),
+            )?;
             let metric = trial.metric.map(|value| value + 0.004);
             log_training(batch, &run_id, start, &trial.params, metric, trial.number)?;
             batch.update_run(&run_id, RunStatus::Finished, Some(start + TRIAL_MS))?;
@@ -465,14 +493,21 @@ impl StudyPlan {
         batch.log_batch(
             &sweep,
             &[],
-            &[("hpo_config", self.spec.hpo_config), ("n_trials", &n_trials)],
+            &[
+                ("hpo_config", self.spec.hpo_config),
+                ("n_trials", &n_trials),
+            ],
             &[],
         )?;
         batch.update_run(&sweep, RunStatus::Finished, Some(self.end() + 2 * TRIAL_MS))
     }
 
     fn summary(&self) -> StudySummary {
-        let nan = self.trials.iter().filter(|t| t.metric.is_some_and(f64::is_nan)).count();
+        let nan = self
+            .trials
+            .iter()
+            .filter(|t| t.metric.is_some_and(f64::is_nan))
+            .count();
         let failed = self.trials.iter().filter(|t| t.metric.is_none()).count();
         let finite = self.trials.len() - nan - failed;
         StudySummary {
@@ -607,11 +642,20 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(7);
         for _ in 0..50 {
             let params = sample_params(&space, &mut rng).unwrap();
-            let get = |name: &str| params.iter().find(|(k, _)| k.as_str() == Some(name)).unwrap();
-            let PyValue::Float(lr) = get("lr").1 else { panic!() };
+            let get = |name: &str| {
+                params
+                    .iter()
+                    .find(|(k, _)| k.as_str() == Some(name))
+                    .unwrap()
+            };
+            let PyValue::Float(lr) = get("lr").1 else {
+                panic!()
+            };
             assert!((1.0e-5..=5.0e-5).contains(&lr), "{lr}");
             assert!(matches!(get("bs").1, PyValue::Int(_)));
-            let PyValue::Float(dropout) = get("dropout").1 else { panic!() };
+            let PyValue::Float(dropout) = get("dropout").1 else {
+                panic!()
+            };
             assert!((0.1..=0.3).contains(&dropout), "{dropout}");
         }
         let mut again = fastrand::Rng::with_seed(7);
@@ -700,13 +744,17 @@ mod tests {
                 .unwrap()
                 .unwrap()
                 .experiment_id;
-            let filter = podium_mlflow::Filter::new()
-                .tag_eq(tags.get(podium_keys::Tag::Stage), podium_keys::stage::HPO_REFIT);
+            let filter = podium_mlflow::Filter::new().tag_eq(
+                tags.get(podium_keys::Tag::Stage),
+                podium_keys::stage::HPO_REFIT,
+            );
             for run in
                 podium_mlflow::search_all(&store, &[id], &filter, podium_mlflow::ViewType::All)
                     .unwrap()
             {
-                let dir = run.tag(tags.get(podium_keys::Tag::ArtifactCheckpointPath)).unwrap();
+                let dir = run
+                    .tag(tags.get(podium_keys::Tag::ArtifactCheckpointPath))
+                    .unwrap();
                 dirs.push(PathBuf::from(dir));
             }
         }
@@ -755,7 +803,11 @@ mod tests {
             assert!(Path::new(local).join("config.json").is_file(), "{local}");
         }
         let statuses = |backbone: &str| -> Vec<podium_champion::selection::GroupStatus> {
-            results.champions[backbone].groups.iter().map(|g| g.status).collect()
+            results.champions[backbone]
+                .groups
+                .iter()
+                .map(|g| g.status)
+                .collect()
         };
         use podium_champion::selection::GroupStatus::*;
         assert_eq!(statuses("distilbert-base-uncased"), [Winner, SchemaNotUsed]);
