@@ -150,16 +150,8 @@ fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error
         };
         let study = StudyIdentity::compute(&configs, StudyKeySchema::V2)?;
         let model = backbone_short_name(backbone);
-        let tags_for = |role| {
-            HpoRunTags {
-                backbone: model,
-                variant,
-                study: &study,
-                role,
-                artifact_available: matches!(role, HpoRunRole::Refit { .. }),
-                checkpoint_path: None,
-            }
-            .build(&registry)
+        let tags_for = |role: HpoRunRole<'_>| -> BTreeMap<String, String> {
+            run_tags(&registry, model, variant, &study, role)
         };
         let sweep = store.create_run(&experiment, "sweep", time, &tags_for(HpoRunRole::Sweep))?;
         let mut best: Option<(f64, String, String)> = None;
@@ -202,4 +194,23 @@ fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error
         store.update_run(&sweep.run_id, RunStatus::Finished, Some(time + 1_000))?;
     }
     Ok(())
+}
+
+/// The tag set of one run of the example sweep (podium's tag builder).
+fn run_tags(
+    registry: &TagRegistry,
+    model: &str,
+    variant: &str,
+    study: &StudyIdentity,
+    role: HpoRunRole<'_>,
+) -> BTreeMap<String, String> {
+    HpoRunTags {
+        backbone: model,
+        variant,
+        study,
+        role,
+        artifact_available: matches!(role, HpoRunRole::Refit { .. }),
+        checkpoint_path: None,
+    }
+    .build(registry)
 }

@@ -2,7 +2,7 @@
 
 Usage:
   python e2e_sweep.py --tracking-uri URI --root ROOT --config-dir DIR --checkpoint-dir CKPT \
-      [--trials N] [--backbone B ...]
+      --out RESULT.json [--trials N] [--backbone B ...]
 
 For every backbone: an Optuna study stored in the study folder
 `ROOT/outputs/hpo/{env}/{model}/hpo_{model}/study.db`, a sweep (parent) run, one nested MLflow
@@ -12,14 +12,14 @@ on disk, and a refit run of the best trial that uploads `CKPT/{model}` as the ML
 `checkpoint/` (through the server's artifact proxy). Only the upload holds the checkpoint: no
 checkpoint_path tag and no copy in the disk layout, so a reader must download it.
 
-Prints, as JSON, per backbone: study_key_hash, sweep/best-trial/refit run ids, best value.
+Writes to RESULT.json, per backbone: study_key_hash, sweep/best-trial/refit run ids, best value
+(a file, because mlflow prints run links on stdout).
 """
 
 import argparse
 import hashlib
 import json
 import os
-import sys
 
 import mlflow
 import optuna
@@ -239,6 +239,7 @@ def main():
     parser.add_argument("--root", required=True)
     parser.add_argument("--config-dir", required=True)
     parser.add_argument("--checkpoint-dir", required=True)
+    parser.add_argument("--out", required=True)
     parser.add_argument("--hpo-config", default="hpo/prod.yaml")
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--backbone", action="append", dest="backbones")
@@ -259,8 +260,8 @@ def main():
         backbone: sweep(args, backbone, index, configs, tags)
         for index, backbone in enumerate(backbones)
     }
-    json.dump(result, sys.stdout, indent=1, sort_keys=True)
-    print()
+    with open(args.out, "w") as handle:
+        json.dump(result, handle, indent=1, sort_keys=True)
 
 
 if __name__ == "__main__":

@@ -355,7 +355,7 @@ impl RandomCheckpoint {
             key: key.to_string(),
             message: message.to_string(),
         };
-        if self.num_heads == 0 || self.hidden_size % self.num_heads != 0 {
+        if self.num_heads == 0 || !self.hidden_size.is_multiple_of(self.num_heads) {
             return Err(invalid(
                 "hidden_size",
                 "must be a positive multiple of num_heads",

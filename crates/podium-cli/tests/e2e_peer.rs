@@ -152,12 +152,16 @@ fn python_sweep_on_a_real_server_is_selected_downloaded_benchmarked_once() {
         .arg(root.join("config"))
         .arg("--checkpoint-dir")
         .arg(&checkpoints)
+        .arg("--out")
+        .arg(work.path().join("sweep.json"))
         .env("PODIUM_ENVIRONMENT", "local")
         .env("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
         .env("GIT_PYTHON_REFRESH", "quiet")
         .output()
         .unwrap();
-    let sweep: serde_json::Value = serde_json::from_str(&success("e2e_sweep.py", &sweep)).unwrap();
+    success("e2e_sweep.py", &sweep);
+    let sweep: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.path().join("sweep.json")).unwrap()).unwrap();
     for backbone in BACKBONES {
         let model = backbone.split('-').next().unwrap();
         let study_db = root.join(format!("outputs/hpo/local/{model}/hpo_{model}/study.db"));

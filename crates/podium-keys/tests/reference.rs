@@ -141,3 +141,45 @@ fn keys_of_the_repository_configs_equal_the_python_reference() {
         assert_eq!(ours, theirs, "{hpo} {model} {params}");
     }
 }
+
+/// `str(content_hash)` for non-string hashes, falsy hashes falling back to manifest_hash or the
+/// semantic payload, empty files: all against the reference's compute_data_fingerprint.
+#[test]
+fn data_fingerprints_of_unusual_configs_equal_the_python_reference() {
+    let bodies = [
+        "content_hash: 12\n",
+        "content_hash: 1.0e-5\n",
+        "content_hash: [a, 1, 2.5, null, true, -0.0]\n",
+        "content_hash: {b: 1, a: 'it''s', c: \"say \\\"hi\\\"\"}\n",
+        "content_hash: 0\nmanifest_hash: yes\n",
+        "content_hash: ''\nname: x\n",
+        "",
+        "name: Résumé\nsplit_seed: 1:30\nlabel_mapping: {2: b, 10: a}\n",
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let files: Vec<PathBuf> = bodies
+        .iter()
+        .enumerate()
+        .map(|(index, body)| {
+            let path = dir.path().join(format!("data{index}.yaml"));
+            std::fs::write(&path, body).unwrap();
+            path
+        })
+        .collect();
+    let script = root().join("scripts/keys-reference.py");
+    let code = "import importlib.util, sys, yaml\n\
+                spec = importlib.util.spec_from_file_location('reference', sys.argv[1])\n\
+                reference = importlib.util.module_from_spec(spec)\n\
+                spec.loader.exec_module(reference)\n\
+                for path in sys.argv[2:]:\n\
+                \x20   print(reference.compute_data_fingerprint(yaml.safe_load(open(path, encoding='utf-8'))))\n";
+    let mut args = vec![script.to_str().unwrap()];
+    args.extend(files.iter().map(|p| p.to_str().unwrap()));
+    let python = podium_testkit::run_python(code, &args);
+    let theirs: Vec<&str> = python.lines().collect();
+    let ours: Vec<String> = files
+        .iter()
+        .map(|path| podium_keys::data_fingerprint(&load_path(path).unwrap()).unwrap())
+        .collect();
+    assert_eq!(ours, theirs);
+}
