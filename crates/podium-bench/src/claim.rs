@@ -177,7 +177,7 @@ impl Claims {
                 Err(source) => {
                     return Err(OrchestrateError::Mlflow {
                         context: format!("creating claim {name} for benchmark key {key}"),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -272,7 +272,7 @@ impl Claims {
             }
             return Err(OrchestrateError::Mlflow {
                 context: format!("tagging claim {name} for benchmark key {key}"),
-                source,
+                source: Box::new(source),
             });
         }
         Ok(claim)
@@ -324,7 +324,7 @@ fn bury(
                 context: format!(
                     "renaming claim {name} (experiment {experiment_id}) to {tombstone}"
                 ),
-                source,
+                source: Box::new(source),
             });
         }
     }
@@ -501,7 +501,7 @@ impl Claim {
             Ok(_) | Err(MlflowError::NotFound { .. }) => Ok(()),
             Err(source) => Err(OrchestrateError::Mlflow {
                 context: format!("releasing claim {}", self.name),
-                source,
+                source: Box::new(source),
             }),
         }
     }

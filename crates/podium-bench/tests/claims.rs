@@ -50,11 +50,15 @@ fn one_winner_and_takeover_on_a_server() {
     let store: Arc<dyn TrackingStore> =
         Arc::from(podium_mlflow::open_store(Some(server.url())).unwrap());
     exactly_one_winner_among_racing_threads(store.clone());
-    expired_claims_are_taken_over_and_the_stale_owner_loses(store);
+    expired_claims_are_taken_over_and_the_stale_owner_loses(store, Duration::from_secs(3));
 }
 
-fn expired_claims_are_taken_over_and_the_stale_owner_loses(store: Arc<dyn TrackingStore>) {
-    let lease = Duration::from_millis(300);
+/// `lease` must exceed a few store round trips (a loaded machine, a server): the first
+/// attempt of `fast` must still see a live claim.
+fn expired_claims_are_taken_over_and_the_stale_owner_loses(
+    store: Arc<dyn TrackingStore>,
+    lease: Duration,
+) {
     let slow = Claims::new(store.clone(), "slow".into(), lease);
     let fast = Claims::new(store.clone(), "fast".into(), lease);
     let stale = won(slow.try_claim("x:d:e:b").unwrap());
@@ -90,7 +94,7 @@ fn expired_claims_are_taken_over_and_the_stale_owner_loses(store: Arc<dyn Tracki
 #[test]
 fn expired_takeover_on_sqlite() {
     let (_dir, store) = sqlite();
-    expired_claims_are_taken_over_and_the_stale_owner_loses(store);
+    expired_claims_are_taken_over_and_the_stale_owner_loses(store, Duration::from_secs(1));
 }
 
 #[test]
@@ -115,7 +119,7 @@ fn a_claim_never_tagged_expires_after_a_lease_seen_by_the_reader() {
 #[test]
 fn heartbeats_keep_a_long_claim_alive() {
     let (_dir, store) = sqlite();
-    let lease = Duration::from_millis(300);
+    let lease = Duration::from_millis(900);
     let owner = Claims::new(store.clone(), "owner".into(), lease);
     let other = Claims::new(store.clone(), "other".into(), lease);
     let claim = won(owner.try_claim("z:d:e:b").unwrap());

@@ -190,3 +190,118 @@ fn normalised(value: f64, range: Option<(f64, f64)>, higher_is_better: bool) -> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(backbone: &str, metric: f64, latency: Option<f64>) -> RankingInput {
+        RankingInput {
+            backbone: backbone.to_string(),
+            metric,
+            benchmark_metrics: latency
+                .map(|ms| BTreeMap::from([(LATENCY_METRIC.to_string(), ms)]))
+                .unwrap_or_default(),
+        }
+    }
+
+    #[test]
+    fn weights_are_normalised_when_asked() {
+        let mut config = SelectionConfig::default();
+        config.scoring.f1_weight = 1.0;
+        config.scoring.latency_weight = 3.0;
+        let ranking = rank_champions(
+            &[input("a", 0.9, Some(20.0)), input("b", 0.8, Some(10.0))],
+            &config,
+        );
+        assert_eq!((ranking.f1_weight, ranking.latency_weight), (0.25, 0.75));
+        assert_eq!(ranking.ranked[0].backbone, "b");
+        assert_eq!(ranking.ranked[0].composite_score, 0.75);
+        config.scoring.normalize_weights = false;
+        let ranking = rank_champions(
+            &[input("a", 0.9, Some(20.0)), input("b", 0.8, Some(10.0))],
+            &config,
+        );
+        assert_eq!(ranking.ranked[0].composite_score, 3.0);
+    }
+
+    #[test]
+    fn one_champion_or_equal_values_score_one() {
+        let config = SelectionConfig::default();
+        let ranking = rank_champions(&[input("solo", 0.5, Some(7.0))], &config);
+        assert_eq!(ranking.ranked[0].metric_score, 1.0);
+        assert_eq!(ranking.ranked[0].latency_score, 1.0);
+        assert!((ranking.ranked[0].composite_score - 1.0).abs() < 1e-12);
+        // Equal everything: ties go to the backbone name.
+        let ranking = rank_champions(
+            &[
+                input("zeta", 0.5, Some(7.0)),
+                input("alpha", 0.5, Some(7.0)),
+            ],
+            &config,
+        );
+        let order: Vec<(&str, usize)> = ranking
+            .ranked
+            .iter()
+            .map(|r| (r.backbone.as_str(), r.rank))
+            .collect();
+        assert_eq!(order, vec![("alpha", 1), ("zeta", 2)]);
+    }
+
+    #[test]
+    fn missing_or_non_finite_benchmarks_are_unranked_with_reason() {
+        let mut config = SelectionConfig::default();
+        config
+            .benchmark
+            .required_metrics
+            .push("throughput_batch_8_seq_per_s".into());
+        let mut complete = input("ok", 0.9, Some(5.0));
+        complete
+            .benchmark_metrics
+            .insert("throughput_batch_8_seq_per_s".into(), 100.0);
+        let ranking = rank_champions(
+            &[
+                complete,
+                input("none", 0.9, None),
+                input("nan", 0.9, Some(f64::NAN)),
+            ],
+            &config,
+        );
+        assert_eq!(ranking.ranked.len(), 1);
+        let reasons: Vec<(&str, &str)> = ranking
+            .unranked
+            .iter()
+            .map(|u| (u.backbone.as_str(), u.reason.as_str()))
+            .collect();
+        assert_eq!(reasons[0].0, "nan");
+        assert!(
+            reasons[0].1.contains("latency_batch_1_ms is NaN"),
+            "{reasons:?}"
+        );
+        assert_eq!(reasons[1].0, "none");
+        assert!(
+            reasons[1].1.contains("missing latency_batch_1_ms")
+                && reasons[1]
+                    .1
+                    .contains("missing throughput_batch_8_seq_per_s"),
+            "{reasons:?}"
+        );
+    }
+
+    #[test]
+    fn minimize_objective_inverts_the_metric_score() {
+        let mut config = SelectionConfig::default();
+        config.objective.direction = Direction::Minimize;
+        config.scoring.latency_weight = 0.0;
+        let ranking = rank_champions(
+            &[
+                input("high-loss", 0.9, Some(5.0)),
+                input("low-loss", 0.1, Some(5.0)),
+            ],
+            &config,
+        );
+        assert_eq!(ranking.ranked[0].backbone, "low-loss");
+        assert_eq!(ranking.ranked[0].metric_score, 1.0);
+        assert_eq!(ranking.ranked[1].metric_score, 0.0);
+    }
+}

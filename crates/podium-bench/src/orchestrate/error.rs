@@ -12,7 +12,7 @@ pub enum OrchestrateError {
         /// What was being done (naming the run, key or experiment).
         context: String,
         /// The store's error.
-        source: podium_mlflow::MlflowError,
+        source: Box<podium_mlflow::MlflowError>,
     },
     /// No checkpoint could be found or downloaded for a champion.
     #[error("no checkpoint for run {run_id}: {message}")]
@@ -36,7 +36,7 @@ pub enum OrchestrateError {
         /// What was being done.
         context: String,
         /// The error.
-        source: podium_variants::VariantsError,
+        source: Box<podium_variants::VariantsError>,
     },
     /// A claim could not be taken or kept.
     #[error("claim {claim} for benchmark key {key}: {message}")]
@@ -64,7 +64,7 @@ pub enum OrchestrateError {
         /// What was being computed (naming the champion run).
         context: String,
         /// The error.
-        source: podium_keys::KeysError,
+        source: Box<podium_keys::KeysError>,
     },
     /// Measuring a checkpoint failed.
     #[error("benchmarking run {run_id} ({checkpoint}): {message}")]
@@ -90,7 +90,10 @@ impl OrchestrateError {
         context: impl Into<String>,
     ) -> impl FnOnce(podium_mlflow::MlflowError) -> OrchestrateError {
         let context = context.into();
-        move |source| OrchestrateError::Mlflow { context, source }
+        move |source| OrchestrateError::Mlflow {
+            context,
+            source: Box::new(source),
+        }
     }
 
     /// A closure wrapping an I/O error with context, for `map_err`.
@@ -106,6 +109,9 @@ impl OrchestrateError {
         context: impl Into<String>,
     ) -> impl FnOnce(podium_variants::VariantsError) -> OrchestrateError {
         let context = context.into();
-        move |source| OrchestrateError::Layout { context, source }
+        move |source| OrchestrateError::Layout {
+            context,
+            source: Box::new(source),
+        }
     }
 }

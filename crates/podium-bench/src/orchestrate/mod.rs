@@ -88,7 +88,7 @@ impl BenchmarkSettings {
         let hashing_view =
             podium_keys::load_path(&benchmark_file).map_err(|source| OrchestrateError::Keys {
                 context: format!("loading {} for the benchmark key", benchmark_file.display()),
-                source,
+                source: Box::new(source),
             })?;
         let hpo_mode = if config.run_mode.is_some() {
             RunMode::default()
@@ -112,7 +112,7 @@ impl BenchmarkSettings {
             }
             podium_keys::load_path(&path).map_err(|source| OrchestrateError::Keys {
                 context: format!("loading {}", path.display()),
-                source,
+                source: Box::new(source),
             })
         };
         let data = optional("data.yaml")?;
@@ -122,7 +122,10 @@ impl BenchmarkSettings {
                 "computing the {what} fingerprint from {}",
                 config_dir.display()
             );
-            move |source| OrchestrateError::Keys { context, source }
+            move |source| OrchestrateError::Keys {
+                context,
+                source: Box::new(source),
+            }
         };
         Ok(Self {
             bench_fingerprint: podium_keys::benchmark_fingerprint(&hashing_view, HARNESS_VERSION)
@@ -402,7 +405,7 @@ impl Orchestrator {
                 Err(source) => {
                     return Err(OrchestrateError::Mlflow {
                         context: format!("creating benchmark experiment {name}"),
-                        source,
+                        source: Box::new(source),
                     });
                 }
             }
@@ -568,7 +571,7 @@ impl Orchestrator {
     ) -> Result<Option<BenchmarkOutcome>, OrchestrateError> {
         let target = &planned.target;
         match &planned.status {
-            PlanStatus::Done(run) => return Ok(Some(self.from_run(target, Outcome::Skipped, run))),
+            PlanStatus::Done(run) => return Ok(Some(self.outcome_from_run(target, Outcome::Skipped, run))),
             PlanStatus::RestoreCache(run) => return self.restore_cache(target, run).map(Some),
             PlanStatus::RestoreMlflow(_) | PlanStatus::ToRun(_) => {}
         }
@@ -601,7 +604,7 @@ impl Orchestrator {
     ) -> Result<BenchmarkOutcome, OrchestrateError> {
         // Re-check: another worker may have finished this key between our lookup and our claim.
         match self.status(target)? {
-            PlanStatus::Done(run) => Ok(self.from_run(target, Outcome::Skipped, &run)),
+            PlanStatus::Done(run) => Ok(self.outcome_from_run(target, Outcome::Skipped, &run)),
             PlanStatus::RestoreCache(run) => self.restore_cache(target, &run),
             PlanStatus::RestoreMlflow(entry) => self.restore_mlflow(target, &entry, claim),
             PlanStatus::ToRun(reason) => {
@@ -612,7 +615,7 @@ impl Orchestrator {
         }
     }
 
-    fn from_run(&self, target: &BenchmarkTarget, outcome: Outcome, run: &Run) -> BenchmarkOutcome {
+    fn outcome_from_run(&self, target: &BenchmarkTarget, outcome: Outcome, run: &Run) -> BenchmarkOutcome {
         BenchmarkOutcome {
             backbone: target.backbone.clone(),
             key: target.key.clone(),
@@ -690,7 +693,7 @@ impl Orchestrator {
             path.display(),
             run.id()
         );
-        Ok(self.from_run(target, Outcome::RestoredCache, run))
+        Ok(self.outcome_from_run(target, Outcome::RestoredCache, run))
     }
 
     /// The tags of a new benchmark run of `target`.
