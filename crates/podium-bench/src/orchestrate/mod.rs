@@ -571,7 +571,9 @@ impl Orchestrator {
     ) -> Result<Option<BenchmarkOutcome>, OrchestrateError> {
         let target = &planned.target;
         match &planned.status {
-            PlanStatus::Done(run) => return Ok(Some(self.outcome_from_run(target, Outcome::Skipped, run))),
+            PlanStatus::Done(run) => {
+                return Ok(Some(self.outcome_from_run(target, Outcome::Skipped, run)));
+            }
             PlanStatus::RestoreCache(run) => return self.restore_cache(target, run).map(Some),
             PlanStatus::RestoreMlflow(_) | PlanStatus::ToRun(_) => {}
         }
@@ -615,7 +617,12 @@ impl Orchestrator {
         }
     }
 
-    fn outcome_from_run(&self, target: &BenchmarkTarget, outcome: Outcome, run: &Run) -> BenchmarkOutcome {
+    fn outcome_from_run(
+        &self,
+        target: &BenchmarkTarget,
+        outcome: Outcome,
+        run: &Run,
+    ) -> BenchmarkOutcome {
         BenchmarkOutcome {
             backbone: target.backbone.clone(),
             key: target.key.clone(),
