@@ -38,7 +38,6 @@ fn spec() -> Value {
                "tags": {"code.backbone": short, "code.stage": "hpo_sweep",
                         "code.study.key_schema_version": "2.0"}})
     };
-    #[allow(clippy::too_many_arguments)]
     fn trial(
         name: &str,
         short: &str,

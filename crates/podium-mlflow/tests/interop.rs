@@ -138,8 +138,18 @@ fn python_logged_runs_are_read_by_both_stores() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("mlflow.db");
     let uri = format!("sqlite:///{}", db.display());
-    let output = podium_testkit::run_python(PYTHON_LOG, &[&uri, &PYTHON_RUNS.to_string(), NOTE]);
-    let special: serde_json::Value = serde_json::from_str(output.trim()).unwrap();
+    // MLflow's default artifact root is ./mlruns: run Python inside the temp dir.
+    let output =
+        podium_testkit::python_command(PYTHON_LOG, &[&uri, &PYTHON_RUNS.to_string(), NOTE], &[])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let special: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     let experiment = special["experiment"].as_str().unwrap().to_string();
 
     // Podium adds its own matching runs to the same experiment, in one transaction.

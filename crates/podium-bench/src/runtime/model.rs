@@ -791,7 +791,7 @@ fn load_layer(
         Linear::load(weights, &[name(suffix).as_str()], input, output)
     };
     let fused = |suffixes: [&str; 3]| {
-        let names = suffixes.map(|suffix| name(suffix));
+        let names = suffixes.map(&name);
         Linear::load(
             weights,
             &names.each_ref().map(String::as_str),
