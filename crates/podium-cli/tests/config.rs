@@ -126,3 +126,39 @@ fn broken_experiment_and_missing_files_fail() {
         Some(1)
     );
 }
+
+#[test]
+fn selection_and_benchmark_configs_are_checked_with_their_loaders() {
+    let dir = config_copy();
+    let selection = dir.path().join("best_model_selection.yaml");
+    let text = std::fs::read_to_string(&selection).unwrap();
+    std::fs::write(
+        &selection,
+        text.replace("checkpoint_source: refit", "checkpoint_source: best"),
+    )
+    .unwrap();
+    let benchmark = dir.path().join("benchmark.yaml");
+    let text = std::fs::read_to_string(&benchmark).unwrap();
+    std::fs::write(
+        &benchmark,
+        text.replace("input: synthetic", "input: webcam"),
+    )
+    .unwrap();
+
+    let output = check(dir.path(), false);
+    assert_eq!(output.status.code(), Some(1));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        all.contains("best_model_selection.yaml")
+            && all.contains("champion_selection.checkpoint_source"),
+        "{all}"
+    );
+    assert!(
+        all.contains("benchmark.yaml") && all.contains("webcam"),
+        "{all}"
+    );
+}

@@ -160,6 +160,17 @@ fn check_file(config_dir: &Path, path: &Path) -> Result<String, String> {
             experiment.name,
             experiment.backbones.len()
         ));
+    } else if name == "best_model_selection.yaml" {
+        let selection =
+            podium_champion::SelectionConfig::load(path).map_err(|err| err.to_string())?;
+        found.push(format!(
+            "objective {} ({})",
+            selection.objective.metric, selection.objective.direction
+        ));
+    } else if name == podium_bench::harness::BenchmarkConfig::FILE {
+        let benchmark = podium_bench::harness::BenchmarkConfig::from_file(path)
+            .map_err(|err| err.to_string())?;
+        found.push(format!("batch sizes {:?}", benchmark.batch_sizes));
     } else if name == "tags.yaml" {
         let registry = TagRegistry::load(path).map_err(|err| err.to_string())?;
         found.push(format!("{} tag keys", registry.iter().count()));
