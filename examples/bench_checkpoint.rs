@@ -2,7 +2,7 @@
 //!
 //! Loads a Hugging Face checkpoint (`config.json` + `model.safetensors` or `pytorch_model.bin`;
 //! bert, distilbert, roberta, xlm-roberta or deberta-v2) into the candle runtime and times it on
-//! synthetic inputs: warmup, then at least `iterations` passes and `min_duration_s` seconds per
+//! the config's inputs (synthetic ids unless it names test data): warmup, then at least `iterations` passes and `min_duration_s` seconds per
 //! batch size, each pass timed alone; prints p50/p90/p99 latency and throughput.
 //!
 //! ```sh
@@ -16,10 +16,9 @@
 //! 0.05 s); `podium bench-model` is the full command-line version.
 
 use std::error::Error;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use podium_bench::harness::{self, BenchmarkConfig, InputSpec};
-use podium_bench::inputs::{self, DEFAULT_SEED};
+use podium_bench::harness::{self, BenchmarkConfig};
 use podium_bench::random_checkpoint::RandomCheckpoint;
 use podium_bench::runtime::{Model, parse_device};
 
@@ -49,23 +48,13 @@ fn main() -> Result<(), Box<dyn Error>> {
             ..BenchmarkConfig::default()
         },
     };
-    if config.input != InputSpec::Synthetic {
-        return Err(
-            "this example times synthetic inputs; use `podium bench-model` for test data".into(),
-        );
-    }
-
     let model = Model::load(&checkpoint, &parse_device(&config.device)?)?;
     let model_config = model.config().clone();
-    let max_length = config.max_length;
-    let report = harness::run(
-        &model,
-        &config.harness_settings(),
-        max_length,
-        "synthetic",
-        None,
-        &|batch| inputs::synthetic_batch(&model_config, batch, max_length, DEFAULT_SEED),
-    )?;
+    // The config's input: synthetic ids, or its test data (a relative path from here).
+    let source = config
+        .input
+        .prepare(&model, Path::new("."), config.max_length)?;
+    let report = harness::run(&model, &config.harness_settings(), &source)?;
 
     println!(
         "{} ({:?}, {} labels), {} tokens, {} threads",

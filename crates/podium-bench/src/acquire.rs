@@ -42,7 +42,7 @@ use podium_mlflow::{Run, TrackingStore};
 use podium_variants::{Environment, OutputLayout};
 use serde::Serialize;
 
-use crate::orchestrate::error::OrchestrateError;
+use crate::error::BenchError;
 
 /// The artifact sub-path holding a run's checkpoint.
 pub const CHECKPOINT_ARTIFACT: &str = "checkpoint";
@@ -108,12 +108,10 @@ pub fn acquire_checkpoint(
     tags: &TagRegistry,
     layout: &OutputLayout,
     environment: &Environment,
-) -> Result<AcquiredCheckpoint, OrchestrateError> {
+) -> Result<AcquiredCheckpoint, BenchError> {
     let run = store
         .get_run(run_id)
-        .map_err(OrchestrateError::mlflow(format!(
-            "reading champion run {run_id}"
-        )))?;
+        .map_err(BenchError::mlflow(format!("reading champion run {run_id}")))?;
     acquire_for_run(store, &run, tags, layout, environment)
 }
 
@@ -124,7 +122,7 @@ pub fn acquire_for_run(
     tags: &TagRegistry,
     layout: &OutputLayout,
     environment: &Environment,
-) -> Result<AcquiredCheckpoint, OrchestrateError> {
+) -> Result<AcquiredCheckpoint, BenchError> {
     if let Some(local) = checkpoint::resolve_local(run, tags, layout, environment) {
         return Ok(AcquiredCheckpoint {
             path: local.path,
@@ -134,7 +132,7 @@ pub fn acquire_for_run(
     let run_id = run.id();
     let cache_dir = layout
         .checkpoint_cache_dir(run_id)
-        .map_err(OrchestrateError::layout(format!(
+        .map_err(BenchError::layout(format!(
             "checkpoint cache of run {run_id}"
         )))?;
     let cached = cache_dir.join(CHECKPOINT_ARTIFACT);
@@ -144,17 +142,15 @@ pub fn acquire_for_run(
             source: AcquisitionSource::DownloadCache,
         });
     }
-    std::fs::create_dir_all(&cache_dir).map_err(OrchestrateError::io(format!(
-        "creating {}",
-        cache_dir.display()
-    )))?;
+    std::fs::create_dir_all(&cache_dir)
+        .map_err(BenchError::io(format!("creating {}", cache_dir.display())))?;
     let downloaded = store.download_artifacts(&run.info, CHECKPOINT_ARTIFACT, &cache_dir);
     match downloaded {
         Ok(path) if is_checkpoint_dir(&path) => Ok(AcquiredCheckpoint {
             path,
             source: AcquisitionSource::Download,
         }),
-        Ok(path) => Err(OrchestrateError::CheckpointNotFound {
+        Ok(path) => Err(BenchError::CheckpointNotFound {
             run_id: run_id.to_string(),
             message: format!(
                 "the downloaded {CHECKPOINT_ARTIFACT}/ artifact ({}) has no config.json and \
@@ -169,7 +165,7 @@ pub fn acquire_for_run(
             path: cached,
             source: AcquisitionSource::DownloadCache,
         }),
-        Err(err) => Err(OrchestrateError::CheckpointNotFound {
+        Err(err) => Err(BenchError::CheckpointNotFound {
             run_id: run_id.to_string(),
             message: format!(
                 "not found locally (the {} tag, {CHECKPOINT_ARTIFACT}/ under artifact_uri {}, \

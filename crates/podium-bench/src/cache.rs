@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::orchestrate::error::OrchestrateError;
+use crate::error::BenchError;
 
 /// One benchmark result as stored on disk.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -126,9 +126,9 @@ impl BenchmarkCache {
     }
 
     /// Writes (or replaces) the entry of its key atomically.
-    pub fn write(&self, entry: &CachedBenchmark) -> Result<PathBuf, OrchestrateError> {
+    pub fn write(&self, entry: &CachedBenchmark) -> Result<PathBuf, BenchError> {
         let path = self.path_for(&entry.benchmark_key);
-        podium_variants::fs::write_json_atomic(&path, entry).map_err(OrchestrateError::layout(
+        podium_variants::fs::write_json_atomic(&path, entry).map_err(BenchError::layout(
             format!("writing benchmark cache for key {}", entry.benchmark_key),
         ))?;
         Ok(path)

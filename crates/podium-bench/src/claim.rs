@@ -13,12 +13,14 @@
 //! use std::sync::Arc;
 //! use std::time::Duration;
 //! use podium_bench::claim::{ClaimOutcome, Claims};
+//! use podium_keys::TagRegistry;
 //! use podium_mlflow::{SqliteStore, TrackingStore};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let store: Arc<dyn TrackingStore> = Arc::new(SqliteStore::open(&dir.path().join("mlflow.db"))?);
-//! let alice = Claims::new(store.clone(), "alice".into(), Duration::from_secs(60));
-//! let bob = Claims::new(store.clone(), "bob".into(), Duration::from_secs(60));
+//! let tags = TagRegistry::defaults();
+//! let alice = Claims::new(store.clone(), "alice".into(), Duration::from_secs(60), &tags);
+//! let bob = Claims::new(store.clone(), "bob".into(), Duration::from_secs(60), &tags);
 //!
 //! let ClaimOutcome::Won(claim) = alice.try_claim("run1:data:eval:bench")? else { panic!() };
 //! assert!(matches!(bob.try_claim("run1:data:eval:bench")?, ClaimOutcome::Held { .. }));
@@ -34,9 +36,10 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use podium_keys::{Tag, TagRegistry};
 use podium_mlflow::{Experiment, MlflowError, RunStatus, TrackingStore};
 
-use crate::orchestrate::error::OrchestrateError;
+use crate::error::BenchError;
 
 /// Prefix of every claim experiment's name.
 pub const CLAIM_PREFIX: &str = "podium-claim-";
@@ -81,10 +84,10 @@ pub fn claim_name(key: &str) -> String {
 }
 
 /// The lease from [`LEASE_ENV`] when set, else [`DEFAULT_LEASE`].
-pub fn lease_from_env() -> Result<Duration, OrchestrateError> {
+pub fn lease_from_env() -> Result<Duration, BenchError> {
     match std::env::var(LEASE_ENV) {
         Ok(text) if !text.trim().is_empty() => {
-            parse_lease(&text).ok_or_else(|| OrchestrateError::Config {
+            parse_lease(&text).ok_or_else(|| BenchError::Config {
                 file: LEASE_ENV.into(),
                 key: LEASE_ENV.into(),
                 message: format!("{text:?} is not a positive number of seconds"),
@@ -118,6 +121,8 @@ pub struct Claims {
     store: Arc<dyn TrackingStore>,
     owner: String,
     lease: Duration,
+    /// The `benchmark.error` tag key an abandoned run taken over gets its reason under.
+    error_tag: String,
     /// When this worker first saw each claim experiment that had no expiry tag yet (its creator
     /// may have died between the create and the tag write); measured on this worker's clock.
     untagged_since: Mutex<HashMap<String, Instant>>,
@@ -138,12 +143,19 @@ pub enum ClaimOutcome {
 }
 
 impl Claims {
-    /// Claims made by `owner` (see [`worker_id`]) with leases of `lease`.
-    pub fn new(store: Arc<dyn TrackingStore>, owner: String, lease: Duration) -> Self {
+    /// Claims made by `owner` (see [`worker_id`]) with leases of `lease`; benchmark runs are
+    /// tagged with `tags`' keys.
+    pub fn new(
+        store: Arc<dyn TrackingStore>,
+        owner: String,
+        lease: Duration,
+        tags: &TagRegistry,
+    ) -> Self {
         Self {
             store,
             owner,
             lease,
+            error_tag: tags.get(Tag::BenchmarkError).to_string(),
             untagged_since: Mutex::new(HashMap::new()),
         }
     }
@@ -159,7 +171,7 @@ impl Claims {
     }
 
     /// Tries to claim `key`: creates the claim experiment, or takes over an expired one.
-    pub fn try_claim(&self, key: &str) -> Result<ClaimOutcome, OrchestrateError> {
+    pub fn try_claim(&self, key: &str) -> Result<ClaimOutcome, BenchError> {
         let name = claim_name(key);
         let mut taken_over: Option<Experiment> = None;
         // Each pass either wins, sees a live claim, or removes an expired one; a few passes
@@ -169,13 +181,18 @@ impl Claims {
                 Ok(experiment_id) => {
                     let claim = self.tag_new_claim(&name, key, experiment_id)?;
                     if let Some(previous) = taken_over {
-                        fail_abandoned_run(self.store.as_ref(), &previous, &self.owner);
+                        fail_abandoned_run(
+                            self.store.as_ref(),
+                            &previous,
+                            &self.owner,
+                            &self.error_tag,
+                        );
                     }
                     return Ok(ClaimOutcome::Won(claim));
                 }
                 Err(MlflowError::AlreadyExists { .. }) => {}
                 Err(source) => {
-                    return Err(OrchestrateError::Mlflow {
+                    return Err(BenchError::Mlflow {
                         context: format!("creating claim {name} for benchmark key {key}"),
                         source: Box::new(source),
                     });
@@ -184,12 +201,12 @@ impl Claims {
             let Some(existing) = self
                 .store
                 .get_experiment_by_name(&name)
-                .map_err(OrchestrateError::mlflow(format!("reading claim {name}")))?
+                .map_err(BenchError::mlflow(format!("reading claim {name}")))?
             else {
                 continue; // released between our create and our read: race again
             };
             if !existing.is_active() {
-                return Err(OrchestrateError::Claim {
+                return Err(BenchError::Claim {
                     claim: name,
                     key: key.to_string(),
                     message: format!(
@@ -245,7 +262,7 @@ impl Claims {
         name: &str,
         key: &str,
         experiment_id: String,
-    ) -> Result<Claim, OrchestrateError> {
+    ) -> Result<Claim, BenchError> {
         let claim = Claim {
             store: self.store.clone(),
             name: name.to_string(),
@@ -270,7 +287,7 @@ impl Claims {
             if let Err(err) = claim.bury_self("released") {
                 tracing::warn!("cannot give back claim {name}: {err}");
             }
-            return Err(OrchestrateError::Mlflow {
+            return Err(BenchError::Mlflow {
                 context: format!("tagging claim {name} for benchmark key {key}"),
                 source: Box::new(source),
             });
@@ -280,7 +297,7 @@ impl Claims {
 
     /// Renames the claim experiment `existing` (by id, so a newer claim under the same name is
     /// never touched) to a unique tombstone, then deletes it to keep experiment lists clean.
-    fn bury(&self, name: &str, existing: &Experiment, why: &str) -> Result<(), OrchestrateError> {
+    fn bury(&self, name: &str, existing: &Experiment, why: &str) -> Result<(), BenchError> {
         bury(
             self.store.as_ref(),
             name,
@@ -297,7 +314,7 @@ fn bury(
     experiment_id: &str,
     owner: Option<&str>,
     why: &str,
-) -> Result<(), OrchestrateError> {
+) -> Result<(), BenchError> {
     let owner: String = owner
         .unwrap_or("unknown")
         .chars()
@@ -320,7 +337,7 @@ fn bury(
             | MlflowError::NotFound { .. },
         ) => return Ok(()),
         Err(source) => {
-            return Err(OrchestrateError::Mlflow {
+            return Err(BenchError::Mlflow {
                 context: format!(
                     "renaming claim {name} (experiment {experiment_id}) to {tombstone}"
                 ),
@@ -334,8 +351,14 @@ fn bury(
     Ok(())
 }
 
-/// Marks the benchmark run of a worker whose claim expired as FAILED, if it is still RUNNING.
-fn fail_abandoned_run(store: &dyn TrackingStore, previous: &Experiment, new_owner: &str) {
+/// Marks the benchmark run of a worker whose claim expired as FAILED, if it is still RUNNING,
+/// with the reason under `error_tag`.
+fn fail_abandoned_run(
+    store: &dyn TrackingStore,
+    previous: &Experiment,
+    new_owner: &str,
+    error_tag: &str,
+) {
     let Some(run_id) = previous.tags.get(claim_tag::RUN_ID) else {
         return;
     };
@@ -349,7 +372,7 @@ fn fail_abandoned_run(store: &dyn TrackingStore, previous: &Experiment, new_owne
                 "abandoned: the claim of worker {owner} expired and {new_owner} took it over"
             );
             let result = store
-                .set_tag(run_id, crate::orchestrate::tags::ERROR, &message)
+                .set_tag(run_id, error_tag, &message)
                 .and_then(|()| store.update_run(run_id, RunStatus::Failed, Some(now_ms())));
             if let Err(err) = result {
                 tracing::warn!("cannot mark abandoned benchmark run {run_id} FAILED: {err}");
@@ -396,17 +419,17 @@ impl Claim {
 
     /// Records the benchmark run being measured, so a worker taking over an expired claim can
     /// mark it FAILED.
-    pub fn record_run(&self, run_id: &str) -> Result<(), OrchestrateError> {
+    pub fn record_run(&self, run_id: &str) -> Result<(), BenchError> {
         self.store
             .set_experiment_tag(&self.experiment_id, claim_tag::RUN_ID, run_id)
-            .map_err(OrchestrateError::mlflow(format!(
+            .map_err(BenchError::mlflow(format!(
                 "recording run {run_id} on claim {}",
                 self.name
             )))
     }
 
     /// Extends the lease by a full lease from now, then checks the claim is still ours.
-    pub fn renew(&self) -> Result<(), OrchestrateError> {
+    pub fn renew(&self) -> Result<(), BenchError> {
         // Tags are addressed by experiment id: if the claim was taken over, this writes to our
         // own tombstone, never to the new owner's claim.
         self.store
@@ -415,17 +438,14 @@ impl Claim {
                 claim_tag::EXPIRES_MS,
                 &self.next_expiry().to_string(),
             )
-            .map_err(OrchestrateError::mlflow(format!(
-                "renewing claim {}",
-                self.name
-            )))?;
+            .map_err(BenchError::mlflow(format!("renewing claim {}", self.name)))?;
         self.verify()
     }
 
     /// Checks the claim is still ours: the experiment still carries the claim name, is active
     /// and is tagged with our identity, and no heartbeat has found it lost.
-    pub fn verify(&self) -> Result<(), OrchestrateError> {
-        let lost = |message: String| OrchestrateError::Claim {
+    pub fn verify(&self) -> Result<(), BenchError> {
+        let lost = |message: String| BenchError::Claim {
             claim: self.name.clone(),
             key: self.key.clone(),
             message,
@@ -433,13 +453,10 @@ impl Claim {
         if self.lost.load(Ordering::SeqCst) {
             return Err(lost("a lease renewal found the claim lost".into()));
         }
-        let experiment =
-            self.store
-                .get_experiment(&self.experiment_id)
-                .map_err(OrchestrateError::mlflow(format!(
-                    "reading claim {}",
-                    self.name
-                )))?;
+        let experiment = self
+            .store
+            .get_experiment(&self.experiment_id)
+            .map_err(BenchError::mlflow(format!("reading claim {}", self.name)))?;
         if experiment.name != self.name || !experiment.is_active() {
             return Err(lost(format!(
                 "lost: the lease expired and another worker took it over (experiment {} is now {:?})",
@@ -467,7 +484,7 @@ impl Claim {
                     Err(RecvTimeoutError::Timeout) => {
                         if let Err(err) = renewer.renew() {
                             tracing::warn!("{err}");
-                            if matches!(err, OrchestrateError::Claim { .. }) {
+                            if matches!(err, BenchError::Claim { .. }) {
                                 renewer.lost.store(true, Ordering::SeqCst);
                                 return;
                             }
@@ -485,11 +502,11 @@ impl Claim {
 
     /// Gives the claim back: renames it to a tombstone and deletes that, freeing the name.
     /// A claim already taken over by someone else is left alone.
-    pub fn release(self) -> Result<(), OrchestrateError> {
+    pub fn release(self) -> Result<(), BenchError> {
         self.bury_self("released")
     }
 
-    fn bury_self(&self, why: &str) -> Result<(), OrchestrateError> {
+    fn bury_self(&self, why: &str) -> Result<(), BenchError> {
         match self.store.get_experiment(&self.experiment_id) {
             Ok(experiment) if experiment.name == self.name && experiment.is_active() => bury(
                 self.store.as_ref(),
@@ -499,7 +516,7 @@ impl Claim {
                 why,
             ),
             Ok(_) | Err(MlflowError::NotFound { .. }) => Ok(()),
-            Err(source) => Err(OrchestrateError::Mlflow {
+            Err(source) => Err(BenchError::Mlflow {
                 context: format!("releasing claim {}", self.name),
                 source: Box::new(source),
             }),

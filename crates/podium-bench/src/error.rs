@@ -1,8 +1,10 @@
-//! The one error type of podium-bench.
+//! The one error type of podium-bench: loading, feeding, running and timing a model, and
+//! orchestrating benchmarks (acquisition, caching, claims, the run lifecycle).
 
 use std::path::PathBuf;
 
-/// Everything that can go wrong while loading, feeding, running or timing a model.
+/// Everything that can go wrong while loading, feeding, running or timing a model, or
+/// orchestrating its benchmark. Each variant names the file, key, champion run or claim involved.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
     /// A file (of a generated checkpoint) could not be written.
@@ -104,10 +106,12 @@ pub enum BenchError {
     /// The inputs do not fit the model (ids out of vocabulary, sequence too long, empty batch).
     #[error("invalid input: {0}")]
     Input(String),
-    /// config/benchmark.yaml (or an equivalent set of options) is invalid.
+    /// A config value is missing or invalid: config/benchmark.yaml (or an equivalent set of
+    /// options), the HPO config's `run.mode`, the benchmark experiment, the claim lease.
     #[error("{file}: {key}: {message}")]
     Config {
-        /// The config file (or `<options>` for values that did not come from a file).
+        /// The config file (`<options>` for values that did not come from a file, the variable
+        /// name for values from the environment).
         file: PathBuf,
         /// The dotted key.
         key: String,
@@ -141,6 +145,102 @@ pub enum BenchError {
         /// What failed.
         message: String,
     },
+    /// The tracking store failed.
+    #[error("{context}: {source}")]
+    Mlflow {
+        /// What was being done (naming the run, key or experiment).
+        context: String,
+        /// The store's error (boxed: it is large).
+        source: Box<podium_mlflow::MlflowError>,
+    },
+    /// No checkpoint could be found or downloaded for a champion.
+    #[error("no checkpoint for run {run_id}: {message}")]
+    CheckpointNotFound {
+        /// The run whose checkpoint is used.
+        run_id: String,
+        /// Every place that was tried and why it did not answer.
+        message: String,
+    },
+    /// A file-system operation failed.
+    #[error("{context}: {source}")]
+    Io {
+        /// What was being done, naming the path.
+        context: String,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// Writing through podium-variants (atomic writes, layout paths) failed.
+    #[error("{context}: {source}")]
+    Layout {
+        /// What was being done.
+        context: String,
+        /// The error.
+        source: Box<podium_variants::VariantsError>,
+    },
+    /// A claim could not be taken or kept.
+    #[error("claim {claim} for benchmark key {key}: {message}")]
+    Claim {
+        /// The claim experiment's name.
+        claim: String,
+        /// The benchmark key.
+        key: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// Computing a key or fingerprint failed.
+    #[error("{context}: {source}")]
+    Keys {
+        /// What was being computed (naming the champion run or the config file).
+        context: String,
+        /// The error.
+        source: Box<podium_keys::KeysError>,
+    },
+    /// Measuring a champion's checkpoint failed.
+    #[error("benchmarking run {run_id} ({checkpoint}): {message}")]
+    Measure {
+        /// The champion run.
+        run_id: String,
+        /// The checkpoint directory.
+        checkpoint: String,
+        /// The runtime's error.
+        message: String,
+    },
+    /// The user interrupted the benchmark (Ctrl-C).
+    #[error("interrupted while benchmarking run {run_id}")]
+    Interrupted {
+        /// The champion run being benchmarked.
+        run_id: String,
+    },
+}
+
+impl BenchError {
+    /// A closure wrapping a store error with context, for `map_err`.
+    pub(crate) fn mlflow(
+        context: impl Into<String>,
+    ) -> impl FnOnce(podium_mlflow::MlflowError) -> BenchError {
+        let context = context.into();
+        move |source| BenchError::Mlflow {
+            context,
+            source: Box::new(source),
+        }
+    }
+
+    /// A closure wrapping an I/O error with context, for `map_err`.
+    pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
+        let context = context.into();
+        move |source| BenchError::Io { context, source }
+    }
+
+    /// A closure wrapping a layout error with context, for `map_err`.
+    pub(crate) fn layout(
+        context: impl Into<String>,
+    ) -> impl FnOnce(podium_variants::VariantsError) -> BenchError {
+        let context = context.into();
+        move |source| BenchError::Layout {
+            context,
+            source: Box::new(source),
+        }
+    }
 }
 
 /// Shorthand result type of the crate.

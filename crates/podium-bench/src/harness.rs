@@ -20,8 +20,8 @@ use serde::Serialize;
 use serde_yaml::Value;
 
 use crate::error::{BenchError, Result};
-use crate::inputs::TokenizationStats;
-use crate::runtime::{EncodedBatch, Model, ModelInfo};
+use crate::inputs::{BatchSource, TokenizationStats};
+use crate::runtime::{EncodedBatch, ForwardProfile, Model, ModelInfo};
 
 /// A coefficient of variation at or above this is reported as a noisy measurement.
 pub const NOISY_CV: f64 = 0.10;
@@ -191,40 +191,22 @@ impl BenchmarkReport {
     }
 }
 
-/// Times `model` on the batch `make_batch(batch_size)` for every batch size of `settings`.
+/// Times `model` on batches of `source` for every batch size of `settings`.
 ///
-/// Runs inside a dedicated rayon pool of the requested thread count, so candle's GEMMs and
-/// the runtime's kernels share the same threads.
+/// Runs inside a dedicated rayon pool of the requested thread count: the CPU runtime splits
+/// its GEMMs and kernels over exactly that pool.
 pub fn run(
     model: &Model,
     settings: &HarnessSettings,
-    max_length: usize,
-    input: &str,
-    tokenization: Option<TokenizationStats>,
-    make_batch: &(dyn Fn(usize) -> EncodedBatch + Sync),
+    source: &BatchSource,
 ) -> Result<BenchmarkReport> {
     validate_settings(settings)?;
-    let threads = settings.threads.unwrap_or_else(default_threads);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|index| format!("podium-compute-{index}"))
-        .build()
-        .map_err(|err| BenchError::ThreadPool {
-            threads,
-            message: err.to_string(),
-        })?;
-    if candle_core::utils::get_num_threads() != threads {
-        tracing::debug!(
-            threads,
-            candle_split = candle_core::utils::get_num_threads(),
-            "candle splits each GEMM by RAYON_NUM_THREADS/physical cores; it runs on {threads} threads"
-        );
-    }
+    let (pool, threads) = compute_pool(settings)?;
     let progress = progress_bar(settings);
     let mut results = Vec::with_capacity(settings.batch_sizes.len());
     let mut warnings = Vec::new();
     for &batch_size in &settings.batch_sizes {
-        let batch = make_batch(batch_size);
+        let batch = source.batch(batch_size);
         progress.set_message(format!("batch {batch_size}"));
         progress.set_position(0);
         let samples = pool.install(|| time_series(model, &batch, settings, &progress))?;
@@ -250,13 +232,68 @@ pub fn run(
     Ok(BenchmarkReport {
         model: model.info().clone(),
         threads,
-        max_length,
-        input: input.to_string(),
-        tokenization,
+        max_length: source.max_length(),
+        input: source.label().to_string(),
+        tokenization: source.tokenization().cloned(),
         warmup: settings.warmup,
         results,
         warnings,
     })
+}
+
+/// Where one batch size's forward pass spends its time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BatchProfile {
+    /// Sequences per forward pass.
+    pub batch_size: usize,
+    /// Stage times summed over the profiled passes.
+    pub profile: ForwardProfile,
+}
+
+/// Profiles `model` stage by stage ([`Stage`](crate::runtime::Stage)) for every batch size of
+/// `settings`: `warmup` unprofiled passes, then `iterations` profiled ones, in the same thread
+/// pool as [`run`]. Separate from the timed passes, so latency figures never carry the cost
+/// of reading the clock between stages.
+pub fn profile(
+    model: &Model,
+    settings: &HarnessSettings,
+    source: &BatchSource,
+) -> Result<Vec<BatchProfile>> {
+    validate_settings(settings)?;
+    let (pool, _) = compute_pool(settings)?;
+    settings
+        .batch_sizes
+        .iter()
+        .map(|&batch_size| {
+            let batch = source.batch(batch_size);
+            pool.install(|| {
+                for _ in 0..settings.warmup {
+                    model.forward(&batch)?;
+                }
+                let mut profile = ForwardProfile::default();
+                for _ in 0..settings.iterations {
+                    model.forward_profiled(&batch, &mut profile)?;
+                }
+                Ok(BatchProfile {
+                    batch_size,
+                    profile,
+                })
+            })
+        })
+        .collect()
+}
+
+fn compute_pool(settings: &HarnessSettings) -> Result<(rayon::ThreadPool, usize)> {
+    let threads = settings.threads.unwrap_or_else(default_threads);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|index| format!("podium-compute-{index}"))
+        .build()
+        .map_err(|err| BenchError::ThreadPool {
+            threads,
+            message: err.to_string(),
+        })?;
+    Ok((pool, threads))
 }
 
 fn validate_settings(settings: &HarnessSettings) -> Result<()> {
@@ -340,6 +377,22 @@ pub enum InputSpec {
         /// The file.
         path: PathBuf,
     },
+}
+
+impl InputSpec {
+    /// The batches this input names for `model`; a relative test-data path is taken from
+    /// `root` (the project root, against which `config/benchmark.yaml` paths are written).
+    pub fn prepare(&self, model: &Model, root: &Path, max_length: usize) -> Result<BatchSource> {
+        match self {
+            InputSpec::Synthetic => Ok(BatchSource::synthetic(model.config(), max_length)),
+            InputSpec::TestData { path } => BatchSource::test_data(
+                model.config(),
+                &model.info().checkpoint_dir,
+                &root.join(path),
+                max_length,
+            ),
+        }
+    }
 }
 
 /// `config/benchmark.yaml`, validated.

@@ -77,6 +77,89 @@ impl TokenizedData {
     }
 }
 
+/// The batches one benchmark times: synthetic ids, or test data tokenised once up front.
+#[derive(Debug, Clone)]
+pub enum BatchSource {
+    /// [`synthetic_batch`] rows of the model's vocabulary.
+    Synthetic {
+        /// The model the ids are drawn for.
+        config: ModelConfig,
+        /// Tokens per row.
+        max_length: usize,
+        /// The id stream's seed.
+        seed: u64,
+    },
+    /// Tokenised test records, cycled to fill each batch.
+    TestData(TokenizedData),
+}
+
+impl BatchSource {
+    /// Synthetic ids with [`DEFAULT_SEED`].
+    pub fn synthetic(config: &ModelConfig, max_length: usize) -> BatchSource {
+        BatchSource::Synthetic {
+            config: config.clone(),
+            max_length,
+            seed: DEFAULT_SEED,
+        }
+    }
+
+    /// Reads `records_file` and tokenises it with `checkpoint_dir`'s tokenizer.json.
+    pub fn test_data(
+        config: &ModelConfig,
+        checkpoint_dir: &Path,
+        records_file: &Path,
+        max_length: usize,
+    ) -> Result<BatchSource> {
+        let records = load_records(records_file)?;
+        let tokenizer_file = checkpoint_dir.join(crate::runtime::TOKENIZER_FILE);
+        let tokenizer = load_tokenizer(&tokenizer_file)?;
+        let data = tokenize(
+            &tokenizer,
+            &tokenizer_file,
+            &records,
+            max_length,
+            config.pad_token_id,
+        )?;
+        Ok(BatchSource::TestData(data))
+    }
+
+    /// A batch of `batch_size` rows.
+    pub fn batch(&self, batch_size: usize) -> EncodedBatch {
+        match self {
+            BatchSource::Synthetic {
+                config,
+                max_length,
+                seed,
+            } => synthetic_batch(config, batch_size, *max_length, *seed),
+            BatchSource::TestData(data) => data.batch(batch_size),
+        }
+    }
+
+    /// `synthetic` or `test_data`, as reports name the input.
+    pub fn label(&self) -> &'static str {
+        match self {
+            BatchSource::Synthetic { .. } => "synthetic",
+            BatchSource::TestData(_) => "test_data",
+        }
+    }
+
+    /// Tokens per row.
+    pub fn max_length(&self) -> usize {
+        match self {
+            BatchSource::Synthetic { max_length, .. } => *max_length,
+            BatchSource::TestData(data) => data.seq,
+        }
+    }
+
+    /// How long tokenisation took (test data only).
+    pub fn tokenization(&self) -> Option<&TokenizationStats> {
+        match self {
+            BatchSource::Synthetic { .. } => None,
+            BatchSource::TestData(data) => Some(&data.stats),
+        }
+    }
+}
+
 /// `batch_size` rows of `max_length` random ids, every token real (mask all 1).
 ///
 /// Ids are drawn uniformly from `[first_id, vocab_size)` skipping the padding id, with a

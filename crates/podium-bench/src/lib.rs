@@ -24,11 +24,15 @@
 //!
 //! let model = runtime::Model::load(std::path::Path::new("outputs/checkpoint"), &runtime::parse_device("cpu")?)?;
 //! let settings = harness::HarnessSettings { batch_sizes: vec![1, 8], ..Default::default() };
-//! let config = model.config().clone();
-//! let report = harness::run(&model, &settings, 128, "synthetic", None, &|batch| {
-//!     inputs::synthetic_batch(&config, batch, 128, inputs::DEFAULT_SEED)
-//! })?;
+//! let source = inputs::BatchSource::synthetic(model.config(), 128);
+//! let report = harness::run(&model, &settings, &source)?;
 //! println!("{:?}", report.metrics());
+//! // Where the time goes, stage by stage (GEMMs vs the fused kernels between them):
+//! for batch in harness::profile(&model, &settings, &source)? {
+//!     for stage in batch.profile.stages() {
+//!         println!("{} {:?} {:.3} ms", batch.batch_size, stage.stage, stage.ms_per_pass);
+//!     }
+//! }
 //! # Ok::<(), podium_bench::BenchError>(())
 //! ```
 

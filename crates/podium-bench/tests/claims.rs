@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use podium_bench::claim::{ClaimOutcome, Claims, claim_name, claim_tag};
+use podium_keys::{Tag, TagRegistry};
 use podium_mlflow::{RunStatus, SqliteStore, TrackingStore};
 
 fn sqlite() -> (tempfile::TempDir, Arc<dyn TrackingStore>) {
@@ -28,7 +29,12 @@ fn exactly_one_winner_among_racing_threads(store: Arc<dyn TrackingStore>) {
             .map(|worker| {
                 let store = store.clone();
                 scope.spawn(move || {
-                    let claims = Claims::new(store, format!("w{worker}"), Duration::from_secs(60));
+                    let claims = Claims::new(
+                        store,
+                        format!("w{worker}"),
+                        Duration::from_secs(60),
+                        &TagRegistry::defaults(),
+                    );
                     matches!(claims.try_claim("k:d:e:b").unwrap(), ClaimOutcome::Won(_))
                 })
             })
@@ -59,8 +65,10 @@ fn expired_claims_are_taken_over_and_the_stale_owner_loses(
     store: Arc<dyn TrackingStore>,
     lease: Duration,
 ) {
-    let slow = Claims::new(store.clone(), "slow".into(), lease);
-    let fast = Claims::new(store.clone(), "fast".into(), lease);
+    // An overridden error tag key shows that the abandoned run is tagged through the registry.
+    let tags = TagRegistry::from_yaml_str("benchmark:\n  error: test.benchmark.failure\n").unwrap();
+    let slow = Claims::new(store.clone(), "slow".into(), lease, &tags);
+    let fast = Claims::new(store.clone(), "fast".into(), lease, &tags);
     let stale = won(slow.try_claim("x:d:e:b").unwrap());
     let experiment = store.create_experiment("bench").unwrap();
     let run = store
@@ -79,6 +87,9 @@ fn expired_claims_are_taken_over_and_the_stale_owner_loses(
     taken.verify().unwrap();
     let abandoned = store.get_run(&run.run_id).unwrap();
     assert_eq!(abandoned.info.status, RunStatus::Failed);
+    let reason = &abandoned.tags[tags.get(Tag::BenchmarkError)];
+    assert!(reason.starts_with("abandoned"), "{reason}");
+    assert!(!abandoned.tags.contains_key("code.benchmark.error"));
     // Releasing the stale claim must not free the new owner's.
     stale.release().unwrap();
     taken.verify().unwrap();
@@ -104,7 +115,7 @@ fn a_claim_never_tagged_expires_after_a_lease_seen_by_the_reader() {
     let name = claim_name("y:d:e:b");
     store.create_experiment(&name).unwrap();
     let lease = Duration::from_millis(300);
-    let claims = Claims::new(store.clone(), "me".into(), lease);
+    let claims = Claims::new(store.clone(), "me".into(), lease, &TagRegistry::defaults());
     assert!(matches!(
         claims.try_claim("y:d:e:b").unwrap(),
         ClaimOutcome::Held { owner: None, .. }
@@ -120,8 +131,9 @@ fn a_claim_never_tagged_expires_after_a_lease_seen_by_the_reader() {
 fn heartbeats_keep_a_long_claim_alive() {
     let (_dir, store) = sqlite();
     let lease = Duration::from_millis(900);
-    let owner = Claims::new(store.clone(), "owner".into(), lease);
-    let other = Claims::new(store.clone(), "other".into(), lease);
+    let tags = TagRegistry::defaults();
+    let owner = Claims::new(store.clone(), "owner".into(), lease, &tags);
+    let other = Claims::new(store.clone(), "other".into(), lease, &tags);
     let claim = won(owner.try_claim("z:d:e:b").unwrap());
     let heartbeat = claim.heartbeat();
     std::thread::sleep(lease * 3);
@@ -143,7 +155,12 @@ fn a_deleted_experiment_holding_the_name_is_reported() {
     let (_dir, store) = sqlite();
     let id = store.create_experiment(&claim_name("d:d:e:b")).unwrap();
     store.delete_experiment(&id).unwrap();
-    let claims = Claims::new(store, "me".into(), Duration::from_secs(1));
+    let claims = Claims::new(
+        store,
+        "me".into(),
+        Duration::from_secs(1),
+        &TagRegistry::defaults(),
+    );
     let message = claims.try_claim("d:d:e:b").unwrap_err().to_string();
     assert!(message.contains("mlflow gc"), "{message}");
 }

@@ -10,7 +10,7 @@ use candle_core::{Device, Tensor};
 use podium_bench::BenchError;
 use podium_bench::harness::{self, HarnessSettings};
 use podium_bench::inputs::{self, Record};
-use podium_bench::runtime::{EncodedBatch, Execution, Model};
+use podium_bench::runtime::{EncodedBatch, Execution, Model, Stage};
 use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;
@@ -236,9 +236,11 @@ fn harness_times_every_batch_size() {
         threads: Some(1),
         progress: false,
     };
-    let report = harness::run(&model, &settings, 16, "synthetic", None, &|batch| {
-        inputs::synthetic_batch(&config, batch, 16, inputs::DEFAULT_SEED)
-    })
+    let report = harness::run(
+        &model,
+        &settings,
+        &inputs::BatchSource::synthetic(&config, 16),
+    )
     .unwrap();
     assert_eq!(report.threads, 1);
     assert_eq!(report.results.len(), 2);
@@ -255,6 +257,45 @@ fn harness_times_every_batch_size() {
     assert!(metrics.contains_key("latency_batch_1_ms"));
     assert!(metrics.contains_key("throughput_batch_2_seq_per_s"));
     assert_eq!(metrics["threads"], 1.0);
+}
+
+#[test]
+fn profile_splits_every_pass_into_stages() {
+    let settings = HarnessSettings {
+        batch_sizes: vec![2],
+        warmup: 1,
+        iterations: 3,
+        min_duration_s: 0.0,
+        threads: Some(1),
+        progress: false,
+    };
+    for (fixture_name, relative_stage) in [("bert", false), ("deberta-v2", true)] {
+        let model = Model::load(&fixture(fixture_name), &Device::Cpu).unwrap();
+        let source = inputs::BatchSource::synthetic(model.config(), 16);
+        let profiles = harness::profile(&model, &settings, &source).unwrap();
+        assert_eq!(profiles.len(), 1);
+        let profile = &profiles[0].profile;
+        assert_eq!(profile.passes(), 3);
+        let stages: Vec<Stage> = profile.stages().iter().map(|s| s.stage).collect();
+        for expected in [
+            Stage::Embeddings,
+            Stage::QkvProjection,
+            Stage::Softmax,
+            Stage::FeedForwardUp,
+            Stage::OutputNorm,
+            Stage::Classifier,
+        ] {
+            assert!(stages.contains(&expected), "{fixture_name}: {stages:?}");
+        }
+        assert_eq!(
+            stages.contains(&Stage::RelativePositionTerms),
+            relative_stage,
+            "{fixture_name}: {stages:?}"
+        );
+        let shares: f64 = profile.stages().iter().map(|s| s.share).sum();
+        assert!((shares - 1.0).abs() < 1e-9);
+        assert!(profile.matmul_ms_per_pass() < profile.total_ms_per_pass());
+    }
 }
 
 fn copy_fixture(name: &str) -> tempfile::TempDir {

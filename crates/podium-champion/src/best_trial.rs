@@ -14,9 +14,7 @@ use std::path::{Path, PathBuf};
 pub use crate::config::Objective;
 use podium_keys::{Tag, TagRegistry, stage};
 pub use podium_mlflow::Direction;
-use podium_mlflow::{
-    Filter, MlflowError, Run, RunStatus, TrackingStore, ViewType, best_run, search_all,
-};
+use podium_mlflow::{Filter, Run, RunStatus, TrackingStore, ViewType, best_run, search_all};
 use podium_variants::{
     Environment, ExperimentConfig, OutputLayout, Process, StudyDir, backbone_short_name,
     parse_variant,
@@ -24,48 +22,11 @@ use podium_variants::{
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 
+use crate::error::ChampionError;
 use crate::optuna_study::{self, OptunaStudy};
 
 /// The variant label of MLflow runs without a variant tag.
 pub const UNTAGGED_VARIANT: &str = "untagged";
-
-/// Everything that can go wrong retrieving best trials or verifying hashes. Each variant names
-/// the file, run or store involved.
-#[derive(Debug, thiserror::Error)]
-pub enum BestTrialError {
-    /// An Optuna storage file that cannot be read as Optuna's RDB schema.
-    #[error("Optuna storage {}: {message}", .path.display())]
-    OptunaStorage {
-        /// The `study.db` file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A `trial_*/metrics.json` that cannot be used.
-    #[error("trial metrics {}: {message}", .path.display())]
-    TrialMetrics {
-        /// The file.
-        path: PathBuf,
-        /// What is wrong.
-        message: String,
-    },
-    /// A directory or file that cannot be read.
-    #[error("cannot read {}: {source}", .path.display())]
-    Io {
-        /// The path.
-        path: PathBuf,
-        /// The error.
-        source: std::io::Error,
-    },
-    /// A tracking-store query failed.
-    #[error("{context}: {source}")]
-    Mlflow {
-        /// What was being read (experiment, run id).
-        context: String,
-        /// The store's error (boxed: it is large).
-        source: Box<MlflowError>,
-    },
-}
 
 /// `Less` when `a` is better than `b` in `direction` (for sorting best first). NaN is worse than
 /// anything; ±inf order naturally, as in Optuna.
@@ -448,11 +409,11 @@ fn mlflow_candidates(
     context: &RetrievalContext<'_>,
     store: &dyn TrackingStore,
     backbone: &str,
-) -> Result<(Vec<Run>, String), BestTrialError> {
+) -> Result<(Vec<Run>, String), ChampionError> {
     let experiment_name = context.experiment.hpo_experiment_name(backbone);
     let experiment = store
         .get_experiment_by_name(&experiment_name)
-        .map_err(|source| BestTrialError::Mlflow {
+        .map_err(|source| ChampionError::MlflowQuery {
             context: format!("experiment {experiment_name:?} in {}", store.describe()),
             source: Box::new(source),
         })?;
@@ -476,7 +437,7 @@ fn mlflow_candidates(
         &filter,
         ViewType::ActiveOnly,
     )
-    .map_err(|source| BestTrialError::Mlflow {
+    .map_err(|source| ChampionError::MlflowQuery {
         context: format!("runs of experiment {experiment_name:?}"),
         source: Box::new(source),
     })?;
@@ -570,12 +531,12 @@ fn group_best<'a, T: 'a>(
 
 /// The study folders of a backbone: every directory directly under `model_dir`, sorted by name.
 /// A missing `model_dir` has none.
-pub fn study_folders(model_dir: &Path) -> Result<Vec<PathBuf>, BestTrialError> {
+pub fn study_folders(model_dir: &Path) -> Result<Vec<PathBuf>, ChampionError> {
     let entries = match std::fs::read_dir(model_dir) {
         Ok(entries) => entries,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(source) => {
-            return Err(BestTrialError::Io {
+            return Err(ChampionError::Io {
                 path: model_dir.to_path_buf(),
                 source,
             });
@@ -583,7 +544,7 @@ pub fn study_folders(model_dir: &Path) -> Result<Vec<PathBuf>, BestTrialError> {
     };
     let mut folders = Vec::new();
     for entry in entries {
-        let entry = entry.map_err(|source| BestTrialError::Io {
+        let entry = entry.map_err(|source| ChampionError::Io {
             path: model_dir.to_path_buf(),
             source,
         })?;
@@ -657,7 +618,7 @@ fn study_candidates(
 pub fn best_of_study_file(
     path: &Path,
     warn: &mut dyn FnMut(String),
-) -> Result<Option<(OptunaStudy, optuna_study::OptunaTrial)>, BestTrialError> {
+) -> Result<Option<(OptunaStudy, optuna_study::OptunaTrial)>, ChampionError> {
     let (studies, multi_objective) = optuna_study::read_studies(path)?;
     for name in multi_objective {
         warn(format!(
@@ -749,11 +710,11 @@ fn disk_candidates(
 
 /// `(trial number, metric value)` of every `trial_{number}/metrics.json` in a study folder that
 /// holds `metric` as a number (NaN excluded; `Infinity` as Python's json writes it counts).
-pub fn trial_metrics(folder: &Path, metric: &str) -> Result<Vec<(i64, f64)>, BestTrialError> {
+pub fn trial_metrics(folder: &Path, metric: &str) -> Result<Vec<(i64, f64)>, ChampionError> {
     let study = StudyDir::new(folder);
     let numbers = study
         .trial_numbers()
-        .map_err(|err| BestTrialError::TrialMetrics {
+        .map_err(|err| ChampionError::TrialMetrics {
             path: folder.to_path_buf(),
             message: err.to_string(),
         })?;
@@ -763,12 +724,12 @@ pub fn trial_metrics(folder: &Path, metric: &str) -> Result<Vec<(i64, f64)>, Bes
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|source| BestTrialError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|source| ChampionError::Io {
             path: path.clone(),
             source,
         })?;
         let metrics = optuna_study::parse_python_json(&text).map_err(|message| {
-            BestTrialError::TrialMetrics {
+            ChampionError::TrialMetrics {
                 path: path.clone(),
                 message,
             }
@@ -781,20 +742,20 @@ pub fn trial_metrics(folder: &Path, metric: &str) -> Result<Vec<(i64, f64)>, Bes
                 "-Infinity" => Some(f64::NEG_INFINITY),
                 "NaN" => None,
                 _ => {
-                    return Err(BestTrialError::TrialMetrics {
+                    return Err(ChampionError::TrialMetrics {
                         path,
                         message: format!("`{metric}` is the string {text:?}, not a number"),
                     });
                 }
             },
             Some(other) => {
-                return Err(BestTrialError::TrialMetrics {
+                return Err(ChampionError::TrialMetrics {
                     path,
                     message: format!("`{metric}` is {other}, not a number"),
                 });
             }
         };
-        let number = i64::try_from(number).map_err(|_| BestTrialError::TrialMetrics {
+        let number = i64::try_from(number).map_err(|_| ChampionError::TrialMetrics {
             path: path.clone(),
             message: format!("trial number {number} is too large"),
         })?;

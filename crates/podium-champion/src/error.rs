@@ -1,4 +1,5 @@
-//! What can go wrong selecting a champion; every variant names the file, key, backbone or run.
+//! What can go wrong selecting a champion, retrieving best trials or verifying hashes; every
+//! variant names the file, key, backbone or run.
 
 use std::path::PathBuf;
 
@@ -6,7 +7,8 @@ use podium_mlflow::MlflowError;
 
 use crate::selection::DropCounts;
 
-/// Errors of champion selection, its config and the composite ranking.
+/// Errors of champion selection, its config, the composite ranking, best-trial retrieval and
+/// hash verification.
 #[derive(Debug, thiserror::Error)]
 pub enum ChampionError {
     /// A value in `best_model_selection.yaml` podium cannot use.
@@ -19,10 +21,10 @@ pub enum ChampionError {
         /// What is wrong and what is valid.
         message: String,
     },
-    /// A config file that cannot be read.
+    /// A config file, study folder or `metrics.json` that cannot be read.
     #[error("cannot read {}: {source}", .path.display())]
     Io {
-        /// The file.
+        /// The file or directory.
         path: PathBuf,
         /// The error.
         source: std::io::Error,
@@ -37,7 +39,7 @@ pub enum ChampionError {
         /// Where it was looked up.
         store: String,
     },
-    /// A tracking-store query failed.
+    /// A tracking-store query of a backbone's selection failed.
     #[error("{backbone}: {context}: {source}")]
     Mlflow {
         /// The backbone being selected.
@@ -101,5 +103,29 @@ pub enum ChampionError {
         refit_run_id: String,
         /// The artifact tag's value or the disk check's result.
         detail: String,
+    },
+    /// A tracking-store query of best-trial retrieval or hash verification failed.
+    #[error("{context}: {source}")]
+    MlflowQuery {
+        /// What was being read (experiment, run id).
+        context: String,
+        /// The store's error (boxed: it is large).
+        source: Box<MlflowError>,
+    },
+    /// An Optuna storage file that cannot be read as Optuna's RDB schema.
+    #[error("Optuna storage {}: {message}", .path.display())]
+    OptunaStorage {
+        /// The `study.db` file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A `trial_*/metrics.json` that cannot be used.
+    #[error("trial metrics {}: {message}", .path.display())]
+    TrialMetrics {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
     },
 }

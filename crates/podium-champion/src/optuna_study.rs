@@ -16,7 +16,8 @@ use std::path::Path;
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use serde_json::Value;
 
-use crate::best_trial::{BestTrialError, Direction, is_better};
+use crate::best_trial::{Direction, is_better};
+use crate::error::ChampionError;
 
 /// Optuna's trial state for trials that finished with a value.
 const COMPLETE: &str = "COMPLETE";
@@ -85,14 +86,14 @@ fn best_by<'a>(
 
 /// Reads every study of an Optuna SQLite storage file. Multi-objective studies (which have no
 /// single best trial) are returned in the second list by name so callers can report them.
-pub fn read_studies(path: &Path) -> Result<(Vec<OptunaStudy>, Vec<String>), BestTrialError> {
+pub fn read_studies(path: &Path) -> Result<(Vec<OptunaStudy>, Vec<String>), ChampionError> {
     if !path.is_file() {
-        return Err(BestTrialError::OptunaStorage {
+        return Err(ChampionError::OptunaStorage {
             path: path.to_path_buf(),
             message: "no such file".into(),
         });
     }
-    let sql_error = |err: rusqlite::Error| BestTrialError::OptunaStorage {
+    let sql_error = |err: rusqlite::Error| ChampionError::OptunaStorage {
         path: path.to_path_buf(),
         message: err.to_string(),
     };
@@ -131,8 +132,8 @@ fn read_directions(
     connection: &Connection,
     path: &Path,
     study_id: i64,
-) -> Result<Vec<Direction>, BestTrialError> {
-    let sql_error = |err: rusqlite::Error| BestTrialError::OptunaStorage {
+) -> Result<Vec<Direction>, ChampionError> {
+    let sql_error = |err: rusqlite::Error| ChampionError::OptunaStorage {
         path: path.to_path_buf(),
         message: err.to_string(),
     };
@@ -149,7 +150,7 @@ fn read_directions(
         .map(|name| match name.as_str() {
             "MAXIMIZE" => Ok(Direction::Maximize),
             "MINIMIZE" => Ok(Direction::Minimize),
-            other => Err(BestTrialError::OptunaStorage {
+            other => Err(ChampionError::OptunaStorage {
                 path: path.to_path_buf(),
                 message: format!(
                     "study {study_id} has direction {other:?} (expected MAXIMIZE or MINIMIZE)"
@@ -163,8 +164,8 @@ fn read_complete_trials(
     connection: &Connection,
     path: &Path,
     study_id: i64,
-) -> Result<Vec<OptunaTrial>, BestTrialError> {
-    let sql_error = |err: rusqlite::Error| BestTrialError::OptunaStorage {
+) -> Result<Vec<OptunaTrial>, ChampionError> {
+    let sql_error = |err: rusqlite::Error| ChampionError::OptunaStorage {
         path: path.to_path_buf(),
         message: err.to_string(),
     };
@@ -194,7 +195,7 @@ fn read_complete_trials(
             ("INF_NEG", _) => f64::NEG_INFINITY,
             ("FINITE", Some(value)) => value,
             (kind, stored) => {
-                return Err(BestTrialError::OptunaStorage {
+                return Err(ChampionError::OptunaStorage {
                     path: path.to_path_buf(),
                     message: format!(
                         "trial {number}: value {stored:?} with value_type {kind:?} is not a valid stored objective value"
@@ -217,8 +218,8 @@ fn read_params(
     path: &Path,
     trial_id: i64,
     number: i64,
-) -> Result<BTreeMap<String, Value>, BestTrialError> {
-    let sql_error = |err: rusqlite::Error| BestTrialError::OptunaStorage {
+) -> Result<BTreeMap<String, Value>, ChampionError> {
+    let sql_error = |err: rusqlite::Error| ChampionError::OptunaStorage {
         path: path.to_path_buf(),
         message: err.to_string(),
     };
@@ -241,7 +242,7 @@ fn read_params(
     rows.into_iter()
         .map(|(name, internal, distribution)| {
             let external = external_repr(internal, &distribution).map_err(|message| {
-                BestTrialError::OptunaStorage {
+                ChampionError::OptunaStorage {
                     path: path.to_path_buf(),
                     message: format!("trial {number}, param {name:?}: {message}"),
                 }
@@ -304,8 +305,8 @@ fn read_constraints(
     path: &Path,
     trial_id: i64,
     number: i64,
-) -> Result<Vec<f64>, BestTrialError> {
-    let sql_error = |err: rusqlite::Error| BestTrialError::OptunaStorage {
+) -> Result<Vec<f64>, ChampionError> {
+    let sql_error = |err: rusqlite::Error| ChampionError::OptunaStorage {
         path: path.to_path_buf(),
         message: err.to_string(),
     };
@@ -336,7 +337,7 @@ fn read_constraints(
         .map_err(sql_error)?;
     let mut constraints = Vec::new();
     for (key, json) in rows {
-        let bad = |message: String| BestTrialError::OptunaStorage {
+        let bad = |message: String| ChampionError::OptunaStorage {
             path: path.to_path_buf(),
             message: format!("trial {number}, system attribute {key:?}: {message}"),
         };

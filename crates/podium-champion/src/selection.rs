@@ -769,7 +769,24 @@ impl Selector<'_> {
             None => artifact_tag_true(run, tags),
         };
         let choice = choose_trial(backbone, &candidates, self.config, tags, &available)?;
-        let trial = choice.trial;
+        // Only the champion trial is needed from here on: the other candidates (tens of
+        // thousands of runs on a large sweep) are freed before the refit search and the disk
+        // scan, while the other backbones' threads may still be loading theirs.
+        let trial = choice.trial.clone();
+        let TrialChoice {
+            metric,
+            study_key_hash,
+            schema_version,
+            stable_score,
+            counted_trials,
+            schema_version_used,
+            groups,
+            dropped,
+            ..
+        } = choice;
+        let candidate_count = candidates.len();
+        drop(candidates);
+        let trial = &trial;
 
         // Step 6.
         let (checkpoint_run, refit) = match rules.checkpoint_source {
@@ -781,7 +798,7 @@ impl Selector<'_> {
                         backbone: backbone.to_string(),
                         trial_run_id: trial.id().to_string(),
                         link_tag: tags.get(Tag::RefitOfTrialRunId).to_string(),
-                        study_key_hash: choice.study_key_hash.clone(),
+                        study_key_hash: study_key_hash.clone(),
                         trial_key_hash: trial
                             .tag(tags.get(Tag::TrialKeyHash))
                             .unwrap_or("<none>")
@@ -836,11 +853,11 @@ impl Selector<'_> {
                 .or_else(|| trial.tag(PARENT_RUN_ID_TAG))
                 .map(str::to_string),
             trial_key_hash: trial.tag(tags.get(Tag::TrialKeyHash)).map(str::to_string),
-            study_key_hash: choice.study_key_hash.clone(),
-            metric: choice.metric,
-            stable_score: choice.stable_score,
-            schema_version: choice.schema_version.clone(),
-            counted_trials: choice.counted_trials,
+            study_key_hash,
+            metric,
+            stable_score,
+            schema_version,
+            counted_trials,
             data_fingerprint: from_trial_or_refit(Tag::DataFingerprint),
             eval_fingerprint: from_trial_or_refit(Tag::EvalFingerprint),
             checkpoint: CheckpointLocation {
@@ -865,17 +882,17 @@ impl Selector<'_> {
             checkpoint_source: rules.checkpoint_source,
             prefer_schema_version: rules.prefer_schema_version,
             allow_mixed_schema_groups: rules.allow_mixed_schema_groups,
-            schema_version_used: choice.schema_version_used.clone(),
-            candidates: candidates.len(),
+            schema_version_used,
+            candidates: candidate_count,
         };
         Ok(ChampionReport {
             backbone: backbone.to_string(),
             model,
             experiment: experiment_name.to_string(),
             champion,
-            groups: choice.groups,
+            groups,
             metadata,
-            dropped: choice.dropped,
+            dropped,
         })
     }
 

@@ -11,7 +11,7 @@ use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::{Filter, MlflowError, Run, TrackingStore, ViewType, search_all};
 use serde::Serialize;
 
-use crate::best_trial::BestTrialError;
+use crate::error::ChampionError;
 
 /// MLflow's own tag linking a nested run to its parent (set by `mlflow.start_run(nested=True)`).
 /// MLflow defines it, so it is not part of podium's tag registry.
@@ -125,7 +125,7 @@ struct Runs<'a> {
 }
 
 impl Runs<'_> {
-    fn get(&mut self, run_id: &str) -> Result<Option<Run>, BestTrialError> {
+    fn get(&mut self, run_id: &str) -> Result<Option<Run>, ChampionError> {
         if let Some(run) = self.local.get(run_id) {
             return Ok(Some(run.clone()));
         }
@@ -136,7 +136,7 @@ impl Runs<'_> {
             Ok(run) => Some(run),
             Err(MlflowError::NotFound { .. }) => None,
             Err(source) => {
-                return Err(BestTrialError::Mlflow {
+                return Err(ChampionError::MlflowQuery {
                     context: format!("run {run_id} in {}", self.store.describe()),
                     source: Box::new(source),
                 });
@@ -154,14 +154,14 @@ pub fn verify_hashes(
     tags: &TagRegistry,
     experiment_name: &str,
     parent_run_id: Option<&str>,
-) -> Result<HashReport, BestTrialError> {
+) -> Result<HashReport, ChampionError> {
     let experiment = store
         .get_experiment_by_name(experiment_name)
-        .map_err(|source| BestTrialError::Mlflow {
+        .map_err(|source| ChampionError::MlflowQuery {
             context: format!("experiment {experiment_name:?}"),
             source: Box::new(source),
         })?
-        .ok_or_else(|| BestTrialError::Mlflow {
+        .ok_or_else(|| ChampionError::MlflowQuery {
             context: format!("verify-hashes of {experiment_name:?}"),
             source: Box::new(MlflowError::NotFound {
                 what: "experiment",
@@ -175,7 +175,7 @@ pub fn verify_hashes(
         &Filter::new(),
         ViewType::ActiveOnly,
     )
-    .map_err(|source| BestTrialError::Mlflow {
+    .map_err(|source| ChampionError::MlflowQuery {
         context: format!("runs of experiment {experiment_name:?}"),
         source: Box::new(source),
     })?;
@@ -192,7 +192,7 @@ pub fn verify_hashes(
 
     let sweep_ids: Vec<String> = match parent_run_id {
         Some(id) => {
-            let parent = runs.get(id)?.ok_or_else(|| BestTrialError::Mlflow {
+            let parent = runs.get(id)?.ok_or_else(|| ChampionError::MlflowQuery {
                 context: "--parent-run-id".into(),
                 source: Box::new(MlflowError::NotFound {
                     what: "run",
@@ -363,7 +363,7 @@ fn check_against_parent(
     runs: &mut Runs<'_>,
     tags: &TagRegistry,
     problems: &mut BTreeSet<HashProblem>,
-) -> Result<(), BestTrialError> {
+) -> Result<(), ChampionError> {
     let id = run.id().to_string();
     let study_tag = tags.get(Tag::StudyKeyHash);
     let own_hash = run.tag(study_tag);
@@ -419,7 +419,7 @@ fn check_refit(
     runs: &mut Runs<'_>,
     tags: &TagRegistry,
     problems: &mut BTreeSet<HashProblem>,
-) -> Result<(), BestTrialError> {
+) -> Result<(), ChampionError> {
     let id = refit.id().to_string();
     let link_tag = tags.get(Tag::RefitOfTrialRunId);
     let Some(trial_id) = refit.tag(link_tag) else {

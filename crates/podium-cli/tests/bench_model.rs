@@ -80,6 +80,60 @@ fn json_report_has_every_metric_per_batch_size() {
 }
 
 #[test]
+fn profile_breaks_each_batch_size_into_stages() {
+    let config = tempfile::tempdir().unwrap();
+    let checkpoint = fixture("bert");
+    let mut args = vec![
+        "bench-model",
+        checkpoint.to_str().unwrap(),
+        "--batch-sizes",
+        "1,2",
+        "--max-length",
+        "16",
+        "--profile",
+    ];
+    args.extend(QUICK);
+    let table = podium(config.path(), &args);
+    assert!(
+        table.status.success(),
+        "{}",
+        String::from_utf8_lossy(&table.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&table.stdout);
+    for expected in [
+        "profile (3 passes",
+        "batch 2 ms (share)",
+        "qkv_projection",
+        "softmax",
+        "feed_forward_down",
+        "% gemm",
+    ] {
+        assert!(stdout.contains(expected), "{expected}: {stdout}");
+    }
+
+    args.extend(["--format", "json"]);
+    let json = podium(config.path(), &args);
+    assert!(json.status.success());
+    let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+    let profiles = report["profile"].as_array().unwrap();
+    assert_eq!(profiles.len(), 2);
+    let stages = profiles[1]["stages"].as_array().unwrap();
+    let share: f64 = stages.iter().map(|s| s["share"].as_f64().unwrap()).sum();
+    assert!((share - 1.0).abs() < 1e-6, "{stages:?}");
+    assert!(
+        stages
+            .iter()
+            .any(|s| s["stage"] == "attention_scores" && s["matmul"] == true)
+    );
+    assert_eq!(profiles[1]["passes"], 3);
+    // Without --profile, no profile key.
+    let without_profile: Vec<&str> = args.iter().copied().filter(|a| *a != "--profile").collect();
+    let plain: Value =
+        serde_json::from_slice(&podium(config.path(), &without_profile).stdout).unwrap();
+    assert!(plain.get("profile").is_none());
+}
+
+#[test]
 fn table_has_a_row_per_batch_size_and_config_file_is_used() {
     let config = tempfile::tempdir().unwrap();
     std::fs::write(

@@ -201,28 +201,92 @@ fn check_yaml_characters(text: &str) -> Result<(), KeysError> {
     Ok(())
 }
 
-enum Frame {
-    Sequence {
-        anchor: usize,
-        tag: Option<Tag>,
-        mark: Marker,
-        items: Vec<Rc<Node>>,
-    },
+/// A collection whose start event has been seen and whose end event has not.
+struct Frame {
+    anchor: usize,
+    tag: Option<Tag>,
+    mark: Marker,
+    contents: Contents,
+}
+
+enum Contents {
+    Sequence(Vec<Rc<Node>>),
     Mapping {
-        anchor: usize,
-        tag: Option<Tag>,
-        mark: Marker,
         pairs: Vec<NodePair>,
+        /// A key waiting for its value.
         key: Option<Rc<Node>>,
     },
+}
+
+impl Frame {
+    fn into_node(self) -> Node {
+        let Frame {
+            tag,
+            mark,
+            contents,
+            ..
+        } = self;
+        match contents {
+            Contents::Sequence(items) => Node::Sequence { items, tag, mark },
+            Contents::Mapping { pairs, .. } => Node::Mapping { pairs, tag, mark },
+        }
+    }
+}
+
+/// Anchors and open collections while composing: an alias to a collection that is still open
+/// would make the value contain itself.
+#[derive(Default)]
+struct Composer {
+    anchors: HashMap<usize, Rc<Node>>,
+    open_anchors: HashSet<usize>,
+    stack: Vec<Frame>,
+}
+
+impl Composer {
+    fn open(
+        &mut self,
+        anchor: usize,
+        tag: Option<Tag>,
+        mark: Marker,
+        contents: Contents,
+    ) -> Result<(), KeysError> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(yaml_error(
+                mark,
+                format!("nested deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        if anchor > 0 {
+            self.open_anchors.insert(anchor);
+        }
+        self.stack.push(Frame {
+            anchor,
+            tag,
+            mark,
+            contents,
+        });
+        Ok(())
+    }
+
+    fn close(&mut self, mark: Marker) -> Result<Rc<Node>, KeysError> {
+        let frame = self
+            .stack
+            .pop()
+            .ok_or_else(|| yaml_error(mark, "unbalanced collection end"))?;
+        let anchor = frame.anchor;
+        let node = Rc::new(frame.into_node());
+        if anchor > 0 {
+            self.open_anchors.remove(&anchor);
+            self.anchors.insert(anchor, Rc::clone(&node));
+        }
+        Ok(node)
+    }
 }
 
 /// PyYAML's composer: events → node graph of the single document (None for an empty stream).
 fn compose(text: &str) -> Result<Option<Rc<Node>>, KeysError> {
     let mut parser = Parser::new_from_str(text);
-    let mut anchors: HashMap<usize, Rc<Node>> = HashMap::new();
-    let mut open_anchors: HashSet<usize> = HashSet::new();
-    let mut stack: Vec<Frame> = Vec::new();
+    let mut composer = Composer::default();
     let mut documents = 0;
     let mut root: Option<Rc<Node>> = None;
     loop {
@@ -243,13 +307,14 @@ fn compose(text: &str) -> Result<Option<Rc<Node>>, KeysError> {
                 continue;
             }
             Event::Alias(id) => {
-                if open_anchors.contains(&id) {
+                if composer.open_anchors.contains(&id) {
                     return Err(yaml_error(
                         mark,
                         "recursive alias: the value would contain itself (json.dumps raises \"Circular reference detected\")",
                     ));
                 }
-                anchors
+                composer
+                    .anchors
                     .get(&id)
                     .cloned()
                     .ok_or_else(|| yaml_error(mark, "found undefined alias"))?
@@ -262,75 +327,27 @@ fn compose(text: &str) -> Result<Option<Rc<Node>>, KeysError> {
                     mark,
                 });
                 if anchor > 0 {
-                    anchors.insert(anchor, Rc::clone(&node));
+                    composer.anchors.insert(anchor, Rc::clone(&node));
                 }
                 node
             }
             Event::SequenceStart(anchor, tag) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(yaml_error(
-                        mark,
-                        format!("nested deeper than {MAX_DEPTH} levels"),
-                    ));
-                }
-                if anchor > 0 {
-                    open_anchors.insert(anchor);
-                }
-                stack.push(Frame::Sequence {
-                    anchor,
-                    tag,
-                    mark,
-                    items: Vec::new(),
-                });
+                composer.open(anchor, tag, mark, Contents::Sequence(Vec::new()))?;
                 continue;
             }
             Event::MappingStart(anchor, tag) => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(yaml_error(
-                        mark,
-                        format!("nested deeper than {MAX_DEPTH} levels"),
-                    ));
-                }
-                if anchor > 0 {
-                    open_anchors.insert(anchor);
-                }
-                stack.push(Frame::Mapping {
-                    anchor,
-                    tag,
-                    mark,
+                let contents = Contents::Mapping {
                     pairs: Vec::new(),
                     key: None,
-                });
+                };
+                composer.open(anchor, tag, mark, contents)?;
                 continue;
             }
-            Event::SequenceEnd | Event::MappingEnd => {
-                let (anchor, node) = match stack.pop() {
-                    Some(Frame::Sequence {
-                        anchor,
-                        tag,
-                        mark,
-                        items,
-                    }) => (anchor, Node::Sequence { items, tag, mark }),
-                    Some(Frame::Mapping {
-                        anchor,
-                        tag,
-                        mark,
-                        pairs,
-                        ..
-                    }) => (anchor, Node::Mapping { pairs, tag, mark }),
-                    None => return Err(yaml_error(mark, "unbalanced collection end")),
-                };
-                let node = Rc::new(node);
-                if anchor > 0 {
-                    open_anchors.remove(&anchor);
-                    anchors.insert(anchor, Rc::clone(&node));
-                }
-                node
-            }
+            Event::SequenceEnd | Event::MappingEnd => composer.close(mark)?,
         };
-        match stack.last_mut() {
-            Some(Frame::Sequence { items, .. }) => items.push(completed),
-            Some(Frame::Mapping { pairs, key, .. }) => match key.take() {
+        match composer.stack.last_mut().map(|frame| &mut frame.contents) {
+            Some(Contents::Sequence(items)) => items.push(completed),
+            Some(Contents::Mapping { pairs, key }) => match key.take() {
                 Some(pending) => pairs.push((pending, completed)),
                 None => *key = Some(completed),
             },

@@ -39,11 +39,37 @@ pub enum Tag {
     LineageHpoSweepRunId,
     /// benchmark.key — the benchmark key of a benchmark run.
     BenchmarkKey,
+    /// benchmark.champion_run_id — the run whose checkpoint was measured (the refit run, else
+    /// the trial).
+    BenchmarkChampionRunId,
+    /// benchmark.trial_run_id — the champion trial run.
+    BenchmarkTrialRunId,
+    /// benchmark.refit_run_id — the champion's refit run, when the checkpoint came from a
+    /// refit.
+    BenchmarkRefitRunId,
+    /// benchmark.environment — where the benchmark ran (`local`, `colab`, … or the
+    /// `PODIUM_ENVIRONMENT` override).
+    BenchmarkEnvironment,
+    /// benchmark.podium_version — the podium version that measured.
+    BenchmarkPodiumVersion,
+    /// benchmark.threads — compute threads used.
+    BenchmarkThreads,
+    /// benchmark.harness_version — the timing harness version (also inside the benchmark key).
+    BenchmarkHarnessVersion,
+    /// benchmark.checkpoint_source — which acquisition step provided the checkpoint.
+    BenchmarkCheckpointSource,
+    /// benchmark.worker — the worker (`host:pid:random`) that measured.
+    BenchmarkWorker,
+    /// benchmark.error — why a benchmark run FAILED or was KILLED.
+    BenchmarkError,
+    /// benchmark.restored_from_cache — on runs recreated from the disk cache: the benchmark run
+    /// id the cache named.
+    BenchmarkRestoredFromCache,
 }
 
 impl Tag {
     /// Every tag, in registry order.
-    pub const ALL: [Tag; 15] = [
+    pub const ALL: [Tag; 26] = [
         Tag::Backbone,
         Tag::Stage,
         Tag::Variant,
@@ -59,6 +85,17 @@ impl Tag {
         Tag::RefitOfTrialRunId,
         Tag::LineageHpoSweepRunId,
         Tag::BenchmarkKey,
+        Tag::BenchmarkChampionRunId,
+        Tag::BenchmarkTrialRunId,
+        Tag::BenchmarkRefitRunId,
+        Tag::BenchmarkEnvironment,
+        Tag::BenchmarkPodiumVersion,
+        Tag::BenchmarkThreads,
+        Tag::BenchmarkHarnessVersion,
+        Tag::BenchmarkCheckpointSource,
+        Tag::BenchmarkWorker,
+        Tag::BenchmarkError,
+        Tag::BenchmarkRestoredFromCache,
     ];
 
     /// The (section, name) pair of `tags.yaml`.
@@ -79,6 +116,17 @@ impl Tag {
             Tag::RefitOfTrialRunId => ("refit", "of_trial_run_id"),
             Tag::LineageHpoSweepRunId => ("lineage", "hpo_sweep_run_id"),
             Tag::BenchmarkKey => ("benchmark", "key"),
+            Tag::BenchmarkChampionRunId => ("benchmark", "champion_run_id"),
+            Tag::BenchmarkTrialRunId => ("benchmark", "trial_run_id"),
+            Tag::BenchmarkRefitRunId => ("benchmark", "refit_run_id"),
+            Tag::BenchmarkEnvironment => ("benchmark", "environment"),
+            Tag::BenchmarkPodiumVersion => ("benchmark", "podium_version"),
+            Tag::BenchmarkThreads => ("benchmark", "threads"),
+            Tag::BenchmarkHarnessVersion => ("benchmark", "harness_version"),
+            Tag::BenchmarkCheckpointSource => ("benchmark", "checkpoint_source"),
+            Tag::BenchmarkWorker => ("benchmark", "worker"),
+            Tag::BenchmarkError => ("benchmark", "error"),
+            Tag::BenchmarkRestoredFromCache => ("benchmark", "restored_from_cache"),
         }
     }
 
@@ -100,6 +148,17 @@ impl Tag {
             Tag::RefitOfTrialRunId => "code.refit.of_trial_run_id",
             Tag::LineageHpoSweepRunId => "code.lineage.hpo_sweep_run_id",
             Tag::BenchmarkKey => "benchmark_key",
+            Tag::BenchmarkChampionRunId => "code.benchmark.champion_run_id",
+            Tag::BenchmarkTrialRunId => "code.benchmark.trial_run_id",
+            Tag::BenchmarkRefitRunId => "code.benchmark.refit_run_id",
+            Tag::BenchmarkEnvironment => "code.benchmark.environment",
+            Tag::BenchmarkPodiumVersion => "code.benchmark.podium_version",
+            Tag::BenchmarkThreads => "code.benchmark.threads",
+            Tag::BenchmarkHarnessVersion => "code.benchmark.harness_version",
+            Tag::BenchmarkCheckpointSource => "code.benchmark.checkpoint_source",
+            Tag::BenchmarkWorker => "code.benchmark.worker",
+            Tag::BenchmarkError => "code.benchmark.error",
+            Tag::BenchmarkRestoredFromCache => "code.benchmark.restored_from_cache",
         }
     }
 
@@ -248,6 +307,66 @@ mod tests {
         assert_eq!(registry.get(Tag::Stage), "code.stage");
         assert!(TagRegistry::from_yaml_str("process:\n  colour: x\n").is_err());
         assert!(TagRegistry::from_yaml_str("process:\n  backbone: 3\n").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn benchmark_run_tags_keep_their_keys_and_can_be_overridden() -> Result<(), KeysError> {
+        let registry = TagRegistry::defaults();
+        assert_eq!(registry.get(Tag::BenchmarkError), "code.benchmark.error");
+        assert_eq!(
+            registry.key("benchmark", "restored_from_cache")?,
+            "code.benchmark.restored_from_cache"
+        );
+        let overridden = TagRegistry::from_yaml_str("benchmark:\n  error: my.bench.error\n")?;
+        assert_eq!(overridden.get(Tag::BenchmarkError), "my.bench.error");
+        assert_eq!(overridden.get(Tag::BenchmarkKey), "benchmark_key");
+        assert!(TagRegistry::from_yaml_str("benchmark:\n  colour: x\n").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn every_tag_has_a_distinct_section_name_and_key() {
+        let pairs: std::collections::BTreeSet<_> =
+            Tag::ALL.into_iter().map(Tag::section_name).collect();
+        let keys: std::collections::BTreeSet<_> =
+            Tag::ALL.into_iter().map(Tag::default_key).collect();
+        assert_eq!(pairs.len(), Tag::ALL.len());
+        assert_eq!(keys.len(), Tag::ALL.len());
+        for tag in Tag::ALL {
+            let (section, name) = tag.section_name();
+            assert_eq!(Tag::from_section_name(section, name), Some(tag));
+        }
+    }
+
+    /// The shipped `config/tags.yaml` documents every entry with its built-in default, so a
+    /// user reading it sees every key podium writes.
+    #[test]
+    fn shipped_tags_yaml_lists_every_tag_with_its_default() -> Result<(), KeysError> {
+        let text = include_str!("../../../config/tags.yaml");
+        assert_eq!(TagRegistry::from_yaml_str(text)?, TagRegistry::defaults());
+        let doc: BTreeMap<String, BTreeMap<String, String>> =
+            serde_yaml::from_str(text).map_err(|err| KeysError::Config {
+                file: None,
+                key: String::new(),
+                message: err.to_string(),
+            })?;
+        let listed: Vec<(&str, &str)> = doc
+            .iter()
+            .flat_map(|(section, entries)| {
+                entries
+                    .keys()
+                    .map(move |name| (section.as_str(), name.as_str()))
+            })
+            .collect();
+        for tag in Tag::ALL {
+            assert!(
+                listed.contains(&tag.section_name()),
+                "config/tags.yaml lacks {:?}",
+                tag.section_name()
+            );
+        }
+        assert_eq!(listed.len(), Tag::ALL.len());
         Ok(())
     }
 }

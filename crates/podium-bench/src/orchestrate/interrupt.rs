@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use podium_keys::{Tag, TagRegistry};
 use podium_mlflow::{RunStatus, TrackingStore};
 
 use crate::claim::{Claim, now_ms};
-use crate::orchestrate::tags;
 
 #[derive(Debug)]
 struct Entry {
@@ -23,15 +23,18 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct InFlight {
     store: Arc<dyn TrackingStore>,
+    /// The `benchmark.error` tag key a KILLED run gets its reason under.
+    error_tag: String,
     entries: Arc<Mutex<BTreeMap<String, Entry>>>,
     interrupted: Arc<AtomicBool>,
 }
 
 impl InFlight {
-    /// Empty books for runs and claims on `store`.
-    pub fn new(store: Arc<dyn TrackingStore>) -> Self {
+    /// Empty books for runs and claims on `store`; runs are tagged with `tags`' keys.
+    pub fn new(store: Arc<dyn TrackingStore>, tags: &TagRegistry) -> Self {
         Self {
             store,
+            error_tag: tags.get(Tag::BenchmarkError).to_string(),
             entries: Arc::new(Mutex::new(BTreeMap::new())),
             interrupted: Arc::new(AtomicBool::new(false)),
         }
@@ -97,7 +100,7 @@ impl InFlight {
             if let Some(run_id) = &entry.run_id {
                 let result = self
                     .store
-                    .set_tag(run_id, tags::ERROR, "interrupted by the user (Ctrl-C)")
+                    .set_tag(run_id, &self.error_tag, "interrupted by the user (Ctrl-C)")
                     .and_then(|()| {
                         self.store
                             .update_run(run_id, RunStatus::Killed, Some(now_ms()))

@@ -4,9 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::BenchError;
-use crate::harness::{self, BenchmarkConfig, InputSpec};
-use crate::inputs;
-use crate::runtime::{self, Model, TOKENIZER_FILE};
+use crate::harness::{self, BenchmarkConfig};
+use crate::runtime::{self, Model};
 
 /// What one measurement produced.
 #[derive(Debug, Clone, PartialEq)]
@@ -52,40 +51,11 @@ impl Measurer for CheckpointMeasurer {
         let mut settings = self.config.harness_settings();
         // The orchestrator draws one bar over all champions; a second one would fight it.
         settings.progress = false;
-        let max_length = self.config.max_length;
-        let model_config = model.config().clone();
-        let report = match &self.config.input {
-            InputSpec::Synthetic => {
-                harness::run(&model, &settings, max_length, "synthetic", None, &|batch| {
-                    inputs::synthetic_batch(&model_config, batch, max_length, inputs::DEFAULT_SEED)
-                })?
-            }
-            InputSpec::TestData { path } => {
-                let path = if path.is_relative() {
-                    self.root.join(path)
-                } else {
-                    path.clone()
-                };
-                let records = inputs::load_records(&path)?;
-                let tokenizer_file = dir.join(TOKENIZER_FILE);
-                let tokenizer = inputs::load_tokenizer(&tokenizer_file)?;
-                let data = inputs::tokenize(
-                    &tokenizer,
-                    &tokenizer_file,
-                    &records,
-                    max_length,
-                    model_config.pad_token_id,
-                )?;
-                harness::run(
-                    &model,
-                    &settings,
-                    max_length,
-                    "test_data",
-                    Some(data.stats.clone()),
-                    &|batch| data.batch(batch),
-                )?
-            }
-        };
+        let source = self
+            .config
+            .input
+            .prepare(&model, &self.root, self.config.max_length)?;
+        let report = harness::run(&model, &settings, &source)?;
         Ok(Measurement {
             metrics: report.metrics(),
             threads: report.threads,

@@ -17,10 +17,8 @@
 //! assert!(matches!(status_of(None, &CacheLookup::Missing, false, 0), PlanStatus::ToRun(_)));
 //! ```
 
-pub mod error;
 pub mod interrupt;
 pub mod measure;
-pub mod tags;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
@@ -41,9 +39,9 @@ use crate::HARNESS_VERSION;
 use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
 use crate::cache::{BenchmarkCache, CacheLookup, CachedBenchmark};
 use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
+use crate::error::BenchError;
 use crate::harness::{BenchmarkConfig, InputSpec};
 
-pub use error::OrchestrateError;
 pub use interrupt::InFlight;
 pub use measure::{CheckpointMeasurer, Measurement, Measurer};
 
@@ -72,21 +70,16 @@ impl BenchmarkSettings {
     /// Reads `benchmark.yaml`, `data.yaml` and `eval.yaml` from `config_dir`, and the HPO
     /// config's `run.mode` from `hpo_config` when the benchmark's own mode is null. A missing
     /// data.yaml/eval.yaml counts as an empty config (the fingerprints always have a value).
-    pub fn load(
-        config_dir: &Path,
-        hpo_config: &Path,
-        force: bool,
-    ) -> Result<Self, OrchestrateError> {
+    pub fn load(config_dir: &Path, hpo_config: &Path, force: bool) -> Result<Self, BenchError> {
         let benchmark_file = config_dir.join(BenchmarkConfig::FILE);
-        let config = BenchmarkConfig::from_file(&benchmark_file).map_err(|err| {
-            OrchestrateError::Config {
+        let config =
+            BenchmarkConfig::from_file(&benchmark_file).map_err(|err| BenchError::Config {
                 file: benchmark_file.clone(),
                 key: "<document>".into(),
                 message: err.to_string(),
-            }
-        })?;
+            })?;
         let hashing_view =
-            podium_keys::load_path(&benchmark_file).map_err(|source| OrchestrateError::Keys {
+            podium_keys::load_path(&benchmark_file).map_err(|source| BenchError::Keys {
                 context: format!("loading {} for the benchmark key", benchmark_file.display()),
                 source: Box::new(source),
             })?;
@@ -94,14 +87,14 @@ impl BenchmarkSettings {
             RunMode::default()
         } else {
             RunMode::from_config_file(hpo_config)
-                .map_err(|err| OrchestrateError::Config {
+                .map_err(|err| BenchError::Config {
                     file: hpo_config.to_path_buf(),
                     key: "run.mode".into(),
                     message: err.to_string(),
                 })?
                 .unwrap_or_default()
         };
-        let optional = |name: &str| -> Result<PyValue, OrchestrateError> {
+        let optional = |name: &str| -> Result<PyValue, BenchError> {
             let path = config_dir.join(name);
             if !path.exists() {
                 tracing::warn!(
@@ -110,7 +103,7 @@ impl BenchmarkSettings {
                 );
                 return Ok(PyValue::None);
             }
-            podium_keys::load_path(&path).map_err(|source| OrchestrateError::Keys {
+            podium_keys::load_path(&path).map_err(|source| BenchError::Keys {
                 context: format!("loading {}", path.display()),
                 source: Box::new(source),
             })
@@ -122,7 +115,7 @@ impl BenchmarkSettings {
                 "computing the {what} fingerprint from {}",
                 config_dir.display()
             );
-            move |source| OrchestrateError::Keys {
+            move |source| BenchError::Keys {
                 context,
                 source: Box::new(source),
             }
@@ -377,7 +370,7 @@ impl Orchestrator {
     }
 
     /// The benchmark experiment's id; with `create`, creates it when missing.
-    fn experiment_id(&self, create: bool) -> Result<Option<String>, OrchestrateError> {
+    fn experiment_id(&self, create: bool) -> Result<Option<String>, BenchError> {
         let mut known = self
             .experiment_id
             .lock()
@@ -389,7 +382,7 @@ impl Orchestrator {
         let read = |store: &dyn TrackingStore| {
             store
                 .get_experiment_by_name(name)
-                .map_err(OrchestrateError::mlflow(format!(
+                .map_err(BenchError::mlflow(format!(
                     "looking up benchmark experiment {name}"
                 )))
         };
@@ -403,7 +396,7 @@ impl Orchestrator {
                 // A concurrent worker created it first.
                 Err(MlflowError::AlreadyExists { .. }) => found = read(self.store())?,
                 Err(source) => {
-                    return Err(OrchestrateError::Mlflow {
+                    return Err(BenchError::Mlflow {
                         context: format!("creating benchmark experiment {name}"),
                         source: Box::new(source),
                     });
@@ -411,7 +404,7 @@ impl Orchestrator {
             }
         }
         match found {
-            Some(experiment) if !experiment.is_active() => Err(OrchestrateError::Config {
+            Some(experiment) if !experiment.is_active() => Err(BenchError::Config {
                 file: PathBuf::from("experiment.yaml"),
                 key: "benchmark_experiment".into(),
                 message: format!(
@@ -428,7 +421,7 @@ impl Orchestrator {
     }
 
     /// The latest FINISHED benchmark run of `key` (one search), if any.
-    pub fn finished_run(&self, key: &str) -> Result<Option<Run>, OrchestrateError> {
+    pub fn finished_run(&self, key: &str) -> Result<Option<Run>, BenchError> {
         let Some(experiment_id) = self.experiment_id(false)? else {
             return Ok(None);
         };
@@ -441,7 +434,7 @@ impl Orchestrator {
             &filter,
             ViewType::ActiveOnly,
         )
-        .map_err(OrchestrateError::mlflow(format!(
+        .map_err(BenchError::mlflow(format!(
             "searching FINISHED benchmark runs of key {key}"
         )))?;
         Ok(runs.into_iter().max_by(|a, b| {
@@ -452,7 +445,7 @@ impl Orchestrator {
         }))
     }
 
-    fn status(&self, target: &BenchmarkTarget) -> Result<PlanStatus, OrchestrateError> {
+    fn status(&self, target: &BenchmarkTarget) -> Result<PlanStatus, BenchError> {
         let finished = self.finished_run(&target.key)?;
         let cache = self.cache.read(&target.key);
         Ok(status_of(
@@ -465,10 +458,7 @@ impl Orchestrator {
 
     /// Decides, for each target, whether it is done, needs a restore, or must be measured:
     /// one MLflow search and one file read per target, no model load, no writes.
-    pub fn plan(
-        &self,
-        targets: Vec<BenchmarkTarget>,
-    ) -> Result<Vec<PlannedBenchmark>, OrchestrateError> {
+    pub fn plan(&self, targets: Vec<BenchmarkTarget>) -> Result<Vec<PlannedBenchmark>, BenchError> {
         targets
             .into_iter()
             .map(|target| {
@@ -483,7 +473,7 @@ impl Orchestrator {
     pub fn results(
         &self,
         targets: &[BenchmarkTarget],
-    ) -> Result<Vec<Option<BTreeMap<String, f64>>>, OrchestrateError> {
+    ) -> Result<Vec<Option<BTreeMap<String, f64>>>, BenchError> {
         targets
             .iter()
             .map(|target| {
@@ -513,7 +503,7 @@ impl Orchestrator {
         while let Some((index, planned)) = pending.pop_front() {
             let target = &planned.target;
             if self.options.in_flight.is_interrupted() {
-                let error = OrchestrateError::Interrupted {
+                let error = BenchError::Interrupted {
                     run_id: target.champion.run_id.clone(),
                 };
                 let outcome = self.failed(target, None, &error);
@@ -568,7 +558,7 @@ impl Orchestrator {
         &self,
         planned: &PlannedBenchmark,
         on_event: &dyn Fn(Event<'_>),
-    ) -> Result<Option<BenchmarkOutcome>, OrchestrateError> {
+    ) -> Result<Option<BenchmarkOutcome>, BenchError> {
         let target = &planned.target;
         match &planned.status {
             PlanStatus::Done(run) => {
@@ -603,7 +593,7 @@ impl Orchestrator {
         target: &BenchmarkTarget,
         claim: &Claim,
         on_event: &dyn Fn(Event<'_>),
-    ) -> Result<BenchmarkOutcome, OrchestrateError> {
+    ) -> Result<BenchmarkOutcome, BenchError> {
         // Re-check: another worker may have finished this key between our lookup and our claim.
         match self.status(target)? {
             PlanStatus::Done(run) => Ok(self.outcome_from_run(target, Outcome::Skipped, &run)),
@@ -639,7 +629,7 @@ impl Orchestrator {
         &self,
         target: &BenchmarkTarget,
         benchmark_run_id: Option<String>,
-        error: &OrchestrateError,
+        error: &BenchError,
     ) -> BenchmarkOutcome {
         BenchmarkOutcome {
             backbone: target.backbone.clone(),
@@ -681,7 +671,7 @@ impl Orchestrator {
         &self,
         target: &BenchmarkTarget,
         run: &Run,
-    ) -> Result<BenchmarkOutcome, OrchestrateError> {
+    ) -> Result<BenchmarkOutcome, BenchError> {
         let created = run
             .info
             .end_time
@@ -723,15 +713,30 @@ impl Orchestrator {
                 registry.get(Tag::EvalFingerprint),
                 target.eval_fingerprint.clone(),
             ),
-            (tags::CHAMPION_RUN_ID, champion.run_id.clone()),
-            (tags::TRIAL_RUN_ID, champion.trial_run_id.clone()),
             (
-                tags::ENVIRONMENT,
+                registry.get(Tag::BenchmarkChampionRunId),
+                champion.run_id.clone(),
+            ),
+            (
+                registry.get(Tag::BenchmarkTrialRunId),
+                champion.trial_run_id.clone(),
+            ),
+            (
+                registry.get(Tag::BenchmarkEnvironment),
                 self.options.environment.as_str().to_string(),
             ),
-            (tags::PODIUM_VERSION, env!("CARGO_PKG_VERSION").to_string()),
-            (tags::HARNESS_VERSION, HARNESS_VERSION.to_string()),
-            (tags::WORKER, self.options.claims.owner().to_string()),
+            (
+                registry.get(Tag::BenchmarkPodiumVersion),
+                env!("CARGO_PKG_VERSION").to_string(),
+            ),
+            (
+                registry.get(Tag::BenchmarkHarnessVersion),
+                HARNESS_VERSION.to_string(),
+            ),
+            (
+                registry.get(Tag::BenchmarkWorker),
+                self.options.claims.owner().to_string(),
+            ),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_string(), value))
@@ -745,7 +750,10 @@ impl Orchestrator {
                 registry.get(Tag::LineageHpoSweepRunId),
                 champion.sweep_run_id.as_ref(),
             ),
-            (tags::REFIT_RUN_ID, champion.refit_run_id.as_ref()),
+            (
+                registry.get(Tag::BenchmarkRefitRunId),
+                champion.refit_run_id.as_ref(),
+            ),
         ];
         for (key, value) in optional {
             if let Some(value) = value {
@@ -785,10 +793,10 @@ impl Orchestrator {
         &self,
         target: &BenchmarkTarget,
         tags: &BTreeMap<String, String>,
-    ) -> Result<String, OrchestrateError> {
+    ) -> Result<String, BenchError> {
         let experiment_id = self
             .experiment_id(true)?
-            .ok_or_else(|| OrchestrateError::Config {
+            .ok_or_else(|| BenchError::Config {
                 file: PathBuf::from("experiment.yaml"),
                 key: "benchmark_experiment".into(),
                 message: format!(
@@ -804,7 +812,7 @@ impl Orchestrator {
                 now_ms(),
                 tags,
             )
-            .map_err(OrchestrateError::mlflow(format!(
+            .map_err(BenchError::mlflow(format!(
                 "creating the benchmark run of {} (key {})",
                 target.backbone, target.key
             )))?;
@@ -836,7 +844,7 @@ impl Orchestrator {
     }
 
     /// Ends a run FAILED with the error as a tag (best effort: the error itself is reported).
-    fn mark_failed(&self, run_id: &str, error: &OrchestrateError) {
+    fn mark_failed(&self, run_id: &str, error: &BenchError) {
         let message: String = error
             .to_string()
             .chars()
@@ -844,7 +852,7 @@ impl Orchestrator {
             .collect();
         let result = self
             .store()
-            .set_tag(run_id, tags::ERROR, &message)
+            .set_tag(run_id, self.options.tags.get(Tag::BenchmarkError), &message)
             .and_then(|()| {
                 self.store()
                     .update_run(run_id, RunStatus::Failed, Some(now_ms()))
@@ -859,11 +867,14 @@ impl Orchestrator {
         target: &BenchmarkTarget,
         entry: &CachedBenchmark,
         claim: &Claim,
-    ) -> Result<BenchmarkOutcome, OrchestrateError> {
+    ) -> Result<BenchmarkOutcome, BenchError> {
         let mut run_tags = entry.tags.clone();
         run_tags.extend(self.run_tags(target));
         run_tags.insert(
-            tags::RESTORED_FROM_CACHE.into(),
+            self.options
+                .tags
+                .get(Tag::BenchmarkRestoredFromCache)
+                .to_string(),
             entry.benchmark_run_id.clone(),
         );
         let run_id = self.create_run(target, &run_tags)?;
@@ -871,20 +882,20 @@ impl Orchestrator {
         if let Err(err) = claim.record_run(&run_id) {
             tracing::warn!("{err}");
         }
-        let finish = || -> Result<(), OrchestrateError> {
+        let finish = || -> Result<(), BenchError> {
             claim.verify()?;
             self.log_metrics(&run_id, &entry.metrics, &[], &[])
                 .and_then(|()| {
                     self.store()
                         .update_run(&run_id, RunStatus::Finished, Some(now_ms()))
                 })
-                .map_err(OrchestrateError::mlflow(format!(
+                .map_err(BenchError::mlflow(format!(
                     "restoring benchmark run {run_id}"
                 )))
         };
         match self.options.in_flight.finish(&target.key, finish) {
             None => {
-                return Err(OrchestrateError::Interrupted {
+                return Err(BenchError::Interrupted {
                     run_id: target.champion.run_id.clone(),
                 });
             }
@@ -918,7 +929,7 @@ impl Orchestrator {
         &self,
         target: &BenchmarkTarget,
         claim: &Claim,
-    ) -> Result<BenchmarkOutcome, OrchestrateError> {
+    ) -> Result<BenchmarkOutcome, BenchError> {
         let run_tags = self.run_tags(target);
         let run_id = self.create_run(target, &run_tags)?;
         self.options.in_flight.set_run(&target.key, &run_id);
@@ -944,7 +955,7 @@ impl Orchestrator {
                 .measurer
                 .measure(&checkpoint.path)
                 .map(|measurement| (checkpoint.clone(), measurement))
-                .map_err(|err| OrchestrateError::Measure {
+                .map_err(|err| BenchError::Measure {
                     run_id: target.champion.run_id.clone(),
                     checkpoint: checkpoint.path.display().to_string(),
                     message: err.to_string(),
@@ -963,11 +974,18 @@ impl Orchestrator {
         for warning in &measurement.warnings {
             tracing::warn!("{}: {warning}", target.backbone);
         }
+        let registry = &self.options.tags;
         let extra_tags = [
-            (tags::THREADS, measurement.threads.to_string()),
-            (tags::CHECKPOINT_SOURCE, checkpoint.source.to_string()),
+            (
+                registry.get(Tag::BenchmarkThreads),
+                measurement.threads.to_string(),
+            ),
+            (
+                registry.get(Tag::BenchmarkCheckpointSource),
+                checkpoint.source.to_string(),
+            ),
         ];
-        let finish = || -> Result<(), OrchestrateError> {
+        let finish = || -> Result<(), BenchError> {
             // Only the claim holder may finish: a worker whose lease lapsed (paused, partitioned)
             // must not add a second FINISHED run next to the one of the worker that took over.
             claim.renew()?;
@@ -976,13 +994,13 @@ impl Orchestrator {
                     self.store()
                         .update_run(&run_id, RunStatus::Finished, Some(now_ms()))
                 })
-                .map_err(OrchestrateError::mlflow(format!(
+                .map_err(BenchError::mlflow(format!(
                     "finishing benchmark run {run_id}"
                 )))
         };
         match self.options.in_flight.finish(&target.key, finish) {
             None => {
-                return Err(OrchestrateError::Interrupted {
+                return Err(BenchError::Interrupted {
                     run_id: target.champion.run_id.clone(),
                 });
             }

@@ -9,6 +9,27 @@ use rayon::prelude::*;
 
 use super::config::Activation;
 
+/// Runs `body` compiled for the widest vector instructions this CPU has (AVX-512, else
+/// AVX2+FMA, else the baseline), chosen at run time.
+///
+/// Rust compiles for the x86-64 baseline (SSE2) unless told otherwise, which would leave these
+/// kernels at a quarter of the width the GEMMs use. `body` must be an `#[inline(always)]`
+/// closure calling `#[inline(always)]` helpers: only code inlined into pulp's feature-enabled
+/// entry point is compiled for the wide instructions (a closure left out of line, as LLVM
+/// chose for the softmax, silently runs on the baseline).
+#[inline(always)]
+fn with_widest_simd<R>(body: impl FnOnce() -> R) -> R {
+    struct Body<F>(F);
+    impl<R, F: FnOnce() -> R> pulp::WithSimd for Body<F> {
+        type Output = R;
+        #[inline(always)]
+        fn with_simd<S: pulp::Simd>(self, _simd: S) -> R {
+            (self.0)()
+        }
+    }
+    pulp::Arch::new().dispatch(Body(body))
+}
+
 /// Rows below this many elements per task are not worth a rayon split.
 const MIN_ELEMENTS_PER_TASK: usize = 16 * 1024;
 
@@ -35,20 +56,32 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5e-1;
     let e_r = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // n is in [-126, 127] after the clamp: no overflow, and no overflow check to unvectorise.
+    let scale = f32::from_bits(((n as i32).wrapping_add(127) as u32) << 23);
     e_r * scale
 }
 
-/// The error function, |error| < 1.5e-7 (Abramowitz & Stegun 7.1.26).
+/// The error function as a rational function of x² (the approximation of Eigen and XLA),
+/// |error| < 5e-7 on f32 (largest just below the clamp at ±4): branch-free and without `exp`,
+/// so a loop of it vectorises into plain multiplies, adds and one division per lane.
 #[inline(always)]
 pub(crate) fn erf(x: f32) -> f32 {
-    let sign = if x < 0.0 { -1.0 } else { 1.0 };
-    let a = x.abs();
-    let t = 1.0 / (1.0 + 0.327_591_1 * a);
-    let poly = t
-        * (0.254_829_6
-            + t * (-0.284_496_74 + t * (1.421_413_8 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    sign * (1.0 - poly * exp(-a * a))
+    // Beyond ±4, erf rounds to ±1 in f32.
+    let x = x.clamp(-4.0, 4.0);
+    let x2 = x * x;
+    let mut p = -2.726_142_3e-10_f32;
+    p = p * x2 + 2.770_681_4e-8;
+    p = p * x2 + -2.101_024e-6;
+    p = p * x2 + -5.692_506_4e-5;
+    p = p * x2 + -7.349_906_3e-4;
+    p = p * x2 + -2.954_6e-3;
+    p = p * x2 + -1.609_603_3e-2;
+    let mut q = -1.456_607_2e-5_f32;
+    q = q * x2 + -2.133_740_6e-4;
+    q = q * x2 + -1.682_827e-3;
+    q = q * x2 + -7.373_329e-3;
+    q = q * x2 + -1.426_474e-2;
+    x * p / q
 }
 
 #[inline(always)]
@@ -75,27 +108,36 @@ pub(crate) fn bias_activation(data: &mut [f32], bias: &[f32], activation: Activa
     let width = bias.len();
     data.par_chunks_mut(width * rows_per_task(width))
         .for_each(|rows| {
-            for row in rows.chunks_exact_mut(width) {
-                match activation {
-                    // One match per row, not per element, keeps the inner loops vectorisable.
-                    Activation::Gelu => {
-                        for (x, b) in row.iter_mut().zip(bias) {
-                            *x = activate(Activation::Gelu, *x + b);
-                        }
-                    }
-                    Activation::GeluTanh => {
-                        for (x, b) in row.iter_mut().zip(bias) {
-                            *x = activate(Activation::GeluTanh, *x + b);
-                        }
-                    }
-                    Activation::Relu => {
-                        for (x, b) in row.iter_mut().zip(bias) {
-                            *x = (*x + b).max(0.0);
-                        }
-                    }
+            with_widest_simd(
+                #[inline(always)]
+                || bias_activation_rows(rows, bias, activation),
+            )
+        });
+}
+
+#[inline(always)]
+fn bias_activation_rows(rows: &mut [f32], bias: &[f32], activation: Activation) {
+    let width = bias.len();
+    for row in rows.chunks_exact_mut(width) {
+        match activation {
+            // One match per row, not per element, keeps the inner loops vectorisable.
+            Activation::Gelu => {
+                for (x, b) in row.iter_mut().zip(bias) {
+                    *x = activate(Activation::Gelu, *x + b);
                 }
             }
-        });
+            Activation::GeluTanh => {
+                for (x, b) in row.iter_mut().zip(bias) {
+                    *x = activate(Activation::GeluTanh, *x + b);
+                }
+            }
+            Activation::Relu => {
+                for (x, b) in row.iter_mut().zip(bias) {
+                    *x = (*x + b).max(0.0);
+                }
+            }
+        }
+    }
 }
 
 /// `data[r, :] = LayerNorm(data[r, :] + bias + residual[r, :])`, in place.
@@ -109,8 +151,55 @@ pub(crate) fn bias_residual_layer_norm(
 ) {
     let width = gamma.len();
     let per_task = width * rows_per_task(width);
-    let normalise = |row: &mut [f32], residual_row: Option<&[f32]>| {
-        if let Some(bias) = bias {
+    let norm = RowNorm {
+        bias,
+        gamma,
+        beta,
+        eps,
+    };
+    match residual {
+        Some(residual) => data
+            .par_chunks_mut(per_task)
+            .zip(residual.par_chunks(per_task))
+            .for_each(|(rows, residual_rows)| {
+                with_widest_simd(
+                    #[inline(always)]
+                    || {
+                        for (row, residual_row) in rows
+                            .chunks_exact_mut(width)
+                            .zip(residual_rows.chunks_exact(width))
+                        {
+                            norm.apply(row, Some(residual_row));
+                        }
+                    },
+                )
+            }),
+        None => data.par_chunks_mut(per_task).for_each(|rows| {
+            with_widest_simd(
+                #[inline(always)]
+                || {
+                    for row in rows.chunks_exact_mut(width) {
+                        norm.apply(row, None);
+                    }
+                },
+            )
+        }),
+    }
+}
+
+/// LayerNorm parameters, with the bias of the GEMM before it folded in.
+#[derive(Clone, Copy)]
+struct RowNorm<'a> {
+    bias: Option<&'a [f32]>,
+    gamma: &'a [f32],
+    beta: &'a [f32],
+    eps: f32,
+}
+
+impl RowNorm<'_> {
+    #[inline(always)]
+    fn apply(&self, row: &mut [f32], residual_row: Option<&[f32]>) {
+        if let Some(bias) = self.bias {
             for (x, b) in row.iter_mut().zip(bias) {
                 *x += b;
             }
@@ -120,51 +209,59 @@ pub(crate) fn bias_residual_layer_norm(
                 *x += r;
             }
         }
-        let mean = sum(row) / width as f32;
-        let mut lanes = [0f32; 8];
-        for chunk in row.chunks(8) {
+        let width = row.len() as f32;
+        let mean = sum(row) / width;
+        let mut lanes = [0f32; LANES];
+        for chunk in row.chunks(LANES) {
             for (lane, x) in lanes.iter_mut().zip(chunk) {
                 let d = x - mean;
                 *lane += d * d;
             }
         }
-        let variance = lanes.iter().sum::<f32>() / width as f32;
-        let inv = 1.0 / (variance + eps).sqrt();
-        for ((x, g), b) in row.iter_mut().zip(gamma).zip(beta) {
+        let variance = lanes.iter().sum::<f32>() / width;
+        let inv = 1.0 / (variance + self.eps).sqrt();
+        for ((x, g), b) in row.iter_mut().zip(self.gamma).zip(self.beta) {
             *x = (*x - mean) * inv * g + b;
         }
-    };
-    match residual {
-        Some(residual) => data
-            .par_chunks_mut(per_task)
-            .zip(residual.par_chunks(per_task))
-            .for_each(|(rows, residual_rows)| {
-                for (row, residual_row) in rows
-                    .chunks_exact_mut(width)
-                    .zip(residual_rows.chunks_exact(width))
-                {
-                    normalise(row, Some(residual_row));
-                }
-            }),
-        None => data.par_chunks_mut(per_task).for_each(|rows| {
-            for row in rows.chunks_exact_mut(width) {
-                normalise(row, None);
-            }
-        }),
     }
 }
 
-/// Sum with eight independent accumulators (vectorisable, unlike a sequential fold).
+/// Independent accumulators per reduction: one AVX-512 register of f32.
+const LANES: usize = 16;
+
+/// Sum with [`LANES`] independent accumulators (vectorisable, unlike a sequential fold).
 #[inline(always)]
 fn sum(values: &[f32]) -> f32 {
-    let mut lanes = [0f32; 8];
-    let mut chunks = values.chunks_exact(8);
+    let mut lanes = [0f32; LANES];
+    let mut chunks = values.chunks_exact(LANES);
     for chunk in &mut chunks {
         for (lane, x) in lanes.iter_mut().zip(chunk) {
             *lane += x;
         }
     }
     lanes.iter().sum::<f32>() + chunks.remainder().iter().sum::<f32>()
+}
+
+/// The largest `values[i]` with `mask[i] != 0` (−∞ when all are masked), in independent lanes:
+/// a running `if x > max` is a loop-carried dependency the compiler will not vectorise.
+#[inline(always)]
+fn masked_max(values: &[f32], mask: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; LANES];
+    let mut value_chunks = values.chunks_exact(LANES);
+    let mut mask_chunks = mask.chunks_exact(LANES);
+    for (chunk, mask_chunk) in (&mut value_chunks).zip(&mut mask_chunks) {
+        for ((lane, x), m) in lanes.iter_mut().zip(chunk).zip(mask_chunk) {
+            let candidate = if *m != 0.0 { *x } else { f32::NEG_INFINITY };
+            *lane = lane.max(candidate);
+        }
+    }
+    let mut max = lanes.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    for (x, m) in value_chunks.remainder().iter().zip(mask_chunks.remainder()) {
+        if *m != 0.0 {
+            max = max.max(*x);
+        }
+    }
+    max
 }
 
 /// Shapes of one attention call.
@@ -182,70 +279,104 @@ impl AttentionShape {
     }
 }
 
-/// Splits a fused `[batch·seq, 3·hidden]` projection (plus its bias) into head-major
-/// `[heads, batch, seq, head_dim]` query, key and value buffers; the query is multiplied by
-/// `query_scale` on the way so the scores need no separate scaling pass.
-pub(crate) fn split_heads(
-    qkv: &[f32],
-    bias: &[f32],
-    shape: AttentionShape,
-    query_scale: f32,
-) -> [Vec<f32>; 3] {
+/// Adds the fused projection's bias to every `[q | k | v]` row of `qkv` (`3·hidden` wide) and
+/// multiplies the query part by `query_scale`, so the scores need no scaling pass of their own.
+pub(crate) fn qkv_bias_and_scale(qkv: &mut [f32], bias: &[f32], query_scale: f32) {
+    let width = bias.len();
+    let hidden = width / 3;
+    qkv.par_chunks_mut(width * rows_per_task(width))
+        .for_each(|rows| {
+            with_widest_simd(
+                #[inline(always)]
+                || {
+                    for row in rows.chunks_exact_mut(width) {
+                        let (query, key_value) = row.split_at_mut(hidden);
+                        for (x, b) in query.iter_mut().zip(&bias[..hidden]) {
+                            *x = (*x + b) * query_scale;
+                        }
+                        for (x, b) in key_value.iter_mut().zip(&bias[hidden..]) {
+                            *x += b;
+                        }
+                    }
+                },
+            )
+        });
+}
+
+/// `out[t, :] = word[ids[t]] (+ position[positions[t]]) (+ token_type)`, rows of `width`.
+pub(crate) fn gather_embeddings(
+    out: &mut [f32],
+    width: usize,
+    ids: &[u32],
+    word: &[f32],
+    position: Option<(&[f32], &[u32])>,
+    token_type: Option<&[f32]>,
+) {
+    out.par_chunks_mut(width * rows_per_task(width))
+        .enumerate()
+        .for_each(|(task, rows)| {
+            let first = task * rows_per_task(width);
+            with_widest_simd(
+                #[inline(always)]
+                || {
+                    for (offset, row) in rows.chunks_exact_mut(width).enumerate() {
+                        let token = first + offset;
+                        let id = ids[token] as usize;
+                        row.copy_from_slice(&word[id * width..][..width]);
+                        if let Some((table, positions)) = position {
+                            let position_row = &table[positions[token] as usize * width..][..width];
+                            for (x, p) in row.iter_mut().zip(position_row) {
+                                *x += p;
+                            }
+                        }
+                        if let Some(token_type) = token_type {
+                            for (x, t) in row.iter_mut().zip(token_type) {
+                                *x += t;
+                            }
+                        }
+                    }
+                },
+            )
+        });
+}
+
+/// Zeroes the rows of padding tokens (DeBERTa masks its embeddings).
+pub(crate) fn zero_masked_rows(data: &mut [f32], width: usize, mask: &[f32]) {
+    for (row, keep) in data.chunks_exact_mut(width).zip(mask) {
+        if *keep == 0.0 {
+            row.fill(0.0);
+        }
+    }
+}
+
+/// Merges per-(batch, head) contexts `[batch, heads, seq, head_dim]` into `[batch·seq, hidden]`.
+pub(crate) fn merge_heads(context: &[f32], merged: &mut [f32], shape: AttentionShape) {
     let AttentionShape {
-        batch,
         seq,
+        heads,
         head_dim,
         ..
     } = shape;
     let hidden = shape.hidden();
-    let tokens = batch * seq;
-    let mut out = [
-        vec![0f32; tokens * hidden],
-        vec![0f32; tokens * hidden],
-        vec![0f32; tokens * hidden],
-    ];
-    for (part, buffer) in out.iter_mut().enumerate() {
-        let scale = if part == 0 { query_scale } else { 1.0 };
-        // One head's block [batch·seq, head_dim] is contiguous in the destination.
-        buffer
-            .par_chunks_mut(tokens * head_dim)
-            .enumerate()
-            .for_each(|(head, block)| {
-                let column = part * hidden + head * head_dim;
-                let bias = &bias[column..column + head_dim];
-                for (token, dst) in block.chunks_exact_mut(head_dim).enumerate() {
-                    let src = &qkv[token * 3 * hidden + column..][..head_dim];
-                    for ((d, s), b) in dst.iter_mut().zip(src).zip(bias) {
-                        *d = (s + b) * scale;
-                    }
-                }
-            });
-    }
-    out
-}
-
-/// Merges head-major `[heads, batch, seq, head_dim]` back into `[batch·seq, hidden]`.
-pub(crate) fn merge_heads(context: &[f32], shape: AttentionShape) -> Vec<f32> {
-    let hidden = shape.hidden();
-    let tokens = shape.batch * shape.seq;
-    let head_dim = shape.head_dim;
-    let mut out = vec![0f32; tokens * hidden];
-    out.par_chunks_mut(hidden * rows_per_task(hidden))
+    merged
+        .par_chunks_mut(hidden * rows_per_task(hidden))
         .enumerate()
         .for_each(|(task, rows)| {
             let first = task * rows_per_task(hidden);
             for (offset, row) in rows.chunks_exact_mut(hidden).enumerate() {
                 let token = first + offset;
+                let (b, i) = (token / seq, token % seq);
                 for (head, dst) in row.chunks_exact_mut(head_dim).enumerate() {
-                    dst.copy_from_slice(&context[(head * tokens + token) * head_dim..][..head_dim]);
+                    let block = b * heads + head;
+                    dst.copy_from_slice(&context[(block * seq + i) * head_dim..][..head_dim]);
                 }
             }
         });
-    out
 }
 
-/// DeBERTa's relative-position terms for one attention call: `c2p[h, b·seq + i, r]` and
-/// `p2c[h, b·seq + j, r]` (already scaled), gathered through the bucket index tables.
+/// DeBERTa's relative-position terms of one (batch, head) block: `c2p[i, r]` and `p2c[j, r]`
+/// (already scaled), gathered through the bucket index tables.
+#[derive(Debug, Clone, Copy)]
 pub(crate) struct RelativeTerms<'a> {
     pub c2p: Option<&'a [f32]>,
     pub p2c: Option<&'a [f32]>,
@@ -257,62 +388,50 @@ pub(crate) struct RelativeTerms<'a> {
     pub rows: usize,
 }
 
-/// Row-wise softmax of `scores [heads, batch, seq, seq]` in place, after adding the relative
-/// terms, with keys where `key_mask[b, j]` is 0 excluded (they get probability 0, which is what
+/// Row-wise softmax of one block of scores `[seq, seq]` in place, after adding the relative
+/// terms, with keys where `key_mask[j]` is 0 excluded (they get probability 0, which is what
 /// transformers' additive `finfo.min` mask yields). A query row whose keys are all masked gets
 /// a uniform distribution, as a softmax over equal `finfo.min` scores does in transformers;
 /// with `query_mask` (DeBERTa's pairwise mask) so does every padding query row.
-pub(crate) fn masked_softmax(
-    scores: &mut [f32],
+pub(crate) fn masked_softmax_block(
+    block: &mut [f32],
     key_mask: &[f32],
     query_mask: Option<&[f32]>,
-    shape: AttentionShape,
-    relative: Option<&RelativeTerms<'_>>,
+    relative: Option<RelativeTerms<'_>>,
 ) {
-    let seq = shape.seq;
-    let batch = shape.batch;
-    scores
-        .par_chunks_mut(seq * seq)
-        .enumerate()
-        .for_each(|(head_batch, block)| {
-            let head = head_batch / batch;
-            let b = head_batch % batch;
-            let mask = &key_mask[b * seq..(b + 1) * seq];
+    with_widest_simd(
+        #[inline(always)]
+        || {
+            let seq = key_mask.len();
             for (i, row) in block.chunks_exact_mut(seq).enumerate() {
-                if query_mask.is_some_and(|q| q[b * seq + i] == 0.0) {
+                if query_mask.is_some_and(|q| q[i] == 0.0) {
                     row.fill(1.0 / seq as f32);
                     continue;
                 }
                 if let Some(relative) = relative {
                     let index_row = &relative.c2p_index[i * seq..(i + 1) * seq];
                     if let Some(c2p) = relative.c2p {
-                        let terms =
-                            &c2p[((head * batch + b) * seq + i) * relative.rows..][..relative.rows];
+                        let terms = &c2p[i * relative.rows..][..relative.rows];
                         for (x, r) in row.iter_mut().zip(index_row) {
                             *x += terms[*r as usize];
                         }
                     }
                     if let Some(p2c) = relative.p2c {
-                        let base = (head * batch + b) * seq * relative.rows;
                         for (j, x) in row.iter_mut().enumerate() {
                             let r = relative.p2c_index[j * seq + i] as usize;
-                            *x += p2c[base + j * relative.rows + r];
+                            *x += p2c[j * relative.rows + r];
                         }
                     }
                 }
-                softmax_row(row, mask);
+                softmax_row(row, key_mask);
             }
-        });
+        },
+    )
 }
 
 #[inline(always)]
 fn softmax_row(row: &mut [f32], mask: &[f32]) {
-    let mut max = f32::NEG_INFINITY;
-    for (x, m) in row.iter().zip(mask) {
-        if *m != 0.0 && *x > max {
-            max = *x;
-        }
-    }
+    let max = masked_max(row, mask);
     if max == f32::NEG_INFINITY {
         let uniform = 1.0 / row.len() as f32;
         row.fill(uniform);
@@ -345,6 +464,38 @@ mod tests {
         assert!(exp(-1000.0) < 1e-37);
     }
 
+    /// erf by its Maclaurin series in f64 (exact to ~1e-9 for |x| ≤ 4, far below f32's step).
+    fn erf_reference(x: f64) -> f64 {
+        let mut term = x;
+        let mut sum = x;
+        for n in 1..200 {
+            term *= -x * x / n as f64;
+            let next = term / (2 * n + 1) as f64;
+            sum += next;
+            if next.abs() < 1e-17 {
+                break;
+            }
+        }
+        sum * 2.0 / std::f64::consts::PI.sqrt()
+    }
+
+    #[test]
+    fn erf_is_accurate_over_its_whole_range() {
+        let mut worst = 0f64;
+        let mut x = -6.0f32;
+        while x <= 6.0 {
+            let reference = erf_reference(f64::from(x.clamp(-4.5, 4.5)));
+            let reference = if x.abs() > 4.5 {
+                reference.signum()
+            } else {
+                reference
+            };
+            worst = worst.max((f64::from(erf(x)) - reference).abs());
+            x += 0.000_731;
+        }
+        assert!(worst < 5e-7, "worst absolute error {worst}");
+    }
+
     #[test]
     fn erf_matches_reference_values() {
         // erf values from a table (Abramowitz & Stegun, table 7.1).
@@ -372,47 +523,88 @@ mod tests {
 
     #[test]
     fn softmax_ignores_masked_keys_and_handles_fully_masked_rows() {
-        let shape = AttentionShape {
-            batch: 1,
-            seq: 3,
-            heads: 1,
-            head_dim: 1,
-        };
         let mut scores = vec![0.0, 0.0, 100.0, 1.0, 2.0, 3.0, 0.5, 0.5, 0.5];
-        masked_softmax(&mut scores, &[1.0, 1.0, 0.0], None, shape, None);
+        masked_softmax_block(&mut scores, &[1.0, 1.0, 0.0], None, None);
         assert!(
             (scores[0] - 0.5).abs() < 1e-6 && scores[2] == 0.0,
             "{scores:?}"
         );
         let mut all_masked = vec![1.0, 2.0, 3.0, 1.0, 2.0, 3.0, 1.0, 2.0, 3.0];
-        masked_softmax(&mut all_masked, &[0.0, 0.0, 0.0], None, shape, None);
+        masked_softmax_block(&mut all_masked, &[0.0, 0.0, 0.0], None, None);
         assert!(all_masked.iter().all(|p| (p - 1.0 / 3.0).abs() < 1e-6));
+        let mut padding_query = vec![5.0, 1.0, 0.0, 5.0, 1.0, 0.0, 5.0, 1.0, 0.0];
+        masked_softmax_block(
+            &mut padding_query,
+            &[1.0, 1.0, 0.0],
+            Some(&[1.0, 1.0, 0.0]),
+            None,
+        );
+        assert!(
+            padding_query[6..]
+                .iter()
+                .all(|p| (p - 1.0 / 3.0).abs() < 1e-6)
+        );
+        assert!(padding_query[0] > 0.98 && padding_query[2] == 0.0);
     }
 
     #[test]
-    fn split_then_merge_round_trips() {
+    fn long_masked_rows_agree_with_a_plain_softmax() {
+        // Longer than one lane block, with a remainder, masked keys in both parts.
+        let seq = 37;
+        let row: Vec<f32> = (0..seq)
+            .map(|j| ((j * 7) % 11) as f32 * 0.9 - 3.0)
+            .collect();
+        let mask: Vec<f32> = (0..seq).map(|j| f32::from(j % 5 != 3)).collect();
+        let mut block = row.clone();
+        block.resize(seq * seq, 0.0);
+        masked_softmax_block(&mut block, &mask, None, None);
+        let max = row
+            .iter()
+            .zip(&mask)
+            .filter(|(_, m)| **m != 0.0)
+            .map(|(x, _)| *x)
+            .fold(f32::NEG_INFINITY, f32::max);
+        let total: f32 = row
+            .iter()
+            .zip(&mask)
+            .map(|(x, m)| (x - max).exp() * m)
+            .sum();
+        for j in 0..seq {
+            let expected = (row[j] - max).exp() * mask[j] / total;
+            assert!((block[j] - expected).abs() < 1e-6, "key {j}");
+        }
+    }
+
+    #[test]
+    fn bias_and_scale_touch_only_their_part() {
+        let mut qkv = vec![1.0f32; 2 * 6];
+        qkv_bias_and_scale(&mut qkv, &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], 0.5);
+        assert_eq!(qkv[..6], [1.0, 1.5, 4.0, 5.0, 6.0, 7.0]);
+        assert_eq!(qkv[6..], qkv[..6]);
+    }
+
+    #[test]
+    fn merge_interleaves_heads_per_token() {
         let shape = AttentionShape {
             batch: 2,
             seq: 3,
             heads: 2,
             head_dim: 2,
         };
-        let hidden = shape.hidden();
-        let qkv: Vec<f32> = (0..6 * 3 * hidden).map(|i| i as f32).collect();
-        let [q, k, v] = split_heads(&qkv, &vec![0.0; 3 * hidden], shape, 1.0);
-        let merged_q = merge_heads(&q, shape);
-        let merged_v = merge_heads(&v, shape);
-        for token in 0..6 {
-            assert_eq!(
-                merged_q[token * hidden..][..hidden],
-                qkv[token * 3 * hidden..][..hidden]
-            );
-            assert_eq!(
-                merged_v[token * hidden..][..hidden],
-                qkv[token * 3 * hidden + 2 * hidden..][..hidden]
-            );
+        // context[b, h, i, e] = 1000·b + 100·h + 10·i + e
+        let mut context = Vec::new();
+        for b in 0..2 {
+            for h in 0..2 {
+                for i in 0..3 {
+                    for e in 0..2 {
+                        context.push((1000 * b + 100 * h + 10 * i + e) as f32);
+                    }
+                }
+            }
         }
-        // head-major: head 1 of token 0 starts after all of head 0's tokens.
-        assert_eq!(k[6 * 2], qkv[hidden + 2]);
+        let mut merged = vec![0f32; 6 * 4];
+        merge_heads(&context, &mut merged, shape);
+        // token 4 = batch 1, position 1: head 0 then head 1.
+        assert_eq!(merged[4 * 4..5 * 4], [1010.0, 1011.0, 1110.0, 1111.0]);
     }
 }

@@ -6,8 +6,10 @@
 //! last hidden states, and says so in [`ModelInfo::bare_encoder`] and a log line.
 
 mod config;
+mod gemm;
 mod kernels;
 mod model;
+mod profile;
 mod weights;
 
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use serde::Serialize;
 
 pub use config::{Activation, Architecture, DebertaSettings, ModelConfig, SUPPORTED_MODEL_TYPES};
 pub use model::{EncodedBatch, Execution, TokenClassifier};
+pub use profile::{ForwardProfile, Stage, StageTime};
 pub use weights::WEIGHT_FILES;
 
 use crate::error::{BenchError, Result};
@@ -129,6 +132,15 @@ impl Model {
     /// encoder.
     pub fn forward(&self, batch: &EncodedBatch) -> Result<Tensor> {
         self.network.forward(batch)
+    }
+
+    /// [`Self::forward`], adding the time each stage took to `profile` (see [`Stage`]).
+    pub fn forward_profiled(
+        &self,
+        batch: &EncodedBatch,
+        profile: &mut ForwardProfile,
+    ) -> Result<Tensor> {
+        self.network.forward_profiled(batch, profile)
     }
 
     /// [`Self::forward`] copied to the host as a flat row-major vector.

@@ -8,12 +8,15 @@
 
 use std::path::Path;
 
-use candle_core::{CpuStorage, D, DType, Device, InplaceOp1, InplaceOp2, Layout, Storage, Tensor};
+use candle_core::{D, DType, Device, Storage, Tensor};
 
 use super::config::{Activation, Architecture, DebertaSettings, ModelConfig};
-use super::kernels::{self, AttentionShape, RelativeTerms};
+use super::kernels::AttentionShape;
+use super::profile::{ForwardProfile, Stage, Stopwatch};
 use super::weights::Weights;
 use crate::error::{BenchError, Result};
+
+mod cpu;
 
 /// Which implementation of the non-GEMM operations runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -187,6 +190,8 @@ pub struct TokenClassifier {
     num_labels: usize,
     device: Device,
     execution: Execution,
+    /// Buffers of the CPU path, kept between passes.
+    workspaces: cpu::WorkspacePool,
 }
 
 impl TokenClassifier {
@@ -243,6 +248,7 @@ impl TokenClassifier {
             num_labels,
             device: device.clone(),
             execution,
+            workspaces: cpu::WorkspacePool::default(),
         })
     }
 
@@ -274,11 +280,29 @@ impl TokenClassifier {
     /// `[batch, seq, hidden]` without.
     pub fn forward(&self, batch: &EncodedBatch) -> Result<Tensor> {
         self.check_batch(batch)?;
-        self.forward_inner(batch)
-            .map_err(|err| BenchError::Forward {
-                model_type: self.config.architecture.model_type().into(),
-                message: err.to_string(),
-            })
+        self.forward_inner(batch, &mut Stopwatch::off())
+            .map_err(|err| self.forward_error(err))
+    }
+
+    /// [`Self::forward`], adding the time of each stage to `profile`.
+    pub fn forward_profiled(
+        &self,
+        batch: &EncodedBatch,
+        profile: &mut ForwardProfile,
+    ) -> Result<Tensor> {
+        self.check_batch(batch)?;
+        let output = self
+            .forward_inner(batch, &mut Stopwatch::on(profile))
+            .map_err(|err| self.forward_error(err))?;
+        profile.finish_pass();
+        Ok(output)
+    }
+
+    fn forward_error(&self, err: candle_core::Error) -> BenchError {
+        BenchError::Forward {
+            model_type: self.config.architecture.model_type().into(),
+            message: err.to_string(),
+        }
     }
 
     fn check_batch(&self, batch: &EncodedBatch) -> Result<()> {
@@ -326,53 +350,54 @@ impl TokenClassifier {
         self.execution == Execution::Auto && self.device.is_cpu()
     }
 
-    fn forward_inner(&self, batch: &EncodedBatch) -> CandleResult<Tensor> {
+    fn forward_inner(
+        &self,
+        batch: &EncodedBatch,
+        watch: &mut Stopwatch<'_>,
+    ) -> CandleResult<Tensor> {
+        if self.fast_path() {
+            return self.forward_cpu(batch, watch);
+        }
         let (b, s) = (batch.batch, batch.seq);
         let mask_host: Vec<f32> = batch
             .attention_mask
             .iter()
-            .map(|m| (*m != 0) as u8 as f32)
+            .map(|m| f32::from(u8::from(*m != 0)))
             .collect();
         let mut hidden = self.embed(batch, &mask_host)?;
+        watch.lap(Stage::Embeddings);
         let shape = AttentionShape {
             batch: b,
             seq: s,
             heads: self.config.num_heads,
             head_dim: self.config.head_dim(),
         };
-        let relative = self
-            .config
-            .deberta
-            .as_ref()
-            .filter(|d| d.relative_attention);
-        let (c2p_index, p2c_index) = match relative {
+        let (c2p_index, p2c_index) = match self.relative_settings() {
             Some(settings) => relative_indices(settings, s),
             None => (Vec::new(), Vec::new()),
         };
-        let portable_ctx = if self.fast_path() {
-            None
-        } else {
-            Some(PortableContext::new(
-                &mask_host,
-                &c2p_index,
-                &p2c_index,
-                shape,
-                &self.device,
-            )?)
-        };
+        let ctx = PortableContext::new(&mask_host, &c2p_index, &p2c_index, shape, &self.device)?;
         for layer in &self.layers {
-            hidden = match &portable_ctx {
-                None => self.layer_fast(
-                    layer, &hidden, &mask_host, shape, relative, &c2p_index, &p2c_index,
-                )?,
-                Some(ctx) => self.layer_portable(layer, &hidden, shape, ctx)?,
-            };
+            hidden = self.layer_portable(layer, &hidden, shape, &ctx)?;
+            watch.lap(Stage::EncoderLayers);
         }
         let output = match &self.classifier {
-            Some(head) => head.forward(&hidden)?,
+            Some(head) => {
+                let logits = head.forward(&hidden)?;
+                watch.lap(Stage::Classifier);
+                logits
+            }
             None => hidden,
         };
         output.reshape((b, s, self.output_width()))
+    }
+
+    /// DeBERTa's relative-attention settings, when it uses relative attention.
+    fn relative_settings(&self) -> Option<&DebertaSettings> {
+        self.config
+            .deberta
+            .as_ref()
+            .filter(|d| d.relative_attention)
     }
 
     fn embed(&self, batch: &EncodedBatch, mask: &[f32]) -> CandleResult<Tensor> {
@@ -390,113 +415,12 @@ impl TokenClassifier {
         if let Some(projection) = &self.embeddings.projection {
             x = projection.matmul(&x)?;
         }
-        let x = if self.fast_path() {
-            let norm = &self.embeddings.norm;
-            let x = x.contiguous()?;
-            x.inplace_op1(&ResidualNormOp {
-                bias: None,
-                gamma: &norm.weight_host,
-                beta: &norm.bias_host,
-                eps: norm.eps,
-            })?;
-            x
-        } else {
-            self.embeddings.norm.forward(&x)?
-        };
+        let x = self.embeddings.norm.forward(&x)?;
         if self.config.architecture == Architecture::DebertaV2 {
             let mask = Tensor::from_slice(mask, (b * s, 1), &self.device)?;
             return x.broadcast_mul(&mask);
         }
         Ok(x)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn layer_fast(
-        &self,
-        layer: &Layer,
-        x: &Tensor,
-        mask: &[f32],
-        shape: AttentionShape,
-        relative: Option<&DebertaSettings>,
-        c2p_index: &[u32],
-        p2c_index: &[u32],
-    ) -> CandleResult<Tensor> {
-        let AttentionShape {
-            batch,
-            seq,
-            heads,
-            head_dim,
-        } = shape;
-        let tokens = batch * seq;
-        let qkv = layer.qkv.matmul(x)?;
-        let [q, k, v] = with_cpu_slice(&qkv, |data| {
-            kernels::split_heads(data, &layer.qkv.bias_host, shape, self.query_scale())
-        })?;
-        let device = &self.device;
-        let q = Tensor::from_vec(q, (heads * batch, seq, head_dim), device)?;
-        let k = Tensor::from_vec(k, (heads * batch, seq, head_dim), device)?;
-        let v = Tensor::from_vec(v, (heads * batch, seq, head_dim), device)?;
-        let scores = q.matmul(&k.t()?)?;
-        let (c2p, p2c) = match &layer.relative {
-            Some(projections) => {
-                let c2p = match &projections.key_t {
-                    Some(key_t) => Some(q.reshape((heads, tokens, head_dim))?.matmul(key_t)?),
-                    None => None,
-                };
-                let p2c = match &projections.query_t {
-                    Some(query_t) => Some(k.reshape((heads, tokens, head_dim))?.matmul(query_t)?),
-                    None => None,
-                };
-                (c2p, p2c)
-            }
-            None => (None, None),
-        };
-        let rows = relative.map(|s| 2 * s.attention_span()).unwrap_or(0);
-        let query_mask = (self.config.architecture == Architecture::DebertaV2).then_some(mask);
-        with_optional_slices(c2p.as_ref(), p2c.as_ref(), |c2p, p2c| {
-            let terms = RelativeTerms {
-                c2p,
-                p2c,
-                c2p_index,
-                p2c_index,
-                rows,
-            };
-            scores.inplace_op1(&SoftmaxOp {
-                key_mask: mask,
-                query_mask,
-                shape,
-                relative: relative.is_some().then_some(&terms),
-            })
-        })??;
-        let context = scores.matmul(&v)?;
-        let merged = with_cpu_slice(&context, |data| kernels::merge_heads(data, shape))?;
-        let merged = Tensor::from_vec(merged, (tokens, shape.hidden()), device)?;
-        let attention = layer.output.matmul(&merged)?;
-        attention.inplace_op2(
-            x,
-            &ResidualNormOp {
-                bias: Some(&layer.output.bias_host),
-                gamma: &layer.attention_norm.weight_host,
-                beta: &layer.attention_norm.bias_host,
-                eps: layer.attention_norm.eps,
-            },
-        )?;
-        let intermediate = layer.intermediate.matmul(&attention)?;
-        intermediate.inplace_op1(&BiasActivationOp {
-            bias: &layer.intermediate.bias_host,
-            activation: self.config.activation,
-        })?;
-        let output = layer.ffn_output.matmul(&intermediate)?;
-        output.inplace_op2(
-            &attention,
-            &ResidualNormOp {
-                bias: Some(&layer.ffn_output.bias_host),
-                gamma: &layer.output_norm.weight_host,
-                beta: &layer.output_norm.bias_host,
-                eps: layer.output_norm.eps,
-            },
-        )?;
-        Ok(output)
     }
 
     fn layer_portable(
@@ -911,128 +835,6 @@ fn with_cpu_slice<R>(tensor: &Tensor, f: impl FnOnce(&[f32]) -> R) -> CandleResu
         candle_core::bail!("expected a contiguous tensor")
     };
     Ok(f(&data[start..end]))
-}
-
-fn with_optional_slices<R>(
-    first: Option<&Tensor>,
-    second: Option<&Tensor>,
-    f: impl FnOnce(Option<&[f32]>, Option<&[f32]>) -> R,
-) -> CandleResult<R> {
-    match (first, second) {
-        (None, None) => Ok(f(None, None)),
-        (Some(a), None) => with_cpu_slice(a, |a| f(Some(a), None)),
-        (None, Some(b)) => with_cpu_slice(b, |b| f(None, Some(b))),
-        (Some(a), Some(b)) => with_cpu_slice(a, |a| with_cpu_slice(b, |b| f(Some(a), Some(b))))?,
-    }
-}
-
-fn contiguous_mut<'a>(storage: &'a mut CpuStorage, layout: &Layout) -> CandleResult<&'a mut [f32]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("in-place kernel needs a contiguous tensor")
-    };
-    match storage {
-        CpuStorage::F32(data) => Ok(&mut data[start..end]),
-        _ => candle_core::bail!("in-place kernel needs f32 data"),
-    }
-}
-
-fn contiguous_ref<'a>(storage: &'a CpuStorage, layout: &Layout) -> CandleResult<&'a [f32]> {
-    let Some((start, end)) = layout.contiguous_offsets() else {
-        candle_core::bail!("kernel needs a contiguous tensor")
-    };
-    Ok(&storage.as_slice::<f32>()?[start..end])
-}
-
-struct ResidualNormOp<'a> {
-    bias: Option<&'a [f32]>,
-    gamma: &'a [f32],
-    beta: &'a [f32],
-    eps: f32,
-}
-
-impl InplaceOp1 for ResidualNormOp<'_> {
-    fn name(&self) -> &'static str {
-        "bias-layer-norm"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> CandleResult<()> {
-        let data = contiguous_mut(storage, layout)?;
-        kernels::bias_residual_layer_norm(data, self.bias, None, self.gamma, self.beta, self.eps);
-        Ok(())
-    }
-}
-
-impl InplaceOp2 for ResidualNormOp<'_> {
-    fn name(&self) -> &'static str {
-        "bias-residual-layer-norm"
-    }
-
-    fn cpu_fwd(
-        &self,
-        dst: &mut CpuStorage,
-        dst_l: &Layout,
-        residual: &CpuStorage,
-        residual_l: &Layout,
-    ) -> CandleResult<()> {
-        let residual = contiguous_ref(residual, residual_l)?;
-        let data = contiguous_mut(dst, dst_l)?;
-        if residual.len() != data.len() {
-            candle_core::bail!(
-                "residual has {} values, output {}",
-                residual.len(),
-                data.len()
-            )
-        }
-        kernels::bias_residual_layer_norm(
-            data,
-            self.bias,
-            Some(residual),
-            self.gamma,
-            self.beta,
-            self.eps,
-        );
-        Ok(())
-    }
-}
-
-struct BiasActivationOp<'a> {
-    bias: &'a [f32],
-    activation: Activation,
-}
-
-impl InplaceOp1 for BiasActivationOp<'_> {
-    fn name(&self) -> &'static str {
-        "bias-activation"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> CandleResult<()> {
-        kernels::bias_activation(contiguous_mut(storage, layout)?, self.bias, self.activation);
-        Ok(())
-    }
-}
-
-struct SoftmaxOp<'a> {
-    key_mask: &'a [f32],
-    query_mask: Option<&'a [f32]>,
-    shape: AttentionShape,
-    relative: Option<&'a RelativeTerms<'a>>,
-}
-
-impl InplaceOp1 for SoftmaxOp<'_> {
-    fn name(&self) -> &'static str {
-        "masked-softmax"
-    }
-
-    fn cpu_fwd(&self, storage: &mut CpuStorage, layout: &Layout) -> CandleResult<()> {
-        kernels::masked_softmax(
-            contiguous_mut(storage, layout)?,
-            self.key_mask,
-            self.query_mask,
-            self.shape,
-            self.relative,
-        );
-        Ok(())
-    }
 }
 
 #[cfg(test)]

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use podium_bench::harness::{self, BenchmarkConfig, BenchmarkReport, InputSpec};
-use podium_bench::inputs;
-use podium_bench::runtime::{self, Model};
+use podium_bench::runtime::{self, Model, Stage, StageTime};
 use serde::Serialize;
 
 use crate::GlobalArgs;
@@ -45,6 +44,10 @@ pub struct BenchModelArgs {
     /// cpu or cuda:N (benchmark.yaml: device).
     #[arg(long)]
     pub device: Option<String>,
+    /// Also profile each batch size stage by stage (GEMMs vs the kernels between them), in
+    /// separate passes after the timed ones.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -52,6 +55,17 @@ struct JsonOutput<'a> {
     #[serde(flatten)]
     report: &'a BenchmarkReport,
     metrics: BTreeMap<String, f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    profile: Option<Vec<JsonProfile>>,
+}
+
+#[derive(Debug, Serialize)]
+struct JsonProfile {
+    batch_size: usize,
+    passes: usize,
+    total_ms_per_pass: f64,
+    matmul_ms_per_pass: f64,
+    stages: Vec<StageTime>,
 }
 
 /// Runs `podium bench-model`.
@@ -62,7 +76,8 @@ pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode
     } else {
         BenchmarkConfig::default()
     };
-    apply_overrides(&mut config, &args);
+    apply_overrides(&mut config, &args)
+        .with_context(|| format!("resolving --test-data {:?}", args.test_data))?;
     let mut settings = config.harness_settings();
     settings.progress = global.quiet == 0 && global.format == Format::Table;
     let device = runtime::parse_device(&config.device)?;
@@ -75,47 +90,45 @@ pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode
             model.info().model_type
         );
     }
-    let max_length = config.max_length;
-    let report = match &config.input {
-        InputSpec::Synthetic => {
-            let model_config = model.config().clone();
-            harness::run(&model, &settings, max_length, "synthetic", None, &|batch| {
-                inputs::synthetic_batch(&model_config, batch, max_length, inputs::DEFAULT_SEED)
-            })?
-        }
-        InputSpec::TestData { path } => {
-            let records = inputs::load_records(path)?;
-            let tokenizer_file = args.checkpoint_dir.join(runtime::TOKENIZER_FILE);
-            let tokenizer = inputs::load_tokenizer(&tokenizer_file)?;
-            let data = inputs::tokenize(
-                &tokenizer,
-                &tokenizer_file,
-                &records,
-                max_length,
-                model.config().pad_token_id,
-            )?;
-            let stats = data.stats.clone();
-            harness::run(
-                &model,
-                &settings,
-                max_length,
-                "test_data",
-                Some(stats),
-                &|batch| data.batch(batch),
-            )?
-        }
+    // Paths in benchmark.yaml are written from the project root; a --test-data path was
+    // typed from here, and apply_overrides made it absolute.
+    let source = config
+        .input
+        .prepare(&model, &global.root, config.max_length)?;
+    let report = harness::run(&model, &settings, &source)?;
+    let profiles = if args.profile {
+        Some(harness::profile(&model, &settings, &source)?)
+    } else {
+        None
     };
     match global.format {
         Format::Json => output::print_json(&JsonOutput {
             report: &report,
             metrics: report.metrics(),
+            profile: profiles.as_ref().map(|profiles| {
+                profiles
+                    .iter()
+                    .map(|batch| JsonProfile {
+                        batch_size: batch.batch_size,
+                        passes: batch.profile.passes(),
+                        total_ms_per_pass: batch.profile.total_ms_per_pass(),
+                        matmul_ms_per_pass: batch.profile.matmul_ms_per_pass(),
+                        stages: batch.profile.stages(),
+                    })
+                    .collect()
+            }),
         })?,
-        Format::Table => print_table(&report),
+        Format::Table => {
+            print_table(&report);
+            if let Some(profiles) = &profiles {
+                print_profile(profiles);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-fn apply_overrides(config: &mut BenchmarkConfig, args: &BenchModelArgs) {
+fn apply_overrides(config: &mut BenchmarkConfig, args: &BenchModelArgs) -> std::io::Result<()> {
     if let Some(batch_sizes) = &args.batch_sizes {
         config.batch_sizes = batch_sizes.clone();
     }
@@ -135,11 +148,14 @@ fn apply_overrides(config: &mut BenchmarkConfig, args: &BenchModelArgs) {
         config.threads = Some(threads);
     }
     if let Some(path) = &args.test_data {
-        config.input = InputSpec::TestData { path: path.clone() };
+        config.input = InputSpec::TestData {
+            path: std::path::absolute(path)?,
+        };
     }
     if let Some(device) = &args.device {
         config.device = device.clone();
     }
+    Ok(())
 }
 
 fn print_table(report: &BenchmarkReport) {
@@ -195,4 +211,51 @@ fn print_table(report: &BenchmarkReport) {
     for warning in &report.warnings {
         println!("warning: {warning}");
     }
+}
+
+/// One row per stage, one column per batch size: ms per pass and share of the pass.
+fn print_profile(profiles: &[harness::BatchProfile]) {
+    let mut stages: Vec<Stage> = profiles
+        .iter()
+        .flat_map(|batch| batch.profile.stages().into_iter().map(|time| time.stage))
+        .collect();
+    stages.sort();
+    stages.dedup();
+    let mut header = vec!["stage".to_string(), "kind".to_string()];
+    header.extend(
+        profiles
+            .iter()
+            .map(|batch| format!("batch {} ms (share)", batch.batch_size)),
+    );
+    let mut table = output::table(header);
+    let cell = |time: Option<&StageTime>| match time {
+        Some(time) => format!("{:.3} ({:.1}%)", time.ms_per_pass, time.share * 100.0),
+        None => "-".to_string(),
+    };
+    let summaries: Vec<Vec<StageTime>> = profiles.iter().map(|b| b.profile.stages()).collect();
+    for stage in stages {
+        let mut row = vec![
+            stage.name().to_string(),
+            if stage.is_matmul() { "gemm" } else { "kernel" }.to_string(),
+        ];
+        row.extend(
+            summaries
+                .iter()
+                .map(|summary| cell(summary.iter().find(|time| time.stage == stage))),
+        );
+        table.add_row(row);
+    }
+    let mut total = vec!["total".to_string(), String::new()];
+    total.extend(profiles.iter().map(|batch| {
+        format!(
+            "{:.3} ({:.1}% gemm)",
+            batch.profile.total_ms_per_pass(),
+            100.0 * batch.profile.matmul_ms_per_pass()
+                / batch.profile.total_ms_per_pass().max(f64::MIN_POSITIVE)
+        )
+    }));
+    table.add_row(total);
+    let passes = profiles.first().map(|b| b.profile.passes()).unwrap_or(0);
+    println!("profile ({passes} passes per batch size, separate from the timed ones):");
+    println!("{table}");
 }

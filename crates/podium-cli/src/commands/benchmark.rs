@@ -132,7 +132,7 @@ impl Session {
             environment: self.environment.clone(),
             benchmark_experiment: self.experiments.benchmark_experiment_name(),
             settings,
-            claims: Claims::new(self.store.clone(), claim::worker_id(), lease),
+            claims: Claims::new(self.store.clone(), claim::worker_id(), lease, &self.tags),
             in_flight,
             measurer: Box::new(measurer),
             poll_interval: (lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(5)),
@@ -251,7 +251,7 @@ pub(crate) fn benchmark_step(
     selection: &SelectionResults,
 ) -> anyhow::Result<Option<BenchmarkStep>> {
     let settings = session.settings(global, args)?;
-    let in_flight = InFlight::new(session.store.clone());
+    let in_flight = InFlight::new(session.store.clone(), &session.tags);
     let orchestrator =
         session.orchestrator(global, settings, args.lease_seconds, in_flight.clone())?;
     let targets: Vec<BenchmarkTarget> = selection

@@ -36,8 +36,12 @@ pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
         lease_seconds: None,
     };
     let settings = session.settings(global, &bench_args)?;
-    let orchestrator =
-        session.orchestrator(global, settings, None, InFlight::new(session.store.clone()))?;
+    let orchestrator = session.orchestrator(
+        global,
+        settings,
+        None,
+        InFlight::new(session.store.clone(), &session.tags),
+    )?;
     let targets: Vec<BenchmarkTarget> = selection
         .champions
         .values()
