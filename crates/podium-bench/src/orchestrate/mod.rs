@@ -862,6 +862,39 @@ impl Orchestrator {
         }
     }
 
+    /// Checks `still_ours` (the claim), logs `record` and marks the run FINISHED, as one step
+    /// that Ctrl-C cannot split (see `InFlight::finish`); on failure the run is marked FAILED.
+    fn finish_run(
+        &self,
+        target: &BenchmarkTarget,
+        run_id: &str,
+        still_ours: impl FnOnce() -> Result<(), BenchError>,
+        record: RunRecord<'_>,
+    ) -> Result<(), BenchError> {
+        let finish = || -> Result<(), BenchError> {
+            still_ours()?;
+            self.log_metrics(run_id, record.metrics, record.params, record.extra_tags)
+                .and_then(|()| {
+                    self.store()
+                        .update_run(run_id, RunStatus::Finished, Some(now_ms()))
+                })
+                .map_err(BenchError::mlflow(format!(
+                    "{} benchmark run {run_id}",
+                    record.doing
+                )))
+        };
+        match self.options.in_flight.finish(&target.key, finish) {
+            None => Err(BenchError::Interrupted {
+                run_id: target.champion.run_id.clone(),
+            }),
+            Some(Err(err)) => {
+                self.mark_failed(run_id, &err);
+                Err(err)
+            }
+            Some(Ok(())) => Ok(()),
+        }
+    }
+
     fn restore_mlflow(
         &self,
         target: &BenchmarkTarget,
@@ -882,29 +915,17 @@ impl Orchestrator {
         if let Err(err) = claim.record_run(&run_id) {
             tracing::warn!("{err}");
         }
-        let finish = || -> Result<(), BenchError> {
-            claim.verify()?;
-            self.log_metrics(&run_id, &entry.metrics, &[], &[])
-                .and_then(|()| {
-                    self.store()
-                        .update_run(&run_id, RunStatus::Finished, Some(now_ms()))
-                })
-                .map_err(BenchError::mlflow(format!(
-                    "restoring benchmark run {run_id}"
-                )))
-        };
-        match self.options.in_flight.finish(&target.key, finish) {
-            None => {
-                return Err(BenchError::Interrupted {
-                    run_id: target.champion.run_id.clone(),
-                });
-            }
-            Some(Err(err)) => {
-                self.mark_failed(&run_id, &err);
-                return Err(err);
-            }
-            Some(Ok(())) => {}
-        }
+        self.finish_run(
+            target,
+            &run_id,
+            || claim.verify(),
+            RunRecord {
+                metrics: &entry.metrics,
+                params: &[],
+                extra_tags: &[],
+                doing: "restoring",
+            },
+        )?;
         // Point the cache at the run that now exists in this store.
         let mut updated = entry.clone();
         updated.benchmark_run_id = run_id.clone();
@@ -985,31 +1006,19 @@ impl Orchestrator {
                 checkpoint.source.to_string(),
             ),
         ];
-        let finish = || -> Result<(), BenchError> {
-            // Only the claim holder may finish: a worker whose lease lapsed (paused, partitioned)
-            // must not add a second FINISHED run next to the one of the worker that took over.
-            claim.renew()?;
-            self.log_metrics(&run_id, &measurement.metrics, &self.params(), &extra_tags)
-                .and_then(|()| {
-                    self.store()
-                        .update_run(&run_id, RunStatus::Finished, Some(now_ms()))
-                })
-                .map_err(BenchError::mlflow(format!(
-                    "finishing benchmark run {run_id}"
-                )))
-        };
-        match self.options.in_flight.finish(&target.key, finish) {
-            None => {
-                return Err(BenchError::Interrupted {
-                    run_id: target.champion.run_id.clone(),
-                });
-            }
-            Some(Err(err)) => {
-                self.mark_failed(&run_id, &err);
-                return Err(err);
-            }
-            Some(Ok(())) => {}
-        }
+        // Only the claim holder may finish: a worker whose lease lapsed (paused, partitioned)
+        // must not add a second FINISHED run next to the one of the worker that took over.
+        self.finish_run(
+            target,
+            &run_id,
+            || claim.renew(),
+            RunRecord {
+                metrics: &measurement.metrics,
+                params: &self.params(),
+                extra_tags: &extra_tags,
+                doing: "finishing",
+            },
+        )?;
         let mut final_tags = run_tags;
         final_tags.extend(extra_tags.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let entry = self.cache_entry(target, &run_id, &measurement.metrics, &final_tags, now_ms());
@@ -1028,4 +1037,13 @@ impl Orchestrator {
             error: None,
         })
     }
+}
+
+/// What a finished benchmark run records.
+struct RunRecord<'a> {
+    metrics: &'a BTreeMap<String, f64>,
+    params: &'a [(&'a str, String)],
+    extra_tags: &'a [(&'a str, String)],
+    /// For errors: "finishing", "restoring".
+    doing: &'a str,
 }

@@ -734,24 +734,21 @@ fn load_layer(
                 linear("ffn.lin2", inter, hidden)?,
                 norm("output_layer_norm")?,
             ),
-            Architecture::DebertaV2 => (
-                fused([
-                    "attention.self.query_proj",
-                    "attention.self.key_proj",
-                    "attention.self.value_proj",
-                ])?,
-                linear("attention.output.dense", hidden, hidden)?,
-                norm("attention.output.LayerNorm")?,
-                linear("intermediate.dense", hidden, inter)?,
-                linear("output.dense", inter, hidden)?,
-                norm("output.LayerNorm")?,
-            ),
-            _ => (
-                fused([
-                    "attention.self.query",
-                    "attention.self.key",
-                    "attention.self.value",
-                ])?,
+            // BERT-style names; DeBERTa differs only in its projections' `_proj` suffix.
+            architecture => (
+                fused(if architecture == Architecture::DebertaV2 {
+                    [
+                        "attention.self.query_proj",
+                        "attention.self.key_proj",
+                        "attention.self.value_proj",
+                    ]
+                } else {
+                    [
+                        "attention.self.query",
+                        "attention.self.key",
+                        "attention.self.value",
+                    ]
+                })?,
                 linear("attention.output.dense", hidden, hidden)?,
                 norm("attention.output.LayerNorm")?,
                 linear("intermediate.dense", hidden, inter)?,
