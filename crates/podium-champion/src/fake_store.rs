@@ -1,6 +1,7 @@
 //! An in-memory [`TrackingStore`] for tests of code built on selection: it evaluates the filter
 //! strings [`podium_mlflow::Filter`] writes (tag equality and status, joined by `AND`), serves
-//! small pages so callers must page, and records every query. Writes that selection never
+//! small pages so callers must page, honours search projections ([`RunFields`]) unless told to
+//! ignore them, and records every query. Writes that selection never
 //! needs (experiment renames, artifact downloads) return [`MlflowError::InvalidQuery`].
 
 use std::collections::BTreeMap;
@@ -8,14 +9,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use podium_mlflow::{
-    Experiment, MetricPoint, MlflowError, Run, RunInfo, RunStatus, RunsPage, TrackingStore,
-    ViewType,
+    Experiment, MetricPoint, MlflowError, Run, RunFields, RunInfo, RunStatus, RunsPage,
+    TrackingStore, ViewType,
 };
 
 /// Runs and experiments held in memory.
 #[derive(Debug)]
 pub struct MemoryStore {
     page_size: usize,
+    ignore_projections: bool,
     state: Mutex<State>,
 }
 
@@ -24,6 +26,7 @@ struct State {
     experiments: Vec<Experiment>,
     runs: Vec<Run>,
     queries: Vec<String>,
+    projections: Vec<RunFields>,
 }
 
 impl Default for MemoryStore {
@@ -99,8 +102,16 @@ impl MemoryStore {
     pub fn with_page_size(page_size: usize) -> Self {
         Self {
             page_size: page_size.max(1),
+            ignore_projections: false,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// This store answering projected searches with whole runs, as if every field had been
+    /// asked for: the reference to check that a projection leaves out nothing its caller reads.
+    pub fn ignoring_projections(mut self) -> Self {
+        self.ignore_projections = true;
+        self
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
@@ -134,6 +145,11 @@ impl MemoryStore {
     /// Every filter string searched so far, in order.
     pub fn queries(&self) -> Vec<String> {
         self.state().queries.clone()
+    }
+
+    /// The projection of every projected page searched so far, in order.
+    pub fn projections(&self) -> Vec<RunFields> {
+        self.state().projections.clone()
     }
 
     fn matches(run: &Run, experiment_ids: &[String], clauses: &[Clause], view: ViewType) -> bool {
@@ -248,6 +264,33 @@ impl TrackingStore for MemoryStore {
             runs,
             next_page_token: (next < matching.len()).then(|| next.to_string()),
         })
+    }
+
+    fn search_runs_page_fields(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        view: ViewType,
+        max_results: usize,
+        order_by: &[String],
+        page_token: Option<&str>,
+        fields: &RunFields,
+    ) -> Result<RunsPage, MlflowError> {
+        self.state().projections.push(fields.clone());
+        let mut page = self.search_runs_page(
+            experiment_ids,
+            filter,
+            view,
+            max_results,
+            order_by,
+            page_token,
+        )?;
+        if !self.ignore_projections {
+            for run in &mut page.runs {
+                fields.project(run);
+            }
+        }
+        Ok(page)
     }
 
     fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {

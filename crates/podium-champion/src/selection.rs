@@ -10,7 +10,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use podium_keys::{Tag, TagRegistry, stage};
-use podium_mlflow::{Direction, Filter, Run, RunStatus, TrackingStore, ViewType, search_all};
+use podium_mlflow::{
+    Direction, Filter, Run, RunFields, RunStatus, TrackingStore, ViewType, search_all_fields,
+};
 use podium_variants::{Environment, ExperimentConfig, OutputLayout, backbone_short_name};
 use serde::Serialize;
 
@@ -20,6 +22,32 @@ use crate::error::ChampionError;
 
 /// MLflow's own tag holding a nested run's parent (the sweep run of a trial).
 pub const PARENT_RUN_ID_TAG: &str = "mlflow.parentRunId";
+
+/// Every registry tag selection reads from the runs it fetches (candidates, refits, the
+/// champion): here and in the disk check ([`LocalCheckpoints::resolve`]). Searches return only
+/// these, [`PARENT_RUN_ID_TAG`] and the objective metric ([`selection_fields`]), so a new read
+/// of a tag must add it here; the tests compare selection on projected and on whole runs.
+pub const SELECTION_TAGS: [Tag; 10] = [
+    Tag::Stage,
+    Tag::StudyKeyHash,
+    Tag::StudyKeySchemaVersion,
+    Tag::TrialKeyHash,
+    Tag::ArtifactAvailable,
+    Tag::ArtifactCheckpointPath,
+    Tag::RefitOfTrialRunId,
+    Tag::LineageHpoSweepRunId,
+    Tag::DataFingerprint,
+    Tag::EvalFingerprint,
+];
+
+/// The projection of selection's searches: what it reads of a run, and nothing else (a large
+/// sweep's runs carry far more tags, params and metrics than selection needs).
+pub fn selection_fields(config: &SelectionConfig, tags: &TagRegistry) -> RunFields {
+    RunFields::none()
+        .with_tags(SELECTION_TAGS.iter().map(|tag| tags.get(*tag)))
+        .with_tags([PARENT_RUN_ID_TAG])
+        .with_metrics([config.objective.metric.as_str()])
+}
 
 /// Schema version of study keys without a schema tag (legacy runs).
 pub const LEGACY_SCHEMA_VERSION: &str = "1.0";
@@ -744,10 +772,16 @@ impl Selector<'_> {
             .tag_eq(tags.get(Tag::Stage), stage::HPO_TRIAL)
             .tag_eq(tags.get(Tag::Backbone), model.as_str())
             .status(RunStatus::Finished);
-        let candidates = search_all(self.store, &experiment_ids, &filter, ViewType::ActiveOnly)
-            .map_err(mlflow_error(format!(
-                "searching hpo_trial runs in experiment `{experiment_name}`"
-            )))?;
+        let candidates = search_all_fields(
+            self.store,
+            &experiment_ids,
+            &filter,
+            ViewType::ActiveOnly,
+            &selection_fields(self.config, tags),
+        )
+        .map_err(mlflow_error(format!(
+            "searching hpo_trial runs in experiment `{experiment_name}`"
+        )))?;
         if candidates.is_empty() {
             return Err(ChampionError::NoCandidates {
                 backbone: backbone.to_string(),
@@ -905,14 +939,20 @@ impl Selector<'_> {
         trial: &Run,
     ) -> Result<Vec<Run>, ChampionError> {
         let tags = self.tags;
+        let fields = selection_fields(self.config, tags);
         let search = |filter: Filter, what: &str| {
-            search_all(self.store, experiment_ids, &filter, ViewType::ActiveOnly).map_err(
-                |source| ChampionError::Mlflow {
-                    backbone: backbone.to_string(),
-                    context: format!("searching refit runs of trial run {} {what}", trial.id()),
-                    source: Box::new(source),
-                },
+            search_all_fields(
+                self.store,
+                experiment_ids,
+                &filter,
+                ViewType::ActiveOnly,
+                &fields,
             )
+            .map_err(|source| ChampionError::Mlflow {
+                backbone: backbone.to_string(),
+                context: format!("searching refit runs of trial run {} {what}", trial.id()),
+                source: Box::new(source),
+            })
         };
         let refit_filter = || {
             Filter::new()
@@ -937,5 +977,242 @@ impl Selector<'_> {
             ),
             _ => Ok(Vec::new()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use std::path::Path;
+
+    use podium_mlflow::RunInfo;
+
+    use super::*;
+    use crate::config::SchemaPreference;
+    use crate::fake_store::MemoryStore;
+
+    const EXPERIMENT: &str = "podium-ner-hpo-distilbert";
+
+    fn make_checkpoint(dir: &Path) {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("config.json"), "{}").unwrap();
+        std::fs::write(dir.join("model.safetensors"), "weights").unwrap();
+    }
+
+    /// A run carrying every registry tag (so a read of any of them shows in the report),
+    /// params and extra metrics; `overrides` set the tags that matter to the rules.
+    fn run(
+        id: &str,
+        start: i64,
+        metrics: &[(&str, f64)],
+        overrides: &[(Tag, &str)],
+        tags: &TagRegistry,
+    ) -> Run {
+        let mut all_tags: BTreeMap<String, String> = Tag::ALL
+            .iter()
+            .map(|tag| {
+                (
+                    tags.get(*tag).to_string(),
+                    format!("{}-of-{id}", tags.get(*tag)),
+                )
+            })
+            .collect();
+        for (tag, value) in overrides {
+            all_tags.insert(tags.get(*tag).to_string(), (*value).to_string());
+        }
+        all_tags.insert(PARENT_RUN_ID_TAG.to_string(), "sweep-parent".to_string());
+        all_tags.insert("mlflow.runName".to_string(), id.to_string());
+        Run {
+            info: RunInfo {
+                run_id: id.to_string(),
+                experiment_id: "0".to_string(),
+                run_name: id.to_string(),
+                status: RunStatus::Finished,
+                start_time: Some(start),
+                end_time: Some(start + 10),
+                artifact_uri: format!("mlflow-artifacts:/0/{id}/artifacts"),
+                lifecycle_stage: "active".to_string(),
+            },
+            tags: all_tags,
+            params: BTreeMap::from([
+                ("learning_rate".to_string(), format!("lr-{id}")),
+                ("batch_size".to_string(), "16".to_string()),
+            ]),
+            metrics: metrics
+                .iter()
+                .map(|(key, value)| ((*key).to_string(), *value))
+                .chain([("eval_loss".to_string(), 0.5), ("epoch".to_string(), 3.0)])
+                .collect(),
+        }
+    }
+
+    /// Trials in two v2 groups and a v1 group, with the cases every rule drops, and a refit for
+    /// each trial: linked by tag for most, found by key hashes for the rest. Checkpoints exist
+    /// on disk (via the checkpoint path tag) for some runs only.
+    fn sweep(root: &Path, tags: &TagRegistry) -> Vec<Run> {
+        let trials: [(&str, &str, &str, Option<f64>, &str); 12] = [
+            ("a0", "study-a", "2.0", Some(0.81), "true"),
+            ("a1", "study-a", "2.0", Some(0.85), "false"),
+            ("a2", "study-a", "2.0", Some(0.83), "TRUE"),
+            ("a3", "study-a", "2.0", Some(f64::NAN), "true"),
+            ("b0", "study-b", "2.0", Some(0.90), "true"),
+            ("b1", "study-b", "2.0", Some(0.70), "true"),
+            ("b2", "study-b", "2.0", None, "true"),
+            ("b3", "study-b", "2.0", Some(0.72), "true"),
+            ("l0", "legacy", "1.0", Some(0.95), "true"),
+            ("l1", "legacy", "1.0", Some(0.60), "true"),
+            ("l2", "legacy", "1.0", Some(0.61), "false"),
+            ("x0", "study-x", "3.0", Some(0.99), "true"),
+        ];
+        let mut runs = Vec::new();
+        for (index, (id, study, schema, f1, available)) in trials.into_iter().enumerate() {
+            let trial_key = format!("trial-key-{id}");
+            let checkpoint = root.join("checkpoints").join(id);
+            if available != "false" && index % 3 != 1 {
+                make_checkpoint(&checkpoint);
+            }
+            let metrics: Vec<(&str, f64)> =
+                f1.map(|value| ("macro-f1", value)).into_iter().collect();
+            let checkpoint_path = checkpoint.to_string_lossy().into_owned();
+            let mut overrides = vec![
+                (Tag::Backbone, "distilbert"),
+                (Tag::Stage, stage::HPO_TRIAL),
+                (Tag::StudyKeyHash, study),
+                (Tag::TrialKeyHash, trial_key.as_str()),
+                (Tag::ArtifactAvailable, available),
+                (Tag::ArtifactCheckpointPath, checkpoint_path.as_str()),
+            ];
+            if schema != LEGACY_SCHEMA_VERSION || index % 2 == 0 {
+                overrides.push((Tag::StudyKeySchemaVersion, schema));
+            }
+            let mut trial = run(id, 1_000 + index as i64, &metrics, &overrides, tags);
+            if index % 2 == 0 {
+                trial.tags.remove(tags.get(Tag::LineageHpoSweepRunId));
+            }
+            runs.push(trial);
+
+            let refit_id = format!("refit-{id}");
+            let refit_checkpoint = root.join("checkpoints").join(&refit_id);
+            if index % 4 != 3 {
+                make_checkpoint(&refit_checkpoint);
+            }
+            let refit_checkpoint_path = refit_checkpoint.to_string_lossy().into_owned();
+            let link = if index % 2 == 0 { id } else { "another-trial" };
+            let refit_available = if index % 5 == 2 { "false" } else { "true" };
+            let overrides = [
+                (Tag::Backbone, "distilbert"),
+                (Tag::Stage, stage::HPO_REFIT),
+                (Tag::StudyKeyHash, study),
+                (Tag::TrialKeyHash, trial_key.as_str()),
+                (Tag::RefitOfTrialRunId, link),
+                (Tag::ArtifactAvailable, refit_available),
+                (Tag::ArtifactCheckpointPath, refit_checkpoint_path.as_str()),
+            ];
+            runs.push(run(&refit_id, 5_000 + index as i64, &[], &overrides, tags));
+        }
+        // A trial without a study key hash.
+        let mut orphan = run(
+            "o0",
+            900,
+            &[("macro-f1", 0.99)],
+            &[
+                (Tag::Backbone, "distilbert"),
+                (Tag::Stage, stage::HPO_TRIAL),
+            ],
+            tags,
+        );
+        orphan.tags.remove(tags.get(Tag::StudyKeyHash));
+        runs.push(orphan);
+        runs
+    }
+
+    fn configs() -> Vec<SelectionConfig> {
+        let mut configs = Vec::new();
+        for checkpoint_source in [CheckpointRun::Refit, CheckpointRun::Trial] {
+            for source in [ArtifactCheckSource::Tag, ArtifactCheckSource::Disk] {
+                for schema in [SchemaPreference::Auto, SchemaPreference::V1] {
+                    for direction in [Direction::Maximize, Direction::Minimize] {
+                        let mut config = SelectionConfig::default();
+                        config.objective.direction = direction;
+                        config.champion_selection.checkpoint_source = checkpoint_source;
+                        config.champion_selection.artifact_check_source = source;
+                        config.champion_selection.prefer_schema_version = schema;
+                        config.champion_selection.min_trials_per_group = 2;
+                        config.champion_selection.top_k_for_stable_score = 2;
+                        configs.push(config);
+                    }
+                }
+            }
+        }
+        configs
+    }
+
+    fn select(
+        store: &MemoryStore,
+        config: &SelectionConfig,
+        tags: &TagRegistry,
+        root: &Path,
+    ) -> Result<ChampionReport, String> {
+        let layout = OutputLayout::new(root);
+        Selector {
+            store,
+            config,
+            tags,
+            layout: &layout,
+            environment: &Environment::Local,
+        }
+        .select("distilbert-base-uncased", EXPERIMENT)
+        .map_err(|err| err.to_string())
+    }
+
+    fn store_of(runs: &[Run], store: MemoryStore) -> MemoryStore {
+        let id = store.experiment(EXPERIMENT);
+        for run in runs {
+            let mut run = run.clone();
+            run.info.experiment_id = id.clone();
+            store.insert(run);
+        }
+        store
+    }
+
+    #[test]
+    fn projected_searches_select_what_whole_runs_select() {
+        let root = tempfile::tempdir().unwrap();
+        let tags = TagRegistry::defaults();
+        let runs = sweep(root.path(), &tags);
+        let projected = store_of(&runs, MemoryStore::new());
+        let whole = store_of(&runs, MemoryStore::new().ignoring_projections());
+        let mut champions = 0;
+        for config in configs() {
+            let from_projected = select(&projected, &config, &tags, root.path());
+            let from_whole = select(&whole, &config, &tags, root.path());
+            assert_eq!(from_projected, from_whole, "{config:?}");
+            champions += usize::from(from_whole.is_ok());
+        }
+        // Most configurations must find a champion, or the comparison proves little.
+        assert!(champions >= 10, "{champions} champions");
+    }
+
+    #[test]
+    fn selection_asks_only_for_what_it_reads() {
+        let root = tempfile::tempdir().unwrap();
+        let tags = TagRegistry::defaults();
+        let store = store_of(&sweep(root.path(), &tags), MemoryStore::new());
+        let config = SelectionConfig::default();
+        let report = select(&store, &config, &tags, root.path()).unwrap();
+        assert!(report.champion.refit_run_id.is_some());
+        let fields = selection_fields(&config, &tags);
+        let asked = store.projections();
+        assert!(!asked.is_empty());
+        assert!(asked.iter().all(|projection| *projection == fields));
+        assert!(fields.params.is_none());
+        assert_eq!(
+            fields.metrics,
+            podium_mlflow::KeySelection::only(["macro-f1"])
+        );
+        assert!(fields.tags.contains(PARENT_RUN_ID_TAG));
+        assert!(!fields.tags.contains(tags.get(Tag::Variant)));
+        assert!(!fields.tags.contains(tags.get(Tag::BenchmarkKey)));
     }
 }

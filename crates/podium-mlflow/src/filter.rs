@@ -75,6 +75,17 @@ impl Filter {
             .all(|c| matches(c, run))
     }
 
+    /// The tag keys [`Filter::matches_client_side`] reads: a projected search must fetch them.
+    pub fn client_side_tag_keys(&self) -> impl Iterator<Item = &str> {
+        self.conditions
+            .iter()
+            .filter(|c| server_clause(c).is_none())
+            .filter_map(|c| match c {
+                Condition::TagEquals { key, .. } => Some(key.as_str()),
+                Condition::StatusEquals(_) => None,
+            })
+    }
+
     /// Checks every condition locally (for stores or tests that evaluate nothing server-side).
     pub fn matches(&self, run: &Run) -> bool {
         self.conditions.iter().all(|c| matches(c, run))

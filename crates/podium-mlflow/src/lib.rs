@@ -38,8 +38,13 @@ pub mod uri;
 
 pub use error::MlflowError;
 pub use filter::Filter;
-pub use model::{Experiment, MetricPoint, Run, RunInfo, RunStatus, RunsPage, ViewType};
-pub use query::{Direction, best_run, group_by_tag, search_all, search_all_raw};
+pub use model::{
+    Experiment, KeySelection, MetricPoint, Run, RunFields, RunInfo, RunStatus, RunsPage, ViewType,
+};
+pub use query::{
+    Direction, best_run, group_by_tag, search_all, search_all_fields, search_all_raw,
+    search_all_raw_fields,
+};
 pub use rest::{RestConfig, RestStore};
 pub use sqlite::{SqliteBatch, SqliteStore};
 pub use store::{MAX_RESULTS_LIMIT, TrackingStore};

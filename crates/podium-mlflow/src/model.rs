@@ -1,6 +1,6 @@
 //! MLflow's entities as podium sees them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -135,6 +135,148 @@ impl Run {
     /// A metric's latest value.
     pub fn metric(&self, key: &str) -> Option<f64> {
         self.metrics.get(key).copied()
+    }
+}
+
+/// Which keys of one kind (tags, params or latest metrics) a run search returns.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum KeySelection {
+    /// Every key the run has.
+    #[default]
+    All,
+    /// Only these keys (those the run has); empty for none.
+    Only(BTreeSet<String>),
+}
+
+impl KeySelection {
+    /// Only the given keys.
+    pub fn only<I, K>(keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        KeySelection::Only(keys.into_iter().map(Into::into).collect())
+    }
+
+    /// No key at all.
+    pub fn none() -> Self {
+        KeySelection::Only(BTreeSet::new())
+    }
+
+    /// True when `key` is returned.
+    pub fn contains(&self, key: &str) -> bool {
+        match self {
+            KeySelection::All => true,
+            KeySelection::Only(keys) => keys.contains(key),
+        }
+    }
+
+    /// True when nothing of this kind is returned (the store need not read it at all).
+    pub fn is_none(&self) -> bool {
+        matches!(self, KeySelection::Only(keys) if keys.is_empty())
+    }
+
+    /// This selection widened by `keys` (unchanged when it already returns everything).
+    pub fn with<I, K>(self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        match self {
+            KeySelection::All => KeySelection::All,
+            KeySelection::Only(mut selected) => {
+                selected.extend(keys.into_iter().map(Into::into));
+                KeySelection::Only(selected)
+            }
+        }
+    }
+
+    /// Drops the entries of `map` this selection does not return.
+    pub fn retain<V>(&self, map: &mut BTreeMap<String, V>) {
+        if let KeySelection::Only(keys) = self {
+            map.retain(|key, _| keys.contains(key));
+        }
+    }
+}
+
+/// A projection of run searches: which tags, params and latest metrics come back with each run.
+/// Run info (ids, name, status, times, artifact URI, lifecycle stage) always does. The default
+/// returns everything, as a plain search does.
+///
+/// ```
+/// use podium_mlflow::{KeySelection, RunFields};
+/// let fields = RunFields::none()
+///     .with_tags(["code.study_key_hash", "mlflow.parentRunId"])
+///     .with_metrics(["macro-f1"]);
+/// assert!(fields.tags.contains("mlflow.parentRunId"));
+/// assert!(fields.params.is_none());
+/// assert_eq!(RunFields::default().metrics, KeySelection::All);
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RunFields {
+    /// Tag keys to return.
+    pub tags: KeySelection,
+    /// Param keys to return.
+    pub params: KeySelection,
+    /// Metric keys to return (latest values).
+    pub metrics: KeySelection,
+}
+
+impl RunFields {
+    /// Every tag, param and metric (the default).
+    pub fn all() -> Self {
+        Self::default()
+    }
+
+    /// Run info only; widen with [`RunFields::with_tags`] and friends.
+    pub fn none() -> Self {
+        RunFields {
+            tags: KeySelection::none(),
+            params: KeySelection::none(),
+            metrics: KeySelection::none(),
+        }
+    }
+
+    /// True when nothing is left out.
+    pub fn is_all(&self) -> bool {
+        *self == Self::all()
+    }
+
+    /// Also returns these tag keys.
+    pub fn with_tags<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.tags = self.tags.with(keys);
+        self
+    }
+
+    /// Also returns these param keys.
+    pub fn with_params<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.params = self.params.with(keys);
+        self
+    }
+
+    /// Also returns these metric keys.
+    pub fn with_metrics<I, K>(mut self, keys: I) -> Self
+    where
+        I: IntoIterator<Item = K>,
+        K: Into<String>,
+    {
+        self.metrics = self.metrics.with(keys);
+        self
+    }
+
+    /// Drops from `run` every tag, param and metric this projection leaves out.
+    pub fn project(&self, run: &mut Run) {
+        self.tags.retain(&mut run.tags);
+        self.params.retain(&mut run.params);
+        self.metrics.retain(&mut run.metrics);
     }
 }
 

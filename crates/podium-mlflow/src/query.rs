@@ -5,7 +5,7 @@ use std::fmt;
 
 use crate::error::MlflowError;
 use crate::filter::Filter;
-use crate::model::{Experiment, Run, RunStatus, ViewType};
+use crate::model::{Experiment, Run, RunFields, RunStatus, ViewType};
 use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
 
 /// All runs of the experiments matching `filter`, reading every page (never the classic silent
@@ -16,9 +16,32 @@ pub fn search_all(
     filter: &Filter,
     view: ViewType,
 ) -> Result<Vec<Run>, MlflowError> {
-    let mut runs = search_all_raw(store, experiment_ids, &filter.server_side(), view)?;
-    if filter.has_client_side() {
-        runs.retain(|run| filter.matches_client_side(run));
+    search_all_fields(store, experiment_ids, filter, view, &RunFields::all())
+}
+
+/// [`search_all`] returning only the tags, params and metrics named by `fields` (run info
+/// always), so large searches hold only what their caller reads.
+pub fn search_all_fields(
+    store: &dyn TrackingStore,
+    experiment_ids: &[String],
+    filter: &Filter,
+    view: ViewType,
+    fields: &RunFields,
+) -> Result<Vec<Run>, MlflowError> {
+    if !filter.has_client_side() {
+        return search_all_raw_fields(store, experiment_ids, &filter.server_side(), view, fields);
+    }
+    // The client-side conditions read tags the caller may not have asked for: fetch them too,
+    // and drop them again once the runs are filtered.
+    let mut fetched = fields.clone();
+    fetched.tags = fetched.tags.with(filter.client_side_tag_keys());
+    let mut runs =
+        search_all_raw_fields(store, experiment_ids, &filter.server_side(), view, &fetched)?;
+    runs.retain(|run| filter.matches_client_side(run));
+    if fetched != *fields {
+        for run in &mut runs {
+            fields.project(run);
+        }
     }
     Ok(runs)
 }
@@ -31,16 +54,28 @@ pub fn search_all_raw(
     filter: &str,
     view: ViewType,
 ) -> Result<Vec<Run>, MlflowError> {
+    search_all_raw_fields(store, experiment_ids, filter, view, &RunFields::all())
+}
+
+/// [`search_all_raw`] returning only the tags, params and metrics named by `fields`.
+pub fn search_all_raw_fields(
+    store: &dyn TrackingStore,
+    experiment_ids: &[String],
+    filter: &str,
+    view: ViewType,
+    fields: &RunFields,
+) -> Result<Vec<Run>, MlflowError> {
     let mut runs = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = store.search_runs_page(
+        let page = store.search_runs_page_fields(
             experiment_ids,
             filter,
             view,
             MAX_RESULTS_LIMIT,
             &[],
             token.as_deref(),
+            fields,
         )?;
         runs.extend(page.runs);
         match page.next_page_token {

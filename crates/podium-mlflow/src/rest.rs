@@ -8,13 +8,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use reqwest::blocking::{Client, RequestBuilder, Response};
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
 use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::artifacts::{self, ArtifactEntry, ArtifactLocation, ArtifactSource};
 use crate::error::MlflowError;
 use crate::model::{
-    Experiment, MetricPoint, MlflowFloat, Run, RunInfo, RunStatus, RunsPage, ViewType,
+    Experiment, KeySelection, MetricPoint, MlflowFloat, Run, RunFields, RunInfo, RunStatus,
+    RunsPage, ViewType,
 };
 use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
 use crate::uri::redact_uri;
@@ -357,14 +358,28 @@ impl RestStore {
         endpoint: &str,
         response: Response,
     ) -> Result<T, MlflowError> {
+        self.parse_seed(endpoint, response, std::marker::PhantomData::<T>)
+    }
+
+    /// Decodes the body through `seed`, so that it can drop what the caller does not want
+    /// while reading.
+    fn parse_seed<V, S: for<'de> DeserializeSeed<'de, Value = V>>(
+        &self,
+        endpoint: &str,
+        response: Response,
+        seed: S,
+    ) -> Result<V, MlflowError> {
         let body = response
             .bytes()
             .map_err(|err| self.unreachable(endpoint, 1, &err))?;
-        serde_json::from_slice(&body).map_err(|err| MlflowError::Protocol {
-            store: self.display_url.clone(),
-            context: endpoint.to_string(),
-            message: err.to_string(),
-        })
+        let mut deserializer = serde_json::Deserializer::from_slice(&body);
+        seed.deserialize(&mut deserializer)
+            .and_then(|value| deserializer.end().map(|()| value))
+            .map_err(|err| MlflowError::Protocol {
+                store: self.display_url.clone(),
+                context: endpoint.to_string(),
+                message: err.to_string(),
+            })
     }
 
     fn get<T: DeserializeOwned>(
@@ -382,6 +397,15 @@ impl RestStore {
         endpoint: &str,
         body: &B,
     ) -> Result<T, MlflowError> {
+        self.post_seed(endpoint, body, std::marker::PhantomData::<T>)
+    }
+
+    fn post_seed<B: Serialize, V, S: for<'de> DeserializeSeed<'de, Value = V>>(
+        &self,
+        endpoint: &str,
+        body: &B,
+        seed: S,
+    ) -> Result<V, MlflowError> {
         let url = self.api_url(endpoint);
         let bytes = serde_json::to_vec(body).map_err(|err| MlflowError::Protocol {
             store: self.display_url.clone(),
@@ -394,7 +418,7 @@ impl RestStore {
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(bytes.clone())
         })?;
-        self.parse(endpoint, response)
+        self.parse_seed(endpoint, response, seed)
     }
 
     fn not_found(&self, what: &'static str, id: &str) -> MlflowError {
@@ -499,11 +523,15 @@ impl From<ExperimentJson> for Experiment {
     }
 }
 
-#[derive(Deserialize)]
 struct RunJson {
     info: RunInfoJson,
-    #[serde(default)]
     data: RunDataJson,
+}
+
+impl<'de> Deserialize<'de> for RunJson {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        ProjectedRun(&RunFields::all()).deserialize(deserializer)
+    }
 }
 
 #[derive(Deserialize)]
@@ -545,13 +573,10 @@ impl RunInfoJson {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Default)]
 struct RunDataJson {
-    #[serde(default, deserialize_with = "metric_list_map")]
     metrics: BTreeMap<String, f64>,
-    #[serde(default, deserialize_with = "key_value_map")]
     params: BTreeMap<String, String>,
-    #[serde(default, deserialize_with = "key_value_map")]
     tags: BTreeMap<String, String>,
 }
 
@@ -566,63 +591,201 @@ impl RunJson {
     }
 }
 
-/// `[{"key": k, "value": v}, …]` straight into a map.
+/// The body of `runs/search`, keeping only the tags, params and metrics of a [`RunFields`]:
+/// left-out entries are dropped as they are read, never collected.
+struct ProjectedSearchResponse<'f>(&'f RunFields);
+
+struct SearchResponse {
+    runs: Vec<RunJson>,
+    next_page_token: Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ProjectedSearchResponse<'_> {
+    type Value = SearchResponse;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ProjectedSearchResponse<'_> {
+    type Value = SearchResponse;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a runs/search response")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut response = SearchResponse {
+            runs: Vec::new(),
+            next_page_token: None,
+        };
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "runs" => response.runs = map.next_value_seed(ProjectedRuns(self.0))?,
+                "next_page_token" => response.next_page_token = map.next_value()?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(response)
+    }
+}
+
+/// A list of runs, projected by a [`RunFields`].
+struct ProjectedRuns<'f>(&'f RunFields);
+
+impl<'de> DeserializeSeed<'de> for ProjectedRuns<'_> {
+    type Value = Vec<RunJson>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ProjectedRuns<'_> {
+    type Value = Vec<RunJson>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of runs")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut runs = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(run) = seq.next_element_seed(ProjectedRun(self.0))? {
+            runs.push(run);
+        }
+        Ok(runs)
+    }
+}
+
+/// One run `{info, data}`, projected by a [`RunFields`].
+struct ProjectedRun<'f>(&'f RunFields);
+
+impl<'de> DeserializeSeed<'de> for ProjectedRun<'_> {
+    type Value = RunJson;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ProjectedRun<'_> {
+    type Value = RunJson;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a run")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut info = None;
+        let mut data = RunDataJson::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "info" => info = Some(map.next_value::<RunInfoJson>()?),
+                "data" => data = map.next_value_seed(ProjectedRunData(self.0))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        let info = info.ok_or_else(|| serde::de::Error::missing_field("info"))?;
+        Ok(RunJson { info, data })
+    }
+}
+
+/// A run's `{metrics, params, tags}`, projected by a [`RunFields`].
+struct ProjectedRunData<'f>(&'f RunFields);
+
+impl<'de> DeserializeSeed<'de> for ProjectedRunData<'_> {
+    type Value = RunDataJson;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for ProjectedRunData<'_> {
+    type Value = RunDataJson;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("run data")
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut data = RunDataJson::default();
+        while let Some(key) = map.next_key::<String>()? {
+            match key.as_str() {
+                "metrics" => data.metrics = map.next_value_seed(MetricEntries(&self.0.metrics))?,
+                "params" => data.params = map.next_value_seed(KeyValueEntries(&self.0.params))?,
+                "tags" => data.tags = map.next_value_seed(KeyValueEntries(&self.0.tags))?,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(data)
+    }
+}
+
+/// `[{"key": k, "value": v}, …]` straight into a map, keeping the selected keys.
+struct KeyValueEntries<'k>(&'k KeySelection);
+
+impl<'de> DeserializeSeed<'de> for KeyValueEntries<'_> {
+    type Value = BTreeMap<String, String>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyValueEntries<'_> {
+    type Value = BTreeMap<String, String>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of {key, value}")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        #[derive(Deserialize)]
+        struct Entry {
+            key: String,
+            #[serde(default)]
+            value: String,
+        }
+        let mut map = BTreeMap::new();
+        while let Some(entry) = seq.next_element::<Entry>()? {
+            if self.0.contains(&entry.key) {
+                map.insert(entry.key, entry.value);
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// `[{"key": k, "value": v, "timestamp": t, "step": s}, …]` (latest values) into a map, keeping
+/// the selected keys.
+struct MetricEntries<'k>(&'k KeySelection);
+
+impl<'de> DeserializeSeed<'de> for MetricEntries<'_> {
+    type Value = BTreeMap<String, f64>;
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for MetricEntries<'_> {
+    type Value = BTreeMap<String, f64>;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of metrics")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        #[derive(Deserialize)]
+        struct Entry {
+            key: String,
+            value: MlflowFloat,
+        }
+        let mut map = BTreeMap::new();
+        while let Some(entry) = seq.next_element::<Entry>()? {
+            if self.0.contains(&entry.key) {
+                map.insert(entry.key, entry.value.0);
+            }
+        }
+        Ok(map)
+    }
+}
+
+/// Experiment tags: `[{"key": k, "value": v}, …]` into a map.
 fn key_value_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
-    #[derive(Deserialize)]
-    struct Entry {
-        key: String,
-        #[serde(default)]
-        value: String,
-    }
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = BTreeMap<String, String>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list of {key, value}")
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut map = BTreeMap::new();
-            while let Some(entry) = seq.next_element::<Entry>()? {
-                map.insert(entry.key, entry.value);
-            }
-            Ok(map)
-        }
-    }
-    deserializer.deserialize_seq(Visitor)
-}
-
-/// `[{"key": k, "value": v, "timestamp": t, "step": s}, …]` (latest values) into a map.
-fn metric_list_map<'de, D: Deserializer<'de>>(
-    deserializer: D,
-) -> Result<BTreeMap<String, f64>, D::Error> {
-    #[derive(Deserialize)]
-    struct Entry {
-        key: String,
-        value: MlflowFloat,
-    }
-    struct Visitor;
-    impl<'de> serde::de::Visitor<'de> for Visitor {
-        type Value = BTreeMap<String, f64>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a list of metrics")
-        }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(
-            self,
-            mut seq: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut map = BTreeMap::new();
-            while let Some(entry) = seq.next_element::<Entry>()? {
-                map.insert(entry.key, entry.value.0);
-            }
-            Ok(map)
-        }
-    }
-    deserializer.deserialize_seq(Visitor)
+    KeyValueEntries(&KeySelection::All).deserialize(deserializer)
 }
 
 /// int64 fields arrive as numbers or (protobuf JSON) as strings.
@@ -801,6 +964,27 @@ impl TrackingStore for RestStore {
         order_by: &[String],
         page_token: Option<&str>,
     ) -> Result<RunsPage, MlflowError> {
+        self.search_runs_page_fields(
+            experiment_ids,
+            filter,
+            view,
+            max_results,
+            order_by,
+            page_token,
+            &RunFields::all(),
+        )
+    }
+
+    fn search_runs_page_fields(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        view: ViewType,
+        max_results: usize,
+        order_by: &[String],
+        page_token: Option<&str>,
+        fields: &RunFields,
+    ) -> Result<RunsPage, MlflowError> {
         #[derive(Serialize)]
         struct Request<'a> {
             experiment_ids: &'a [String],
@@ -810,13 +994,6 @@ impl TrackingStore for RestStore {
             order_by: &'a [String],
             #[serde(skip_serializing_if = "Option::is_none")]
             page_token: Option<&'a str>,
-        }
-        #[derive(Deserialize)]
-        struct Response {
-            #[serde(default)]
-            runs: Vec<RunJson>,
-            #[serde(default)]
-            next_page_token: Option<String>,
         }
         if max_results == 0 || max_results > MAX_RESULTS_LIMIT {
             return Err(MlflowError::InvalidQuery(format!(
@@ -831,19 +1008,20 @@ impl TrackingStore for RestStore {
             order_by,
             page_token: page_token.filter(|token| !token.is_empty()),
         };
-        let response: Response = match self.post("runs/search", &request) {
-            Err(MlflowError::Http {
-                status: 400,
-                message,
-                ..
-            }) => {
-                return Err(MlflowError::InvalidQuery(format!(
-                    "{} rejected filter {filter:?}: {message}",
-                    self.display_url
-                )));
-            }
-            other => other?,
-        };
+        let response =
+            match self.post_seed("runs/search", &request, ProjectedSearchResponse(fields)) {
+                Err(MlflowError::Http {
+                    status: 400,
+                    message,
+                    ..
+                }) => {
+                    return Err(MlflowError::InvalidQuery(format!(
+                        "{} rejected filter {filter:?}: {message}",
+                        self.display_url
+                    )));
+                }
+                other => other?,
+            };
         let runs = response
             .runs
             .into_iter()

@@ -4,7 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::MlflowError;
-use crate::model::{Experiment, MetricPoint, Run, RunInfo, RunStatus, RunsPage, ViewType};
+use crate::model::{
+    Experiment, MetricPoint, Run, RunFields, RunInfo, RunStatus, RunsPage, ViewType,
+};
 
 /// The largest page MLflow 3.17.2 accepts for `runs/search` (more is a 400).
 pub const MAX_RESULTS_LIMIT: usize = 50_000;
@@ -55,6 +57,34 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
         order_by: &[String],
         page_token: Option<&str>,
     ) -> Result<RunsPage, MlflowError>;
+
+    /// [`TrackingStore::search_runs_page`] returning only the tags, params and metrics named by
+    /// `fields` (run info always). This default filters a full page; stores override it so the
+    /// left-out data is never read or kept.
+    #[allow(clippy::too_many_arguments)] // the page arguments of `search_runs_page`, plus one
+    fn search_runs_page_fields(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        view: ViewType,
+        max_results: usize,
+        order_by: &[String],
+        page_token: Option<&str>,
+        fields: &RunFields,
+    ) -> Result<RunsPage, MlflowError> {
+        let mut page = self.search_runs_page(
+            experiment_ids,
+            filter,
+            view,
+            max_results,
+            order_by,
+            page_token,
+        )?;
+        for run in &mut page.runs {
+            fields.project(run);
+        }
+        Ok(page)
+    }
 
     /// One run by id.
     fn get_run(&self, run_id: &str) -> Result<Run, MlflowError>;

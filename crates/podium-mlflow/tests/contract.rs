@@ -7,8 +7,9 @@ use std::path::Path;
 
 use podium_mlflow::query::{Direction, best_run, group_by_tag, runs_with_tags};
 use podium_mlflow::{
-    Filter, MetricPoint, MlflowError, RestConfig, RestStore, RunStatus, SqliteStore, TrackingStore,
-    ViewType, search_all, search_all_raw,
+    Filter, MetricPoint, MlflowError, RestConfig, RestStore, Run, RunFields, RunStatus,
+    SqliteStore, TrackingStore, ViewType, search_all, search_all_fields, search_all_raw,
+    search_all_raw_fields,
 };
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -22,6 +23,144 @@ fn ids(runs: &[podium_mlflow::Run]) -> Vec<String> {
     let mut ids: Vec<String> = runs.iter().map(|run| run.id().to_string()).collect();
     ids.sort();
     ids
+}
+
+/// Runs by id, as JSON (so NaN metrics compare equal to themselves).
+fn by_id(runs: &[Run]) -> BTreeMap<String, String> {
+    runs.iter()
+        .map(|run| (run.id().to_string(), serde_json::to_string(run).unwrap()))
+        .collect()
+}
+
+/// `run` cut down to `fields` by hand, to compare a projected search with a full one.
+fn expected_projection(run: &Run, fields: &RunFields) -> Run {
+    let mut run = run.clone();
+    run.tags.retain(|key, _| fields.tags.contains(key));
+    run.params.retain(|key, _| fields.params.contains(key));
+    run.metrics.retain(|key, _| fields.metrics.contains(key));
+    run
+}
+
+/// Projected searches return run info and exactly the requested keys, with the values a full
+/// search has; the default projection is a plain search.
+fn projection_contract(store: &dyn TrackingStore, experiment: &str, run_ids: [&str; 3]) {
+    let label = store.describe();
+    let all = [experiment.to_string()];
+    let [run_a, run_b, run_c] = run_ids;
+    let full = search_all(store, &all, &Filter::new(), ViewType::ActiveOnly).unwrap();
+    assert_eq!(full.len(), 3);
+    let everything = search_all_fields(
+        store,
+        &all,
+        &Filter::new(),
+        ViewType::ActiveOnly,
+        &RunFields::all(),
+    )
+    .unwrap();
+    assert_eq!(
+        by_id(&everything),
+        by_id(&full),
+        "{label}: all = a plain search"
+    );
+
+    let fields = RunFields::none()
+        .with_tags(["note", "code.backbone", "never-set"])
+        .with_params(["lr", "p149"])
+        .with_metrics(["f1", "loss", "pos", "never-logged"]);
+    let projected =
+        search_all_fields(store, &all, &Filter::new(), ViewType::ActiveOnly, &fields).unwrap();
+    let expected: Vec<Run> = full
+        .iter()
+        .map(|run| expected_projection(run, &fields))
+        .collect();
+    assert_eq!(by_id(&projected), by_id(&expected), "{label}: projected");
+    let a = projected.iter().find(|run| run.id() == run_a).unwrap();
+    assert_eq!(
+        a.tags.keys().collect::<Vec<_>>(),
+        ["code.backbone", "note"],
+        "{label}"
+    );
+    assert_eq!(a.params.keys().collect::<Vec<_>>(), ["lr", "p149"]);
+    assert_eq!(a.params["p149"], "149");
+    assert_eq!(a.metrics.keys().collect::<Vec<_>>(), ["f1", "loss", "pos"]);
+    assert_eq!(a.metric("f1"), Some(0.4));
+    assert!(a.metric("loss").unwrap().is_nan());
+    assert_eq!(a.metric("pos"), Some(f64::INFINITY));
+    let c = projected.iter().find(|run| run.id() == run_c).unwrap();
+    assert_eq!(c.tags.keys().collect::<Vec<_>>(), ["code.backbone"]);
+    assert!(c.params.is_empty());
+
+    // Run info only.
+    let bare =
+        search_all_raw_fields(store, &all, "", ViewType::ActiveOnly, &RunFields::none()).unwrap();
+    assert_eq!(bare.len(), 3);
+    for run in &bare {
+        assert!(run.tags.is_empty() && run.params.is_empty() && run.metrics.is_empty());
+        let whole = full.iter().find(|whole| whole.id() == run.id()).unwrap();
+        assert_eq!(run.info, whole.info, "{label}");
+    }
+
+    // A condition checked client-side still sees its tag, which is then left out again.
+    let quoted = a_note(&full, run_a);
+    let by_note = search_all_fields(
+        store,
+        &all,
+        &Filter::new().tag_eq("note", quoted.as_str()),
+        ViewType::ActiveOnly,
+        &RunFields::none().with_metrics(["f1"]),
+    )
+    .unwrap();
+    assert_eq!(ids(&by_note), vec![run_a.to_string()], "{label}");
+    assert!(by_note[0].tags.is_empty());
+    assert_eq!(by_note[0].metrics.keys().collect::<Vec<_>>(), ["f1"]);
+
+    // One page at a time, with a token and an order, the same runs as unprojected pages.
+    let fields = RunFields::all().with_tags(["ignored: all stays all"]);
+    assert!(fields.is_all());
+    let tags_only = RunFields {
+        tags: podium_mlflow::KeySelection::only(["note"]),
+        ..RunFields::all()
+    };
+    let mut token: Option<String> = None;
+    let mut paged = Vec::new();
+    loop {
+        let page = store
+            .search_runs_page_fields(
+                &all,
+                "",
+                ViewType::ActiveOnly,
+                2,
+                &["attributes.start_time ASC".to_string()],
+                token.as_deref(),
+                &tags_only,
+            )
+            .unwrap();
+        paged.extend(page.runs);
+        match page.next_page_token {
+            Some(next) => token = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(
+        paged.iter().map(Run::id).collect::<Vec<_>>(),
+        [run_a, run_b, run_c],
+        "{label}"
+    );
+    let expected: Vec<Run> = full
+        .iter()
+        .map(|run| expected_projection(run, &tags_only))
+        .collect();
+    assert_eq!(by_id(&paged), by_id(&expected), "{label}");
+    let a = paged.iter().find(|run| run.id() == run_a).unwrap();
+    assert_eq!(a.params.len(), 151, "{label}: params kept whole");
+}
+
+fn a_note(runs: &[Run], run_id: &str) -> String {
+    runs.iter()
+        .find(|run| run.id() == run_id)
+        .and_then(|run| run.tag("note"))
+        .unwrap()
+        .to_string()
 }
 
 /// Uploads `model/{config.json,weights.bin}` to a run's artifact store with Python mlflow.
@@ -342,6 +481,11 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     let groups = group_by_tag(everything, "code.backbone");
     assert_eq!(groups.keys().collect::<Vec<_>>(), vec!["distil", "roberta"]);
     assert_eq!(groups["distil"].len(), 2);
+    projection_contract(
+        store,
+        &experiment,
+        [&run_a.run_id, &run_b.run_id, &run_c.run_id],
+    );
 
     // --- artifacts (uploaded by Python mlflow to wherever this store puts them)
     let work = tempfile::tempdir().unwrap();
