@@ -1,9 +1,10 @@
 //! CPU kernels on contiguous f32 slices for everything around the matrix multiplies.
 //!
-//! candle runs the GEMMs; these fuse what would otherwise be separate tensor ops (and separate
-//! allocations and passes over memory): bias + residual + LayerNorm, bias + activation, the
-//! masked softmax with DeBERTa's relative terms, and the head split/merge permutations. Loops are
-//! written over plain slices with independent lanes so the compiler vectorises them.
+//! The GEMMs run in `gemm`; these fuse what would otherwise be separate tensor ops (and separate
+//! allocations and passes over memory): the embedding gather, the Q/K/V bias and query scaling,
+//! bias + residual + LayerNorm, bias + activation, the masked softmax with DeBERTa's relative
+//! terms, and the head merge. Loops are written over plain slices with independent lanes so the
+//! compiler vectorises them, under run-time SIMD dispatch ([`with_widest_simd`]).
 
 use rayon::prelude::*;
 

@@ -1,10 +1,10 @@
 //! The encoder (embeddings + post-LayerNorm transformer layers) shared by every supported
 //! architecture, with the token-classification head on top.
 //!
-//! Two interchangeable execution paths: on a CPU device the fused kernels of
-//! [`super::kernels`] run between candle's GEMMs; elsewhere (CUDA) the same maths runs as plain
-//! candle tensor ops. [`Execution::Portable`] forces the second path on the CPU too, which the
-//! tests use to check one against the other.
+//! Two interchangeable execution paths: on a CPU device, podium's own forward pass (`cpu`:
+//! direct GEMMs on strided slices with the fused kernels of [`super::kernels`] between them);
+//! elsewhere (CUDA) the same maths as plain candle tensor ops. [`Execution::Portable`] forces
+//! the second path on the CPU too, which the tests use to check one against the other.
 
 use std::path::Path;
 
