@@ -8,14 +8,24 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use podium_keys::{Tag, TagRegistry, stage};
-use podium_mlflow::{Filter, MlflowError, Run, TrackingStore, ViewType, search_all};
+use podium_mlflow::{
+    Filter, MlflowError, Run, RunFields, TrackingStore, ViewType, search_all_fields,
+};
 use serde::Serialize;
 
 use crate::error::ChampionError;
+use crate::selection::PARENT_RUN_ID_TAG;
 
-/// MLflow's own tag linking a nested run to its parent (set by `mlflow.start_run(nested=True)`).
-/// MLflow defines it, so it is not part of podium's tag registry.
-pub const MLFLOW_PARENT_RUN_ID_TAG: &str = "mlflow.parentRunId";
+/// Every registry tag verification reads (besides [`PARENT_RUN_ID_TAG`]); its search fetches
+/// only these.
+pub const VERIFY_TAGS: [Tag; 6] = [
+    Tag::Stage,
+    Tag::StudyKeyHash,
+    Tag::StudyKeySchemaVersion,
+    Tag::TrialKeyHash,
+    Tag::RefitOfTrialRunId,
+    Tag::LineageHpoSweepRunId,
+];
 
 /// The key schema version a run without the version tag has.
 pub const LEGACY_SCHEMA_VERSION: &str = "1.0";
@@ -169,11 +179,17 @@ pub fn verify_hashes(
                 store: store.describe(),
             }),
         })?;
-    let all = search_all(
+    // Only the lineage tags are read: an experiment of a large sweep is mostly metrics and
+    // params that verification never looks at.
+    let lineage_tags = RunFields::none()
+        .with_tags(VERIFY_TAGS.iter().map(|tag| tags.get(*tag)))
+        .with_tags([PARENT_RUN_ID_TAG]);
+    let all = search_all_fields(
         store,
         std::slice::from_ref(&experiment.experiment_id),
         &Filter::new(),
         ViewType::ActiveOnly,
+        &lineage_tags,
     )
     .map_err(|source| ChampionError::MlflowQuery {
         context: format!("runs of experiment {experiment_name:?}"),
@@ -319,14 +335,14 @@ fn check_sweep(sweep: &Run, tags: &TagRegistry, problems: &mut BTreeSet<HashProb
 /// The sweep a run links to: the lineage tag, else `mlflow.parentRunId`.
 fn parent_of<'a>(run: &'a Run, tags: &TagRegistry) -> Option<&'a str> {
     run.tag(tags.get(Tag::LineageHpoSweepRunId))
-        .or_else(|| run.tag(MLFLOW_PARENT_RUN_ID_TAG))
+        .or_else(|| run.tag(PARENT_RUN_ID_TAG))
 }
 
 /// The run's sweep link and the problems with it (reported only for runs in scope).
 fn parent_link(run: &Run, tags: &TagRegistry) -> (Option<String>, Vec<HashProblem>) {
     let mut problems = Vec::new();
     let lineage = run.tag(tags.get(Tag::LineageHpoSweepRunId));
-    let nested = run.tag(MLFLOW_PARENT_RUN_ID_TAG);
+    let nested = run.tag(PARENT_RUN_ID_TAG);
     if let (Some(lineage), Some(nested)) = (lineage, nested)
         && lineage != nested
     {
@@ -335,7 +351,7 @@ fn parent_link(run: &Run, tags: &TagRegistry) -> (Option<String>, Vec<HashProble
             run_id: run.id().to_string(),
             related_run_id: Some(lineage.to_string()),
             message: format!(
-                "run {} has {}={lineage} but {MLFLOW_PARENT_RUN_ID_TAG}={nested}",
+                "run {} has {}={lineage} but {PARENT_RUN_ID_TAG}={nested}",
                 run.id(),
                 tags.get(Tag::LineageHpoSweepRunId)
             ),
@@ -348,7 +364,7 @@ fn parent_link(run: &Run, tags: &TagRegistry) -> (Option<String>, Vec<HashProble
             run_id: run.id().to_string(),
             related_run_id: None,
             message: format!(
-                "run {} has neither {} nor {MLFLOW_PARENT_RUN_ID_TAG}",
+                "run {} has neither {} nor {PARENT_RUN_ID_TAG}",
                 run.id(),
                 tags.get(Tag::LineageHpoSweepRunId)
             ),
