@@ -229,43 +229,6 @@ impl TrackingStore for MemoryStore {
         Err(unsupported("the memory store does not delete experiments"))
     }
 
-    fn search_runs_page(
-        &self,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        _order_by: &[String],
-        page_token: Option<&str>,
-    ) -> Result<RunsPage, MlflowError> {
-        let clauses = parse_filter(filter)?;
-        let offset = match page_token {
-            None => 0,
-            Some(token) => token
-                .parse::<usize>()
-                .map_err(|_| unsupported(format!("bad page token {token:?}")))?,
-        };
-        let mut state = self.state();
-        state.queries.push(filter.to_string());
-        let matching: Vec<&Run> = state
-            .runs
-            .iter()
-            .filter(|run| Self::matches(run, experiment_ids, &clauses, view))
-            .collect();
-        let size = self.page_size.min(max_results.max(1));
-        let runs: Vec<Run> = matching
-            .iter()
-            .skip(offset)
-            .take(size)
-            .map(|run| (*run).clone())
-            .collect();
-        let next = offset + runs.len();
-        Ok(RunsPage {
-            runs,
-            next_page_token: (next < matching.len()).then(|| next.to_string()),
-        })
-    }
-
     fn search_runs_page_fields(
         &self,
         experiment_ids: &[String],
@@ -277,7 +240,7 @@ impl TrackingStore for MemoryStore {
         fields: &RunFields,
     ) -> Result<RunsPage, MlflowError> {
         self.state().projections.push(fields.clone());
-        let mut page = self.search_runs_page(
+        let mut page = self.whole_runs_page(
             experiment_ids,
             filter,
             view,
@@ -386,6 +349,44 @@ impl TrackingStore for MemoryStore {
 }
 
 impl MemoryStore {
+    /// One page of whole runs (the projection, if any, is applied by the caller).
+    fn whole_runs_page(
+        &self,
+        experiment_ids: &[String],
+        filter: &str,
+        view: ViewType,
+        max_results: usize,
+        _order_by: &[String],
+        page_token: Option<&str>,
+    ) -> Result<RunsPage, MlflowError> {
+        let clauses = parse_filter(filter)?;
+        let offset = match page_token {
+            None => 0,
+            Some(token) => token
+                .parse::<usize>()
+                .map_err(|_| unsupported(format!("bad page token {token:?}")))?,
+        };
+        let mut state = self.state();
+        state.queries.push(filter.to_string());
+        let matching: Vec<&Run> = state
+            .runs
+            .iter()
+            .filter(|run| Self::matches(run, experiment_ids, &clauses, view))
+            .collect();
+        let size = self.page_size.min(max_results.max(1));
+        let runs: Vec<Run> = matching
+            .iter()
+            .skip(offset)
+            .take(size)
+            .map(|run| (*run).clone())
+            .collect();
+        let next = offset + runs.len();
+        Ok(RunsPage {
+            runs,
+            next_page_token: (next < matching.len()).then(|| next.to_string()),
+        })
+    }
+
     fn with_run(&self, run_id: &str, change: impl FnOnce(&mut Run)) -> Result<(), MlflowError> {
         let mut state = self.state();
         let run = state

@@ -46,8 +46,8 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
     /// the experiment is purged by `mlflow gc`.
     fn delete_experiment(&self, experiment_id: &str) -> Result<(), MlflowError>;
 
-    /// One page of `runs/search`. `filter` is an MLflow filter string (possibly empty),
-    /// `max_results` at most [`MAX_RESULTS_LIMIT`].
+    /// One page of `runs/search` with every tag, param and metric of each run. `filter` is an
+    /// MLflow filter string (possibly empty), `max_results` at most [`MAX_RESULTS_LIMIT`].
     fn search_runs_page(
         &self,
         experiment_ids: &[String],
@@ -56,11 +56,21 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
         max_results: usize,
         order_by: &[String],
         page_token: Option<&str>,
-    ) -> Result<RunsPage, MlflowError>;
+    ) -> Result<RunsPage, MlflowError> {
+        self.search_runs_page_fields(
+            experiment_ids,
+            filter,
+            view,
+            max_results,
+            order_by,
+            page_token,
+            &RunFields::all(),
+        )
+    }
 
     /// [`TrackingStore::search_runs_page`] returning only the tags, params and metrics named by
-    /// `fields` (run info always). This default filters a full page; stores override it so the
-    /// left-out data is never read or kept.
+    /// `fields` (run info always). Stores leave the other data unread where they can (SQLite
+    /// never queries it, REST drops it while deserialising).
     #[allow(clippy::too_many_arguments)] // the page arguments of `search_runs_page`, plus one
     fn search_runs_page_fields(
         &self,
@@ -71,20 +81,7 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
         order_by: &[String],
         page_token: Option<&str>,
         fields: &RunFields,
-    ) -> Result<RunsPage, MlflowError> {
-        let mut page = self.search_runs_page(
-            experiment_ids,
-            filter,
-            view,
-            max_results,
-            order_by,
-            page_token,
-        )?;
-        for run in &mut page.runs {
-            fields.project(run);
-        }
-        Ok(page)
-    }
+    ) -> Result<RunsPage, MlflowError>;
 
     /// One run by id.
     fn get_run(&self, run_id: &str) -> Result<Run, MlflowError>;

@@ -1225,26 +1225,6 @@ impl TrackingStore for SqliteStore {
         })
     }
 
-    fn search_runs_page(
-        &self,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        order_by: &[String],
-        page_token: Option<&str>,
-    ) -> Result<RunsPage, MlflowError> {
-        self.search_runs_page_fields(
-            experiment_ids,
-            filter,
-            view,
-            max_results,
-            order_by,
-            page_token,
-            &RunFields::all(),
-        )
-    }
-
     fn search_runs_page_fields(
         &self,
         experiment_ids: &[String],
