@@ -296,8 +296,14 @@ pub const INFINITY_SENTINEL: f64 = f64::MAX;
 /// assert_eq!(parsed[2].0, f64::INFINITY);
 /// assert_eq!(serde_json::to_string(&MlflowFloat(f64::NAN)).unwrap(), r#""NaN""#);
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct MlflowFloat(pub f64);
+
+impl From<MlflowFloat> for f64 {
+    fn from(value: MlflowFloat) -> f64 {
+        value.0
+    }
+}
 
 impl MlflowFloat {
     /// Maps the SQL stores' ±f64::MAX sentinels to ±inf.

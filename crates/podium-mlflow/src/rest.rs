@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write;
+use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -705,9 +706,19 @@ impl<'de> serde::de::Visitor<'de> for ProjectedRunData<'_> {
         let mut data = RunDataJson::default();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
-                "metrics" => data.metrics = map.next_value_seed(MetricEntries(&self.0.metrics))?,
-                "params" => data.params = map.next_value_seed(KeyValueEntries(&self.0.params))?,
-                "tags" => data.tags = map.next_value_seed(KeyValueEntries(&self.0.tags))?,
+                "metrics" => {
+                    data.metrics = map.next_value_seed(
+                        SelectedEntries::<MlflowFloat, f64>::new(&self.0.metrics),
+                    )?;
+                }
+                "params" => {
+                    data.params = map
+                        .next_value_seed(SelectedEntries::<String, String>::new(&self.0.params))?;
+                }
+                "tags" => {
+                    data.tags =
+                        map.next_value_seed(SelectedEntries::<String, String>::new(&self.0.tags))?;
+                }
                 _ => {
                     map.next_value::<IgnoredAny>()?;
                 }
@@ -717,64 +728,51 @@ impl<'de> serde::de::Visitor<'de> for ProjectedRunData<'_> {
     }
 }
 
-/// `[{"key": k, "value": v}, …]` straight into a map, keeping the selected keys.
-struct KeyValueEntries<'k>(&'k KeySelection);
+/// `[{"key": k, "value": v, …}, …]` straight into a map, keeping the selected keys: tags and
+/// params (`V` = `T` = `String`) and latest metrics (`V` = [`MlflowFloat`], `T` = `f64`; their
+/// timestamp and step are ignored). A missing value is the protobuf default, as MLflow omits it.
+struct SelectedEntries<'k, V, T> {
+    keys: &'k KeySelection,
+    types: PhantomData<fn() -> (V, T)>,
+}
 
-impl<'de> DeserializeSeed<'de> for KeyValueEntries<'_> {
-    type Value = BTreeMap<String, String>;
+impl<'k, V, T> SelectedEntries<'k, V, T> {
+    fn new(keys: &'k KeySelection) -> Self {
+        SelectedEntries {
+            keys,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<'de, V: DeserializeOwned + Default, T: From<V>> DeserializeSeed<'de>
+    for SelectedEntries<'_, V, T>
+{
+    type Value = BTreeMap<String, T>;
     fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
         deserializer.deserialize_seq(self)
     }
 }
 
-impl<'de> serde::de::Visitor<'de> for KeyValueEntries<'_> {
-    type Value = BTreeMap<String, String>;
+impl<'de, V: DeserializeOwned + Default, T: From<V>> serde::de::Visitor<'de>
+    for SelectedEntries<'_, V, T>
+{
+    type Value = BTreeMap<String, T>;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("a list of {key, value}")
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
         #[derive(Deserialize)]
-        struct Entry {
+        #[serde(bound = "V: DeserializeOwned + Default")]
+        struct Entry<V> {
             key: String,
             #[serde(default)]
-            value: String,
+            value: V,
         }
         let mut map = BTreeMap::new();
-        while let Some(entry) = seq.next_element::<Entry>()? {
-            if self.0.contains(&entry.key) {
-                map.insert(entry.key, entry.value);
-            }
-        }
-        Ok(map)
-    }
-}
-
-/// `[{"key": k, "value": v, "timestamp": t, "step": s}, …]` (latest values) into a map, keeping
-/// the selected keys.
-struct MetricEntries<'k>(&'k KeySelection);
-
-impl<'de> DeserializeSeed<'de> for MetricEntries<'_> {
-    type Value = BTreeMap<String, f64>;
-    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for MetricEntries<'_> {
-    type Value = BTreeMap<String, f64>;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a list of metrics")
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-        #[derive(Deserialize)]
-        struct Entry {
-            key: String,
-            value: MlflowFloat,
-        }
-        let mut map = BTreeMap::new();
-        while let Some(entry) = seq.next_element::<Entry>()? {
-            if self.0.contains(&entry.key) {
-                map.insert(entry.key, entry.value.0);
+        while let Some(entry) = seq.next_element::<Entry<V>>()? {
+            if self.keys.contains(&entry.key) {
+                map.insert(entry.key, T::from(entry.value));
             }
         }
         Ok(map)
@@ -785,7 +783,7 @@ impl<'de> serde::de::Visitor<'de> for MetricEntries<'_> {
 fn key_value_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
-    KeyValueEntries(&KeySelection::All).deserialize(deserializer)
+    SelectedEntries::<String, String>::new(&KeySelection::All).deserialize(deserializer)
 }
 
 /// int64 fields arrive as numbers or (protobuf JSON) as strings.
