@@ -2,7 +2,7 @@
 //! no MLflow involved. Settings come from `benchmark.yaml` in the config directory when it
 //! exists (else DESIGN §6's defaults); every flag overrides its key.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -215,12 +215,8 @@ fn print_table(report: &BenchmarkReport) {
 
 /// One row per stage, one column per batch size: ms per pass and share of the pass.
 fn print_profile(profiles: &[harness::BatchProfile]) {
-    let mut stages: Vec<Stage> = profiles
-        .iter()
-        .flat_map(|batch| batch.profile.stages().into_iter().map(|time| time.stage))
-        .collect();
-    stages.sort();
-    stages.dedup();
+    let summaries: Vec<Vec<StageTime>> = profiles.iter().map(|b| b.profile.stages()).collect();
+    let stages: BTreeSet<Stage> = summaries.iter().flatten().map(|time| time.stage).collect();
     let mut header = vec!["stage".to_string(), "kind".to_string()];
     header.extend(
         profiles
@@ -232,7 +228,6 @@ fn print_profile(profiles: &[harness::BatchProfile]) {
         Some(time) => format!("{:.3} ({:.1}%)", time.ms_per_pass, time.share * 100.0),
         None => "-".to_string(),
     };
-    let summaries: Vec<Vec<StageTime>> = profiles.iter().map(|b| b.profile.stages()).collect();
     for stage in stages {
         let mut row = vec![
             stage.name().to_string(),
