@@ -18,7 +18,8 @@
 use std::error::Error;
 use std::path::{Path, PathBuf};
 
-use podium_bench::harness::{self, BenchmarkConfig};
+use podium_bench::bench_config::BenchmarkConfig;
+use podium_bench::harness;
 use podium_bench::random_checkpoint::RandomCheckpoint;
 use podium_bench::runtime::{Model, parse_device};
 

@@ -4,7 +4,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::BenchError;
-use crate::harness::{self, BenchmarkConfig};
+use crate::bench_config::BenchmarkConfig;
+use crate::harness;
 use crate::runtime::{self, Model};
 
 /// What one measurement produced.

@@ -40,7 +40,8 @@ use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
 use crate::cache::{BenchmarkCache, CacheLookup, CachedBenchmark};
 use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
 use crate::error::BenchError;
-use crate::harness::{BenchmarkConfig, InputSpec};
+use crate::bench_config::BenchmarkConfig;
+use crate::harness::InputSpec;
 
 pub use interrupt::InFlight;
 pub use measure::{CheckpointMeasurer, Measurement, Measurer};

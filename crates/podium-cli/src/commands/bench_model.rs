@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use podium_bench::harness::{self, BenchmarkConfig, BenchmarkReport, InputSpec};
+use podium_bench::bench_config::BenchmarkConfig;
+use podium_bench::harness::{self, BenchmarkReport, InputSpec};
 use podium_bench::runtime::{self, Model, Stage, StageTime};
 use serde::Serialize;
 

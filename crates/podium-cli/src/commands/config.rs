@@ -167,8 +167,8 @@ fn check_file(config_dir: &Path, path: &Path) -> Result<String, String> {
             "objective {} ({})",
             selection.objective.metric, selection.objective.direction
         ));
-    } else if name == podium_bench::harness::BenchmarkConfig::FILE {
-        let benchmark = podium_bench::harness::BenchmarkConfig::from_file(path)
+    } else if name == podium_bench::bench_config::BenchmarkConfig::FILE {
+        let benchmark = podium_bench::bench_config::BenchmarkConfig::from_file(path)
             .map_err(|err| err.to_string())?;
         found.push(format!("batch sizes {:?}", benchmark.batch_sizes));
     } else if name == "tags.yaml" {
