@@ -76,7 +76,7 @@ fn unicode_names_are_escaped_like_ensure_ascii() {
     assert_eq!(
         data_fingerprint(&value).unwrap(),
         sha256_hex(
-            r#"{"label_mapping": {"\u65e5\u672c": "JP"}, "name": "R\u00e9sum\u00e9-NER \ud83d\ude00", "schema": {}, "split_seed": null, "version": "v\u00e9"}"#
+            r#"{"label_mapping":{"\u65e5\u672c":"JP"},"name":"R\u00e9sum\u00e9-NER \ud83d\ude00","schema":{},"split_seed":null,"version":"v\u00e9"}"#
         )
     );
 }
@@ -137,14 +137,14 @@ fn trial_keys_of_json_params() {
     assert_eq!(
         trial_key(&"ab".repeat(32), &params).unwrap(),
         format!(
-            r#"{{"hyperparameters":{{"batch_size":16,"dropout":0.1,"learning_rate":3.2e-05}},"schema_version":"1.0","study_key_hash":"{}"}}"#,
+            r#"{{"hyperparameters":{{"batch_size":16,"dropout":0.1,"learning_rate":3.2e-05}},"schema_version":"2.0","study_key_hash":"{}"}}"#,
             "ab".repeat(32)
         )
     );
 }
 
 #[test]
-fn study_key_ignores_model_case_and_space_but_not_search_space_family() {
+fn study_key_ignores_model_case_and_space_and_family_ignores_the_model() {
     let data = load_yaml_str("name: d").unwrap();
     let hpo_a = load_yaml_str("search_space: {lr: {low: 1.0e-5}}").unwrap();
     let hpo_b = load_yaml_str("search_space: {lr: {low: 2.0e-5}}").unwrap();
@@ -153,15 +153,41 @@ fn study_key_ignores_model_case_and_space_but_not_search_space_family() {
         data: &data,
         hpo,
         train: &train,
-        eval: &PyValue::None,
+        eval: None,
         model,
         benchmark: None,
         code_version: None,
     };
     let a = StudyIdentity::compute(&configs(&hpo_a, " DistilBERT "), StudyKeySchema::V2).unwrap();
     let a2 = StudyIdentity::compute(&configs(&hpo_a, "distilbert"), StudyKeySchema::V2).unwrap();
+    let other = StudyIdentity::compute(&configs(&hpo_a, "deberta"), StudyKeySchema::V2).unwrap();
     let b = StudyIdentity::compute(&configs(&hpo_b, "distilbert"), StudyKeySchema::V2).unwrap();
     assert_eq!(a, a2);
     assert_ne!(a.study_key_hash, b.study_key_hash);
-    assert_eq!(a.study_family_hash, b.study_family_hash);
+    // The family groups backbones of one search: it hashes the search space, not the model.
+    assert_eq!(a.study_family_hash, other.study_family_hash);
+    assert_ne!(a.study_family_hash, b.study_family_hash);
+}
+
+/// Inputs `json.dumps` or the pipeline's `.get` calls reject are errors naming the key.
+#[test]
+fn inputs_the_pipeline_rejects_are_errors() {
+    let data = load_yaml_str("name: d").unwrap();
+    let train = PyValue::empty_dict();
+    let mixed = load_yaml_str("search_space: {1: a, b: c}").unwrap();
+    let sampling = load_yaml_str("sampling: [random]").unwrap();
+    for hpo in [&mixed, &sampling] {
+        let configs = StudyConfigs {
+            data: &data,
+            hpo,
+            train: &train,
+            eval: None,
+            model: "m",
+            benchmark: None,
+            code_version: None,
+        };
+        assert!(podium_keys::StudyKeys::compute(&configs).is_err());
+    }
+    let err = trial_key("h", &load_yaml_str("[1, 2]").unwrap()).unwrap_err();
+    assert!(err.to_string().contains("hyperparameters"), "{err}");
 }

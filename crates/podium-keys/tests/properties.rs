@@ -103,7 +103,8 @@ proptest! {
         let again = py_json(&value.clone(), Separators::Compact).unwrap();
         prop_assert_eq!(&first, &again);
         prop_assert!(first.is_ascii());
-        prop_assert_eq!(config_hash(&value).unwrap(), sha256_hex(&first)[..16].to_string());
+        let default = py_json(&value, Separators::Default).unwrap();
+        prop_assert_eq!(config_hash(&value).unwrap(), sha256_hex(&default)[..16].to_string());
     }
 
     #[test]
@@ -156,5 +157,124 @@ proptest! {
             out
         };
         prop_assert_eq!(stripped, compact);
+    }
+}
+
+/// A YAML scalar PyYAML reads back as exactly `value` (floats with a dot and a signed exponent,
+/// strings double-quoted).
+fn yaml_scalar(value: &PyValue) -> String {
+    match value {
+        PyValue::None => "null".into(),
+        PyValue::Bool(b) => b.to_string(),
+        PyValue::Int(i) => i.to_string(),
+        PyValue::Float(f) if f.is_nan() => ".nan".into(),
+        PyValue::Float(f) if f.is_infinite() => if *f > 0.0 { ".inf" } else { "-.inf" }.into(),
+        PyValue::Float(f) => {
+            let text = format!("{f:e}");
+            let (mantissa, exponent) = text.split_once('e').unwrap();
+            let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
+            let exponent = if exponent.starts_with('-') { exponent.to_string() } else { format!("+{exponent}") };
+            format!("{mantissa}e{exponent}")
+        }
+        PyValue::Str(text) => serde_json::to_string(text).unwrap(),
+        PyValue::List(_) | PyValue::Dict(_) => unreachable!("not a scalar"),
+    }
+}
+
+/// Flow style: `{k: v, …}` / `[…]` on one line.
+fn yaml_flow(value: &PyValue) -> String {
+    match value {
+        PyValue::List(items) => format!("[{}]", items.iter().map(yaml_flow).collect::<Vec<_>>().join(", ")),
+        PyValue::Dict(entries) => format!(
+            "{{{}}}",
+            entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", yaml_scalar(k), yaml_flow(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        scalar => yaml_scalar(scalar),
+    }
+}
+
+/// Block style, indented, with comments sprinkled in.
+fn yaml_block(value: &PyValue, indent: usize, out: &mut String) {
+    let pad = " ".repeat(indent);
+    match value {
+        PyValue::Dict(entries) if !entries.is_empty() => {
+            for (key, item) in entries {
+                match item {
+                    PyValue::Dict(e) if !e.is_empty() => {
+                        out.push_str(&format!("{pad}{}:  # nested\n", yaml_scalar(key)));
+                        yaml_block(item, indent + 2, out);
+                    }
+                    PyValue::List(l) if !l.is_empty() => {
+                        out.push_str(&format!("{pad}{}:\n", yaml_scalar(key)));
+                        yaml_block(item, indent + 2, out);
+                    }
+                    other => out.push_str(&format!("{pad}{}: {}\n", yaml_scalar(key), yaml_flow(other))),
+                }
+            }
+        }
+        PyValue::List(items) if !items.is_empty() => {
+            for item in items {
+                out.push_str(&format!("{pad}- {}\n", yaml_flow(item)));
+            }
+        }
+        other => out.push_str(&format!("{pad}{}\n", yaml_flow(other))),
+    }
+}
+
+fn as_config(value: PyValue) -> PyValue {
+    match value {
+        dict @ PyValue::Dict(_) => dict,
+        other => PyValue::dict_from_pairs([(PyValue::str("value"), other)]),
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// Key order and YAML formatting of the input never change a key: a config written in block
+    /// style and the same config reordered in flow style give the same study keys, trial key and
+    /// config hash.
+    #[test]
+    fn key_order_and_yaml_formatting_never_change_a_hash(
+        value in serialisable_value(),
+        params in serialisable_value(),
+        salt in 0usize..64,
+    ) {
+        prop_assume!(!has_nan_key(&value) && !has_nan_key(&params));
+        let config = as_config(value);
+        let mut block = String::from("# a config\n");
+        yaml_block(&config, 0, &mut block);
+        let flow = yaml_flow(&reorder(&config, salt));
+        let (Ok(from_block), Ok(from_flow)) =
+            (podium_keys::load_yaml_str(&block), podium_keys::load_yaml_str(&flow))
+        else {
+            // Texts PyYAML itself reads differently (YAML 1.1 line breaks) are refused, not hashed.
+            return Ok(());
+        };
+        prop_assert_eq!(config_hash(&from_block).unwrap(), config_hash(&config).unwrap());
+        prop_assert_eq!(config_hash(&from_flow).unwrap(), config_hash(&config).unwrap());
+        let keys = |hpo: &PyValue| {
+            let configs = podium_keys::StudyConfigs {
+                data: hpo, hpo, train: hpo, eval: None, model: "distilbert",
+                benchmark: None, code_version: None,
+            };
+            podium_keys::StudyKeys::compute(&configs).ok()
+        };
+        prop_assert_eq!(keys(&from_block), keys(&from_flow));
+        // Only the top level: the pipeline writes nested values with Python's str(), whose text
+        // follows insertion order (so does ours).
+        let params = as_config(params);
+        let PyValue::Dict(mut entries) = params.clone() else { unreachable!() };
+        let shift = salt % entries.len().max(1);
+        entries.rotate_left(shift);
+        let reordered = PyValue::Dict(entries);
+        prop_assert_eq!(
+            podium_keys::trial_key("h", &params).ok(),
+            podium_keys::trial_key("h", &reordered).ok()
+        );
     }
 }

@@ -1,26 +1,19 @@
-//! Every key of the repository's configs: insta snapshots (so an accidental change shows up in
-//! review) and equality with the Python reference (scripts/keys-reference.py: the pipeline's
-//! definitions with json.dumps + hashlib, reading the same YAML files with yaml.safe_load).
+//! Every key of the repository's config folder and of a folder laid out like the pipeline's:
+//! insta snapshots (so an accidental change shows up in review) and equality with the Python
+//! reference (scripts/keys-reference.py: the pipeline's formulas restated with json.dumps +
+//! hashlib, reading the same YAML files with yaml.safe_load).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use podium_keys::{
-    PyValue, StudyConfigs, StudyIdentity, StudyKeySchema, benchmark_fingerprint, benchmark_key,
-    config_hash, load_path, study_family_key, trial_key, trial_key_hash,
-};
+use podium_keys::{ProjectConfigs, benchmark_key, config_hash, load_path, trial_key, trial_key_hash};
 use serde_json::{Value, json};
 
-const HARNESS_VERSION: u32 = 1;
 const RUN_ID: &str = "0123456789abcdef0123456789abcdef";
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
-
-fn config(name: &str) -> PathBuf {
-    root().join("config").join(name)
 }
 
 fn fixture(name: &str) -> PathBuf {
@@ -29,70 +22,46 @@ fn fixture(name: &str) -> PathBuf {
         .join(name)
 }
 
-/// Everything podium computes for one (hpo file, model, params file, code version).
-fn rust_keys(hpo_file: &str, model: &str, params: &Path, code_version: Option<&str>) -> Value {
-    let data = load_path(&config("data.yaml")).unwrap();
-    let hpo = load_path(&config(hpo_file)).unwrap();
-    let train = load_path(&config("train.yaml")).unwrap();
-    let eval = load_path(&config("eval.yaml")).unwrap();
-    let benchmark = load_path(&config("benchmark.yaml")).unwrap();
+/// Everything podium computes for one (config folder, backbone, params file, code version).
+fn rust_keys(config_dir: &Path, backbone: &str, params: &Path, code_version: Option<&str>) -> Value {
+    let project = ProjectConfigs::load(config_dir, None).unwrap();
+    let mut configs = project.study_configs(backbone);
+    configs.code_version = code_version;
+    let keys = podium_keys::StudyKeys::compute(&configs).unwrap();
     let params = load_path(params).unwrap();
-    let configs = StudyConfigs {
-        data: &data,
-        hpo: &hpo,
-        train: &train,
-        eval: &eval,
-        model,
-        benchmark: Some(&benchmark),
-        code_version,
+    let trial = trial_key(&keys.study_key_hash, &params).unwrap();
+    let hash_of = |value: Option<&podium_keys::PyValue>| {
+        config_hash(value.unwrap_or(&podium_keys::PyValue::None)).unwrap()
     };
-    let v2 = StudyIdentity::compute(&configs, StudyKeySchema::V2).unwrap();
-    let v1 = StudyIdentity::compute(&configs, StudyKeySchema::V1).unwrap();
-    let family_key =
-        study_family_key(&configs, &v2.data_fingerprint, &v2.eval_fingerprint).unwrap();
-    let bench_fp = benchmark_fingerprint(&benchmark, HARNESS_VERSION).unwrap();
-    let trial = trial_key(&v2.study_key_hash, &params).unwrap();
-    let hash_of = |value: &PyValue| config_hash(value).unwrap();
+    let bench_hash = hash_of(project.benchmark.as_ref());
     json!({
-        "data_fingerprint": v2.data_fingerprint,
-        "eval_fingerprint": v2.eval_fingerprint,
-        "study_key": v2.study_key,
-        "study_key_hash": v2.study_key_hash,
-        "study_family_key": family_key,
-        "study_family_hash": v2.study_family_hash,
-        "study_key_v1": v1.study_key,
-        "study_key_v1_hash": v1.study_key_hash,
+        "data_fingerprint": keys.data_fingerprint,
+        "eval_fingerprint": keys.eval_fingerprint,
+        "study_key": keys.study_key,
+        "study_key_hash": keys.study_key_hash,
+        "study_family_key": keys.study_family_key,
+        "study_family_hash": keys.study_family_hash,
+        "v1_study_key": keys.v1_study_key,
+        "v1_study_key_hash": keys.v1_study_key_hash,
         "config_hashes": {
-            "data": hash_of(&data),
-            "hpo": hash_of(&hpo),
-            "train": hash_of(&train),
-            "eval": hash_of(&eval),
-            "benchmark": hash_of(&benchmark),
+            "data": hash_of(Some(&project.data)),
+            "hpo": hash_of(Some(&project.hpo)),
+            "train": hash_of(Some(&project.train)),
+            "benchmark": bench_hash,
         },
-        "bench_fp": bench_fp,
-        "benchmark_key": benchmark_key(RUN_ID, &v2.data_fingerprint, &v2.eval_fingerprint, &bench_fp),
+        "benchmark_key": benchmark_key(RUN_ID, &keys.data_fingerprint, &keys.eval_fingerprint, &bench_hash),
         "trial_key": trial,
         "trial_key_hash": trial_key_hash(&trial),
     })
 }
 
-fn python_keys(hpo_file: &str, model: &str, params: &Path, code_version: Option<&str>) -> Value {
+fn python_keys(config_dir: &Path, backbone: &str, params: &Path, code_version: Option<&str>) -> Value {
     let mut command = Command::new(podium_testkit::python());
     command
         .arg(root().join("scripts/keys-reference.py"))
-        .arg("--data")
-        .arg(config("data.yaml"))
-        .arg("--hpo")
-        .arg(config(hpo_file))
-        .arg("--train")
-        .arg(config("train.yaml"))
-        .arg("--eval")
-        .arg(config("eval.yaml"))
-        .arg("--benchmark")
-        .arg(config("benchmark.yaml"))
-        .args(["--model", model, "--run-id", RUN_ID])
-        .arg("--harness-version")
-        .arg(HARNESS_VERSION.to_string())
+        .arg("--config-dir")
+        .arg(config_dir)
+        .args(["--backbone", backbone, "--run-id", RUN_ID])
         .arg("--params")
         .arg(params);
     if let Some(version) = code_version {
@@ -107,24 +76,23 @@ fn python_keys(hpo_file: &str, model: &str, params: &Path, code_version: Option<
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-const CASES: &[(&str, &str, &str, Option<&str>)] = &[
-    ("prod", "distilbert", "params.json", None),
-    ("smoke", "distilroberta", "params.yaml", None),
-    ("prod", " DeBERTa-v3 ", "params.yaml", Some("abc123")),
-];
+/// (config folder, its name in snapshots, backbone, params file, code version).
+fn cases() -> Vec<(PathBuf, &'static str, &'static str, &'static str, Option<&'static str>)> {
+    vec![
+        (root().join("config"), "repo", "distilbert", "params.json", None),
+        (root().join("config"), "repo", "deberta", "params.yaml", Some("abc123")),
+        (fixture("pipeline-config"), "pipeline", "distilbert", "params.json", None),
+        (fixture("pipeline-config"), "pipeline", " DistilBERT ", "params.yaml", None),
+    ]
+}
 
 #[test]
-fn keys_of_the_repository_configs_are_snapshotted() {
-    for (hpo, model, params, code_version) in CASES {
-        let keys = rust_keys(
-            &format!("hpo/{hpo}.yaml"),
-            model,
-            &fixture(params),
-            *code_version,
-        );
+fn keys_of_the_config_folders_are_snapshotted() {
+    for (dir, label, backbone, params, code_version) in cases() {
+        let keys = rust_keys(&dir, backbone, &fixture(params), code_version);
         let name = format!(
-            "{hpo}-{}-{}{}",
-            model.trim().to_lowercase(),
+            "{label}-{}-{}{}",
+            backbone.trim().to_lowercase(),
             params.replace('.', "-"),
             code_version.map(|v| format!("-{v}")).unwrap_or_default()
         );
@@ -133,12 +101,11 @@ fn keys_of_the_repository_configs_are_snapshotted() {
 }
 
 #[test]
-fn keys_of_the_repository_configs_equal_the_python_reference() {
-    for (hpo, model, params, code_version) in CASES {
-        let hpo_file = format!("hpo/{hpo}.yaml");
-        let ours = rust_keys(&hpo_file, model, &fixture(params), *code_version);
-        let theirs = python_keys(&hpo_file, model, &fixture(params), *code_version);
-        assert_eq!(ours, theirs, "{hpo} {model} {params}");
+fn keys_of_the_config_folders_equal_the_python_reference() {
+    for (dir, label, backbone, params, code_version) in cases() {
+        let ours = rust_keys(&dir, backbone, &fixture(params), code_version);
+        let theirs = python_keys(&dir, backbone, &fixture(params), code_version);
+        assert_eq!(ours, theirs, "{label} {backbone} {params}");
     }
 }
 
