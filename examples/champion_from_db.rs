@@ -28,14 +28,14 @@ use podium_mlflow::{MetricPoint, RunStatus, SqliteStore, TrackingStore};
 use podium_variants::{Environment, ExperimentConfig, OutputLayout, backbone_short_name};
 
 /// The backbone of the store this example creates.
-const EXAMPLE_BACKBONE: &str = "distilbert-base-uncased";
+const EXAMPLE_BACKBONE: &str = "distilbert";
 
 fn main() -> Result<(), Box<dyn Error>> {
     let mut args = std::env::args().skip(1);
     let repo_config = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("config");
     let scratch = tempfile::tempdir()?;
     // The store created here holds one backbone; a given store is asked for every backbone of
-    // its experiment.yaml.
+    // its experiment.
     let (db, only_backbone) = match args.next() {
         Some(db) => (PathBuf::from(db), None),
         None => {
@@ -54,7 +54,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let root = db.parent().unwrap_or(Path::new(".")).to_path_buf();
     let config_dir = args.next().map(PathBuf::from).unwrap_or_else(|| {
         let beside = root.join("config");
-        if beside.join("experiment.yaml").is_file() {
+        if beside.join("experiment").is_dir() {
             beside
         } else {
             repo_config.clone()
@@ -62,7 +62,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     });
 
     let store = SqliteStore::open(&db)?;
-    let experiments = ExperimentConfig::load(&config_dir.join("experiment.yaml"))?;
+    let experiments = ExperimentConfig::from_config_dir(&config_dir, None)?;
     let config = SelectionConfig::load(&config_dir.join("best_model_selection.yaml"))?;
     let tags = TagRegistry::load(&config_dir.join("tags.yaml"))?;
     let layout = OutputLayout::new(&root);
@@ -122,14 +122,11 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// Logs two studies of distilbert (the prod and the smoke search space) with their refits,
 /// tagged by podium's tag builder from the repository's configs.
 fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error>> {
-    let experiments = ExperimentConfig::load(&config_dir.join("experiment.yaml"))?;
+    let experiments = ExperimentConfig::from_config_dir(&config_dir, None)?;
     let registry = TagRegistry::load(&config_dir.join("tags.yaml"))?;
     let backbone = EXAMPLE_BACKBONE;
-    let (data, train, eval) = (
-        load_path(&config_dir.join("data.yaml"))?,
-        load_path(&config_dir.join("train.yaml"))?,
-        load_path(&config_dir.join("eval.yaml"))?,
-    );
+    let files = podium_variants::ExperimentFiles::discover(config_dir, None)?;
+    let (data, train) = (load_path(&files.data)?, load_path(&files.train)?);
     let store = SqliteStore::open(db)?;
     let experiment = store.create_experiment(&experiments.hpo_experiment_name(backbone))?;
     let studies = [
@@ -143,7 +140,7 @@ fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error
             data: &data,
             hpo: &hpo,
             train: &train,
-            eval: &eval,
+            eval: None,
             model: backbone,
             benchmark: None,
             code_version: None,

@@ -341,7 +341,10 @@ impl BenchmarkConfig {
             Some(other) => {
                 return Err(invalid(
                     &key_of("device"),
-                    format!("expected null, auto, cpu, cuda or cuda:N, found {}", show(other)),
+                    format!(
+                        "expected null, auto, cpu, cuda or cuda:N, found {}",
+                        show(other)
+                    ),
                 ));
             }
         }
@@ -465,15 +468,30 @@ mod tests {
             ("run: {moed: force_new}", "run.moed"),
             ("output: {filename: ../x.json}", "output.filename"),
             ("output: {name: x}", "output.name"),
-            ("benchmarking: {batch_sizes: []}", "benchmarking.batch_sizes"),
-            ("benchmarking: {batch_sizes: [1, 0]}", "benchmarking.batch_sizes"),
-            ("benchmarking: {batch_sizes: [1, -8]}", "benchmarking.batch_sizes"),
-            ("benchmarking: {batch_sizes: [1, 1]}", "benchmarking.batch_sizes"),
+            (
+                "benchmarking: {batch_sizes: []}",
+                "benchmarking.batch_sizes",
+            ),
+            (
+                "benchmarking: {batch_sizes: [1, 0]}",
+                "benchmarking.batch_sizes",
+            ),
+            (
+                "benchmarking: {batch_sizes: [1, -8]}",
+                "benchmarking.batch_sizes",
+            ),
+            (
+                "benchmarking: {batch_sizes: [1, 1]}",
+                "benchmarking.batch_sizes",
+            ),
             ("benchmarking: {device: tpu}", "benchmarking.device"),
             ("benchmarking: {input: test_data}", "benchmarking.test_data"),
             ("benchmarking: {input: live}", "benchmarking.input"),
             ("benchmarking: {threads: 0}", "benchmarking.threads"),
-            ("benchmarking: {min_duration_s: -1}", "benchmarking.min_duration_s"),
+            (
+                "benchmarking: {min_duration_s: -1}",
+                "benchmarking.min_duration_s",
+            ),
             ("benchmarking: 3", "benchmarking"),
         ] {
             let err = load(yaml).unwrap_err().to_string();
@@ -487,23 +505,37 @@ mod tests {
     fn every_knob_is_bounded() {
         for (yaml, key) in [
             ("batch_sizes: [1000000]", "benchmarking.batch_sizes"),
-            ("batch_sizes: [4096]\n  max_length: 512", "benchmarking.batch_sizes"),
+            (
+                "batch_sizes: [4096]\n  max_length: 512",
+                "benchmarking.batch_sizes",
+            ),
             ("max_length: 1000000000", "benchmarking.max_length"),
             ("max_length: 1.0e9", "benchmarking.max_length"),
             ("iterations: 1000000000000", "benchmarking.iterations"),
             ("iterations: 1e12", "benchmarking.iterations"),
-            ("warmup_iterations: 1000000000", "benchmarking.warmup_iterations"),
+            (
+                "warmup_iterations: 1000000000",
+                "benchmarking.warmup_iterations",
+            ),
             ("min_duration_s: 1e308", "benchmarking.min_duration_s"),
             ("min_duration_s: .inf", "benchmarking.min_duration_s"),
             ("min_duration_s: .nan", "benchmarking.min_duration_s"),
             ("threads: 1000000", "benchmarking.threads"),
             ("threads: 18446744073709551616", "benchmarking.threads"),
             (
-                &format!("batch_sizes: [{}]", (1..=65).map(|n| n.to_string()).collect::<Vec<_>>().join(", ")),
+                &format!(
+                    "batch_sizes: [{}]",
+                    (1..=65)
+                        .map(|n| n.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 "benchmarking.batch_sizes",
             ),
         ] {
-            let err = load(&format!("benchmarking:\n  {yaml}\n")).unwrap_err().to_string();
+            let err = load(&format!("benchmarking:\n  {yaml}\n"))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains(key), "{yaml}: {err}");
         }
         let at_limits = load(&format!(

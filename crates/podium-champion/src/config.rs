@@ -280,9 +280,8 @@ impl SelectionConfig {
                         }
                     }
                     let doc = Value::Mapping(root.clone());
-                    config.run.mode = RunMode::from_config_value(&doc).map_err(|err| {
-                        reader.error("run.mode", err.to_string())
-                    })?;
+                    config.run.mode = RunMode::from_config_value(&doc)
+                        .map_err(|err| reader.error("run.mode", err.to_string()))?;
                 }
                 "objective" => reader.objective(value, &mut config.objective)?,
                 "champion_selection" => {
@@ -660,7 +659,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(config.run.mode, Some(RunMode::ForceNew));
-        assert_eq!(config.benchmark.latency_aggregation, LatencyAggregation::Median);
+        assert_eq!(
+            config.benchmark.latency_aggregation,
+            LatencyAggregation::Median
+        );
         assert_eq!(
             config.champion_selection.prefer_schema_version,
             SchemaPreference::Auto

@@ -7,14 +7,22 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 fn write_config(dir: &Path, backbones: &[&str]) {
-    std::fs::create_dir_all(dir).unwrap();
+    std::fs::create_dir_all(dir.join("experiment")).unwrap();
+    std::fs::create_dir_all(dir.join("hpo")).unwrap();
     let list = backbones
         .iter()
-        .map(|b| format!("  - {b}\n"))
+        .map(|b| format!("      - {b}\n"))
         .collect::<String>();
     std::fs::write(
-        dir.join("experiment.yaml"),
-        format!("name: proj\nbackbones:\n{list}"),
+        dir.join("experiment/proj.yaml"),
+        "experiment_name: proj\ndata_config: data.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
+    )
+    .unwrap();
+    std::fs::write(dir.join("data.yaml"), "name: d\n").unwrap();
+    std::fs::write(dir.join("train.yaml"), "training: {}\n").unwrap();
+    std::fs::write(
+        dir.join("hpo/prod.yaml"),
+        format!("search_space:\n  backbone:\n    type: choice\n    values:\n{list}"),
     )
     .unwrap();
     std::fs::write(

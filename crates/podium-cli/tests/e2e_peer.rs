@@ -12,35 +12,19 @@ use podium_bench::random_checkpoint::RandomCheckpoint;
 
 const BACKBONES: [&str; 2] = ["distilbert-base-uncased", "distilroberta-base"];
 
-/// Replaces the value of the top-level `key:` line of a YAML text.
-fn set_top_level(text: &str, key: &str, value: &str) -> String {
-    let prefix = format!("{key}:");
-    let mut replaced = 0;
-    let out: Vec<String> = text
-        .lines()
-        .map(|line| {
-            if line.starts_with(&prefix) {
-                replaced += 1;
-                format!("{key}: {value}")
-            } else {
-                line.to_string()
-            }
-        })
-        .collect();
-    assert_eq!(replaced, 1, "top-level {key} in:\n{text}");
-    out.join("\n") + "\n"
-}
-
 /// The repository's configs, with this test's experiment name, two backbones and a tiny
 /// benchmark.
 fn write_configs(config_dir: &Path) {
     let source = podium_testkit::workspace_root().join("config");
+    let backbones = format!(
+        "    values: [{}]",
+        BACKBONES.map(|b| format!("\"{b}\"")).join(", ")
+    );
     for name in [
         "benchmark.yaml",
         "best_model_selection.yaml",
-        "data.yaml",
-        "eval.yaml",
-        "experiment.yaml",
+        "data/resume_ner.yaml",
+        "experiment/podium_ner.yaml",
         "paths.yaml",
         "tags.yaml",
         "train.yaml",
@@ -48,28 +32,28 @@ fn write_configs(config_dir: &Path) {
         "hpo/smoke.yaml",
     ] {
         let mut text = std::fs::read_to_string(source.join(name)).unwrap();
-        if name == "experiment.yaml" {
-            text = set_top_level(&text, "name", "podium-e2e");
-            let backbones = text
-                .lines()
-                .skip_while(|line| !line.starts_with("backbones:"))
-                .take_while(|line| line.starts_with("backbones:") || line.starts_with("  "))
-                .collect::<Vec<_>>()
-                .join("\n");
+        if name == "experiment/podium_ner.yaml" {
             text = text.replace(
+                "experiment_name: \"podium-ner\"",
+                "experiment_name: \"podium-e2e\"",
+            );
+        }
+        if name == "hpo/prod.yaml" {
+            text = text.replace(
+                "    values: [\"distilbert\", \"distilroberta\", \"deberta\"]",
                 &backbones,
-                &format!("backbones: [{}]", BACKBONES.join(", ")),
             );
         }
         if name == "benchmark.yaml" {
-            for (key, value) in [
-                ("batch_sizes", "[1, 8]"),
-                ("max_length", "32"),
-                ("warmup", "2"),
-                ("iterations", "10"),
-                ("min_duration_s", "0.02"),
+            for (from, to) in [
+                ("  batch_sizes: [1, 8]", "  batch_sizes: [1, 8]"),
+                ("  max_length: 128", "  max_length: 32"),
+                ("  warmup_iterations: 10", "  warmup_iterations: 2"),
+                ("  iterations: 100", "  iterations: 10"),
+                ("  min_duration_s: 1.0", "  min_duration_s: 0.02"),
             ] {
-                text = set_top_level(&text, key, value);
+                assert!(text.contains(from), "{from} in benchmark.yaml");
+                text = text.replace(from, to);
             }
         }
         let target = config_dir.join(name);

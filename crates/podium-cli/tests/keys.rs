@@ -11,8 +11,12 @@ fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-fn config(name: &str) -> String {
-    root().join("config").join(name).display().to_string()
+fn pipeline_config() -> PathBuf {
+    root().join("crates/podium-keys/tests/fixtures/pipeline-config")
+}
+
+fn fixture_file(name: &str) -> String {
+    pipeline_config().join(name).display().to_string()
 }
 
 fn podium(args: &[&str]) -> Output {
@@ -32,18 +36,13 @@ fn json_of(output: &Output) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
-/// The Python reference's keys for the repository configs.
-fn python_reference(model: &str, params: &Path) -> Value {
+/// The Python reference's keys for a config folder.
+fn python_reference(config_dir: &Path, backbone: &str, params: &Path) -> Value {
     let output = Command::new(podium_testkit::python())
         .arg(root().join("scripts/keys-reference.py"))
-        .args(["--data", &config("data.yaml")])
-        .args(["--hpo", &config("hpo/prod.yaml")])
-        .args(["--train", &config("train.yaml")])
-        .args(["--eval", &config("eval.yaml")])
-        .args(["--benchmark", &config("benchmark.yaml")])
-        .args(["--model", model, "--run-id", "run-1"])
-        .arg("--harness-version")
-        .arg(podium_bench::HARNESS_VERSION.to_string())
+        .arg("--config-dir")
+        .arg(config_dir)
+        .args(["--backbone", backbone, "--run-id", "run-1"])
         .arg("--params")
         .arg(params)
         .output()
@@ -56,94 +55,210 @@ fn python_reference(model: &str, params: &Path) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+const STUDY_FIELDS: [&str; 8] = [
+    "data_fingerprint",
+    "eval_fingerprint",
+    "study_key",
+    "study_key_hash",
+    "study_family_key",
+    "study_family_hash",
+    "v1_study_key",
+    "v1_study_key_hash",
+];
+
 #[test]
 fn every_keys_command_equals_the_python_reference() {
     let dir = tempfile::tempdir().unwrap();
     let params = dir.path().join("params.json");
     std::fs::write(
         &params,
-        r#"{"learning_rate": 2.5e-05, "batch_size": 32, "dropout": 0.1, "label": "Résumé"}"#,
+        r#"{"learning_rate": 2.3300000000001e-05, "batch_size": 4, "dropout": 0.1234567890123456,
+            "weight_decay": -0.0, "backbone": "distilbert", "trial_number": 3, "run_id": "r",
+            "optimizer": " AdamW ", "schedule": null, "layers": [1, 2]}"#,
     )
     .unwrap();
-    let reference = python_reference("DistilBERT", &params);
+    let config_dir = pipeline_config();
+    let reference = python_reference(&config_dir, "distilbert", &params);
 
-    let study = json_of(&podium(&[
+    // From the experiment folder...
+    let from_folder = json_of(&podium(&[
         "study",
-        "--data",
-        &config("data.yaml"),
-        "--hpo",
-        &config("hpo/prod.yaml"),
-        "--train",
-        &config("train.yaml"),
-        "--eval",
-        &config("eval.yaml"),
-        "--model",
-        "DistilBERT",
+        "--backbone",
+        "distilbert",
+        "--config-dir",
+        config_dir.to_str().unwrap(),
+        "--format",
+        "json",
     ]));
-    assert_eq!(study["schema_version"], "2.0");
-    for field in [
-        "study_key",
-        "study_key_hash",
-        "study_family_hash",
-        "data_fingerprint",
-        "eval_fingerprint",
-    ] {
-        assert_eq!(study[field], reference[field], "{field}");
-    }
-
-    let v1 = json_of(&podium(&[
+    // ...and from the files, the eval config derived the same way.
+    let from_files = json_of(&podium(&[
         "study",
-        "--schema",
-        "v1",
         "--data",
-        &config("data.yaml"),
+        &fixture_file("data/resume_tiny.yaml"),
         "--hpo",
-        &config("hpo/prod.yaml"),
+        &fixture_file("hpo/smoke.yaml"),
         "--train",
-        &config("train.yaml"),
-        "--eval",
-        &config("eval.yaml"),
+        &fixture_file("train.yaml"),
         "--benchmark",
-        &config("benchmark.yaml"),
+        &fixture_file("benchmark.yaml"),
         "--model",
-        "DistilBERT",
+        "distilbert",
+        "--format",
+        "json",
     ]));
-    assert_eq!(v1["schema_version"], "1.0");
-    assert_eq!(v1["study_key"], reference["study_key_v1"]);
-    assert_eq!(v1["study_key_hash"], reference["study_key_v1_hash"]);
+    for field in STUDY_FIELDS {
+        assert_eq!(from_folder[field], reference[field], "{field}");
+        assert_eq!(from_files[field], reference[field], "{field}");
+    }
+    assert_eq!(
+        from_folder.as_object().unwrap().len(),
+        STUDY_FIELDS.len(),
+        "{from_folder:#}"
+    );
 
-    let study_key_hash = study["study_key_hash"].as_str().unwrap();
     let trial = json_of(&podium(&[
         "trial",
         "--study-key-hash",
-        study_key_hash,
+        reference["study_key_hash"].as_str().unwrap(),
         "--params",
         params.to_str().unwrap(),
+        "--format",
+        "json",
     ]));
     assert_eq!(trial["trial_key"], reference["trial_key"]);
     assert_eq!(trial["trial_key_hash"], reference["trial_key_hash"]);
+    let hyperparameters = trial["hyperparameters"].as_object().unwrap();
+    assert!(!hyperparameters.contains_key("backbone") && !hyperparameters.contains_key("run_id"));
+    assert_eq!(hyperparameters["optimizer"], "adamw");
+    assert_eq!(hyperparameters["layers"], "[1, 2]");
+    assert_eq!(hyperparameters["schedule"], "none");
 
     let benchmark = json_of(&podium(&[
         "benchmark",
         "--run-id",
         "run-1",
         "--data-fp",
-        study["data_fingerprint"].as_str().unwrap(),
+        reference["data_fingerprint"].as_str().unwrap(),
         "--eval-fp",
-        study["eval_fingerprint"].as_str().unwrap(),
+        reference["eval_fingerprint"].as_str().unwrap(),
         "--benchmark",
-        &config("benchmark.yaml"),
+        &fixture_file("benchmark.yaml"),
+        "--format",
+        "json",
     ]));
-    assert_eq!(benchmark["bench_fp"], reference["bench_fp"]);
     assert_eq!(benchmark["benchmark_key"], reference["benchmark_key"]);
+    assert_eq!(
+        benchmark["config_hash"],
+        reference["config_hashes"]["benchmark"]
+    );
 
-    let data_fp = json_of(&podium(&["fingerprint", "data", &config("data.yaml")]));
+    let data_fp = json_of(&podium(&[
+        "fingerprint",
+        "data",
+        &fixture_file("data/resume_tiny.yaml"),
+    ]));
     assert_eq!(data_fp["hash"], reference["data_fingerprint"]);
-    let eval_fp = json_of(&podium(&["fingerprint", "eval", &config("eval.yaml")]));
-    assert_eq!(eval_fp["hash"], reference["eval_fingerprint"]);
-    for (name, file) in [("hpo", "hpo/prod.yaml"), ("benchmark", "benchmark.yaml")] {
-        let hash = json_of(&podium(&["config-hash", &config(file)]));
-        assert_eq!(hash["hash"], reference["config_hashes"][name], "{name}");
+    for (name, file) in [
+        ("hpo", "hpo/smoke.yaml"),
+        ("benchmark", "benchmark.yaml"),
+        ("train", "train.yaml"),
+    ] {
+        let hash = json_of(&podium(&[
+            "config-hash",
+            &fixture_file(file),
+            "--format",
+            "json",
+        ]));
+        assert_eq!(
+            hash["config_hash"], reference["config_hashes"][name],
+            "{name}"
+        );
+    }
+}
+
+#[test]
+fn study_needs_files_or_a_backbone() {
+    let output = podium(&["study"]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--backbone"), "{stderr}");
+    let config_dir = pipeline_config();
+    let output = podium(&[
+        "study",
+        "--backbone",
+        "bert",
+        "--config-dir",
+        config_dir.to_str().unwrap(),
+    ]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("search_space.backbone.values"), "{stderr}");
+}
+
+/// A few hundred bytes of nested aliases must not expand without bound.
+#[test]
+fn alias_bombs_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let bomb = dir.path().join("data.yaml");
+    let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..12 {
+        let previous = format!("*a{}", level - 1);
+        text.push_str(&format!(
+            "a{level}: &a{level} [{}]\n",
+            vec![previous; 10].join(", ")
+        ));
+    }
+    std::fs::write(&bomb, &text).unwrap();
+    assert!(text.len() < 1000);
+    let started = std::time::Instant::now();
+    let output = podium(&["canonical", bomb.to_str().unwrap()]);
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("data.yaml") && stderr.contains("alias"),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+}
+
+/// `keys canonical` is linear: 200k keys, which took minutes when every insert and the
+/// duplicate check scanned the whole mapping.
+#[test]
+fn canonical_of_a_huge_mapping_is_fast() {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        (
+            "big.yaml",
+            (0..200_000)
+                .map(|i| format!("k{i}: {i}\n"))
+                .collect::<String>(),
+        ),
+        (
+            "big.json",
+            format!(
+                "{{{}}}",
+                (0..200_000)
+                    .map(|i| format!("\"k{i}\": {i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        ),
+    ] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).unwrap();
+        let started = std::time::Instant::now();
+        let output = podium(&["canonical", file.to_str().unwrap()]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(output.stdout.starts_with(b"{\"k0\":0,\"k1\":1,\"k10\":10,"));
+        let elapsed = started.elapsed();
+        assert!(
+            elapsed < std::time::Duration::from_secs(30),
+            "{name}: {elapsed:?}"
+        );
     }
 }
 
@@ -190,6 +305,14 @@ fn refusals_exit_non_zero_with_the_reason() {
         "{stderr}"
     );
 
+    let missing = podium(&["fingerprint", "eval", "/nonexistent/eval.yaml"]);
+    assert!(!missing.status.success());
+    let fifo_like = podium(&["canonical", "/dev/null/x.yaml"]);
+    assert!(!fifo_like.status.success());
+    let device = podium(&["canonical", "/dev/zero"]);
+    assert!(!device.status.success());
+    let stderr = String::from_utf8_lossy(&device.stderr);
+    assert!(stderr.contains("not a regular file"), "{stderr}");
     let missing = podium(&["fingerprint", "eval", "/nonexistent/eval.yaml"]);
     assert!(!missing.status.success());
 }

@@ -290,7 +290,10 @@ pub fn study_key_v2(
         ),
     ]);
     let mut payload = vec![
-        (PyValue::str("schema_version"), PyValue::str(STUDY_KEY_SCHEMA_V2)),
+        (
+            PyValue::str("schema_version"),
+            PyValue::str(STUDY_KEY_SCHEMA_V2),
+        ),
         (PyValue::str("data"), data_key),
         (PyValue::str("hpo"), hpo_key),
         (PyValue::str("training"), training_key),
@@ -344,7 +347,10 @@ fn v1_payload(configs: &StudyConfigs<'_>, with_model: bool) -> Result<PyValue, K
         _ => empty(),
     };
     let mut payload = vec![
-        (PyValue::str("schema_version"), PyValue::str(STUDY_FAMILY_SCHEMA)),
+        (
+            PyValue::str("schema_version"),
+            PyValue::str(STUDY_FAMILY_SCHEMA),
+        ),
         (PyValue::str("data"), data_key),
         (PyValue::str("hpo"), hpo_key),
         (PyValue::str("benchmark"), bench_key),
@@ -412,8 +418,7 @@ pub fn normalize_hyperparameters(params: &PyValue) -> Result<PyValue, KeysError>
     let entries = mapping_or_empty(params, "hyperparameters")?;
     let mut normalized = Vec::with_capacity(entries.len());
     for (key, value) in entries {
-        if matches!(key, PyValue::Str(name) if TRIAL_KEY_EXCLUDED_PARAMS.contains(&name.as_str()))
-        {
+        if matches!(key, PyValue::Str(name) if TRIAL_KEY_EXCLUDED_PARAMS.contains(&name.as_str())) {
             continue;
         }
         let value = normalize_hyperparameter(value).map_err(|err| match err {
@@ -655,7 +660,11 @@ mod tests {
         let train = load_yaml_str("training: {epochs: 1}\n").unwrap();
         let hpo = load_yaml_str("objective: {metric: macro-f1, direction: maximize}\n").unwrap();
         assert_eq!(
-            py_json(&derive_eval_config(&train, &hpo).unwrap(), Separators::Compact).unwrap(),
+            py_json(
+                &derive_eval_config(&train, &hpo).unwrap(),
+                Separators::Compact
+            )
+            .unwrap(),
             r#"{"evaluator_version":"default","metric":{"direction":"maximize","metric":"macro-f1"}}"#
         );
         let with_eval = load_yaml_str("eval: {evaluator_version: '2'}\n").unwrap();
@@ -682,15 +691,24 @@ mod tests {
              name: ' AdamW '\nzero: -0.0\nflag: true\nnone: null\nlist: [1, 'A']\n",
         )
         .unwrap();
-        let text = py_json(&normalize_hyperparameters(&params).unwrap(), Separators::Compact)
-            .unwrap();
+        let text = py_json(
+            &normalize_hyperparameters(&params).unwrap(),
+            Separators::Compact,
+        )
+        .unwrap();
         assert_eq!(
             text,
             r#"{"flag":true,"learning_rate":2.33e-05,"list":"[1, 'a']","name":"adamw","none":"none","zero":0.0}"#
         );
         // 13 significant digits, half-even on the exact binary value: 0.5 is exact.
-        assert_eq!(round_to_13_significant_digits(1234567890123.5), 1234567890124.0);
-        assert_eq!(round_to_13_significant_digits(1234567890122.5), 1234567890122.0);
+        assert_eq!(
+            round_to_13_significant_digits(1234567890123.5),
+            1234567890124.0
+        );
+        assert_eq!(
+            round_to_13_significant_digits(1234567890122.5),
+            1234567890122.0
+        );
         assert_eq!(round_to_13_significant_digits(1e16), 1e16);
         assert_eq!(round_to_13_significant_digits(5e-324), 5e-324);
     }

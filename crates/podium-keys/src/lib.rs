@@ -83,9 +83,9 @@ pub use keys::{
     STUDY_FAMILY_SCHEMA, STUDY_KEY_SCHEMA_V1, STUDY_KEY_SCHEMA_V2, StudyConfigs, StudyIdentity,
     StudyKeySchema, StudyKeys, TRIAL_KEY_EXCLUDED_PARAMS, TRIAL_KEY_SCHEMA, benchmark_fingerprint,
     benchmark_key, config_hash, data_fingerprint, derive_eval_config, eval_fingerprint,
-    normalize_hyperparameter, normalize_hyperparameters, normalize_model_name,
-    objective_direction, sha256_hex, study_family_hash, study_family_key, study_key_hash,
-    study_key_v1, study_key_v2, trial_key, trial_key_hash,
+    normalize_hyperparameter, normalize_hyperparameters, normalize_model_name, objective_direction,
+    sha256_hex, study_family_hash, study_family_key, study_key_hash, study_key_v1, study_key_v2,
+    trial_key, trial_key_hash,
 };
 pub use load::{
     MAX_CONFIG_BYTES, MAX_YAML_VALUES, load_json_str, load_path, load_str, load_yaml_str,

@@ -68,9 +68,8 @@ pub fn read_config_text(path: &Path) -> Result<String, KeysError> {
     if bytes.len() as u64 > MAX_CONFIG_BYTES {
         return Err(too_big());
     }
-    String::from_utf8(bytes).map_err(|err| {
-        io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err))
-    })
+    String::from_utf8(bytes)
+        .map_err(|err| io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
 }
 
 /// Loads text whose format is unknown: JSON rules when the whole text is valid JSON (a JSON
@@ -577,7 +576,10 @@ fn construct(node: &Node, depth: usize, budget: &Budget) -> Result<Built, KeysEr
                 match &**item {
                     Node::Mapping { pairs: entries, .. } if entries.len() == 1 => {
                         let (key, value) = &entries[0];
-                        match (construct(key, depth + 1, budget)?, construct(value, depth + 1, budget)?) {
+                        match (
+                            construct(key, depth + 1, budget)?,
+                            construct(value, depth + 1, budget)?,
+                        ) {
                             (Built::Value(key), Built::Value(value)) => {
                                 pairs.push(PyValue::List(vec![key, value]));
                             }

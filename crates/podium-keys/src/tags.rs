@@ -371,7 +371,23 @@ impl Tag {
 
     /// Whether this is one of podium's own tags (not in the pipeline's registry).
     pub fn is_podium_own(self) -> bool {
-        matches!(self, Tag::Variant | Tag::ArtifactCheckpointPath | Tag::BenchmarkKey | Tag::BenchmarkChampionRunId | Tag::BenchmarkTrialRunId | Tag::BenchmarkRefitRunId | Tag::BenchmarkEnvironment | Tag::BenchmarkPodiumVersion | Tag::BenchmarkThreads | Tag::BenchmarkHarnessVersion | Tag::BenchmarkCheckpointSource | Tag::BenchmarkWorker | Tag::BenchmarkError | Tag::BenchmarkRestoredFromCache)
+        matches!(
+            self,
+            Tag::Variant
+                | Tag::ArtifactCheckpointPath
+                | Tag::BenchmarkKey
+                | Tag::BenchmarkChampionRunId
+                | Tag::BenchmarkTrialRunId
+                | Tag::BenchmarkRefitRunId
+                | Tag::BenchmarkEnvironment
+                | Tag::BenchmarkPodiumVersion
+                | Tag::BenchmarkThreads
+                | Tag::BenchmarkHarnessVersion
+                | Tag::BenchmarkCheckpointSource
+                | Tag::BenchmarkWorker
+                | Tag::BenchmarkError
+                | Tag::BenchmarkRestoredFromCache
+        )
     }
 
     /// The tag named by (section, name), if podium knows it.
@@ -457,7 +473,10 @@ impl TagRegistry {
             other => {
                 return Err(invalid(
                     String::new(),
-                    format!("expected a mapping of sections, found {}", other.type_name()),
+                    format!(
+                        "expected a mapping of sections, found {}",
+                        other.type_name()
+                    ),
                 ));
             }
         };
@@ -495,7 +514,10 @@ impl TagRegistry {
                     }
                     return Err(invalid(
                         section.into(),
-                        format!("expected a mapping of tag names, found {}", other.type_name()),
+                        format!(
+                            "expected a mapping of tag names, found {}",
+                            other.type_name()
+                        ),
                     ));
                 }
             };
@@ -506,12 +528,11 @@ impl TagRegistry {
                         "tag names must be strings".into(),
                     )
                 })?;
-                let tag = Tag::from_section_name(section, name).ok_or_else(|| {
-                    KeysError::UnknownTag {
+                let tag =
+                    Tag::from_section_name(section, name).ok_or_else(|| KeysError::UnknownTag {
                         section: section.to_string(),
                         name: name.to_string(),
-                    }
-                })?;
+                    })?;
                 let key = match value {
                     PyValue::Str(key) if !key.trim().is_empty() => key.clone(),
                     other => {

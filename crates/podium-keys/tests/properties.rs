@@ -172,8 +172,16 @@ fn yaml_scalar(value: &PyValue) -> String {
         PyValue::Float(f) => {
             let text = format!("{f:e}");
             let (mantissa, exponent) = text.split_once('e').unwrap();
-            let mantissa = if mantissa.contains('.') { mantissa.to_string() } else { format!("{mantissa}.0") };
-            let exponent = if exponent.starts_with('-') { exponent.to_string() } else { format!("+{exponent}") };
+            let mantissa = if mantissa.contains('.') {
+                mantissa.to_string()
+            } else {
+                format!("{mantissa}.0")
+            };
+            let exponent = if exponent.starts_with('-') {
+                exponent.to_string()
+            } else {
+                format!("+{exponent}")
+            };
             format!("{mantissa}e{exponent}")
         }
         PyValue::Str(text) => serde_json::to_string(text).unwrap(),
@@ -184,7 +192,10 @@ fn yaml_scalar(value: &PyValue) -> String {
 /// Flow style: `{k: v, …}` / `[…]` on one line.
 fn yaml_flow(value: &PyValue) -> String {
     match value {
-        PyValue::List(items) => format!("[{}]", items.iter().map(yaml_flow).collect::<Vec<_>>().join(", ")),
+        PyValue::List(items) => format!(
+            "[{}]",
+            items.iter().map(yaml_flow).collect::<Vec<_>>().join(", ")
+        ),
         PyValue::Dict(entries) => format!(
             "{{{}}}",
             entries
@@ -212,7 +223,11 @@ fn yaml_block(value: &PyValue, indent: usize, out: &mut String) {
                         out.push_str(&format!("{pad}{}:\n", yaml_scalar(key)));
                         yaml_block(item, indent + 2, out);
                     }
-                    other => out.push_str(&format!("{pad}{}: {}\n", yaml_scalar(key), yaml_flow(other))),
+                    other => out.push_str(&format!(
+                        "{pad}{}: {}\n",
+                        yaml_scalar(key),
+                        yaml_flow(other)
+                    )),
                 }
             }
         }

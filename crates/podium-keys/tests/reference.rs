@@ -7,7 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use podium_keys::{ProjectConfigs, benchmark_key, config_hash, load_path, trial_key, trial_key_hash};
+use podium_keys::{
+    ProjectConfigs, benchmark_key, config_hash, load_path, trial_key, trial_key_hash,
+};
 use serde_json::{Value, json};
 
 const RUN_ID: &str = "0123456789abcdef0123456789abcdef";
@@ -23,7 +25,12 @@ fn fixture(name: &str) -> PathBuf {
 }
 
 /// Everything podium computes for one (config folder, backbone, params file, code version).
-fn rust_keys(config_dir: &Path, backbone: &str, params: &Path, code_version: Option<&str>) -> Value {
+fn rust_keys(
+    config_dir: &Path,
+    backbone: &str,
+    params: &Path,
+    code_version: Option<&str>,
+) -> Value {
     let project = ProjectConfigs::load(config_dir, None).unwrap();
     let mut configs = project.study_configs(backbone);
     configs.code_version = code_version;
@@ -55,7 +62,12 @@ fn rust_keys(config_dir: &Path, backbone: &str, params: &Path, code_version: Opt
     })
 }
 
-fn python_keys(config_dir: &Path, backbone: &str, params: &Path, code_version: Option<&str>) -> Value {
+fn python_keys(
+    config_dir: &Path,
+    backbone: &str,
+    params: &Path,
+    code_version: Option<&str>,
+) -> Value {
     let mut command = Command::new(podium_testkit::python());
     command
         .arg(root().join("scripts/keys-reference.py"))
@@ -77,12 +89,42 @@ fn python_keys(config_dir: &Path, backbone: &str, params: &Path, code_version: O
 }
 
 /// (config folder, its name in snapshots, backbone, params file, code version).
-fn cases() -> Vec<(PathBuf, &'static str, &'static str, &'static str, Option<&'static str>)> {
+fn cases() -> Vec<(
+    PathBuf,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+)> {
     vec![
-        (root().join("config"), "repo", "distilbert", "params.json", None),
-        (root().join("config"), "repo", "deberta", "params.yaml", Some("abc123")),
-        (fixture("pipeline-config"), "pipeline", "distilbert", "params.json", None),
-        (fixture("pipeline-config"), "pipeline", " DistilBERT ", "params.yaml", None),
+        (
+            root().join("config"),
+            "repo",
+            "distilbert",
+            "params.json",
+            None,
+        ),
+        (
+            root().join("config"),
+            "repo",
+            "deberta",
+            "params.yaml",
+            Some("abc123"),
+        ),
+        (
+            fixture("pipeline-config"),
+            "pipeline",
+            "distilbert",
+            "params.json",
+            None,
+        ),
+        (
+            fixture("pipeline-config"),
+            "pipeline",
+            " DistilBERT ",
+            "params.yaml",
+            None,
+        ),
     ]
 }
 

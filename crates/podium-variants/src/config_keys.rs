@@ -89,6 +89,9 @@ mod tests {
             vec!["sec.b".to_string()]
         );
         let message = schema.check(file, "", ["a", "c"]).unwrap_err().to_string();
-        assert!(message.contains("x.yaml") && message.contains("`c`"), "{message}");
+        assert!(
+            message.contains("x.yaml") && message.contains("`c`"),
+            "{message}"
+        );
     }
 }

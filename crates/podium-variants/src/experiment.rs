@@ -170,7 +170,10 @@ impl ExperimentFiles {
         };
         let required = |key: &str| -> Result<String, VariantsError> {
             string(key)?.ok_or_else(|| {
-                invalid(key, "missing: the path (relative to the config folder) of the file".into())
+                invalid(
+                    key,
+                    "missing: the path (relative to the config folder) of the file".into(),
+                )
             })
         };
         let stem = file
@@ -207,7 +210,10 @@ impl ExperimentFiles {
                                 Some(other) => {
                                     return Err(invalid(
                                         "stages.hpo.hpo_config",
-                                        format!("expected a non-empty string, found {}", kind(other)),
+                                        format!(
+                                            "expected a non-empty string, found {}",
+                                            kind(other)
+                                        ),
                                     ));
                                 }
                             }
@@ -237,7 +243,9 @@ impl ExperimentFiles {
             data: resolve(required("data_config")?),
             train: resolve(required("train_config")?),
             hpo: resolve(hpo),
-            benchmark: resolve(string("benchmark_config")?.unwrap_or_else(|| "benchmark.yaml".into())),
+            benchmark: resolve(
+                string("benchmark_config")?.unwrap_or_else(|| "benchmark.yaml".into()),
+            ),
             ignored_keys,
         })
     }
@@ -459,7 +467,12 @@ mod tests {
         assert_eq!(files.benchmark, dir.path().join("benchmark.yaml"));
         assert_eq!(
             files.ignored_keys,
-            ["model_config", "env_config", "naming", "stages.hpo.aml_experiment"]
+            [
+                "model_config",
+                "env_config",
+                "naming",
+                "stages.hpo.aml_experiment"
+            ]
         );
         let config = ExperimentConfig::from_config_dir(dir.path(), Some("proj")).unwrap();
         assert_eq!(config.name, "proj");
@@ -470,21 +483,37 @@ mod tests {
     fn choosing_among_experiments_and_unknown_keys() {
         let dir = tempfile::tempdir().unwrap();
         write(dir.path(), "experiment/a.yaml", EXPERIMENT);
-        write(dir.path(), "experiment/b.yaml", &EXPERIMENT.replace("proj", "other"));
+        write(
+            dir.path(),
+            "experiment/b.yaml",
+            &EXPERIMENT.replace("proj", "other"),
+        );
         let message = ExperimentFiles::discover(dir.path(), None)
             .unwrap_err()
             .to_string();
-        assert!(message.contains("a, b") && message.contains("--experiment"), "{message}");
+        assert!(
+            message.contains("a, b") && message.contains("--experiment"),
+            "{message}"
+        );
         assert_eq!(
-            ExperimentFiles::discover(dir.path(), Some("other")).unwrap().experiment_file,
+            ExperimentFiles::discover(dir.path(), Some("other"))
+                .unwrap()
+                .experiment_file,
             dir.path().join("experiment/b.yaml")
         );
         assert!(ExperimentFiles::discover(dir.path(), Some("nope")).is_err());
-        write(dir.path(), "experiment/a.yaml", &format!("{EXPERIMENT}colour: red\n"));
+        write(
+            dir.path(),
+            "experiment/a.yaml",
+            &format!("{EXPERIMENT}colour: red\n"),
+        );
         let message = ExperimentFiles::discover(dir.path(), Some("a"))
             .unwrap_err()
             .to_string();
-        assert!(message.contains("a.yaml") && message.contains("colour"), "{message}");
+        assert!(
+            message.contains("a.yaml") && message.contains("colour"),
+            "{message}"
+        );
         let empty = tempfile::tempdir().unwrap();
         assert!(ExperimentFiles::discover(empty.path(), None).is_err());
     }

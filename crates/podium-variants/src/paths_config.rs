@@ -74,7 +74,12 @@ impl PathsConfig {
         match &doc {
             Value::Null => return Ok(config),
             Value::Mapping(_) => {}
-            other => return Err(invalid("", format!("expected a mapping, found {}", kind(other)))),
+            other => {
+                return Err(invalid(
+                    "",
+                    format!("expected a mapping, found {}", kind(other)),
+                ));
+            }
         }
         config.ignored_keys =
             TOP_KEYS.check(path, "", mapping_keys(&doc).iter().map(String::as_str))?;
@@ -99,14 +104,19 @@ impl PathsConfig {
                     }
                 }
                 Some(other) => {
-                    return Err(invalid(key, format!("expected a mapping, found {}", kind(other))));
+                    return Err(invalid(
+                        key,
+                        format!("expected a mapping, found {}", kind(other)),
+                    ));
                 }
             }
             Ok(out)
         };
         config.output_names = strings("outputs")?;
         config.patterns = strings("patterns")?;
-        let base_outputs = |base: Option<&Value>, prefix: &str| -> Result<Option<String>, VariantsError> {
+        let base_outputs = |base: Option<&Value>,
+                            prefix: &str|
+         -> Result<Option<String>, VariantsError> {
             match base {
                 None | Some(Value::Null) => Ok(None),
                 Some(base @ Value::Mapping(_)) => match base.get("outputs") {
@@ -117,13 +127,18 @@ impl PathsConfig {
                         format!("expected a non-empty path, found {}", kind(other)),
                     )),
                 },
-                Some(other) => Err(invalid(prefix, format!("expected a mapping, found {}", kind(other)))),
+                Some(other) => Err(invalid(
+                    prefix,
+                    format!("expected a mapping, found {}", kind(other)),
+                )),
             }
         };
         if let Some(base) = doc.get("base") {
-            config
-                .ignored_keys
-                .extend(BASE_KEYS.check(path, "base", mapping_keys(base).iter().map(String::as_str))?);
+            config.ignored_keys.extend(BASE_KEYS.check(
+                path,
+                "base",
+                mapping_keys(base).iter().map(String::as_str),
+            )?);
             if let Some(outputs) = base_outputs(Some(base), "base")? {
                 config.outputs = outputs;
             }
@@ -177,8 +192,14 @@ mod tests {
         )
         .unwrap();
         let config = PathsConfig::load(&path).unwrap();
-        assert_eq!(config.outputs_root(Path::new("/r"), "local"), Path::new("/r/out"));
-        assert_eq!(config.outputs_root(Path::new("/r"), "colab"), Path::new("/content/out"));
+        assert_eq!(
+            config.outputs_root(Path::new("/r"), "local"),
+            Path::new("/r/out")
+        );
+        assert_eq!(
+            config.outputs_root(Path::new("/r"), "colab"),
+            Path::new("/content/out")
+        );
         assert_eq!(config.output_names["hpo"], "hpo");
         assert_eq!(config.ignored_keys, ["schema_version", "base.config"]);
         std::fs::write(&path, "base:\n  outptus: x\n").unwrap();

@@ -61,7 +61,8 @@ pub(crate) struct Session {
 
 impl Session {
     pub fn open(global: &GlobalArgs) -> anyhow::Result<Session> {
-        let experiments = ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
+        let experiments =
+            ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
         let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
         let selection = SelectionConfig::load(&global.config_dir.join(SELECTION_CONFIG_FILE))?;
         let environment = Environment::detect()?;

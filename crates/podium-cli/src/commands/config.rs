@@ -143,7 +143,10 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> anyh
     if let Some(name) = wanted
         && let Err(err) = ExperimentFiles::discover(dir, Some(name))
     {
-        reports.add(&dir.join(podium_variants::experiment::EXPERIMENT_DIR), Err(text(err)));
+        reports.add(
+            &dir.join(podium_variants::experiment::EXPERIMENT_DIR),
+            Err(text(err)),
+        );
     }
     // Each experiment and the files it names, with the loader `podium run` uses.
     for file in &experiments {
@@ -154,24 +157,28 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> anyh
                 continue;
             }
         };
+        let named = [&files.data, &files.train, &files.hpo, &files.benchmark];
+        let blame = |reports: &mut Reports, message: String| {
+            // Put the error on the file it names, and on the experiment.
+            for path in named {
+                if message.contains(&path.display().to_string()) {
+                    reports.add(path, Err(message.clone()));
+                }
+            }
+            reports.add(file, Err(message));
+        };
         match ProjectConfigs::from_files(files.clone()) {
             Ok(project) => {
-                let summary = project_summary(&project);
-                reports.add(
-                    file,
-                    summary
-                        .clone()
-                        .map(|detail| (detail, ignored_in(&project.ignored_keys, file))),
-                );
-                for (path, what) in [
-                    (&files.data, "data config"),
-                    (&files.train, "train config"),
-                ] {
+                match project_summary(&project) {
+                    Ok(detail) => {
+                        reports.add(file, Ok((detail, ignored_in(&project.ignored_keys, file))));
+                    }
+                    Err(message) => blame(reports, message),
+                }
+                for (path, what) in [(&files.data, "data config"), (&files.train, "train config")] {
                     reports.add(
                         path,
-                        summary
-                            .clone()
-                            .map(|_| (what.to_string(), ignored_in(&project.ignored_keys, path))),
+                        Ok((what.to_string(), ignored_in(&project.ignored_keys, path))),
                     );
                 }
                 let hpo_verdict = check_hpo(&files.hpo).map(|(detail, _)| {
@@ -182,16 +189,7 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> anyh
                 });
                 reports.add(&files.hpo, hpo_verdict);
             }
-            Err(err) => {
-                let message = text(err);
-                // Put the error on the file it names, and the experiment too.
-                for path in [&files.data, &files.train, &files.hpo, &files.benchmark] {
-                    if message.contains(&path.display().to_string()) {
-                        reports.add(path, Err(message.clone()));
-                    }
-                }
-                reports.add(file, Err(message));
-            }
+            Err(err) => blame(reports, text(err)),
         }
         if files.benchmark.exists() {
             reports.add(&files.benchmark, check_benchmark(&files.benchmark));
@@ -344,6 +342,8 @@ trait WithContextDir<T> {
 
 impl<T> WithContextDir<T> for std::io::Result<T> {
     fn with_context_dir(self, dir: &Path) -> anyhow::Result<T> {
-        self.map_err(|err| anyhow::Error::new(err).context(format!("cannot list {}", dir.display())))
+        self.map_err(|err| {
+            anyhow::Error::new(err).context(format!("cannot list {}", dir.display()))
+        })
     }
 }

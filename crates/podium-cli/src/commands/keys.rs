@@ -9,8 +9,8 @@ use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use podium_keys::{
     ProjectConfigs, PyValue, Separators, StudyConfigs, StudyKeys, benchmark_key, config_hash,
-    data_fingerprint, eval_fingerprint, load_path, normalize_hyperparameters,
-    py_json, trial_key, trial_key_hash,
+    data_fingerprint, eval_fingerprint, load_path, normalize_hyperparameters, py_json, trial_key,
+    trial_key_hash,
 };
 use serde_json::json;
 
@@ -218,10 +218,9 @@ pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<ExitCode
                 .with_context(|| format!("hyperparameters of {}", args.params.display()))?;
             let key = trial_key(&args.study_key_hash, &params)
                 .with_context(|| format!("trial key of {}", args.params.display()))?;
-            let normalized_json: serde_json::Value = serde_json::from_str(
-                &py_json(&normalized, Separators::Compact)?,
-            )
-            .context("re-reading the normalised hyperparameters")?;
+            let normalized_json: serde_json::Value =
+                serde_json::from_str(&py_json(&normalized, Separators::Compact)?)
+                    .context("re-reading the normalised hyperparameters")?;
             output::print_json(&json!({
                 "trial_key": key,
                 "trial_key_hash": trial_key_hash(&key),

@@ -87,8 +87,8 @@ impl Project {
 }
 
 /// Tiny harness settings: a benchmark takes milliseconds.
-pub const FAST_BENCHMARK: &str = "run:\n  mode: null\nbatch_sizes: [1, 2]\nmax_length: 16\n\
-warmup: 1\niterations: 3\nmin_duration_s: 0\ndevice: cpu\nthreads: 1\ninput: synthetic\n";
+pub const FAST_BENCHMARK: &str = "run:\n  mode: null\nbenchmarking:\n  batch_sizes: [1, 2]\n  max_length: 16\n\
+  warmup_iterations: 1\n  iterations: 3\n  min_duration_s: 0\n  device: cpu\n  threads: 1\n  input: synthetic\n";
 
 fn repo_config(name: &str) -> String {
     std::fs::read_to_string(podium_testkit::workspace_root().join("config").join(name)).unwrap()
@@ -97,10 +97,11 @@ fn repo_config(name: &str) -> String {
 /// Writes the configs of a project benchmarking `backbones`.
 pub fn write_configs(config_dir: &Path, backbones: &[&str]) {
     std::fs::create_dir_all(config_dir.join("hpo")).unwrap();
-    let list: Vec<String> = backbones.iter().map(|b| format!("  - {b}\n")).collect();
+    std::fs::create_dir_all(config_dir.join("experiment")).unwrap();
+    let list: Vec<String> = backbones.iter().map(|b| format!("      - {b}\n")).collect();
     std::fs::write(
-        config_dir.join("experiment.yaml"),
-        format!("name: t\nbackbones:\n{}", list.concat()),
+        config_dir.join("experiment/t.yaml"),
+        "experiment_name: t\ndata_config: data.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
     )
     .unwrap();
     std::fs::write(config_dir.join("benchmark.yaml"), FAST_BENCHMARK).unwrap();
@@ -108,17 +109,24 @@ pub fn write_configs(config_dir: &Path, backbones: &[&str]) {
         .replace("checkpoint_source: refit", "checkpoint_source: trial");
     assert!(selection.contains("checkpoint_source: trial"));
     std::fs::write(config_dir.join("best_model_selection.yaml"), selection).unwrap();
-    for name in ["tags.yaml", "data.yaml", "eval.yaml"] {
-        std::fs::write(config_dir.join(name), repo_config(name)).unwrap();
-    }
+    std::fs::write(config_dir.join("tags.yaml"), repo_config("tags.yaml")).unwrap();
+    std::fs::write(
+        config_dir.join("data.yaml"),
+        repo_config("data/resume_ner.yaml"),
+    )
+    .unwrap();
+    std::fs::write(config_dir.join("train.yaml"), repo_config("train.yaml")).unwrap();
     std::fs::write(
         config_dir.join("hpo/prod.yaml"),
-        "run:\n  mode: reuse_if_exists\n",
+        format!(
+            "run:\n  mode: reuse_if_exists\nsearch_space:\n  backbone:\n    type: choice\n    values:\n{}",
+            list.concat()
+        ),
     )
     .unwrap();
 }
 
-/// Logs three FINISHED hpo_trial runs per backbone (experiment `t-hpo-{short}`), each tagged
+/// Logs three FINISHED hpo_trial runs per backbone (experiment `t-hpo-{backbone}`), each tagged
 /// with a tiny checkpoint under `root/checkpoints/{short}`. Returns the champion run ids
 /// (the best trial of each backbone), in `backbones` order.
 pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> Vec<String> {
@@ -129,7 +137,9 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
         RandomCheckpoint::tiny_for(backbone, index as u64)
             .write(&checkpoint)
             .unwrap();
-        let experiment = store.create_experiment(&format!("t-hpo-{short}")).unwrap();
+        let experiment = store
+            .create_experiment(&format!("t-hpo-{backbone}"))
+            .unwrap();
         let study = podium_keys::sha256_hex(&format!("study-{short}"));
         let mut best = (f64::MIN, String::new());
         for (trial, f1) in [0.80, 0.86 - index as f64 * 0.01, 0.83]

@@ -39,7 +39,10 @@ const CONFIGS: &[DemoConfig] = &[
     DemoConfig {
         path: DEMO_EXPERIMENT_FILE,
         text: include_str!("../../../../../config/experiment/podium_ner.yaml"),
-        replace: &[("experiment_name: \"podium-ner\"", "experiment_name: \"podium-demo\"")],
+        replace: &[(
+            "experiment_name: \"podium-ner\"",
+            "experiment_name: \"podium-demo\"",
+        )],
     },
     DemoConfig {
         path: "benchmark.yaml",
@@ -99,7 +102,10 @@ const CONFIGS: &[DemoConfig] = &[
     DemoConfig {
         path: DEMO_NARROW_HPO_CONFIG,
         text: include_str!("../../../../../config/hpo/smoke.yaml"),
-        replace: &[("    values: [\"distilroberta\"]", "    values: [\"distilroberta-base\"]")],
+        replace: &[(
+            "    values: [\"distilroberta\"]",
+            "    values: [\"distilroberta-base\"]",
+        )],
     },
 ];
 
@@ -180,11 +186,16 @@ mod tests {
         assert_eq!(configs.len(), CONFIGS.len());
         let dir = tempfile::tempdir().unwrap();
         write_demo_configs(dir.path()).unwrap();
-        let experiment = podium_variants::ExperimentConfig::from_config_dir(dir.path(), None).unwrap();
+        let experiment =
+            podium_variants::ExperimentConfig::from_config_dir(dir.path(), None).unwrap();
         assert_eq!(experiment.name, DEMO_EXPERIMENT_NAME);
         assert_eq!(
             experiment.backbones,
-            ["distilbert-base-uncased", "distilroberta-base", "deberta-v3-small"]
+            [
+                "distilbert-base-uncased",
+                "distilroberta-base",
+                "deberta-v3-small"
+            ]
         );
         let benchmark = podium_bench::bench_config::BenchmarkConfig::from_file(
             &dir.path().join("benchmark.yaml"),
