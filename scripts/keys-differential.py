@@ -12,13 +12,26 @@ Usage:
   keys-differential.py yaml CASES OUT   each line of CASES is a JSON string of YAML text; each line
                                        of OUT is the tagged yaml.safe_load result or
                                        {"error": "TypeName"}.
+  keys-differential.py trial CASES OUT  each line of CASES is a tagged hyperparameter dict; each
+                                       line of OUT is {"trial_key": ...} from keys-reference.py's
+                                       trial_key, or {"error": "TypeName"}.
+  keys-differential.py study CASES OUT  each line of CASES is a tagged [data, hpo, train,
+                                       benchmark, model]; each line of OUT is keys-reference.py's
+                                       study keys, or {"error": "TypeName"}.
 """
 
+import importlib.util
 import json
+import os
 import struct
 import sys
 
 import yaml
+
+_spec = importlib.util.spec_from_file_location(
+    "keys_reference", os.path.join(os.path.dirname(os.path.abspath(__file__)), "keys-reference.py"))
+reference = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(reference)
 
 
 def decode(node):
@@ -87,11 +100,29 @@ def yaml_cases(lines):
             yield {"error": type(err).__name__, "message": str(err)[:200]}
 
 
+def trial_cases(lines):
+    for line in lines:
+        params = decode(json.loads(line))
+        try:
+            yield {"trial_key": reference.trial_key("h" * 64, params)}
+        except Exception as err:  # TypeError/ValueError/AttributeError: Rust must refuse too
+            yield {"error": type(err).__name__, "message": str(err)[:200]}
+
+
+def study_cases(lines):
+    for line in lines:
+        data, hpo, train, benchmark, model = decode(json.loads(line))
+        try:
+            yield reference.study_keys(data, hpo, train, benchmark, model)
+        except Exception as err:
+            yield {"error": type(err).__name__, "message": str(err)[:200]}
+
+
 def main():
     mode, cases, out = sys.argv[1:4]
     with open(cases, encoding="utf-8") as handle:
         lines = [line for line in handle.read().split("\n") if line]
-    run = {"dump": dump_cases, "yaml": yaml_cases}[mode]
+    run = {"dump": dump_cases, "yaml": yaml_cases, "trial": trial_cases, "study": study_cases}[mode]
     with open(out, "w", encoding="utf-8") as handle:
         for result in run(lines):
             handle.write(json.dumps(result) + "\n")

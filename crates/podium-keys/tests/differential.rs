@@ -8,7 +8,7 @@ mod common;
 use std::path::PathBuf;
 use std::process::Command;
 
-use common::{Rng, py_value, sample};
+use common::{Rng, py_value, sample, serialisable_value};
 use podium_keys::{PyValue, Separators, load_yaml_str, py_json};
 use serde_json::{Value, json};
 
@@ -456,5 +456,233 @@ fn yaml_loader_equals_pyyaml_safe_load() {
         mismatches.len(),
         texts.len(),
         mismatches.iter().take(15).cloned().collect::<String>()
+    );
+}
+
+/// Hyperparameter values that stress the trial key's normalisation: floats whose 13th
+/// significant digit rounds (half-even on the exact binary value), -0.0, 1e16, subnormals, ints
+/// and bools, None, lists, dicts, strings with case and surrounding whitespace.
+fn hyperparameter_value(rng: &mut Rng) -> PyValue {
+    let float = |rng: &mut Rng| -> f64 {
+        match rng.below(8) {
+            // 14 significant digits ending in 5: exact ties when the value is representable.
+            0 => {
+                (rng.below(9_000_000) as f64 * 10_000_000.0 + 1_000_000.5)
+                    * 10f64.powi(rng.below(20) as i32 - 10)
+            }
+            1 => 1234567890123.5 + rng.below(16) as f64,
+            2 => f64::from_bits(rng.next_u64() >> rng.below(12)),
+            3 => [
+                -0.0,
+                0.0,
+                1e16,
+                5e-324,
+                2.2250738585072014e-308,
+                9_999_999_999_999.5,
+                0.1,
+                2.33e-05,
+            ][rng.below(8)],
+            4 => f64::from_bits(rng.below(1 << 20) as u64), // subnormals
+            _ => (rng.next_u64() as f64 / u64::MAX as f64) * 10f64.powi(rng.below(40) as i32 - 20),
+        }
+    };
+    match rng.below(10) {
+        0..=3 => PyValue::Float(float(rng)),
+        4 => PyValue::int(rng.below(2000) as i64 - 1000),
+        5 => PyValue::Bool(rng.below(2) == 1),
+        6 => PyValue::None,
+        7 => PyValue::str(pick(
+            rng,
+            &[" AdamW ", "linear", "\tCosine\n", "ß", "İ", "\u{1f}x"],
+        )),
+        8 => PyValue::List(vec![
+            PyValue::int(1),
+            PyValue::str("A"),
+            PyValue::Float(float(rng)),
+            PyValue::None,
+        ]),
+        _ => PyValue::dict_from_pairs([
+            (PyValue::str("k"), PyValue::Bool(true)),
+            (PyValue::int(2), PyValue::Float(0.5)),
+        ]),
+    }
+}
+
+fn hyperparameters(rng: &mut Rng) -> PyValue {
+    let names = [
+        "learning_rate",
+        "batch_size",
+        "dropout",
+        "weight_decay",
+        "optimizer",
+        "backbone",
+        "trial_number",
+        "run_id",
+        "warmup",
+        "schedule",
+    ];
+    let count = 1 + rng.below(names.len());
+    PyValue::dict_from_pairs(
+        (0..count).map(|_| (PyValue::str(pick(rng, &names)), hyperparameter_value(rng))),
+    )
+}
+
+#[test]
+fn trial_keys_equal_the_python_statement_of_the_formula() {
+    let mut rng = Rng::new(u64::from(seed()) * 7919);
+    let cases: Vec<PyValue> = (0..case_count(1500))
+        .map(|_| hyperparameters(&mut rng))
+        .collect();
+    let answers = run_python("trial", &cases.iter().map(encode).collect::<Vec<_>>());
+    assert_eq!(answers.len(), cases.len());
+    let mut errors = 0;
+    for (params, answer) in cases.iter().zip(&answers) {
+        let ours = podium_keys::trial_key(&"h".repeat(64), params);
+        match answer.get("error") {
+            Some(kind) => {
+                errors += 1;
+                assert!(
+                    ours.is_err(),
+                    "Python raised {kind} ({}) but Rust wrote {ours:?} for {params:?}",
+                    answer["message"]
+                );
+            }
+            None => assert_eq!(
+                ours.ok().as_deref(),
+                answer["trial_key"].as_str(),
+                "{params:?}"
+            ),
+        }
+    }
+    // Errors only where Python's str() of a container holds non-ASCII text (refused, not guessed).
+    assert!(errors < cases.len() / 4, "{errors} errors");
+}
+
+/// A config dict: random values under the keys the formulas read (and some they do not).
+fn config(rng: &mut Rng, keys: &[&str]) -> PyValue {
+    let values: Vec<PyValue> = sample(serialisable_value(), keys.len(), (rng.below(250) + 1) as u8);
+    PyValue::dict_from_pairs(keys.iter().zip(values).filter(|_| rng.below(4) != 0).map(
+        |(key, value)| {
+            // Sections the formulas call `.get` on are mappings (or falsy) in real configs;
+            // other types are covered by the error cases that remain.
+            let value = match (*key, value) {
+                ("eval" | "evaluation", value @ (PyValue::Dict(_) | PyValue::None)) => value,
+                ("eval" | "evaluation", _) => PyValue::dict_from_pairs([(
+                    PyValue::str("evaluator_version"),
+                    PyValue::str("1"),
+                )]),
+                (_, value) => value,
+            };
+            (PyValue::str(*key), value)
+        },
+    ))
+}
+
+#[test]
+fn study_keys_equal_the_python_statement_of_the_formulas() {
+    let mut rng = Rng::new(u64::from(seed()) * 104_729);
+    let mut cases = Vec::new();
+    for _ in 0..case_count(600) {
+        let data = config(
+            &mut rng,
+            &[
+                "name",
+                "version",
+                "local_path",
+                "schema",
+                "split_seed",
+                "label_mapping",
+                "content_hash",
+                "manifest_hash",
+                "description",
+            ],
+        );
+        let mut hpo = config(
+            &mut rng,
+            &[
+                "search_space",
+                "k_fold",
+                "early_termination",
+                "evaluation",
+                "selection",
+            ],
+        );
+        if let PyValue::Dict(entries) = &mut hpo {
+            if rng.below(3) != 0 {
+                entries.push((
+                    PyValue::str("objective"),
+                    PyValue::dict_from_pairs([
+                        (PyValue::str("metric"), PyValue::str("macro-f1")),
+                        (PyValue::str("direction"), hyperparameter_value(&mut rng)),
+                    ]),
+                ));
+            }
+            if rng.below(3) != 0 {
+                entries.push((
+                    PyValue::str("sampling"),
+                    PyValue::dict_from_pairs([(
+                        PyValue::str("algorithm"),
+                        hyperparameter_value(&mut rng),
+                    )]),
+                ));
+            }
+        }
+        let train = config(
+            &mut rng,
+            &["eval", "max_steps", "num_epochs", "seed_policy", "training"],
+        );
+        let benchmark = match rng.below(3) {
+            0 => PyValue::None,
+            1 => PyValue::dict_from_pairs([(
+                PyValue::str("benchmarking"),
+                config(&mut rng, &["metric", "max_length", "batch_sizes"]),
+            )]),
+            _ => config(&mut rng, &["run", "output"]),
+        };
+        let model = PyValue::str(pick(
+            &mut rng,
+            &["distilbert", " DeBERTa ", "distilroberta-base"],
+        ));
+        cases.push(PyValue::List(vec![data, hpo, train, benchmark, model]));
+    }
+    let answers = run_python("study", &cases.iter().map(encode).collect::<Vec<_>>());
+    let mut agreed = 0;
+    for (case, answer) in cases.iter().zip(&answers) {
+        let PyValue::List(parts) = case else {
+            unreachable!()
+        };
+        let benchmark = (!matches!(parts[3], PyValue::None)).then_some(&parts[3]);
+        let configs = podium_keys::StudyConfigs {
+            data: &parts[0],
+            hpo: &parts[1],
+            train: &parts[2],
+            eval: None,
+            model: parts[4].as_str().unwrap(),
+            benchmark,
+            code_version: None,
+        };
+        let ours = podium_keys::StudyKeys::compute(&configs);
+        match answer.get("error") {
+            Some(kind) => assert!(
+                ours.is_err(),
+                "Python raised {kind} ({}) but Rust computed {ours:?}",
+                answer["message"]
+            ),
+            None => match ours {
+                Ok(ours) => {
+                    assert_eq!(serde_json::to_value(&ours).unwrap(), *answer, "{case:?}");
+                    agreed += 1;
+                }
+                // The one documented refusal: Python's str() of a container holding non-ASCII
+                // text (local_path or content_hash) depends on its Unicode database.
+                Err(err) if err.to_string().contains("non-ASCII string") => {}
+                Err(err) => panic!("{err} where Python computed {answer}"),
+            },
+        }
+    }
+    assert!(
+        agreed > cases.len() / 8,
+        "only {agreed} of {} computed",
+        cases.len()
     );
 }
