@@ -50,8 +50,8 @@
 //!   [`StudyKeys`] / [`StudyIdentity`] bundle a study's keys.
 //! - [`project`]: one loader from a config folder + experiment + backbone to the inputs of
 //!   every key ([`ProjectConfigs`]).
-//! - [`TagRegistry`] / [`Tag`]: every MLflow tag key; [`HpoRunTags`]: the full tag set of a
-//!   sweep, trial or refit run.
+//! - [`TagRegistry`] / [`Tag`]: every MLflow tag key of the pipeline's `tags.yaml` and podium's
+//!   own; [`PipelineRunTags`]: the pipeline's tag set of a sweep, trial or refit run.
 //!
 //! No other crate hand-writes JSON for hashing: use these functions.
 //!
@@ -92,6 +92,6 @@ pub use load::{
     read_config_text,
 };
 pub use project::ProjectConfigs;
-pub use run_tags::{HpoRunRole, HpoRunTags};
+pub use run_tags::{HpoRunRole, HpoRunTags, PipelineRunRole, PipelineRunTags};
 pub use tags::{Tag, TagRegistry, stage};
 pub use value::{DictBuilder, PyValue};
