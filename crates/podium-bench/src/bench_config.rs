@@ -546,6 +546,45 @@ mod tests {
         assert_eq!(at_limits.batch_sizes, vec![LIMITS.max_batch_size]);
     }
 
+    /// Random text and random YAML never panic the loader.
+    #[test]
+    fn random_text_never_panics() {
+        let mut state = 0x2545_f491_4f6c_dd1d_u64;
+        let pieces = [
+            "benchmarking:",
+            "\n  ",
+            "batch_sizes: ",
+            "[1, 1e9]",
+            "max_length: ",
+            "-3",
+            "1e308",
+            "&a [1, *a]",
+            "*a",
+            "run: {mode: ",
+            "}",
+            "{",
+            "threads: ",
+            "18446744073709551616",
+            "output: {filename: ",
+            "..",
+            "\u{0}",
+            "- ",
+            ": :",
+            "'",
+            "\"",
+        ];
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..12 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            let _ = load(&text);
+        }
+    }
+
     #[test]
     fn cuda_device_needs_the_feature() {
         let result = load("benchmarking: {device: cuda:0}");

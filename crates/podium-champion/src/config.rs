@@ -686,6 +686,45 @@ mod tests {
         );
     }
 
+    /// Random text and random YAML never panic the loader.
+    #[test]
+    fn random_text_never_panics() {
+        let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+        let pieces = [
+            "run:",
+            "\n  ",
+            "mode: ",
+            "force_new",
+            "objective:",
+            "metric: ",
+            "direction: ",
+            "champion_selection:",
+            "min_trials_per_group: ",
+            "1e308",
+            "-1",
+            "&a [*a]",
+            "*a",
+            "benchmark:",
+            "latency_aggregation: ",
+            "{",
+            "}",
+            "- ",
+            ": :",
+            "'",
+            "18446744073709551616",
+        ];
+        for _ in 0..2000 {
+            let mut text = String::new();
+            for _ in 0..12 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                text.push_str(pieces[(state % pieces.len() as u64) as usize]);
+            }
+            let _ = parse(&text);
+        }
+    }
+
     #[test]
     fn legacy_goal_is_accepted() {
         for (goal, direction) in [

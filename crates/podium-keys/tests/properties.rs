@@ -293,3 +293,54 @@ proptest! {
         );
     }
 }
+
+/// Aliases nested so that each level multiplies the previous by 10.
+fn alias_bomb(levels: usize, merge: bool) -> String {
+    let mut text =
+        String::from("a0: &a0 {x: 1, y: 2, z: 3, w: 4, v: 5, u: 6, t: 7, s: 8, r: 9, q: 0}\n");
+    for level in 1..levels {
+        let previous = format!("*a{}", level - 1);
+        if merge {
+            let items: Vec<String> = (0..10).map(|i| format!("k{i}: {previous}")).collect();
+            text.push_str(&format!("a{level}: &a{level} {{{}}}\n", items.join(", ")));
+        } else {
+            text.push_str(&format!(
+                "a{level}: &a{level} [{}]\n",
+                vec![previous; 10].join(", ")
+            ));
+        }
+    }
+    text
+}
+
+#[test]
+fn alias_and_merge_bombs_are_refused_quickly() {
+    for merge in [false, true] {
+        let started = std::time::Instant::now();
+        let err = podium_keys::load_yaml_str(&alias_bomb(12, merge))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("alias bomb"), "{err}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    }
+    // A modest use of aliases still loads.
+    assert!(podium_keys::load_yaml_str(&alias_bomb(4, false)).is_ok());
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Random bytes and random YAML-ish text never panic any loader; they load or are refused.
+    #[test]
+    fn loaders_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512), levels in 0usize..6) {
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        let _ = podium_keys::load_yaml_str(&text);
+        let _ = podium_keys::load_json_str(&text);
+        let _ = podium_keys::load_str(&text);
+        let _ = podium_keys::TagRegistry::from_yaml_str(&text);
+        let nested = format!("{}{text}{}", "[".repeat(levels * 60), "]".repeat(levels * 60));
+        if let Ok(value) = podium_keys::load_yaml_str(&nested) {
+            let _ = py_json(&value, Separators::Compact);
+        }
+    }
+}
