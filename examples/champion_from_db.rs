@@ -122,7 +122,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// Logs two studies of distilbert (the prod and the smoke search space) with their refits,
 /// tagged by podium's tag builder from the repository's configs.
 fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error>> {
-    let experiments = ExperimentConfig::from_config_dir(&config_dir, None)?;
+    let experiments = ExperimentConfig::from_config_dir(config_dir, None)?;
     let registry = TagRegistry::load(&config_dir.join("tags.yaml"))?;
     let backbone = EXAMPLE_BACKBONE;
     let files = podium_variants::ExperimentFiles::discover(config_dir, None)?;

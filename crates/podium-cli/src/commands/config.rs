@@ -59,7 +59,7 @@ struct Reports {
 }
 
 impl Reports {
-    fn add(&mut self, file: &Path, verdict: Result<(String, Vec<String>), String>) {
+    fn add(&mut self, file: &Path, verdict: Verdict) {
         if !self.seen.insert(file.to_path_buf()) {
             return;
         }
@@ -195,7 +195,7 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> anyh
             reports.add(&files.benchmark, check_benchmark(&files.benchmark));
         }
     }
-    let fixed: [(&str, fn(&Path) -> Result<(String, Vec<String>), String>); 4] = [
+    let fixed: [(&str, Checker); 4] = [
         (BenchmarkConfig::FILE, check_benchmark),
         ("best_model_selection.yaml", check_selection),
         ("tags.yaml", check_tags),
@@ -219,6 +219,12 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> anyh
     }
     Ok(())
 }
+
+/// One file's verdict: (summary, ignored keys) or what is wrong.
+type Verdict = Result<(String, Vec<String>), String>;
+
+/// A loader-backed check of one file.
+type Checker = fn(&Path) -> Verdict;
 
 fn project_summary(project: &ProjectConfigs) -> Result<String, String> {
     let mut hashes = Vec::new();
