@@ -84,5 +84,5 @@ pub use keys::{
 };
 pub use load::{load_json_str, load_path, load_str, load_yaml_str};
 pub use run_tags::{HpoRunRole, HpoRunTags};
-pub use tags::{Tag, TagRegistry, stage};
+pub use tags::{MODEL_TAG_KEY, Tag, TagRegistry, pipeline_stage, stage};
 pub use value::PyValue;

@@ -277,6 +277,29 @@ impl TagRegistry {
     }
 }
 
+// -------------------------------------------------------------------------------------------
+// The pipeline's own runs, as its code tags them (kept in one block: values selection, best-trial
+// retrieval and hash verification read on stores the pipeline wrote).
+
+/// Values of the `process.stage` tag the pipeline writes that differ from podium's own.
+pub mod pipeline_stage {
+    /// The pipeline's sweep (parent) runs and its trial runs both carry stage `hpo`.
+    pub const HPO: &str = "hpo";
+    /// The pipeline's benchmark runs.
+    pub const BENCHMARKING: &str = "benchmarking";
+    /// The stages a trial run may carry, in the order selection tries them: podium's and older
+    /// stores' `hpo_trial` first, then the pipeline's `hpo`.
+    pub const TRIAL_STAGES: [&str; 2] = [super::stage::HPO_TRIAL, HPO];
+    /// The stages a sweep run may carry.
+    pub const SWEEP_STAGES: [&str; 2] = [super::stage::HPO_SWEEP, HPO];
+}
+
+/// The pipeline's `process.model` tag: the backbone's short name on trial, refit and benchmark
+/// runs (the sweep carries the backbone as written). Its trials carry no `process.backbone`.
+pub const MODEL_TAG_KEY: &str = "code.model";
+
+// -------------------------------------------------------------------------------------------
+
 #[cfg(test)]
 mod tests {
     use super::*;
