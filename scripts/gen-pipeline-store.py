@@ -6,6 +6,10 @@ Usage:
                           [--config-dir DIR] [--checkpoint DIR] [--manifest FILE]
     gen-pipeline-store.py --tracking-uri http://127.0.0.1:PORT ...   (a running `mlflow server`)
 
+With one --store the experiment name is "resume_ner_baseline" (--experiment-name changes it);
+with several, each store's experiment name is the store's name (":" becomes "-") and its config
+folder is `<config-dir>/<that name>`, so one call fills one database with many stores.
+
 Writes, with real mlflow (MlflowClient), per backbone: an experiment
 `{experiment_name}-hpo-{backbone}` (the backbone as written, never shortened), sweep (parent)
 runs, their trial runs, CV fold runs and refit runs, each with the tag set the pipeline's code
@@ -217,7 +221,8 @@ def archive_checkpoint(checkpoint_dir, trial_number, scratch):
 
 
 class Writer:
-    def __init__(self, client, root, checkpoint_source, artifact_root):
+    def __init__(self, client, root, checkpoint_source, artifact_root, experiment_name):
+        self.experiment_name = experiment_name
         self.client = client
         self.root = root
         self.checkpoint_source = checkpoint_source
@@ -232,7 +237,7 @@ class Writer:
         return self.clock
 
     def experiment(self, backbone):
-        name = f"{EXPERIMENT_NAME}-hpo-{backbone}"
+        name = f"{self.experiment_name}-hpo-{backbone}"
         if name not in self.experiments:
             existing = self.client.get_experiment_by_name(name)
             if existing:
@@ -264,7 +269,7 @@ class Writer:
     def write_sweep(self, index, spec):
         backbone, model = spec["backbone"], short(spec["backbone"])
         exp = self.experiment(backbone)
-        label = spec["study"] or f"{backbone}-{index}"
+        label = f'{self.experiment_name}:{spec["study"] or f"{backbone}-{index}"}'
         study = sha(f"study:{label}")
         family = sha(f"family:{backbone}")
         legacy = spec["schema"] == "1.0"
@@ -387,12 +392,12 @@ class Writer:
                     trials=trials, refit_for=refit_target[0] if refit_target else None)
 
 
-def write_config(config_dir, backbones):
+def write_config(config_dir, backbones, experiment_name):
     """A pipeline-style config folder naming these backbones."""
     (config_dir / "experiment").mkdir(parents=True, exist_ok=True)
     (config_dir / "hpo").mkdir(parents=True, exist_ok=True)
-    (config_dir / "experiment" / f"{EXPERIMENT_NAME}.yaml").write_text(
-        f'experiment_name: "{EXPERIMENT_NAME}"\n'
+    (config_dir / "experiment" / f"{experiment_name}.yaml").write_text(
+        f'experiment_name: "{experiment_name}"\n'
         'data_config: "data/resume_tiny.yaml"\nmodel_config: "model/distilbert.yaml"\n'
         'train_config: "train.yaml"\nhpo_config: "hpo/prod.yaml"\nenv_config: "env/local.yaml"\n'
         'benchmark_config: "benchmark.yaml"\n')
@@ -407,14 +412,16 @@ def write_config(config_dir, backbones):
         '  prefer_schema_version: "auto"\n  allow_mixed_schema_groups: false\n')
     # podium's flat experiment file, read until the pipeline's layout is podium's only one.
     (config_dir / "experiment.yaml").write_text(
-        f"name: {EXPERIMENT_NAME}\nbackbones: [{values}]\n")
+        f"name: {experiment_name}\nbackbones: [{values}]\n")
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tracking-uri", required=True)
     parser.add_argument("--root", required=True, type=Path, help="project root (outputs/ goes here)")
-    parser.add_argument("--store", required=True, help=f"one of {sorted(STORES)} or random:SEED")
+    parser.add_argument("--store", required=True, action="append",
+                        help=f"one of {sorted(STORES)} or random:SEED (repeatable)")
+    parser.add_argument("--experiment-name", help="experiment_name of a single store")
     parser.add_argument("--config-dir", type=Path)
     parser.add_argument("--checkpoint", type=Path, help="checkpoint directory to archive for refits")
     parser.add_argument("--artifact-root", type=Path,
@@ -422,19 +429,27 @@ def main():
     parser.add_argument("--manifest", type=Path)
     args = parser.parse_args()
 
-    if args.store.startswith("random:"):
-        sweeps = random_store(int(args.store.split(":", 1)[1]))
-    else:
-        sweeps = STORES[args.store]
     client = MlflowClient(tracking_uri=args.tracking_uri)
-    writer = Writer(client, args.root, args.checkpoint, args.artifact_root)
-    written = [writer.write_sweep(index, spec) for index, spec in enumerate(sweeps)]
-    backbones = list(dict.fromkeys(s["backbone"] for s in sweeps))
-    if args.config_dir:
-        write_config(args.config_dir, backbones)
-    writer.manifest["backbones"] = backbones
-    shutil.rmtree(writer.scratch, ignore_errors=True)
-    text = json.dumps(writer.manifest, indent=2, sort_keys=True)
+    manifests = {}
+    for store in args.store:
+        if store.startswith("random:"):
+            sweeps = random_store(int(store.split(":", 1)[1]))
+        else:
+            sweeps = STORES[store]
+        single = len(args.store) == 1
+        name = (args.experiment_name or EXPERIMENT_NAME) if single else store.replace(":", "-")
+        writer = Writer(client, args.root, args.checkpoint, args.artifact_root, name)
+        for index, spec in enumerate(sweeps):
+            writer.write_sweep(index, spec)
+        backbones = list(dict.fromkeys(s["backbone"] for s in sweeps))
+        if args.config_dir:
+            write_config(args.config_dir if single else args.config_dir / name, backbones, name)
+        writer.manifest["backbones"] = backbones
+        writer.manifest["experiment_name"] = name
+        shutil.rmtree(writer.scratch, ignore_errors=True)
+        manifests[store] = writer.manifest
+    result = manifests[args.store[0]] if len(args.store) == 1 else manifests
+    text = json.dumps(result, indent=2, sort_keys=True)
     if args.manifest:
         args.manifest.write_text(text)
     else:
