@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use podium_keys::{MODEL_TAG_KEY, Tag, TagRegistry, stage};
+use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::Run;
 use podium_mlflow::artifacts::ArtifactLocation;
 use podium_variants::{Environment, OutputLayout, Process};
@@ -48,7 +48,7 @@ pub fn checkpoint_artifact_paths(run: &Run, tags: &TagRegistry) -> Vec<&'static 
 pub fn model_folder<'a>(run: &'a Run, tags: &TagRegistry) -> &'a str {
     let model = run
         .tag(tags.get(Tag::Backbone))
-        .or_else(|| run.tag(MODEL_TAG_KEY))
+        .or_else(|| run.tag(tags.get(Tag::Model)))
         .unwrap_or_default();
     podium_variants::backbone_short_name(model)
 }

@@ -1,4 +1,5 @@
-//! `config/best_model_selection.yaml`: how champions are picked and ranked (DESIGN §5).
+//! `config/best_model_selection.yaml`, as the pipeline lays it out: `run`, `objective`,
+//! `champion_selection`, `scoring` and `benchmark` — how champions are picked and ranked.
 //!
 //! Every key is checked: an unknown section, key or value is a load-time error naming the file
 //! and the dotted key. The legacy `objective.goal` is still read (with a deprecation warning),
@@ -8,6 +9,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use podium_mlflow::Direction;
+use podium_run_mode::RunMode;
 use serde::{Serialize, Serializer};
 use serde_yaml::{Mapping, Value};
 
@@ -22,6 +24,8 @@ pub const LATENCY_METRIC: &str = "latency_batch_1_ms";
 /// The whole selection config.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SelectionConfig {
+    /// `run.mode` of the selection step (None when unset).
+    pub run: RunSettings,
     /// The metric trials compete on and its direction.
     pub objective: Objective,
     /// Champion selection rules.
@@ -30,6 +34,37 @@ pub struct SelectionConfig {
     pub scoring: Scoring,
     /// What a champion's benchmark must contain to be ranked.
     pub benchmark: BenchmarkRequirements,
+}
+
+/// `run.*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RunSettings {
+    /// `run.mode` (None when absent or null).
+    pub mode: Option<RunMode>,
+}
+
+/// `benchmark.latency_aggregation`: how several podium benchmark runs of one key become the
+/// latency the ranking uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LatencyAggregation {
+    /// The most recent run (the pipeline's default).
+    #[default]
+    Latest,
+    /// The median over the runs.
+    Median,
+    /// The mean over the runs.
+    Mean,
+}
+
+impl fmt::Display for LatencyAggregation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LatencyAggregation::Latest => "latest",
+            LatencyAggregation::Median => "median",
+            LatencyAggregation::Mean => "mean",
+        })
+    }
 }
 
 /// `objective.*`.
@@ -53,7 +88,7 @@ pub struct ChampionSelection {
     pub require_artifact_available: bool,
     /// How availability is checked (default tag).
     pub artifact_check_source: ArtifactCheckSource,
-    /// Which study-key schema's groups compete (default "2.0").
+    /// Which study-key schema's groups compete (default "auto").
     pub prefer_schema_version: SchemaPreference,
     /// Let v1 and v2 groups compete together (default false; warns).
     pub allow_mixed_schema_groups: bool,
@@ -111,11 +146,14 @@ pub struct Scoring {
 pub struct BenchmarkRequirements {
     /// Benchmark metrics a champion needs to be ranked (default `[latency_batch_1_ms]`).
     pub required_metrics: Vec<String>,
+    /// How several benchmark runs of one key are aggregated (default latest).
+    pub latency_aggregation: LatencyAggregation,
 }
 
 impl Default for SelectionConfig {
     fn default() -> Self {
         Self {
+            run: RunSettings::default(),
             objective: Objective {
                 metric: "macro-f1".to_string(),
                 direction: Direction::Maximize,
@@ -125,7 +163,7 @@ impl Default for SelectionConfig {
                 top_k_for_stable_score: 3,
                 require_artifact_available: true,
                 artifact_check_source: ArtifactCheckSource::Tag,
-                prefer_schema_version: SchemaPreference::V2,
+                prefer_schema_version: SchemaPreference::Auto,
                 allow_mixed_schema_groups: false,
                 checkpoint_source: CheckpointRun::Refit,
             },
@@ -136,6 +174,7 @@ impl Default for SelectionConfig {
             },
             benchmark: BenchmarkRequirements {
                 required_metrics: vec![LATENCY_METRIC.to_string()],
+                latency_aggregation: LatencyAggregation::Latest,
             },
         }
     }
@@ -194,15 +233,26 @@ impl SelectionConfig {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn load(path: &Path) -> Result<Self, ChampionError> {
-        match std::fs::read_to_string(path) {
+        if !path.exists() {
+            tracing::info!(file = %path.display(), "no selection config; using the defaults");
+            return Ok(Self::default());
+        }
+        match podium_keys::read_config_text(path) {
             Ok(text) => Self::from_yaml_str(&text, path),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Err(podium_keys::KeysError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 tracing::info!(file = %path.display(), "no selection config; using the defaults");
                 Ok(Self::default())
             }
-            Err(source) => Err(ChampionError::Io {
+            Err(podium_keys::KeysError::Io { source, .. }) => Err(ChampionError::Io {
                 path: path.to_path_buf(),
                 source,
+            }),
+            Err(other) => Err(ChampionError::Config {
+                file: path.to_path_buf(),
+                key: "<document>".into(),
+                message: other.to_string(),
             }),
         }
     }
@@ -223,6 +273,17 @@ impl SelectionConfig {
         for (key, value) in &root {
             let section = reader.key_name("", key)?;
             match section.as_str() {
+                "run" => {
+                    for (key, _) in reader.entries("run", value)? {
+                        if key != "run.mode" {
+                            return Err(reader.unknown_key(&key, &["mode"]));
+                        }
+                    }
+                    let doc = Value::Mapping(root.clone());
+                    config.run.mode = RunMode::from_config_value(&doc).map_err(|err| {
+                        reader.error("run.mode", err.to_string())
+                    })?;
+                }
                 "objective" => reader.objective(value, &mut config.objective)?,
                 "champion_selection" => {
                     reader.champion_selection(value, &mut config.champion_selection)?;
@@ -232,8 +293,8 @@ impl SelectionConfig {
                 other => {
                     return Err(reader.error(
                         other,
-                        "unknown section; valid sections are objective, champion_selection, \
-                         scoring, benchmark",
+                        "unknown section; valid sections are run, objective, \
+                         champion_selection, scoring, benchmark",
                     ));
                 }
             }
@@ -520,8 +581,20 @@ impl Reader {
         benchmark: &mut BenchmarkRequirements,
     ) -> Result<(), ChampionError> {
         for (key, value) in self.entries("benchmark", value)? {
+            if key == "benchmark.latency_aggregation" {
+                benchmark.latency_aggregation = self.choice(
+                    &key,
+                    value,
+                    &[
+                        ("latest", LatencyAggregation::Latest),
+                        ("median", LatencyAggregation::Median),
+                        ("mean", LatencyAggregation::Mean),
+                    ],
+                )?;
+                continue;
+            }
             if key != "benchmark.required_metrics" {
-                return Err(self.unknown_key(&key, &["required_metrics"]));
+                return Err(self.unknown_key(&key, &["required_metrics", "latency_aggregation"]));
             }
             benchmark.required_metrics = match value {
                 Value::Null => Vec::new(),
@@ -575,9 +648,28 @@ mod tests {
         let path = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../../config")
             .join(SELECTION_CONFIG_FILE);
+        let mut expected = SelectionConfig::default();
+        expected.run.mode = Some(RunMode::ReuseIfExists);
+        assert_eq!(SelectionConfig::load(&path).unwrap(), expected);
+    }
+
+    #[test]
+    fn the_pipeline_sections_are_read() {
+        let config = parse(
+            "run:\n  mode: force_new\nbenchmark:\n  required_metrics: [latency_batch_1_ms]\n  latency_aggregation: median\n",
+        )
+        .unwrap();
+        assert_eq!(config.run.mode, Some(RunMode::ForceNew));
+        assert_eq!(config.benchmark.latency_aggregation, LatencyAggregation::Median);
         assert_eq!(
-            SelectionConfig::load(&path).unwrap(),
-            SelectionConfig::default()
+            config.champion_selection.prefer_schema_version,
+            SchemaPreference::Auto
+        );
+        assert!(error_of("run:\n  mode: sometimes\n").contains("run.mode"));
+        assert!(error_of("run:\n  mood: x\n").contains("run.mood"));
+        assert!(
+            error_of("benchmark:\n  latency_aggregation: max\n")
+                .contains("benchmark.latency_aggregation")
         );
     }
 

@@ -28,7 +28,7 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use podium_keys::{Tag, TagRegistry, pipeline_stage, stage};
+use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::{
     Direction, Filter, Run, RunFields, RunStatus, TrackingStore, ViewType, search_all_fields,
 };
@@ -70,6 +70,10 @@ pub fn selection_fields(config: &SelectionConfig, tags: &TagRegistry) -> RunFiel
 
 /// The label of v1 groups: runs whose schema-version tag is anything but "2.0".
 pub const LEGACY_SCHEMA_VERSION: &str = "1.0";
+
+/// The stages a trial run may carry, in the order the candidate queries try them: older stores'
+/// `hpo_trial` first, then the pipeline's `hpo` (shared with its sweep runs).
+pub const TRIAL_STAGES: [&str; 2] = [stage::HPO_TRIAL, stage::HPO];
 
 /// Schema version of v2 study keys, and of runs without a schema-version tag (the pipeline's
 /// trial runs carry none).
@@ -750,7 +754,7 @@ pub fn search_trial_candidates(
     model: &str,
     fields: &RunFields,
 ) -> Result<(Vec<Run>, String), podium_mlflow::MlflowError> {
-    for stage_value in pipeline_stage::TRIAL_STAGES {
+    for stage_value in TRIAL_STAGES {
         for with_backbone in [true, false] {
             let mut filter = Filter::new().tag_eq(tags.get(Tag::Stage), stage_value);
             if with_backbone {

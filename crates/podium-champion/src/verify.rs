@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use podium_keys::{Tag, TagRegistry, pipeline_stage, stage};
+use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::{
     Filter, MlflowError, Run, RunFields, TrackingStore, ViewType, search_all_fields,
 };
@@ -52,8 +52,8 @@ pub fn run_kind(run: &Run, tags: &TagRegistry) -> Option<RunKind> {
         stage::HPO_SWEEP => Some(RunKind::Sweep),
         stage::HPO_TRIAL => Some(RunKind::Trial),
         stage::HPO_REFIT => Some(RunKind::Refit),
-        pipeline_stage::HPO if has_parent => Some(RunKind::Trial),
-        pipeline_stage::HPO => Some(RunKind::Sweep),
+        stage::HPO if has_parent => Some(RunKind::Trial),
+        stage::HPO => Some(RunKind::Sweep),
         _ => None,
     }
 }
@@ -253,7 +253,7 @@ pub fn verify_hashes(
                         tags.get(Tag::Stage),
                         stage_of(&parent),
                         stage::HPO_SWEEP,
-                        pipeline_stage::HPO
+                        stage::HPO
                     ),
                 });
             }
@@ -490,7 +490,7 @@ fn check_refit(
                  ({:?}, or {:?} with a parent)",
                 tags.get(Tag::Stage),
                 stage::HPO_TRIAL,
-                pipeline_stage::HPO
+                stage::HPO
             ),
         });
     }

@@ -23,9 +23,14 @@ struct Cli {
 /// Options every subcommand understands.
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
-    /// Directory holding the YAML configs (experiment.yaml, benchmark.yaml, …).
+    /// Directory holding the YAML configs, laid out as the pipeline's config/ folder
+    /// (experiment/<name>.yaml, benchmark.yaml, best_model_selection.yaml, tags.yaml, …).
     #[arg(long, global = true, default_value = "config")]
     pub config_dir: PathBuf,
+    /// The experiment to use: the stem of config/experiment/<name>.yaml or its experiment_name
+    /// (default: the only one).
+    #[arg(long, global = true, env = "PODIUM_EXPERIMENT")]
+    pub experiment: Option<String>,
     /// Project root; outputs live under ROOT/outputs.
     #[arg(long, global = true, default_value = ".")]
     pub root: PathBuf,

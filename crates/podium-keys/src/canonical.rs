@@ -8,7 +8,7 @@
 use std::fmt::Write as _;
 
 use crate::error::KeysError;
-use crate::value::{PyValue, is_nan, key_less_than, keys_equal};
+use crate::value::{KeyIdentity, PyValue, is_nan, key_less_than};
 
 /// Deepest nesting `py_json` writes; deeper values are an error instead of a stack overflow
 /// (Python's own recursion limit stops it at a similar depth).
@@ -182,14 +182,22 @@ fn key_string(key: &PyValue) -> Result<String, String> {
 
 /// The order CPython's `list.sort` puts a dict's items in (keys decide: they are unique).
 fn sorted_entry_order(entries: &[(PyValue, PyValue)]) -> Result<Vec<usize>, String> {
+    // A hash index keeps this linear: dicts of 200k keys come from real files.
+    let mut seen: std::collections::HashMap<KeyIdentity, usize> =
+        std::collections::HashMap::with_capacity(entries.len());
     for (index, (key, _)) in entries.iter().enumerate() {
-        if let Some((earlier, _)) = entries[..index].iter().find(|(k, _)| keys_equal(k, key)) {
+        let Some(identity) = KeyIdentity::of(key) else {
+            continue;
+        };
+        if let Some(&earlier) = seen.get(&identity) {
+            let earlier: &PyValue = &entries[earlier].0;
             return Err(format!(
                 "keys {} and {} are the same key of a Python dict",
                 describe_key(earlier),
                 describe_key(key)
             ));
         }
+        seen.insert(identity, index);
     }
     let mut order: Vec<usize> = (0..entries.len()).collect();
     let less = |a: usize, b: usize| key_less_than(&entries[a].0, &entries[b].0);

@@ -7,35 +7,34 @@
 //! hashed with sha256.
 //!
 //! ```
-//! use podium_keys::{StudyConfigs, StudyIdentity, StudyKeySchema, load_yaml_str, study_key_hash,
-//!                   study_key_v2, data_fingerprint, eval_fingerprint};
+//! use podium_keys::{StudyConfigs, StudyKeys, load_yaml_str, derive_eval_config,
+//!                   data_fingerprint, eval_fingerprint, study_key_v2, study_key_hash};
 //!
 //! let data = load_yaml_str("name: resume-ner\nversion: v1\nsplit_seed: 42\n")?;
 //! let hpo = load_yaml_str(
-//!     "search_space:\n  learning_rate: {type: loguniform, low: 1.0e-5, high: 5.0e-5}\n\
+//!     "search_space:\n  learning_rate: {type: loguniform, min: 1e-5, max: 5.0e-5}\n\
 //!      objective: {metric: macro-f1, direction: maximize}\n\
 //!      sampling: {algorithm: tpe}\n",
 //! )?;
-//! let train = load_yaml_str("num_epochs: 3\nseed_policy: default\n")?;
-//! let eval = load_yaml_str("evaluator_version: '1.0'\nmetric: {primary: macro-f1}\n")?;
+//! let train = load_yaml_str("training: {epochs: 3}\n")?;
 //! let configs = StudyConfigs {
-//!     data: &data, hpo: &hpo, train: &train, eval: &eval,
-//!     model: "DistilBERT", benchmark: None, code_version: None,
+//!     data: &data, hpo: &hpo, train: &train, eval: None,
+//!     model: "distilbert", benchmark: None, code_version: None,
 //! };
 //!
 //! // Step by step, as the Python pipeline does it...
 //! let data_fp = data_fingerprint(&data)?;
-//! let eval_fp = eval_fingerprint(&eval)?;
+//! let eval_fp = eval_fingerprint(&derive_eval_config(&train, &hpo)?)?;
 //! let study_key = study_key_v2(&configs, &data_fp, &eval_fp)?;
 //! assert!(study_key.starts_with(r#"{"data":{"data_fingerprint":""#));
-//! assert!(study_key.contains(r#""low":1e-05"#)); // Python's float repr
+//! assert!(study_key.contains(r#""min":"1e-5""#)); // PyYAML: no dot, a string
+//! assert!(study_key.contains(r#""max":5e-05"#)); // Python's float repr
 //! let hash = study_key_hash(&study_key);
 //! assert_eq!(hash.len(), 64);
 //!
-//! // ...or all at once, ready for tagging runs.
-//! let study = StudyIdentity::compute(&configs, StudyKeySchema::V2)?;
-//! assert_eq!(study.study_key_hash, hash);
-//! assert_eq!(study.schema_version, "2.0");
+//! // ...or all at once.
+//! let keys = StudyKeys::compute(&configs)?;
+//! assert_eq!(keys.study_key_hash, hash);
 //! # Ok::<(), podium_keys::KeysError>(())
 //! ```
 //!
@@ -45,9 +44,12 @@
 //! - [`py_json`] / [`Separators`]: the canonical text; [`float_repr`]: Python's `repr(float)`.
 //! - [`load_yaml_str`] (`yaml.safe_load`), [`load_json_str`] (`json.loads`), [`load_str`],
 //!   [`load_path`].
-//! - [`study_key_v2`], [`study_key_v1`], [`study_family_key`], [`trial_key`] and their hashes;
-//!   [`data_fingerprint`], [`eval_fingerprint`], [`config_hash`], [`benchmark_fingerprint`],
-//!   [`benchmark_key`]; [`StudyIdentity`] bundles a study's keys.
+//! - [`study_key_v2`], [`study_key_v1`], [`study_family_key`], [`trial_key`] (with
+//!   [`normalize_hyperparameters`]) and their hashes; [`data_fingerprint`],
+//!   [`derive_eval_config`], [`eval_fingerprint`], [`config_hash`], [`benchmark_key`];
+//!   [`StudyKeys`] / [`StudyIdentity`] bundle a study's keys.
+//! - [`project`]: one loader from a config folder + experiment + backbone to the inputs of
+//!   every key ([`ProjectConfigs`]).
 //! - [`TagRegistry`] / [`Tag`]: every MLflow tag key; [`HpoRunTags`]: the full tag set of a
 //!   sweep, trial or refit run.
 //!
@@ -63,12 +65,14 @@
 //! Tests: `tests/differential.rs` compares [`py_json`] with Python's `json.dumps` on hundreds of
 //! random values and [`load_yaml_str`] with `yaml.safe_load` on hundreds of random YAML texts
 //! (`PODIUM_KEYS_DIFF_CASES=5000 PODIUM_KEYS_DIFF_SEED=7` for a deeper search);
-//! `tests/reference.rs` checks every key of `config/` against `scripts/keys-reference.py`.
+//! `tests/reference.rs` checks every key of `config/` against `scripts/keys-reference.py` (a
+//! Python statement of the same formulas).
 
 pub mod canonical;
 pub mod error;
 pub mod keys;
 pub mod load;
+pub mod project;
 pub mod run_tags;
 pub mod tags;
 pub mod value;
@@ -77,12 +81,17 @@ pub use canonical::{Separators, float_repr, json_float, py_json};
 pub use error::KeysError;
 pub use keys::{
     STUDY_FAMILY_SCHEMA, STUDY_KEY_SCHEMA_V1, STUDY_KEY_SCHEMA_V2, StudyConfigs, StudyIdentity,
-    StudyKeySchema, TRIAL_KEY_SCHEMA, benchmark_fingerprint, benchmark_key, config_hash,
-    data_fingerprint, eval_fingerprint, normalize_model_name, objective_direction, sha256_hex,
-    study_family_hash, study_family_key, study_key_hash, study_key_v1, study_key_v2, trial_key,
-    trial_key_hash,
+    StudyKeySchema, StudyKeys, TRIAL_KEY_EXCLUDED_PARAMS, TRIAL_KEY_SCHEMA, benchmark_fingerprint,
+    benchmark_key, config_hash, data_fingerprint, derive_eval_config, eval_fingerprint,
+    normalize_hyperparameter, normalize_hyperparameters, normalize_model_name,
+    objective_direction, sha256_hex, study_family_hash, study_family_key, study_key_hash,
+    study_key_v1, study_key_v2, trial_key, trial_key_hash,
 };
-pub use load::{load_json_str, load_path, load_str, load_yaml_str};
+pub use load::{
+    MAX_CONFIG_BYTES, MAX_YAML_VALUES, load_json_str, load_path, load_str, load_yaml_str,
+    read_config_text,
+};
+pub use project::ProjectConfigs;
 pub use run_tags::{HpoRunRole, HpoRunTags};
-pub use tags::{MODEL_TAG_KEY, Tag, TagRegistry, pipeline_stage, stage};
-pub use value::PyValue;
+pub use tags::{Tag, TagRegistry, stage};
+pub use value::{DictBuilder, PyValue};

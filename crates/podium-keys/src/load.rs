@@ -18,15 +18,12 @@ use yaml_rust2::scanner::{Marker, Scanner, TScalarStyle, Token, TokenType};
 
 use crate::canonical::{MAX_DEPTH, MAX_INT_DIGITS};
 use crate::error::KeysError;
-use crate::value::PyValue;
+use crate::value::{DictBuilder, PyValue};
 
 /// Reads a config file: `.json` with `json.loads` rules, `.yaml`/`.yml` with `yaml.safe_load`
 /// rules, anything else as JSON when the whole text is JSON and as YAML otherwise.
 pub fn load_path(path: &Path) -> Result<PyValue, KeysError> {
-    let text = std::fs::read_to_string(path).map_err(|source| KeysError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let text = read_config_text(path)?;
     let extension = path
         .extension()
         .and_then(|e| e.to_str())
@@ -37,6 +34,43 @@ pub fn load_path(path: &Path) -> Result<PyValue, KeysError> {
         _ => load_str(&text),
     };
     loaded.map_err(|err| err.in_file(path))
+}
+
+/// Reads a config file's text: a regular file of at most [`MAX_CONFIG_BYTES`] (a FIFO or
+/// `/dev/zero` named as a config must not hang or exhaust memory).
+pub fn read_config_text(path: &Path) -> Result<String, KeysError> {
+    use std::io::Read as _;
+    let io_error = |source| KeysError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let metadata = std::fs::metadata(path).map_err(io_error)?;
+    if !metadata.is_file() {
+        return Err(KeysError::Config {
+            file: Some(path.to_path_buf()),
+            key: String::new(),
+            message: "not a regular file".into(),
+        });
+    }
+    let too_big = || KeysError::Config {
+        file: Some(path.to_path_buf()),
+        key: String::new(),
+        message: format!("larger than {MAX_CONFIG_BYTES} bytes; not a config file"),
+    };
+    if metadata.len() > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    let file = std::fs::File::open(path).map_err(io_error)?;
+    let mut bytes = Vec::new();
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_error)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_big());
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err))
+    })
 }
 
 /// Loads text whose format is unknown: JSON rules when the whole text is valid JSON (a JSON
@@ -73,7 +107,8 @@ pub fn load_yaml_str(text: &str) -> Result<PyValue, KeysError> {
         return Ok(PyValue::None);
     };
     check_duplicate_anchors(text)?;
-    match construct(&root, 0)? {
+    let budget = Budget::new();
+    match construct(&root, 0, &budget)? {
         Built::Value(value) => Ok(value),
         Built::Undumpable(err) => Err(err),
     }
@@ -505,7 +540,8 @@ fn resolve_plain(value: &str) -> Resolved {
 }
 
 /// PyYAML's SafeConstructor.
-fn construct(node: &Node, depth: usize) -> Result<Built, KeysError> {
+fn construct(node: &Node, depth: usize, budget: &Budget) -> Result<Built, KeysError> {
+    budget.spend(node.mark(), 1)?;
     if depth > MAX_DEPTH {
         return Err(yaml_error(
             node.mark(),
@@ -521,7 +557,7 @@ fn construct(node: &Node, depth: usize) -> Result<Built, KeysError> {
             let mut values = Vec::with_capacity(items.len());
             let mut spoiled = None;
             for item in items {
-                match construct(item, depth + 1)? {
+                match construct(item, depth + 1, budget)? {
                     Built::Value(value) => values.push(value),
                     Built::Undumpable(err) => {
                         spoiled.get_or_insert(err);
@@ -541,7 +577,7 @@ fn construct(node: &Node, depth: usize) -> Result<Built, KeysError> {
                 match &**item {
                     Node::Mapping { pairs: entries, .. } if entries.len() == 1 => {
                         let (key, value) = &entries[0];
-                        match (construct(key, depth + 1)?, construct(value, depth + 1)?) {
+                        match (construct(key, depth + 1, budget)?, construct(value, depth + 1, budget)?) {
                             (Built::Value(key), Built::Value(value)) => {
                                 pairs.push(PyValue::List(vec![key, value]));
                             }
@@ -566,10 +602,10 @@ fn construct(node: &Node, depth: usize) -> Result<Built, KeysError> {
                 None => Built::Value(PyValue::List(pairs)),
             })
         }
-        (Node::Mapping { .. }, Resolved::Map) => construct_mapping(node, depth),
+        (Node::Mapping { .. }, Resolved::Map) => construct_mapping(node, depth, budget),
         (Node::Mapping { mark, .. }, Resolved::Set) => {
             // PyYAML builds a Python set from the keys; json.dumps cannot write sets.
-            match construct_mapping(node, depth)? {
+            match construct_mapping(node, depth, budget)? {
                 Built::Value(_) | Built::Undumpable(_) => Ok(Built::Undumpable(yaml_error(
                     *mark,
                     "a YAML !!set loads as a Python set, which json.dumps cannot serialise",
@@ -811,7 +847,7 @@ fn is_merge_key(node: &Node) -> bool {
 
 /// PyYAML's `flatten_mapping`: merged pairs first (later merge sources before earlier ones so
 /// that earlier ones win), then the mapping's own pairs, which win over all merged ones.
-fn flatten_mapping(node: &Node) -> Result<Vec<NodePair>, KeysError> {
+fn flatten_mapping(node: &Node, budget: &Budget) -> Result<Vec<NodePair>, KeysError> {
     let Node::Mapping { pairs, .. } = node else {
         return Ok(Vec::new());
     };
@@ -823,7 +859,7 @@ fn flatten_mapping(node: &Node) -> Result<Vec<NodePair>, KeysError> {
             continue;
         }
         match &**value {
-            Node::Mapping { .. } => merged.extend(flatten_mapping(value)?),
+            Node::Mapping { .. } => merged.extend(flatten_mapping(value, budget)?),
             Node::Sequence { items, .. } => {
                 let mut sources = Vec::with_capacity(items.len());
                 for item in items {
@@ -836,7 +872,7 @@ fn flatten_mapping(node: &Node) -> Result<Vec<NodePair>, KeysError> {
                             ),
                         ));
                     }
-                    sources.push(flatten_mapping(item)?);
+                    sources.push(flatten_mapping(item, budget)?);
                 }
                 for source in sources.into_iter().rev() {
                     merged.extend(source);
@@ -850,22 +886,23 @@ fn flatten_mapping(node: &Node) -> Result<Vec<NodePair>, KeysError> {
             }
         }
     }
+    budget.spend(node.mark(), merged.len() + own.len())?;
     merged.extend(own);
     Ok(merged)
 }
 
-fn construct_mapping(node: &Node, depth: usize) -> Result<Built, KeysError> {
-    let mut entries = Vec::new();
+fn construct_mapping(node: &Node, depth: usize, budget: &Budget) -> Result<Built, KeysError> {
+    let mut entries = DictBuilder::default();
     // Values that load but cannot be dumped, by entry index: harmless if a later duplicate
     // key replaces them, fatal if they survive.
     let mut undumpable: Vec<Option<KeysError>> = Vec::new();
     let mut undumpable_key = None;
-    for (key_node, value_node) in flatten_mapping(node)? {
+    for (key_node, value_node) in flatten_mapping(node, budget)? {
         // A `=` key (the YAML 1.1 value key) is read as the string "=".
         let key = if resolve(&key_node) == Resolved::Value {
             Built::Value(PyValue::str("="))
         } else {
-            construct(&key_node, depth + 1)?
+            construct(&key_node, depth + 1, budget)?
         };
         if let Built::Value(PyValue::List(_) | PyValue::Dict(_)) = key {
             return Err(yaml_error(
@@ -873,7 +910,7 @@ fn construct_mapping(node: &Node, depth: usize) -> Result<Built, KeysError> {
                 "while constructing a mapping, found unhashable key",
             ));
         }
-        let value = construct(&value_node, depth + 1)?;
+        let value = construct(&value_node, depth + 1, budget)?;
         let key = match key {
             Built::Value(key) => key,
             Built::Undumpable(err) => {
@@ -885,15 +922,9 @@ fn construct_mapping(node: &Node, depth: usize) -> Result<Built, KeysError> {
             Built::Value(value) => (value, None),
             Built::Undumpable(err) => (PyValue::None, Some(err)),
         };
-        let before = entries.len();
-        PyValue::dict_insert(&mut entries, key.clone(), value);
-        if entries.len() > before {
-            undumpable.push(problem);
-        } else if let Some(index) = entries
-            .iter()
-            .position(|(k, _)| crate::value::keys_equal(k, &key))
-        {
-            undumpable[index] = problem;
+        match entries.insert(key, value) {
+            (_, true) => undumpable.push(problem),
+            (index, false) => undumpable[index] = problem,
         }
     }
     if let Some(err) = undumpable_key {
@@ -902,7 +933,44 @@ fn construct_mapping(node: &Node, depth: usize) -> Result<Built, KeysError> {
     if let Some(err) = undumpable.into_iter().flatten().next() {
         return Ok(Built::Undumpable(err));
     }
-    Ok(Built::Value(PyValue::Dict(entries)))
+    Ok(Built::Value(PyValue::Dict(entries.into_entries())))
+}
+
+/// The most values one YAML document may construct, aliases expanded: a few hundred bytes of
+/// nested aliases ("billion laughs") would otherwise expand without bound. Far above any real
+/// config (a 200k-key mapping constructs 400k values).
+pub const MAX_YAML_VALUES: usize = 4_000_000;
+
+/// The largest config text podium reads (bytes).
+pub const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
+
+/// What is left of [`MAX_YAML_VALUES`] while constructing one document.
+#[derive(Debug)]
+struct Budget {
+    left: std::cell::Cell<usize>,
+}
+
+impl Budget {
+    fn new() -> Self {
+        Budget {
+            left: std::cell::Cell::new(MAX_YAML_VALUES),
+        }
+    }
+
+    fn spend(&self, mark: Marker, values: usize) -> Result<(), KeysError> {
+        match self.left.get().checked_sub(values) {
+            Some(left) => {
+                self.left.set(left);
+                Ok(())
+            }
+            None => Err(yaml_error(
+                mark,
+                format!(
+                    "the document expands to more than {MAX_YAML_VALUES} values (aliases and merge keys expanded); refusing an alias bomb"
+                ),
+            )),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1187,11 +1255,11 @@ impl JsonParser<'_> {
 
     fn object(&mut self, depth: usize) -> Result<PyValue, JsonFailure> {
         self.position += 1;
-        let mut entries = Vec::new();
+        let mut entries = DictBuilder::default();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.position += 1;
-            return Ok(PyValue::Dict(entries));
+            return Ok(PyValue::Dict(entries.into_entries()));
         }
         loop {
             self.skip_whitespace();
@@ -1206,13 +1274,13 @@ impl JsonParser<'_> {
             self.position += 1;
             self.skip_whitespace();
             let value = self.value(depth + 1)?;
-            PyValue::dict_insert(&mut entries, PyValue::Str(key), value);
+            entries.insert(PyValue::Str(key), value);
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.position += 1,
                 Some(b'}') => {
                     self.position += 1;
-                    return Ok(PyValue::Dict(entries));
+                    return Ok(PyValue::Dict(entries.into_entries()));
                 }
                 _ => return Err(self.syntax("Expecting ',' delimiter")),
             }

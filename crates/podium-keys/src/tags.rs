@@ -1,35 +1,41 @@
-//! The tag registry: (section, name) → MLflow tag key, built-in defaults overridable by
-//! `config/tags.yaml`. Every crate that reads or writes a podium tag goes through it.
+//! The tag registry: (section, name) → MLflow tag key. It reads the pipeline's whole
+//! `config/tags.yaml` (a scalar `schema_version` and every section) over built-in defaults;
+//! podium's own extra keys (`process.variant`, `artifact.checkpoint_path`, the `benchmark`
+//! section) are built-in defaults the file may override. Every crate that reads or writes a tag
+//! goes through it.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::error::KeysError;
+use crate::load::{load_yaml_str, read_config_text};
+use crate::value::PyValue;
 
-/// Every tag podium knows, by its (section, name) in `tags.yaml`.
+/// Every tag podium knows, by its (section, name) in `tags.yaml`: each entry of the pipeline's
+/// registry, plus podium's own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Tag {
     /// process.backbone — the backbone a run trains.
     Backbone,
-    /// process.stage — hpo_sweep, hpo_trial, hpo_refit, benchmark, final_training.
+    /// process.stage — the pipeline stage: hpo, hpo_refit, benchmarking, final_training.
     Stage,
-    /// process.variant — the HPO variant (study folder) number.
+    /// process.variant — podium's HPO variant (study folder) number; the pipeline's legacy.variant uses the same key.
     Variant,
-    /// grouping.study_key_hash.
+    /// grouping.study_key_hash — sha256 of the study key.
     StudyKeyHash,
-    /// grouping.trial_key_hash.
+    /// grouping.trial_key_hash — sha256 of the trial key.
     TrialKeyHash,
-    /// grouping.study_family_hash.
+    /// grouping.study_family_hash — sha256 of the study family key.
     StudyFamilyHash,
-    /// study.key_schema_version — "2.0" or "1.0" (missing means "1.0").
+    /// study.key_schema_version — "2.0" on v2 sweeps and refits (trials carry none).
     StudyKeySchemaVersion,
-    /// fingerprint.data.
+    /// fingerprint.data — the data fingerprint.
     DataFingerprint,
-    /// fingerprint.eval.
+    /// fingerprint.eval — the eval fingerprint.
     EvalFingerprint,
-    /// artifact.available — "true" when the run's checkpoint was saved.
+    /// artifact.available — "true" once the run's checkpoint is logged.
     ArtifactAvailable,
-    /// artifact.checkpoint_path — local checkpoint directory.
+    /// artifact.checkpoint_path — podium's: the local checkpoint directory.
     ArtifactCheckpointPath,
     /// objective.direction — maximize or minimize.
     ObjectiveDirection,
@@ -39,22 +45,19 @@ pub enum Tag {
     LineageHpoSweepRunId,
     /// benchmark.key — the benchmark key of a benchmark run.
     BenchmarkKey,
-    /// benchmark.champion_run_id — the run whose checkpoint was measured (the refit run, else
-    /// the trial).
+    /// benchmark.champion_run_id — the run whose checkpoint was measured (the refit run, else the trial).
     BenchmarkChampionRunId,
     /// benchmark.trial_run_id — the champion trial run.
     BenchmarkTrialRunId,
-    /// benchmark.refit_run_id — the champion's refit run, when the checkpoint came from a
-    /// refit.
+    /// benchmark.refit_run_id — the champion's refit run, when the checkpoint came from a refit.
     BenchmarkRefitRunId,
-    /// benchmark.environment — where the benchmark ran (`local`, `colab`, … or the
-    /// `PODIUM_ENVIRONMENT` override).
+    /// benchmark.environment — where the benchmark ran (`local`, `colab`, … or the `PODIUM_ENVIRONMENT` override).
     BenchmarkEnvironment,
     /// benchmark.podium_version — the podium version that measured.
     BenchmarkPodiumVersion,
     /// benchmark.threads — compute threads used.
     BenchmarkThreads,
-    /// benchmark.harness_version — the timing harness version (also inside the benchmark key).
+    /// benchmark.harness_version — the timing harness version.
     BenchmarkHarnessVersion,
     /// benchmark.checkpoint_source — which acquisition step provided the checkpoint.
     BenchmarkCheckpointSource,
@@ -62,14 +65,95 @@ pub enum Tag {
     BenchmarkWorker,
     /// benchmark.error — why a benchmark run FAILED or was KILLED.
     BenchmarkError,
-    /// benchmark.restored_from_cache — on runs recreated from the disk cache: the benchmark run
-    /// id the cache named.
+    /// benchmark.restored_from_cache — on runs recreated from the disk cache: the benchmark run id the cache named.
     BenchmarkRestoredFromCache,
+    /// grouping.parent_run_id — the parent run (refits: the sweep).
+    GroupingParentRunId,
+    /// grouping.run_key_hash — sha256 of the run key.
+    RunKeyHash,
+    /// grouping.group_id — the run's group id.
+    GroupId,
+    /// grouping.grouping_schema_version — the grouping tags' schema version ("1").
+    GroupingSchemaVersion,
+    /// process.project — the project name.
+    Project,
+    /// process.model — the model: the backbone as written on sweeps, its short name on trials and refits.
+    Model,
+    /// process.run_type — the run type (`refit` on refits).
+    RunType,
+    /// process.env — legacy environment tag.
+    Env,
+    /// process.storage_env — the storage environment.
+    StorageEnv,
+    /// process.execution_platform — the execution platform.
+    ExecutionPlatform,
+    /// process.created_by — who created the run.
+    CreatedBy,
+    /// training.trained_on_full_data — whether the run trained on the full data.
+    TrainedOnFullData,
+    /// training.source_training_run — the training run a benchmark measured.
+    SourceTrainingRun,
+    /// training.refit — "true" on refit runs.
+    Refit,
+    /// training.refit_has_validation — whether the refit kept a validation split.
+    RefitHasValidation,
+    /// training.interrupted — "true" on runs that were interrupted.
+    Interrupted,
+    /// hpo.trial_number — the Optuna trial number.
+    HpoTrialNumber,
+    /// hpo.best_trial_run_id — on sweeps: the best trial's run.
+    BestTrialRunId,
+    /// hpo.best_trial_number — on sweeps: the best trial's number.
+    BestTrialNumber,
+    /// hpo.refit_planned — on sweeps: whether a refit follows.
+    RefitPlanned,
+    /// lineage.source — where a run's lineage comes from.
+    LineageSource,
+    /// lineage.hpo_study_key_hash — the HPO study key hash a run descends from.
+    LineageHpoStudyKeyHash,
+    /// lineage.hpo_trial_key_hash — the HPO trial key hash a run descends from.
+    LineageHpoTrialKeyHash,
+    /// lineage.hpo_trial_run_id — the HPO trial run a run descends from.
+    LineageHpoTrialRunId,
+    /// lineage.hpo_refit_run_id — the HPO refit run a run descends from.
+    LineageHpoRefitRunId,
+    /// lineage.parent_training_run_id — the training run a run descends from.
+    LineageParentTrainingRunId,
+    /// paths.spec_fp — the final-training spec fingerprint.
+    SpecFp,
+    /// paths.exec_fp — the final-training exec fingerprint.
+    ExecFp,
+    /// paths.conv_fp — the conversion fingerprint.
+    ConvFp,
+    /// paths.output_dir — the run's output folder.
+    OutputDir,
+    /// paths.refit_protocol_fp — the refit protocol fingerprint.
+    RefitProtocolFp,
+    /// azureml.run_type — AzureML's run type.
+    AzuremlRunType,
+    /// azureml.sweep — AzureML's sweep marker.
+    AzuremlSweep,
+    /// mlflow.run_type — MLflow's run type.
+    MlflowRunType,
+    /// mlflow.parent_run_id — MLflow's parent run link.
+    MlflowParentRunId,
+    /// legacy.trial_number — the trial number (not namespaced).
+    LegacyTrialNumber,
+    /// legacy.trial_id — legacy trial id.
+    LegacyTrialId,
+    /// legacy.parent_training_id — legacy parent training id.
+    LegacyParentTrainingId,
+    /// legacy.variant — legacy variant.
+    LegacyVariant,
+    /// legacy.benchmark_config_hash — the benchmark config hash on benchmark runs.
+    LegacyBenchmarkConfigHash,
+    /// legacy.run_id_prefix — legacy run id prefix.
+    LegacyRunIdPrefix,
 }
 
 impl Tag {
     /// Every tag, in registry order.
-    pub const ALL: [Tag; 26] = [
+    pub const ALL: [Tag; 67] = [
         Tag::Backbone,
         Tag::Stage,
         Tag::Variant,
@@ -96,6 +180,47 @@ impl Tag {
         Tag::BenchmarkWorker,
         Tag::BenchmarkError,
         Tag::BenchmarkRestoredFromCache,
+        Tag::GroupingParentRunId,
+        Tag::RunKeyHash,
+        Tag::GroupId,
+        Tag::GroupingSchemaVersion,
+        Tag::Project,
+        Tag::Model,
+        Tag::RunType,
+        Tag::Env,
+        Tag::StorageEnv,
+        Tag::ExecutionPlatform,
+        Tag::CreatedBy,
+        Tag::TrainedOnFullData,
+        Tag::SourceTrainingRun,
+        Tag::Refit,
+        Tag::RefitHasValidation,
+        Tag::Interrupted,
+        Tag::HpoTrialNumber,
+        Tag::BestTrialRunId,
+        Tag::BestTrialNumber,
+        Tag::RefitPlanned,
+        Tag::LineageSource,
+        Tag::LineageHpoStudyKeyHash,
+        Tag::LineageHpoTrialKeyHash,
+        Tag::LineageHpoTrialRunId,
+        Tag::LineageHpoRefitRunId,
+        Tag::LineageParentTrainingRunId,
+        Tag::SpecFp,
+        Tag::ExecFp,
+        Tag::ConvFp,
+        Tag::OutputDir,
+        Tag::RefitProtocolFp,
+        Tag::AzuremlRunType,
+        Tag::AzuremlSweep,
+        Tag::MlflowRunType,
+        Tag::MlflowParentRunId,
+        Tag::LegacyTrialNumber,
+        Tag::LegacyTrialId,
+        Tag::LegacyParentTrainingId,
+        Tag::LegacyVariant,
+        Tag::LegacyBenchmarkConfigHash,
+        Tag::LegacyRunIdPrefix,
     ];
 
     /// The (section, name) pair of `tags.yaml`.
@@ -127,10 +252,51 @@ impl Tag {
             Tag::BenchmarkWorker => ("benchmark", "worker"),
             Tag::BenchmarkError => ("benchmark", "error"),
             Tag::BenchmarkRestoredFromCache => ("benchmark", "restored_from_cache"),
+            Tag::GroupingParentRunId => ("grouping", "parent_run_id"),
+            Tag::RunKeyHash => ("grouping", "run_key_hash"),
+            Tag::GroupId => ("grouping", "group_id"),
+            Tag::GroupingSchemaVersion => ("grouping", "grouping_schema_version"),
+            Tag::Project => ("process", "project"),
+            Tag::Model => ("process", "model"),
+            Tag::RunType => ("process", "run_type"),
+            Tag::Env => ("process", "env"),
+            Tag::StorageEnv => ("process", "storage_env"),
+            Tag::ExecutionPlatform => ("process", "execution_platform"),
+            Tag::CreatedBy => ("process", "created_by"),
+            Tag::TrainedOnFullData => ("training", "trained_on_full_data"),
+            Tag::SourceTrainingRun => ("training", "source_training_run"),
+            Tag::Refit => ("training", "refit"),
+            Tag::RefitHasValidation => ("training", "refit_has_validation"),
+            Tag::Interrupted => ("training", "interrupted"),
+            Tag::HpoTrialNumber => ("hpo", "trial_number"),
+            Tag::BestTrialRunId => ("hpo", "best_trial_run_id"),
+            Tag::BestTrialNumber => ("hpo", "best_trial_number"),
+            Tag::RefitPlanned => ("hpo", "refit_planned"),
+            Tag::LineageSource => ("lineage", "source"),
+            Tag::LineageHpoStudyKeyHash => ("lineage", "hpo_study_key_hash"),
+            Tag::LineageHpoTrialKeyHash => ("lineage", "hpo_trial_key_hash"),
+            Tag::LineageHpoTrialRunId => ("lineage", "hpo_trial_run_id"),
+            Tag::LineageHpoRefitRunId => ("lineage", "hpo_refit_run_id"),
+            Tag::LineageParentTrainingRunId => ("lineage", "parent_training_run_id"),
+            Tag::SpecFp => ("paths", "spec_fp"),
+            Tag::ExecFp => ("paths", "exec_fp"),
+            Tag::ConvFp => ("paths", "conv_fp"),
+            Tag::OutputDir => ("paths", "output_dir"),
+            Tag::RefitProtocolFp => ("paths", "refit_protocol_fp"),
+            Tag::AzuremlRunType => ("azureml", "run_type"),
+            Tag::AzuremlSweep => ("azureml", "sweep"),
+            Tag::MlflowRunType => ("mlflow", "run_type"),
+            Tag::MlflowParentRunId => ("mlflow", "parent_run_id"),
+            Tag::LegacyTrialNumber => ("legacy", "trial_number"),
+            Tag::LegacyTrialId => ("legacy", "trial_id"),
+            Tag::LegacyParentTrainingId => ("legacy", "parent_training_id"),
+            Tag::LegacyVariant => ("legacy", "variant"),
+            Tag::LegacyBenchmarkConfigHash => ("legacy", "benchmark_config_hash"),
+            Tag::LegacyRunIdPrefix => ("legacy", "run_id_prefix"),
         }
     }
 
-    /// The built-in MLflow tag key.
+    /// The built-in MLflow tag key (the pipeline's, for the entries its registry has).
     pub fn default_key(self) -> &'static str {
         match self {
             Tag::Backbone => "code.backbone",
@@ -159,7 +325,53 @@ impl Tag {
             Tag::BenchmarkWorker => "code.benchmark.worker",
             Tag::BenchmarkError => "code.benchmark.error",
             Tag::BenchmarkRestoredFromCache => "code.benchmark.restored_from_cache",
+            Tag::GroupingParentRunId => "code.parent_run_id",
+            Tag::RunKeyHash => "code.run_key_hash",
+            Tag::GroupId => "code.group_id",
+            Tag::GroupingSchemaVersion => "code.grouping_schema_version",
+            Tag::Project => "code.project",
+            Tag::Model => "code.model",
+            Tag::RunType => "code.run_type",
+            Tag::Env => "code.env",
+            Tag::StorageEnv => "code.storage_env",
+            Tag::ExecutionPlatform => "code.execution_platform",
+            Tag::CreatedBy => "code.created_by",
+            Tag::TrainedOnFullData => "code.trained_on_full_data",
+            Tag::SourceTrainingRun => "source_training_run",
+            Tag::Refit => "code.refit",
+            Tag::RefitHasValidation => "code.refit_has_validation",
+            Tag::Interrupted => "code.interrupted",
+            Tag::HpoTrialNumber => "code.hpo.trial_number",
+            Tag::BestTrialRunId => "best_trial_run_id",
+            Tag::BestTrialNumber => "best_trial_number",
+            Tag::RefitPlanned => "code.refit_planned",
+            Tag::LineageSource => "code.lineage.source",
+            Tag::LineageHpoStudyKeyHash => "code.lineage.hpo_study_key_hash",
+            Tag::LineageHpoTrialKeyHash => "code.lineage.hpo_trial_key_hash",
+            Tag::LineageHpoTrialRunId => "code.lineage.hpo_trial_run_id",
+            Tag::LineageHpoRefitRunId => "code.lineage.hpo_refit_run_id",
+            Tag::LineageParentTrainingRunId => "code.lineage.parent_training_run_id",
+            Tag::SpecFp => "code.spec_fp",
+            Tag::ExecFp => "code.exec_fp",
+            Tag::ConvFp => "code.conv_fp",
+            Tag::OutputDir => "code.output_dir",
+            Tag::RefitProtocolFp => "code.refit_protocol_fp",
+            Tag::AzuremlRunType => "azureml.runType",
+            Tag::AzuremlSweep => "azureml.sweep",
+            Tag::MlflowRunType => "mlflow.runType",
+            Tag::MlflowParentRunId => "mlflow.parentRunId",
+            Tag::LegacyTrialNumber => "trial_number",
+            Tag::LegacyTrialId => "code.trial_id",
+            Tag::LegacyParentTrainingId => "code.parent_training_id",
+            Tag::LegacyVariant => "code.variant",
+            Tag::LegacyBenchmarkConfigHash => "code.benchmark_config_hash",
+            Tag::LegacyRunIdPrefix => "code.run_id_prefix",
         }
+    }
+
+    /// Whether this is one of podium's own tags (not in the pipeline's registry).
+    pub fn is_podium_own(self) -> bool {
+        matches!(self, Tag::Variant | Tag::ArtifactCheckpointPath | Tag::BenchmarkKey | Tag::BenchmarkChampionRunId | Tag::BenchmarkTrialRunId | Tag::BenchmarkRefitRunId | Tag::BenchmarkEnvironment | Tag::BenchmarkPodiumVersion | Tag::BenchmarkThreads | Tag::BenchmarkHarnessVersion | Tag::BenchmarkCheckpointSource | Tag::BenchmarkWorker | Tag::BenchmarkError | Tag::BenchmarkRestoredFromCache)
     }
 
     /// The tag named by (section, name), if podium knows it.
@@ -172,22 +384,27 @@ impl Tag {
 
 /// Values of the `process.stage` tag.
 pub mod stage {
-    /// The sweep (parent) run of an HPO study.
-    pub const HPO_SWEEP: &str = "hpo_sweep";
-    /// One HPO trial.
-    pub const HPO_TRIAL: &str = "hpo_trial";
+    /// The pipeline's stage of HPO sweep (parent) runs and of their trial runs.
+    pub const HPO: &str = "hpo";
     /// The refit (retrain on full data) of a trial.
     pub const HPO_REFIT: &str = "hpo_refit";
-    /// A benchmark run.
-    pub const BENCHMARK: &str = "benchmark";
+    /// The pipeline's stage of benchmark runs.
+    pub const BENCHMARKING: &str = "benchmarking";
     /// A final training run.
     pub const FINAL_TRAINING: &str = "final_training";
+    /// Trial runs of older pipeline stores (read, never written by the tag builder).
+    pub const HPO_TRIAL: &str = "hpo_trial";
+    /// podium's earlier sweep stage (kept until every reader uses [`HPO`]).
+    pub const HPO_SWEEP: &str = "hpo_sweep";
+    /// podium's earlier benchmark stage (kept until every writer uses [`BENCHMARKING`]).
+    pub const BENCHMARK: &str = "benchmark";
 }
 
 /// The resolved registry: each [`Tag`] to the MLflow tag key in use.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TagRegistry {
     keys: BTreeMap<Tag, String>,
+    schema_version: Option<String>,
 }
 
 impl Default for TagRegistry {
@@ -197,60 +414,125 @@ impl Default for TagRegistry {
 }
 
 impl TagRegistry {
-    /// The built-in keys of DESIGN §3.
+    /// The built-in keys: the pipeline's registry plus podium's own tags.
     pub fn defaults() -> Self {
         Self {
             keys: Tag::ALL
                 .into_iter()
                 .map(|tag| (tag, tag.default_key().to_string()))
                 .collect(),
+            schema_version: None,
         }
     }
 
     /// Loads `tags.yaml` over the defaults. A missing file gives the defaults; an unknown
-    /// (section, name) or a non-string value is an error naming the file and the entry.
+    /// section or (section, name), a section that is not a mapping or a value that is not a
+    /// non-empty string is an error naming the file and the entry.
     pub fn load(path: &Path) -> Result<Self, KeysError> {
         if !path.exists() {
             return Ok(Self::defaults());
         }
-        let text = std::fs::read_to_string(path).map_err(|source| KeysError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_config_text(path)?;
         Self::from_yaml_str(&text).map_err(|err| err.in_file(path))
     }
 
-    /// Parses `tags.yaml` text over the defaults (see [`TagRegistry::load`]).
+    /// Parses `tags.yaml` text (PyYAML rules, as the pipeline reads it) over the defaults (see
+    /// [`TagRegistry::load`]).
     pub fn from_yaml_str(text: &str) -> Result<Self, KeysError> {
+        let doc = load_yaml_str(text)?;
+        Self::from_value(&doc)
+    }
+
+    /// Builds the registry from a loaded `tags.yaml`.
+    pub fn from_value(doc: &PyValue) -> Result<Self, KeysError> {
         let mut registry = Self::defaults();
-        let doc: Option<BTreeMap<String, Option<BTreeMap<String, serde_yaml::Value>>>> =
-            serde_yaml::from_str(text).map_err(|err| KeysError::Config {
-                file: None,
-                key: String::new(),
-                message: err.to_string(),
+        let invalid = |key: String, message: String| KeysError::Config {
+            file: None,
+            key,
+            message,
+        };
+        let sections = match doc {
+            PyValue::None => return Ok(registry),
+            PyValue::Dict(entries) => entries,
+            other => {
+                return Err(invalid(
+                    String::new(),
+                    format!("expected a mapping of sections, found {}", other.type_name()),
+                ));
+            }
+        };
+        for (section_key, entries) in sections {
+            let section = section_key.as_str().ok_or_else(|| {
+                invalid(
+                    section_key.py_str().unwrap_or_default(),
+                    "section names must be strings".into(),
+                )
             })?;
-        for (section, entries) in doc.unwrap_or_default() {
-            for (name, value) in entries.unwrap_or_default() {
-                let tag = Tag::from_section_name(&section, &name).ok_or_else(|| {
+            if section == "schema_version" {
+                registry.schema_version = match entries {
+                    PyValue::None => None,
+                    PyValue::Int(_) | PyValue::Str(_) | PyValue::Float(_) => {
+                        Some(entries.py_str()?)
+                    }
+                    other => {
+                        return Err(invalid(
+                            section.into(),
+                            format!("expected a scalar, found {}", other.type_name()),
+                        ));
+                    }
+                };
+                continue;
+            }
+            let entries = match entries {
+                PyValue::None => continue,
+                PyValue::Dict(entries) => entries,
+                other => {
+                    if !Tag::ALL.iter().any(|tag| tag.section_name().0 == section) {
+                        return Err(KeysError::UnknownTag {
+                            section: section.into(),
+                            name: String::new(),
+                        });
+                    }
+                    return Err(invalid(
+                        section.into(),
+                        format!("expected a mapping of tag names, found {}", other.type_name()),
+                    ));
+                }
+            };
+            for (name_key, value) in entries {
+                let name = name_key.as_str().ok_or_else(|| {
+                    invalid(
+                        format!("{section}.{}", name_key.py_str().unwrap_or_default()),
+                        "tag names must be strings".into(),
+                    )
+                })?;
+                let tag = Tag::from_section_name(section, name).ok_or_else(|| {
                     KeysError::UnknownTag {
-                        section: section.clone(),
-                        name: name.clone(),
+                        section: section.to_string(),
+                        name: name.to_string(),
                     }
                 })?;
                 let key = match value {
-                    serde_yaml::Value::String(key) if !key.trim().is_empty() => key,
+                    PyValue::Str(key) if !key.trim().is_empty() => key.clone(),
                     other => {
-                        return Err(KeysError::Config {
-                            file: None,
-                            key: format!("{section}.{name}"),
-                            message: format!("expected a non-empty tag key, found {other:?}"),
-                        });
+                        return Err(invalid(
+                            format!("{section}.{name}"),
+                            format!(
+                                "expected a non-empty tag key string, found {}",
+                                other.type_name()
+                            ),
+                        ));
                     }
                 };
                 registry.keys.insert(tag, key);
             }
         }
         Ok(registry)
+    }
+
+    /// The file's `schema_version`, when it has one.
+    pub fn schema_version(&self) -> Option<&str> {
+        self.schema_version.as_deref()
     }
 
     /// The MLflow tag key of a known tag.
@@ -276,29 +558,6 @@ impl TagRegistry {
         Tag::ALL.into_iter().map(|tag| (tag, self.get(tag)))
     }
 }
-
-// -------------------------------------------------------------------------------------------
-// The pipeline's own runs, as its code tags them (kept in one block: values selection, best-trial
-// retrieval and hash verification read on stores the pipeline wrote).
-
-/// Values of the `process.stage` tag the pipeline writes that differ from podium's own.
-pub mod pipeline_stage {
-    /// The pipeline's sweep (parent) runs and its trial runs both carry stage `hpo`.
-    pub const HPO: &str = "hpo";
-    /// The pipeline's benchmark runs.
-    pub const BENCHMARKING: &str = "benchmarking";
-    /// The stages a trial run may carry, in the order selection tries them: podium's and older
-    /// stores' `hpo_trial` first, then the pipeline's `hpo`.
-    pub const TRIAL_STAGES: [&str; 2] = [super::stage::HPO_TRIAL, HPO];
-    /// The stages a sweep run may carry.
-    pub const SWEEP_STAGES: [&str; 2] = [super::stage::HPO_SWEEP, HPO];
-}
-
-/// The pipeline's `process.model` tag: the backbone's short name on trial, refit and benchmark
-/// runs (the sweep carries the backbone as written). Its trials carry no `process.backbone`.
-pub const MODEL_TAG_KEY: &str = "code.model";
-
-// -------------------------------------------------------------------------------------------
 
 #[cfg(test)]
 mod tests {
@@ -349,47 +608,55 @@ mod tests {
     }
 
     #[test]
-    fn every_tag_has_a_distinct_section_name_and_key() {
+    fn every_tag_has_a_distinct_section_name() {
         let pairs: std::collections::BTreeSet<_> =
             Tag::ALL.into_iter().map(Tag::section_name).collect();
-        let keys: std::collections::BTreeSet<_> =
-            Tag::ALL.into_iter().map(Tag::default_key).collect();
         assert_eq!(pairs.len(), Tag::ALL.len());
-        assert_eq!(keys.len(), Tag::ALL.len());
         for tag in Tag::ALL {
             let (section, name) = tag.section_name();
             assert_eq!(Tag::from_section_name(section, name), Some(tag));
         }
+        // Only podium's process.variant shares a key, with the pipeline's legacy.variant.
+        let keys: std::collections::BTreeSet<_> =
+            Tag::ALL.into_iter().map(Tag::default_key).collect();
+        assert_eq!(keys.len(), Tag::ALL.len() - 1);
     }
 
-    /// The shipped `config/tags.yaml` documents every entry with its built-in default, so a
-    /// user reading it sees every key podium writes.
+    #[test]
+    fn scalar_schema_version_and_bad_sections() -> Result<(), KeysError> {
+        let registry = TagRegistry::from_yaml_str("schema_version: 1\nmlflow:\n  run_type: x\n")?;
+        assert_eq!(registry.schema_version(), Some("1"));
+        assert_eq!(registry.get(Tag::MlflowRunType), "x");
+        let unknown = TagRegistry::from_yaml_str("colours:\n  red: x\n").err();
+        assert!(unknown.is_some_and(|e| e.to_string().contains("colours")));
+        assert!(TagRegistry::from_yaml_str("process: 3\n").is_err());
+        assert!(TagRegistry::from_yaml_str("- a\n").is_err());
+        Ok(())
+    }
+
+    /// The shipped `config/tags.yaml` lists every tag with its built-in default, so a user
+    /// reading it sees every key podium reads or writes.
     #[test]
     fn shipped_tags_yaml_lists_every_tag_with_its_default() -> Result<(), KeysError> {
         let text = include_str!("../../../config/tags.yaml");
-        assert_eq!(TagRegistry::from_yaml_str(text)?, TagRegistry::defaults());
-        let doc: BTreeMap<String, BTreeMap<String, String>> =
-            serde_yaml::from_str(text).map_err(|err| KeysError::Config {
-                file: None,
-                key: String::new(),
-                message: err.to_string(),
-            })?;
-        let listed: Vec<(&str, &str)> = doc
-            .iter()
-            .flat_map(|(section, entries)| {
-                entries
-                    .keys()
-                    .map(move |name| (section.as_str(), name.as_str()))
-            })
-            .collect();
-        for tag in Tag::ALL {
-            assert!(
-                listed.contains(&tag.section_name()),
-                "config/tags.yaml lacks {:?}",
-                tag.section_name()
-            );
+        let registry = TagRegistry::from_yaml_str(text)?;
+        assert_eq!(registry.keys, TagRegistry::defaults().keys);
+        let doc = load_yaml_str(text)?;
+        let mut listed = 0;
+        if let PyValue::Dict(sections) = &doc {
+            for (section, entries) in sections {
+                if let PyValue::Dict(entries) = entries {
+                    for (name, _) in entries {
+                        let (Some(section), Some(name)) = (section.as_str(), name.as_str()) else {
+                            continue;
+                        };
+                        assert!(Tag::from_section_name(section, name).is_some());
+                        listed += 1;
+                    }
+                }
+            }
         }
-        assert_eq!(listed.len(), Tag::ALL.len());
+        assert_eq!(listed, Tag::ALL.len());
         Ok(())
     }
 }

@@ -55,16 +55,17 @@ impl PyValue {
 
     /// A `dict` built like Python's `dict(pairs)`: a key equal to an earlier one (`1`, `1.0` and
     /// `True` are equal in Python) keeps the earlier key object and its position and takes the
-    /// later value.
+    /// later value. Linear in the number of pairs.
     pub fn dict_from_pairs(pairs: impl IntoIterator<Item = (PyValue, PyValue)>) -> Self {
-        let mut entries = Vec::new();
+        let mut builder = DictBuilder::default();
         for (key, value) in pairs {
-            Self::dict_insert(&mut entries, key, value);
+            builder.insert(key, value);
         }
-        PyValue::Dict(entries)
+        PyValue::Dict(builder.into_entries())
     }
 
-    /// `d[key] = value` on a dict's entries, with Python's key equality.
+    /// `d[key] = value` on a dict's entries, with Python's key equality (one linear scan: build
+    /// large dicts with [`DictBuilder`]).
     pub fn dict_insert(entries: &mut Vec<(PyValue, PyValue)>, key: PyValue, value: PyValue) {
         match entries
             .iter_mut()
@@ -207,6 +208,88 @@ fn write_str_repr(text: &str, out: &mut String) -> Result<(), KeysError> {
     }
     out.push(quote);
     Ok(())
+}
+
+/// What makes two dict keys the same key in Python (`hash` + `==`): bools and integral floats
+/// are ints, other floats compare by value, NaN equals nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) enum KeyIdentity {
+    /// `None`.
+    None,
+    /// A string.
+    Str(String),
+    /// An int, a bool, or a float with an integral value (`-0.0` is `0`).
+    Int(BigInt),
+    /// A non-integral or infinite float, by its bits.
+    Float(u64),
+}
+
+impl KeyIdentity {
+    /// The identity of a hashable key; `None` for NaN (never equal to anything) and for
+    /// unhashable values (lists, dicts).
+    pub(crate) fn of(value: &PyValue) -> Option<Self> {
+        Some(match value {
+            PyValue::None => KeyIdentity::None,
+            PyValue::Str(text) => KeyIdentity::Str(text.clone()),
+            PyValue::Bool(b) => KeyIdentity::Int(BigInt::from(u8::from(*b))),
+            PyValue::Int(i) => KeyIdentity::Int(i.clone()),
+            PyValue::Float(f) if f.is_nan() => return None,
+            PyValue::Float(f) if f.is_finite() && f.fract() == 0.0 => {
+                KeyIdentity::Int(BigInt::from_f64(*f)?)
+            }
+            PyValue::Float(f) => KeyIdentity::Float(f.to_bits()),
+            PyValue::List(_) | PyValue::Dict(_) => return None,
+        })
+    }
+}
+
+/// Builds a dict's entries with Python's key rules in linear time (a hash index beside the
+/// entries): what the loaders use, so a 200k-key mapping loads as fast as a small one.
+#[derive(Debug, Default)]
+pub struct DictBuilder {
+    entries: Vec<(PyValue, PyValue)>,
+    index: std::collections::HashMap<KeyIdentity, usize>,
+}
+
+impl DictBuilder {
+    /// `d[key] = value`: an equal earlier key keeps its object and position; returns the entry's
+    /// position and whether it was new.
+    pub fn insert(&mut self, key: PyValue, value: PyValue) -> (usize, bool) {
+        match KeyIdentity::of(&key) {
+            Some(hashed) => match self.index.get(&hashed) {
+                Some(&position) => {
+                    self.entries[position].1 = value;
+                    (position, false)
+                }
+                None => {
+                    let position = self.entries.len();
+                    self.index.insert(hashed, position);
+                    self.entries.push((key, value));
+                    (position, true)
+                }
+            },
+            // NaN (equal to nothing) and unhashable keys are always new entries.
+            None => {
+                self.entries.push((key, value));
+                (self.entries.len() - 1, true)
+            }
+        }
+    }
+
+    /// The number of entries so far.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Whether no entry was inserted.
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// The entries, in insertion order.
+    pub fn into_entries(self) -> Vec<(PyValue, PyValue)> {
+        self.entries
+    }
 }
 
 /// A number as Python compares it: bools are ints.

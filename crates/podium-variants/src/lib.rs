@@ -23,6 +23,7 @@
 //! that writes to disk does so atomically: variant folders are claimed with a single
 //! `create_dir`, files are replaced through [`fs::write_atomic`].
 
+pub mod config_keys;
 pub mod environment;
 pub mod error;
 pub mod experiment;
@@ -30,10 +31,13 @@ pub mod final_training;
 pub mod fs;
 pub mod hpo;
 pub mod layout;
+pub mod paths_config;
 
 pub use environment::{ENVIRONMENT_OVERRIDE, Environment};
 pub use error::VariantsError;
-pub use experiment::{ExperimentConfig, backbone_short_name};
+pub use config_keys::KeySchema;
+pub use experiment::{ExperimentConfig, ExperimentFiles, backbone_short_name, backbones_of_hpo_config};
+pub use paths_config::PathsConfig;
 pub use final_training::{FinalTrainingKey, FinalTrainingVariant, FinalTrainings, IndexEntry};
 pub use hpo::{
     DEFAULT_STUDY_TEMPLATE, HpoStudies, HpoVariant, PipelineStudy, StudyNaming, next_variant,

@@ -31,7 +31,7 @@ use crate::output::{self, Format};
 /// Options shared by `podium benchmark` and `podium run`.
 #[derive(Debug, Clone, Args)]
 pub struct BenchmarkArgs {
-    /// Backbones to benchmark (repeatable); default: every backbone in experiment.yaml.
+    /// Backbones to benchmark (repeatable); default: every backbone of the HPO config of record.
     #[arg(long = "backbone", value_name = "B")]
     pub backbones: Vec<String>,
     /// Measure again even when a result exists (like run.mode: force_new).
@@ -61,7 +61,7 @@ pub(crate) struct Session {
 
 impl Session {
     pub fn open(global: &GlobalArgs) -> anyhow::Result<Session> {
-        let experiments = ExperimentConfig::load(&global.config_dir.join("experiment.yaml"))?;
+        let experiments = ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
         let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
         let selection = SelectionConfig::load(&global.config_dir.join(SELECTION_CONFIG_FILE))?;
         let environment = Environment::detect()?;

@@ -32,7 +32,7 @@ pub enum ScopeArg {
 /// `podium best-trials` arguments.
 #[derive(Debug, Args)]
 pub struct BestTrialsArgs {
-    /// Backbones to look at (repeatable); default: every backbone in experiment.yaml.
+    /// Backbones to look at (repeatable); default: every backbone of the HPO config of record.
     #[arg(long = "backbone", value_name = "B")]
     pub backbones: Vec<String>,
     /// One best trial per backbone, or one per variant.
@@ -49,7 +49,7 @@ struct JsonReport<'a> {
 
 /// Runs `podium best-trials`; exit 1 when some backbone has no answer.
 pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode> {
-    let experiment = ExperimentConfig::load(&global.config_dir.join("experiment.yaml"))?;
+    let experiment = ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
     let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
     let objective =
         SelectionConfig::load(&global.config_dir.join("best_model_selection.yaml"))?.objective;

@@ -42,7 +42,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("creating the demo directory {}", args.dir.display()))?;
     let paths = DemoPaths::new(&args.dir)?;
-    if paths.config_dir.join("experiment.yaml").is_file() {
+    if paths.config_dir.join("experiment").is_dir() {
         say(&format!(
             "Using the demo configs in {}",
             paths.config_dir.display()
@@ -80,6 +80,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
         config_dir: paths.config_dir.clone(),
         root: paths.root.clone(),
         tracking_uri: Some(paths.tracking_uri()),
+        experiment: None,
         ..global.clone()
     };
     let every_backbone_once = super::run::RunArgs {

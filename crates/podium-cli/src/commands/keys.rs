@@ -1,16 +1,16 @@
 //! `podium keys`: the Python pipeline's canonical JSON, study/trial/benchmark keys, fingerprints
-//! and config hashes for given files, as JSON on stdout (for scripts and cross-checks against
-//! the Python side).
+//! and config hashes, as JSON on stdout (for scripts and cross-checks against the pipeline).
+//! The JSON field names are API.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use podium_keys::{
-    PyValue, Separators, StudyConfigs, StudyIdentity, StudyKeySchema, benchmark_fingerprint,
-    benchmark_key, config_hash, data_fingerprint, eval_fingerprint, load_path, py_json, trial_key,
-    trial_key_hash,
+    ProjectConfigs, PyValue, Separators, StudyConfigs, StudyKeys, benchmark_key, config_hash,
+    data_fingerprint, eval_fingerprint, load_path, normalize_hyperparameters,
+    py_json, trial_key, trial_key_hash,
 };
 use serde_json::json;
 
@@ -22,11 +22,11 @@ use crate::output;
 pub enum KeysCommand {
     /// The canonical JSON text of a YAML/JSON file (Python's json.dumps with sort_keys=True).
     Canonical(CanonicalArgs),
-    /// Study key, study key hash, family hash and fingerprints of a sweep's configs.
+    /// Study keys, hashes and fingerprints: of given files, or of an experiment's backbone.
     Study(StudyArgs),
-    /// Trial key and hash of a trial's hyperparameters.
+    /// Trial key and hash of a trial's hyperparameters (normalised as the pipeline does).
     Trial(TrialArgs),
-    /// Benchmark fingerprint and key of a champion run.
+    /// Config hash of a benchmark config and the benchmark key of a champion run.
     Benchmark(BenchmarkArgs),
     /// The data or eval fingerprint of a config file.
     Fingerprint(FingerprintArgs),
@@ -37,9 +37,9 @@ pub enum KeysCommand {
 /// `--style` of `podium keys canonical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Style {
-    /// separators=(",", ":"), used by every key.
+    /// separators=(",", ":"), used by every key and fingerprint.
     Compact,
-    /// separators=(", ", ": "), used by the data and eval fingerprints.
+    /// separators=(", ", ": "), used by the config hash.
     Default,
 }
 
@@ -54,40 +54,33 @@ pub struct CanonicalArgs {
     pub file: PathBuf,
 }
 
-/// `--schema` of `podium keys study`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SchemaArg {
-    /// The current study key (bound fingerprints, training budget, no benchmark).
-    V2,
-    /// The legacy study key (local_path and the benchmark config).
-    V1,
-}
-
-/// `podium keys study` arguments.
+/// `podium keys study` arguments: either the files (`--data --hpo --train --model`) or an
+/// experiment of `--config-dir` (`--backbone`, with the global `--experiment`).
 #[derive(Debug, Args)]
 pub struct StudyArgs {
-    /// data.yaml.
-    #[arg(long, value_name = "FILE")]
-    pub data: PathBuf,
-    /// The HPO config (hpo/*.yaml).
-    #[arg(long, value_name = "FILE")]
-    pub hpo: PathBuf,
-    /// train.yaml.
-    #[arg(long, value_name = "FILE")]
-    pub train: PathBuf,
-    /// eval.yaml.
-    #[arg(long, value_name = "FILE")]
-    pub eval: PathBuf,
-    /// The backbone (lower-cased and stripped in the key).
-    #[arg(long)]
-    pub model: String,
-    /// Study key schema.
-    #[arg(long, value_enum, default_value_t = SchemaArg::V2)]
-    pub schema: SchemaArg,
-    /// benchmark.yaml (only the legacy v1 key hashes it).
-    #[arg(long, value_name = "FILE")]
+    /// The data config.
+    #[arg(long, value_name = "FILE", requires_all = ["hpo", "train", "model"], conflicts_with = "backbone")]
+    pub data: Option<PathBuf>,
+    /// The HPO config.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub hpo: Option<PathBuf>,
+    /// The train config (whole file).
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub train: Option<PathBuf>,
+    /// The backbone as written in the search space (lower-cased and stripped in the keys).
+    #[arg(long, requires = "data")]
+    pub model: Option<String>,
+    /// The benchmark config (read by the "v1" and family keys).
+    #[arg(long, value_name = "FILE", requires = "data")]
     pub benchmark: Option<PathBuf>,
-    /// Adds "code_version" to the v2 and family payloads.
+    /// An explicit eval config; without it the eval config is derived from train and HPO, as
+    /// the pipeline derives it.
+    #[arg(long, value_name = "FILE", requires = "data")]
+    pub eval: Option<PathBuf>,
+    /// With the experiment of --config-dir: the backbone (as written in its HPO config).
+    #[arg(long)]
+    pub backbone: Option<String>,
+    /// Adds "code_version" to the v2 payload.
     #[arg(long, value_name = "VERSION")]
     pub code_version: Option<String>,
 }
@@ -98,7 +91,7 @@ pub struct TrialArgs {
     /// The study key hash of the trial's study.
     #[arg(long, value_name = "HASH")]
     pub study_key_hash: String,
-    /// The trial's hyperparameters: a JSON or YAML file.
+    /// The trial's hyperparameters: a JSON or YAML mapping.
     #[arg(long, value_name = "FILE")]
     pub params: PathBuf,
 }
@@ -106,7 +99,7 @@ pub struct TrialArgs {
 /// `podium keys benchmark` arguments.
 #[derive(Debug, Args)]
 pub struct BenchmarkArgs {
-    /// The champion's MLflow run id.
+    /// The champion's MLflow run id (its refit run, else the trial).
     #[arg(long, value_name = "ID")]
     pub run_id: String,
     /// The champion's data fingerprint.
@@ -115,7 +108,7 @@ pub struct BenchmarkArgs {
     /// The champion's eval fingerprint.
     #[arg(long, value_name = "HASH")]
     pub eval_fp: String,
-    /// benchmark.yaml (its `run` section is not part of the key).
+    /// The benchmark config (hashed whole).
     #[arg(long, value_name = "FILE")]
     pub benchmark: PathBuf,
 }
@@ -123,9 +116,9 @@ pub struct BenchmarkArgs {
 /// Which fingerprint `podium keys fingerprint` computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum FingerprintKind {
-    /// The data fingerprint of data.yaml.
+    /// The data fingerprint of a data config.
     Data,
-    /// The eval fingerprint of eval.yaml.
+    /// The eval fingerprint of an eval config.
     Eval,
 }
 
@@ -150,8 +143,63 @@ fn load(path: &Path) -> anyhow::Result<PyValue> {
     load_path(path).with_context(|| format!("loading {}", path.display()))
 }
 
+fn study_json(keys: &StudyKeys) -> serde_json::Value {
+    json!({
+        "data_fingerprint": keys.data_fingerprint,
+        "eval_fingerprint": keys.eval_fingerprint,
+        "study_key": keys.study_key,
+        "study_key_hash": keys.study_key_hash,
+        "study_family_key": keys.study_family_key,
+        "study_family_hash": keys.study_family_hash,
+        "v1_study_key": keys.v1_study_key,
+        "v1_study_key_hash": keys.v1_study_key_hash,
+    })
+}
+
+fn study(global: &GlobalArgs, args: StudyArgs) -> anyhow::Result<serde_json::Value> {
+    if let Some(data_file) = &args.data {
+        let (Some(hpo_file), Some(train_file), Some(model)) = (&args.hpo, &args.train, &args.model)
+        else {
+            bail!("--data needs --hpo, --train and --model");
+        };
+        let data = load(data_file)?;
+        let hpo = load(hpo_file)?;
+        let train = load(train_file)?;
+        let eval = args.eval.as_deref().map(load).transpose()?;
+        let benchmark = args.benchmark.as_deref().map(load).transpose()?;
+        let configs = StudyConfigs {
+            data: &data,
+            hpo: &hpo,
+            train: &train,
+            eval: eval.as_ref(),
+            model,
+            benchmark: benchmark.as_ref(),
+            code_version: args.code_version.as_deref(),
+        };
+        let keys = StudyKeys::compute(&configs).context("computing the study keys")?;
+        return Ok(study_json(&keys));
+    }
+    let Some(backbone) = &args.backbone else {
+        bail!(
+            "give the files (--data, --hpo, --train, --model) or a backbone of the experiment in --config-dir (--backbone)"
+        );
+    };
+    let project = ProjectConfigs::load(&global.config_dir, global.experiment.as_deref())?;
+    if !project.backbones.is_empty() && !project.backbones.contains(backbone) {
+        bail!(
+            "backbone {backbone:?} is not in {} search_space.backbone.values ({})",
+            project.files.hpo.display(),
+            project.backbones.join(", ")
+        );
+    }
+    let mut configs = project.study_configs(backbone);
+    configs.code_version = args.code_version.as_deref();
+    let keys = StudyKeys::compute(&configs).context("computing the study keys")?;
+    Ok(study_json(&keys))
+}
+
 /// Runs `podium keys …`. Output is JSON whatever `--format` says: these are for scripts.
-pub fn run(_global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<ExitCode> {
+pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<ExitCode> {
     match command {
         KeysCommand::Canonical(args) => {
             let value = load(&args.file)?;
@@ -163,49 +211,30 @@ pub fn run(_global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<ExitCod
                 .with_context(|| format!("canonical JSON of {}", args.file.display()))?;
             println!("{text}");
         }
-        KeysCommand::Study(args) => {
-            let data = load(&args.data)?;
-            let hpo = load(&args.hpo)?;
-            let train = load(&args.train)?;
-            let eval = load(&args.eval)?;
-            let benchmark = args.benchmark.as_deref().map(load).transpose()?;
-            let configs = StudyConfigs {
-                data: &data,
-                hpo: &hpo,
-                train: &train,
-                eval: &eval,
-                model: &args.model,
-                benchmark: benchmark.as_ref(),
-                code_version: args.code_version.as_deref(),
-            };
-            let schema = match args.schema {
-                SchemaArg::V2 => StudyKeySchema::V2,
-                SchemaArg::V1 => StudyKeySchema::V1,
-            };
-            let study = StudyIdentity::compute(&configs, schema)?;
-            output::print_json(&json!({
-                "schema_version": study.schema_version,
-                "study_key": study.study_key,
-                "study_key_hash": study.study_key_hash,
-                "study_family_hash": study.study_family_hash,
-                "data_fingerprint": study.data_fingerprint,
-                "eval_fingerprint": study.eval_fingerprint,
-            }))?;
-        }
+        KeysCommand::Study(args) => output::print_json(&study(global, args)?)?,
         KeysCommand::Trial(args) => {
             let params = load(&args.params)?;
-            let key = trial_key(&args.study_key_hash, &params)?;
+            let normalized = normalize_hyperparameters(&params)
+                .with_context(|| format!("hyperparameters of {}", args.params.display()))?;
+            let key = trial_key(&args.study_key_hash, &params)
+                .with_context(|| format!("trial key of {}", args.params.display()))?;
+            let normalized_json: serde_json::Value = serde_json::from_str(
+                &py_json(&normalized, Separators::Compact)?,
+            )
+            .context("re-reading the normalised hyperparameters")?;
             output::print_json(&json!({
-                "trial_key_hash": trial_key_hash(&key),
                 "trial_key": key,
+                "trial_key_hash": trial_key_hash(&key),
+                "hyperparameters": normalized_json,
             }))?;
         }
         KeysCommand::Benchmark(args) => {
             let benchmark = load(&args.benchmark)?;
-            let bench_fp = benchmark_fingerprint(&benchmark, podium_bench::HARNESS_VERSION)?;
+            let hash = config_hash(&benchmark)
+                .with_context(|| format!("config hash of {}", args.benchmark.display()))?;
             output::print_json(&json!({
-                "benchmark_key": benchmark_key(&args.run_id, &args.data_fp, &args.eval_fp, &bench_fp),
-                "bench_fp": bench_fp,
+                "config_hash": hash,
+                "benchmark_key": benchmark_key(&args.run_id, &args.data_fp, &args.eval_fp, &hash),
             }))?;
         }
         KeysCommand::Fingerprint(args) => {
@@ -218,7 +247,9 @@ pub fn run(_global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<ExitCod
         }
         KeysCommand::ConfigHash(args) => {
             let value = load(&args.file)?;
-            output::print_json(&json!({ "hash": config_hash(&value)? }))?;
+            let hash = config_hash(&value)
+                .with_context(|| format!("config hash of {}", args.file.display()))?;
+            output::print_json(&json!({ "config_hash": hash }))?;
         }
     }
     Ok(ExitCode::SUCCESS)

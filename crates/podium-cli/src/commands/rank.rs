@@ -15,7 +15,7 @@ use crate::output::{self, Format};
 /// `podium rank` arguments.
 #[derive(Debug, Args)]
 pub struct RankArgs {
-    /// Backbones to rank (repeatable); default: every backbone in experiment.yaml.
+    /// Backbones to rank (repeatable); default: every backbone of the HPO config of record.
     #[arg(long = "backbone", value_name = "B")]
     pub backbones: Vec<String>,
     /// HPO config whose run.mode a benchmark `run.mode: null` inherits

@@ -19,7 +19,7 @@ use crate::output::{self, Format};
 /// `podium select` arguments.
 #[derive(Debug, Args)]
 pub struct SelectArgs {
-    /// Backbones to select (repeatable); default: every backbone in experiment.yaml.
+    /// Backbones to select (repeatable); default: every backbone of the HPO config of record.
     #[arg(long = "backbone", value_name = "B")]
     pub backbones: Vec<String>,
 }
@@ -32,7 +32,7 @@ struct JsonReport<'a> {
 
 /// Runs `podium select`; exit 1 when some backbone has no champion.
 pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
-    let experiments = ExperimentConfig::load(&global.config_dir.join("experiment.yaml"))?;
+    let experiments = ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
     let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
     let config = SelectionConfig::load(&global.config_dir.join(SELECTION_CONFIG_FILE))?;
     let environment = Environment::detect()?;

@@ -1,5 +1,7 @@
-//! The demo's config directory: podium's default configs (embedded in the binary, so the demo
-//! works from any directory) with the experiment renamed and the benchmark made tiny.
+//! The demo's config directory: podium's default configs, laid out as the pipeline lays out
+//! its config/ folder (embedded in the binary, so the demo works from any directory), with the
+//! experiment renamed, the backbones spelled as the demo's sweeps name them and the benchmark
+//! made tiny.
 //!
 //! Edits are made on the YAML text, line by line, rather than by parsing and re-serialising:
 //! the files feed the study keys through a PyYAML-compatible loader, and a round trip through a
@@ -12,98 +14,108 @@ use anyhow::{Context, bail};
 /// The experiment-name prefix of everything the demo logs.
 pub const DEMO_EXPERIMENT_NAME: &str = "podium-demo";
 
-/// The HPO config the demo's sweeps were "run" with (relative to the config directory).
+/// The HPO config the demo's sweeps were "run" with (relative to the config directory); the
+/// experiment's HPO config of record.
 pub const DEMO_HPO_CONFIG: &str = "hpo/prod.yaml";
 
 /// The HPO config of the demo's narrower follow-up sweep (a different search space, so a
 /// different study key: its own group).
 pub const DEMO_NARROW_HPO_CONFIG: &str = "hpo/smoke.yaml";
 
-/// One config file: its path relative to the config directory and its default text.
-struct DefaultConfig {
+/// The demo's experiment file (relative to the config directory).
+pub const DEMO_EXPERIMENT_FILE: &str = "experiment/podium_demo.yaml";
+
+/// One config file: its path in the demo's config directory, the shipped default it starts
+/// from, and the lines the demo replaces in it (each must occur exactly once).
+struct DemoConfig {
     path: &'static str,
     text: &'static str,
+    replace: &'static [(&'static str, &'static str)],
 }
 
-/// podium's default configs, as shipped in `config/`.
-const DEFAULTS: &[DefaultConfig] = &[
-    DefaultConfig {
+/// podium's default configs, as shipped in `config/`, and the demo's edits: small enough that
+/// the whole demo benchmarks three champions in seconds on two cores.
+const CONFIGS: &[DemoConfig] = &[
+    DemoConfig {
+        path: DEMO_EXPERIMENT_FILE,
+        text: include_str!("../../../../../config/experiment/podium_ner.yaml"),
+        replace: &[("experiment_name: \"podium-ner\"", "experiment_name: \"podium-demo\"")],
+    },
+    DemoConfig {
         path: "benchmark.yaml",
         text: include_str!("../../../../../config/benchmark.yaml"),
+        replace: &[
+            ("  max_length: 128", "  max_length: 32"),
+            ("  warmup_iterations: 10", "  warmup_iterations: 5"),
+            ("  iterations: 100", "  iterations: 30"),
+            ("  min_duration_s: 1.0", "  min_duration_s: 0.05"),
+            // One thread: a sub-millisecond model is timed more steadily without a pool to wake.
+            ("  threads: null", "  threads: 1"),
+        ],
     },
-    DefaultConfig {
+    DemoConfig {
         path: "best_model_selection.yaml",
         text: include_str!("../../../../../config/best_model_selection.yaml"),
+        replace: &[],
     },
-    DefaultConfig {
-        path: "data.yaml",
-        text: include_str!("../../../../../config/data.yaml"),
+    DemoConfig {
+        path: "data/resume_ner.yaml",
+        text: include_str!("../../../../../config/data/resume_ner.yaml"),
+        replace: &[],
     },
-    DefaultConfig {
-        path: "eval.yaml",
-        text: include_str!("../../../../../config/eval.yaml"),
+    DemoConfig {
+        path: "model/distilbert.yaml",
+        text: include_str!("../../../../../config/model/distilbert.yaml"),
+        replace: &[],
     },
-    DefaultConfig {
-        path: "experiment.yaml",
-        text: include_str!("../../../../../config/experiment.yaml"),
+    DemoConfig {
+        path: "env/local.yaml",
+        text: include_str!("../../../../../config/env/local.yaml"),
+        replace: &[],
     },
-    DefaultConfig {
+    DemoConfig {
         path: "paths.yaml",
         text: include_str!("../../../../../config/paths.yaml"),
+        replace: &[],
     },
-    DefaultConfig {
+    DemoConfig {
         path: "tags.yaml",
         text: include_str!("../../../../../config/tags.yaml"),
+        replace: &[],
     },
-    DefaultConfig {
+    DemoConfig {
         path: "train.yaml",
         text: include_str!("../../../../../config/train.yaml"),
+        replace: &[],
     },
-    DefaultConfig {
-        path: "hpo/prod.yaml",
+    DemoConfig {
+        path: DEMO_HPO_CONFIG,
         text: include_str!("../../../../../config/hpo/prod.yaml"),
+        replace: &[(
+            "    values: [\"distilbert\", \"distilroberta\", \"deberta\"]",
+            "    values: [\"distilbert-base-uncased\", \"distilroberta-base\", \"deberta-v3-small\"]",
+        )],
     },
-    DefaultConfig {
-        path: "hpo/smoke.yaml",
+    DemoConfig {
+        path: DEMO_NARROW_HPO_CONFIG,
         text: include_str!("../../../../../config/hpo/smoke.yaml"),
+        replace: &[("    values: [\"distilroberta\"]", "    values: [\"distilroberta-base\"]")],
     },
-];
-
-/// Top-level keys the demo overrides, per file: small enough that the whole demo benchmarks
-/// three champions in seconds on two cores.
-const OVERRIDES: &[(&str, &[(&str, &str)])] = &[
-    ("experiment.yaml", &[("name", DEMO_EXPERIMENT_NAME)]),
-    (
-        "benchmark.yaml",
-        &[
-            ("batch_sizes", "[1, 8]"),
-            ("max_length", "32"),
-            ("warmup", "5"),
-            ("iterations", "30"),
-            ("min_duration_s", "0.05"),
-            // One thread: a sub-millisecond model is timed more steadily without a pool to wake.
-            ("threads", "1"),
-        ],
-    ),
 ];
 
 const HEADER: &str = "# Written by `podium demo`: podium's default config, adapted for the demo.\n";
 
 /// The demo's config files: (path relative to the config directory, text).
 pub fn demo_configs() -> anyhow::Result<Vec<(&'static str, String)>> {
-    DEFAULTS
+    CONFIGS
         .iter()
-        .map(|default| {
-            let mut text = default.text.to_string();
-            for (file, overrides) in OVERRIDES {
-                if *file == default.path {
-                    for (key, value) in *overrides {
-                        text = set_top_level_value(&text, key, value)
-                            .with_context(|| format!("adapting the default {file}"))?;
-                    }
-                }
+        .map(|config| {
+            let mut text = config.text.to_string();
+            for (old, new) in config.replace {
+                text = replace_line(&text, old, new)
+                    .with_context(|| format!("adapting the default {}", config.path))?;
             }
-            Ok((default.path, format!("{HEADER}{text}")))
+            Ok((config.path, format!("{HEADER}{text}")))
         })
         .collect()
 }
@@ -121,24 +133,23 @@ pub fn write_demo_configs(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `text` with the value of the top-level (unindented) `key` replaced by `value`; an error when
-/// the key is not there exactly once, so a change of the defaults cannot go unnoticed.
-pub fn set_top_level_value(text: &str, key: &str, value: &str) -> anyhow::Result<String> {
-    let prefix = format!("{key}:");
+/// `text` with the line `old` (whole line, comments after it kept out of the match: the line
+/// must start with `old` followed by nothing or a comment) replaced by `new`; an error when it
+/// is not there exactly once, so a change of the defaults cannot go unnoticed.
+pub fn replace_line(text: &str, old: &str, new: &str) -> anyhow::Result<String> {
     let mut found = 0;
     let lines: Vec<String> = text
         .lines()
-        .map(|line| {
-            if line.starts_with(&prefix) {
+        .map(|line| match line.strip_prefix(old) {
+            Some(rest) if rest.trim().is_empty() || rest.trim_start().starts_with('#') => {
                 found += 1;
-                format!("{key}: {value}")
-            } else {
-                line.to_string()
+                format!("{new}{rest}")
             }
+            _ => line.to_string(),
         })
         .collect();
     if found != 1 {
-        bail!("expected one top-level `{key}:` line, found {found}");
+        bail!("expected one line `{old}`, found {found}");
     }
     let mut out = lines.join("\n");
     if text.ends_with('\n') {
@@ -153,31 +164,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn overrides_replace_exactly_one_line() {
-        let text = "# c\nname: x\nnested:\n  name: y\n";
+    fn replacements_match_exactly_one_line() {
+        let text = "# c\nname: x  # note\nnested:\n  name: x\n";
         assert_eq!(
-            set_top_level_value(text, "name", "demo").unwrap(),
-            "# c\nname: demo\nnested:\n  name: y\n"
+            replace_line(text, "name: x", "name: demo").unwrap(),
+            "# c\nname: demo  # note\nnested:\n  name: x\n"
         );
-        assert!(set_top_level_value(text, "missing", "1").is_err());
+        assert!(replace_line(text, "missing: 1", "x").is_err());
+        assert!(replace_line(text, "name: ", "x").is_err());
     }
 
     #[test]
-    fn every_default_is_adapted() {
+    fn every_default_is_adapted_and_loads() {
         let configs = demo_configs().unwrap();
-        assert_eq!(configs.len(), DEFAULTS.len());
-        let experiment = &configs
-            .iter()
-            .find(|(p, _)| *p == "experiment.yaml")
-            .unwrap()
-            .1;
-        assert!(experiment.contains("\nname: podium-demo\n"), "{experiment}");
-        let benchmark = &configs
-            .iter()
-            .find(|(p, _)| *p == "benchmark.yaml")
-            .unwrap()
-            .1;
-        assert!(benchmark.contains("\nbatch_sizes: [1, 8]\n"), "{benchmark}");
-        assert!(benchmark.contains("\nmax_length: 32\n"), "{benchmark}");
+        assert_eq!(configs.len(), CONFIGS.len());
+        let dir = tempfile::tempdir().unwrap();
+        write_demo_configs(dir.path()).unwrap();
+        let experiment = podium_variants::ExperimentConfig::from_config_dir(dir.path(), None).unwrap();
+        assert_eq!(experiment.name, DEMO_EXPERIMENT_NAME);
+        assert_eq!(
+            experiment.backbones,
+            ["distilbert-base-uncased", "distilroberta-base", "deberta-v3-small"]
+        );
+        let benchmark = podium_bench::bench_config::BenchmarkConfig::from_file(
+            &dir.path().join("benchmark.yaml"),
+        )
+        .unwrap();
+        assert_eq!(benchmark.max_length, 32);
+        assert_eq!(benchmark.threads, Some(1));
     }
 }

@@ -179,7 +179,6 @@ impl DemoPaths {
 struct LoadedConfigs {
     data: PyValue,
     train: PyValue,
-    eval: PyValue,
     benchmark: PyValue,
     hpo: BTreeMap<&'static str, PyValue>,
 }
@@ -194,11 +193,14 @@ impl LoadedConfigs {
         for name in [DEMO_HPO_CONFIG, DEMO_NARROW_HPO_CONFIG] {
             hpo.insert(name, load(name)?);
         }
+        let files = podium_variants::ExperimentFiles::discover(config_dir, None)?;
+        let load_file = |path: &Path| {
+            load_path(path).with_context(|| format!("loading {}", path.display()))
+        };
         Ok(Self {
-            data: load("data.yaml")?,
-            train: load("train.yaml")?,
-            eval: load("eval.yaml")?,
-            benchmark: load("benchmark.yaml")?,
+            data: load_file(&files.data)?,
+            train: load_file(&files.train)?,
+            benchmark: load_file(&files.benchmark)?,
             hpo,
         })
     }
@@ -209,7 +211,7 @@ impl LoadedConfigs {
 /// refit checkpoints under `paths.root/outputs`.
 pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<Vec<StudySummary>> {
     let configs = LoadedConfigs::load(&paths.config_dir)?;
-    let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml"))?;
+    let experiment = ExperimentConfig::from_config_dir(&paths.config_dir, None)?;
     let tags = TagRegistry::load(&paths.config_dir.join("tags.yaml"))?;
     let layout = OutputLayout::new(&paths.root);
     let labels = entity_labels(&configs.data);
@@ -323,7 +325,7 @@ impl StudyPlan {
             data: &configs.data,
             hpo,
             train: &configs.train,
-            eval: &configs.eval,
+            eval: None,
             model: spec.backbone,
             benchmark: Some(&configs.benchmark),
             code_version: None,
@@ -583,13 +585,24 @@ fn sample_params(
     let mut params = Vec::new();
     for (name, distribution) in entries {
         let name_text = name.as_str().unwrap_or_default().to_string();
+        // The backbone is the sweep's, not a trial's choice.
+        if name_text == "backbone" {
+            continue;
+        }
         let kind = distribution
             .get("type")
             .and_then(PyValue::as_str)
             .with_context(|| format!("search_space.{name_text}.type is missing"))?;
         let bound = |key: &str| -> anyhow::Result<f64> {
+            // The pipeline writes min/max; low/high are Optuna's names.
+            let alias = match key {
+                "low" => "min",
+                "high" => "max",
+                other => other,
+            };
             let value = distribution
                 .get(key)
+                .or_else(|| distribution.get(alias))
                 .with_context(|| format!("search_space.{name_text}.{key} is missing"))?;
             value
                 .py_str()?
@@ -687,7 +700,7 @@ mod tests {
     /// Every run of the demo store, as text, with the demo directory replaced by `<root>`.
     fn dump(paths: &DemoPaths) -> Vec<String> {
         let store = SqliteStore::open(&paths.db).unwrap();
-        let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml")).unwrap();
+        let experiment = ExperimentConfig::from_config_dir(&paths.config_dir, None).unwrap();
         let ids: Vec<String> = experiment
             .backbones
             .iter()
@@ -747,7 +760,7 @@ mod tests {
     fn generate_plans_checkpoints(paths: &DemoPaths) -> Vec<PathBuf> {
         let store = SqliteStore::open(&paths.db).unwrap();
         let tags = TagRegistry::defaults();
-        let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml")).unwrap();
+        let experiment = ExperimentConfig::from_config_dir(&paths.config_dir, None).unwrap();
         let mut dirs = Vec::new();
         for backbone in &experiment.backbones {
             let id = store
@@ -778,7 +791,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let paths = generate_in(dir.path());
         let store = SqliteStore::open(&paths.db).unwrap();
-        let experiment = ExperimentConfig::load(&paths.config_dir.join("experiment.yaml")).unwrap();
+        let experiment = ExperimentConfig::from_config_dir(&paths.config_dir, None).unwrap();
         let config = podium_champion::SelectionConfig::load(
             &paths.config_dir.join("best_model_selection.yaml"),
         )
