@@ -18,8 +18,9 @@ FAILED runs, and refits whose checkpoint is a real `.tar.gz` archive logged as t
 `best_trial_checkpoint.tar.gz/<file>.tar.gz` (members under `best_trial_checkpoint/`, with a
 `best_trial_checkpoint_manifest.json` beside it). Legacy sweeps tag their runs with an explicit
 study-key schema "1.0" (a missing tag means "2.0"). Under --root it writes the study tree
-`outputs/hpo/local/{model}/study-{s8}/trial-{t8}/trial_meta.json` (plus `refit/checkpoint`
-copies where the store says so), and under --config-dir a pipeline-style config folder.
+`outputs/hpo/local/{model}/study-{s8}/trial-{t8}/trial_meta.json`, and under --config-dir a
+pipeline-style config folder (experiment/<name>.yaml, hpo/prod.yaml naming the backbones,
+best_model_selection.yaml).
 
 The manifest (JSON, --manifest or stdout) lists every run by name with its id, the
 experiment of each backbone and the backbones in config order.
@@ -410,9 +411,6 @@ def write_config(config_dir, backbones, experiment_name):
         'champion_selection:\n  min_trials_per_group: 3\n  top_k_for_stable_score: 3\n'
         '  require_artifact_available: true\n  artifact_check_source: "tag"\n'
         '  prefer_schema_version: "auto"\n  allow_mixed_schema_groups: false\n')
-    # podium's flat experiment file, read until the pipeline's layout is podium's only one.
-    (config_dir / "experiment.yaml").write_text(
-        f"name: {experiment_name}\nbackbones: [{values}]\n")
 
 
 def main():

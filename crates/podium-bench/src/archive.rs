@@ -92,13 +92,17 @@ pub fn extract_tar_gz(
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent).map_err(|err| {
-        refuse(format!("cannot create {}: {err}", parent.display()))
-    })?;
+    std::fs::create_dir_all(parent)
+        .map_err(|err| refuse(format!("cannot create {}: {err}", parent.display())))?;
     let staging = tempfile::Builder::new()
         .prefix(".podium-extract-")
         .tempdir_in(parent)
-        .map_err(|err| refuse(format!("cannot create a temp dir in {}: {err}", parent.display())))?;
+        .map_err(|err| {
+            refuse(format!(
+                "cannot create a temp dir in {}: {err}",
+                parent.display()
+            ))
+        })?;
     let file = File::open(archive).map_err(|source| BenchError::Read {
         file: archive.to_path_buf(),
         source,

@@ -87,7 +87,10 @@ fn refused(members: &[Member<'_>], limits: ExtractLimits, expect: &str) {
 #[test]
 fn absolute_paths_are_refused() {
     refused(
-        &[file("ok/config.json", b"{}"), file("/tmp/podium-evil", b"x")],
+        &[
+            file("ok/config.json", b"{}"),
+            file("/tmp/podium-evil", b"x"),
+        ],
         ExtractLimits::default(),
         "absolute path",
     );
@@ -138,7 +141,11 @@ fn hard_links_are_refused() {
 
 #[test]
 fn devices_and_fifos_are_refused() {
-    for kind in [tar::EntryType::Fifo, tar::EntryType::Char, tar::EntryType::Block] {
+    for kind in [
+        tar::EntryType::Fifo,
+        tar::EntryType::Char,
+        tar::EntryType::Block,
+    ] {
         refused(
             &[Member {
                 name: b"ok/dev",
@@ -186,7 +193,10 @@ fn a_truncated_gzip_is_refused() {
     let archive = archive_of(
         sandbox.path(),
         "whole.tar.gz",
-        &[file("ckpt/config.json", b"{}"), file("ckpt/model.safetensors", &data)],
+        &[
+            file("ckpt/config.json", b"{}"),
+            file("ckpt/model.safetensors", &data),
+        ],
     );
     let bytes = std::fs::read(&archive).unwrap();
     let cut = sandbox.path().join("cut.tar.gz");
@@ -195,7 +205,10 @@ fn a_truncated_gzip_is_refused() {
     let err = extract_tar_gz(&cut, &dest, &ExtractLimits::default())
         .unwrap_err()
         .to_string();
-    assert!(err.contains("cut.tar.gz") && err.contains("truncated"), "{err}");
+    assert!(
+        err.contains("cut.tar.gz") && err.contains("truncated"),
+        "{err}"
+    );
     assert!(!dest.exists());
     assert_eq!(tree(sandbox.path()), ["cut.tar.gz", "whole.tar.gz"]);
 
@@ -246,4 +259,83 @@ fn a_pipeline_archive_extracts_to_its_checkpoint_folder() {
         vec![1u8; 4096]
     );
     assert!(root.join("sub/tokenizer.json").is_file());
+}
+
+/// Every file under `dir` with its bytes, by relative path.
+fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut files: Vec<(String, Vec<u8>)> = tree(dir)
+        .into_iter()
+        .filter(|rel| dir.join(rel).is_file())
+        .map(|rel| {
+            let bytes = std::fs::read(dir.join(&rel)).unwrap();
+            (rel, bytes)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn acquisition_extracts_the_refit_archive_a_real_server_serves() {
+    use podium_bench::acquire::{AcquisitionSource, acquire_checkpoint};
+    use podium_bench::random_checkpoint::RandomCheckpoint;
+    use podium_keys::TagRegistry;
+    use podium_variants::{Environment, OutputLayout};
+
+    let server = podium_testkit::MlflowServer::start().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    let source = project.path().join("source-checkpoint");
+    RandomCheckpoint::tiny_for("distilbert-base-uncased", 7)
+        .write(&source)
+        .unwrap();
+    // The store as the pipeline writes it: the refit's checkpoint only as its .tar.gz artifact.
+    let manifest = project.path().join("manifest.json");
+    let output = std::process::Command::new(podium_testkit::python())
+        .arg(podium_testkit::workspace_root().join("scripts/gen-pipeline-store.py"))
+        .args(["--tracking-uri", server.url(), "--store", "basic", "--root"])
+        .arg(project.path().join("pipeline"))
+        .arg("--checkpoint")
+        .arg(&source)
+        .arg("--manifest")
+        .arg(&manifest)
+        .env("GIT_PYTHON_REFRESH", "quiet")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    let refit = manifest["runs"]["distilbert-0-refit-1"].as_str().unwrap();
+
+    let store = podium_mlflow::open_store(Some(server.url())).unwrap();
+    let layout = OutputLayout::new(project.path());
+    let tags = TagRegistry::defaults();
+    let first =
+        acquire_checkpoint(store.as_ref(), refit, &tags, &layout, &Environment::Local).unwrap();
+    assert_eq!(first.source, AcquisitionSource::Download);
+    assert_eq!(
+        first.path,
+        project
+            .path()
+            .join("outputs/cache/checkpoints")
+            .join(refit)
+            .join("checkpoint")
+    );
+    assert_eq!(contents(&first.path), contents(&source));
+    // No temp dir or archive is left beside it, and the next acquisition reuses it.
+    assert_eq!(tree(first.path.parent().unwrap())[0], "checkpoint");
+    assert!(
+        tree(first.path.parent().unwrap())
+            .iter()
+            .all(|p| p.starts_with("checkpoint")),
+        "{:?}",
+        tree(first.path.parent().unwrap())
+    );
+    let second =
+        acquire_checkpoint(store.as_ref(), refit, &tags, &layout, &Environment::Local).unwrap();
+    assert_eq!(second.source, AcquisitionSource::DownloadCache);
+    assert_eq!(second.path, first.path);
 }

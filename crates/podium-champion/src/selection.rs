@@ -401,7 +401,9 @@ fn trial_order(direction: Direction, a: (&Run, f64), b: (&Run, f64)) -> Ordering
 /// `Less` when `a` comes first in MLflow's default run order (newest start first, then the
 /// smaller run id).
 fn newest_first(a: &Run, b: &Run) -> Ordering {
-    start_of(b).cmp(&start_of(a)).then_with(|| a.id().cmp(b.id()))
+    start_of(b)
+        .cmp(&start_of(a))
+        .then_with(|| a.id().cmp(b.id()))
 }
 
 struct Group<'a> {
@@ -719,11 +721,8 @@ pub fn choose_refit<'a>(
     refits: &'a [Run],
     tags: &TagRegistry,
 ) -> Option<(&'a Run, RefitMatch)> {
-    let latest = |candidates: Vec<&'a Run>| {
-        candidates
-            .into_iter()
-            .min_by(|a, b| newest_first(a, b))
-    };
+    let latest =
+        |candidates: Vec<&'a Run>| candidates.into_iter().min_by(|a, b| newest_first(a, b));
     let trial_key = tags.get(Tag::TrialKeyHash);
     if let Some(trial_hash) = trial.tag(trial_key).filter(|hash| !hash.is_empty()) {
         let same_key: Vec<&Run> = refits

@@ -131,7 +131,11 @@ fn random_case(seed: u64) -> Case {
         for _ in 0..trials {
             let id = next_id();
             let mut tags = BTreeMap::new();
-            let stage = if rng.chance(90) { trial_stage } else { "hpo_trial" };
+            let stage = if rng.chance(90) {
+                trial_stage
+            } else {
+                "hpo_trial"
+            };
             tags.insert("code.stage".to_string(), stage.to_string());
             tags.insert("code.model".to_string(), "distilbert".to_string());
             if with_backbone && rng.chance(80) {
@@ -305,6 +309,9 @@ fn selection_matches_the_python_statement_of_the_rules() {
     }
     // The random stores must exercise every outcome, or the comparison proves little.
     for kind in ["champion", "no_candidates", "no_group", "no_refit"] {
-        assert!(outcomes.get(kind).copied().unwrap_or(0) >= 5, "{outcomes:?}");
+        assert!(
+            outcomes.get(kind).copied().unwrap_or(0) >= 5,
+            "{outcomes:?}"
+        );
     }
 }

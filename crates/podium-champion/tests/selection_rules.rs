@@ -144,7 +144,10 @@ fn prefer_v2_with_only_v1_present_gives_no_champion_with_a_clear_reason() {
     let mut auto = trial_config();
     auto.champion_selection.prefer_schema_version = SchemaPreference::Auto;
     let reason = choose(&runs, &auto).unwrap_err().to_string();
-    assert!(reason.contains("prefer_schema_version is \"auto\""), "{reason}");
+    assert!(
+        reason.contains("prefer_schema_version is \"auto\""),
+        "{reason}"
+    );
 }
 
 #[test]
@@ -264,14 +267,25 @@ fn winner_ties_go_to_the_group_whose_newest_run_started_last() {
         .into_iter()
         .map(|run| run.started(100))
         .collect();
-    runs.extend(group("a", &[0.8, 0.8, 0.8]).into_iter().map(|run| run.started(50)));
+    runs.extend(
+        group("a", &[0.8, 0.8, 0.8])
+            .into_iter()
+            .map(|run| run.started(50)),
+    );
     assert_eq!(choose(&runs, &trial_config()).unwrap().1, "b");
     // A newer run in "a" (even one whose metric does not count) makes "a" the newest group.
     runs.push(trial("a-late", "a", f64::NAN).started(200));
     assert_eq!(choose(&runs, &trial_config()).unwrap().1, "a");
     // Same newest start: the group of the smaller run id.
-    let mut runs: Vec<Run> = group("y", &[0.8, 0.8, 0.8]).into_iter().map(|run| run.started(7)).collect();
-    runs.extend(group("x", &[0.8, 0.8, 0.8]).into_iter().map(|run| run.started(7)));
+    let mut runs: Vec<Run> = group("y", &[0.8, 0.8, 0.8])
+        .into_iter()
+        .map(|run| run.started(7))
+        .collect();
+    runs.extend(
+        group("x", &[0.8, 0.8, 0.8])
+            .into_iter()
+            .map(|run| run.started(7)),
+    );
     assert_eq!(choose(&runs, &trial_config()).unwrap().1, "x");
 }
 
@@ -350,7 +364,8 @@ fn the_parent_sweeps_artifact_tag_decides_first() {
         let mut run = trial("sweep", "g", 0.0).tag_removed("mlflow.parentRunId");
         run.tags.remove("code.artifact.available");
         if let Some(value) = value {
-            run.tags.insert("code.artifact.available".into(), value.into());
+            run.tags
+                .insert("code.artifact.available".into(), value.into());
         }
         if !schema {
             run.tags.remove("code.study.key_schema_version");
@@ -361,18 +376,40 @@ fn the_parent_sweeps_artifact_tag_decides_first() {
     let trial_false = trial("t", "g", 0.5).tag_set("code.artifact.available", "false");
     // The parent's "false" drops a trial whose own tag says "true"; its "True" keeps a trial
     // whose own tag says "false".
-    assert!(!trial_artifact_available(&trial_true, Some(&sweep(Some("false"), true)), &tags));
-    assert!(trial_artifact_available(&trial_false, Some(&sweep(Some("True"), true)), &tags));
+    assert!(!trial_artifact_available(
+        &trial_true,
+        Some(&sweep(Some("false"), true)),
+        &tags
+    ));
+    assert!(trial_artifact_available(
+        &trial_false,
+        Some(&sweep(Some("True"), true)),
+        &tags
+    ));
     // A legacy parent (no schema tag) saying "false" keeps the trial.
-    assert!(trial_artifact_available(&trial_true, Some(&sweep(Some("false"), false)), &tags));
+    assert!(trial_artifact_available(
+        &trial_true,
+        Some(&sweep(Some("false"), false)),
+        &tags
+    ));
     // A parent without the tag (or none readable): the trial's own tag, same rule.
-    assert!(!trial_artifact_available(&trial_false, Some(&sweep(None, true)), &tags));
+    assert!(!trial_artifact_available(
+        &trial_false,
+        Some(&sweep(None, true)),
+        &tags
+    ));
     assert!(!trial_artifact_available(&trial_false, None, &tags));
-    let legacy_trial = trial_false.clone().tag_removed("code.study.key_schema_version");
+    let legacy_trial = trial_false
+        .clone()
+        .tag_removed("code.study.key_schema_version");
     assert!(trial_artifact_available(&legacy_trial, None, &tags));
     // No tag anywhere: kept.
     let untagged = trial("t", "g", 0.5).tag_removed("code.artifact.available");
-    assert!(trial_artifact_available(&untagged, Some(&sweep(None, true)), &tags));
+    assert!(trial_artifact_available(
+        &untagged,
+        Some(&sweep(None, true)),
+        &tags
+    ));
 
     // Through a store: the sweep run is read by its id.
     let mut runs = group("good", &[0.7, 0.71, 0.72]);
@@ -500,7 +537,10 @@ fn several_refits_pick_latest_start_then_smaller_run_id_whatever_their_status() 
     let mut failed = refit("zz", &trial_run).started(40);
     failed.info.status = RunStatus::Failed;
     all.push(failed);
-    assert_eq!(choose_refit(&trial_run, &all, &tags()).unwrap().0.id(), "zz");
+    assert_eq!(
+        choose_refit(&trial_run, &all, &tags()).unwrap().0.id(),
+        "zz"
+    );
 }
 
 #[test]
@@ -586,7 +626,10 @@ fn the_stage_queries_fall_back_in_the_pipelines_order() {
             .tag_removed("code.backbone")
             .tag_set("code.model", "distilbert")
     };
-    let mut runs: Vec<Run> = group("g", &[0.7, 0.9, 0.8]).into_iter().map(pipeline).collect();
+    let mut runs: Vec<Run> = group("g", &[0.7, 0.9, 0.8])
+        .into_iter()
+        .map(pipeline)
+        .collect();
     runs.push(pipeline(trial("sweep-g", "g", 0.0)).tag_removed("mlflow.parentRunId"));
     runs.push(refit("refit", &runs[1].clone()));
     let store = store_with(runs.clone());
@@ -596,8 +639,10 @@ fn the_stage_queries_fall_back_in_the_pipelines_order() {
     assert_eq!(report.champion.run_id, "refit");
     assert_eq!(report.dropped.not_a_child_run, 1);
     let queries = store.queries();
-    let mut stage_queries: Vec<&String> =
-        queries.iter().filter(|q| !q.contains("trial_key_hash")).collect();
+    let mut stage_queries: Vec<&String> = queries
+        .iter()
+        .filter(|q| !q.contains("trial_key_hash"))
+        .collect();
     stage_queries.dedup(); // the last query reads two pages
     assert_eq!(stage_queries.len(), 4, "{queries:?}");
     assert!(stage_queries[1].starts_with("tags.`code.stage` = 'hpo_trial' AND attributes"));

@@ -90,7 +90,14 @@ fn config_dir(root: &Path, store: &str) -> PathBuf {
 
 fn podium_select(uri: &str, root: &Path, store: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_podium"))
-        .args(["select", "--format", "json", "--tracking-uri", uri, "--config-dir"])
+        .args([
+            "select",
+            "--format",
+            "json",
+            "--tracking-uri",
+            uri,
+            "--config-dir",
+        ])
         .arg(config_dir(root, store))
         .arg("--root")
         .arg(root)
@@ -279,7 +286,10 @@ fn named_stores_give_the_documented_answers() {
     // The v2 group competes alone; a backbone with only a legacy group has no answer, saying so.
     let legacy = select_json(&generated.uri, root, "legacy");
     assert_eq!(
-        name_of("legacy", &legacy["champions"]["distilbert"]["champion"]["trial_run_id"]),
+        name_of(
+            "legacy",
+            &legacy["champions"]["distilbert"]["champion"]["trial_run_id"]
+        ),
         "distilbert-1-trial-1"
     );
     let error = legacy["errors"]["distilroberta"].as_str().unwrap();
@@ -288,13 +298,24 @@ fn named_stores_give_the_documented_answers() {
         "{error}"
     );
     // The sweep's artifact tag "false" drops its trials; a legacy sweep's does not.
-    assert_eq!(champion("artifact-false", "distilbert").0, "distilbert-1-trial-1");
+    assert_eq!(
+        champion("artifact-false", "distilbert").0,
+        "distilbert-1-trial-1"
+    );
     // One backbone without a refit does not hide the others; a FAILED refit still answers.
     let missing = select_json(&generated.uri, root, "missing-refit");
-    assert!(missing["errors"]["distilbert"].as_str().unwrap().contains("has no hpo_refit run"));
+    assert!(
+        missing["errors"]["distilbert"]
+            .as_str()
+            .unwrap()
+            .contains("has no hpo_refit run")
+    );
     assert_eq!(champion("missing-refit", "deberta").1, "deberta-1-refit-1");
     let (trial, refit) = champion("missing-refit", "distilroberta");
-    assert_eq!((trial.as_str(), refit.as_str()), ("distilroberta-2-trial-2", "distilroberta-2-refit-2"));
+    assert_eq!(
+        (trial.as_str(), refit.as_str()),
+        ("distilroberta-2-trial-2", "distilroberta-2-refit-2")
+    );
     assert_eq!(
         missing["champions"]["distilroberta"]["champion"]["refit_matched_by"],
         "link_tag"

@@ -33,14 +33,16 @@ pub mod hpo;
 pub mod layout;
 pub mod paths_config;
 
+pub use config_keys::KeySchema;
 pub use environment::{ENVIRONMENT_OVERRIDE, Environment};
 pub use error::VariantsError;
-pub use config_keys::KeySchema;
-pub use experiment::{ExperimentConfig, ExperimentFiles, backbone_short_name, backbones_of_hpo_config};
-pub use paths_config::PathsConfig;
+pub use experiment::{
+    ExperimentConfig, ExperimentFiles, backbone_short_name, backbones_of_hpo_config,
+};
 pub use final_training::{FinalTrainingKey, FinalTrainingVariant, FinalTrainings, IndexEntry};
 pub use hpo::{
     DEFAULT_STUDY_TEMPLATE, HpoStudies, HpoVariant, PipelineStudy, StudyNaming, next_variant,
     parse_variant, pipeline_studies, variant_name,
 };
 pub use layout::{OutputLayout, Process, StudyDir, TrialMeta, model_folder};
+pub use paths_config::PathsConfig;

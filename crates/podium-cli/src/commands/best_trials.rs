@@ -49,7 +49,8 @@ struct JsonReport<'a> {
 
 /// Runs `podium best-trials`; exit 1 when some backbone has no answer.
 pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode> {
-    let experiment = ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
+    let experiment =
+        ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
     let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
     let objective =
         SelectionConfig::load(&global.config_dir.join("best_model_selection.yaml"))?.objective;

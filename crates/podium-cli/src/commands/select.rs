@@ -32,7 +32,8 @@ struct JsonReport<'a> {
 
 /// Runs `podium select`; exit 1 when some backbone has no champion.
 pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
-    let experiments = ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
+    let experiments =
+        ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
     let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
     let config = SelectionConfig::load(&global.config_dir.join(SELECTION_CONFIG_FILE))?;
     let environment = Environment::detect()?;

@@ -7,8 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use podium_variants::{
     Environment, FinalTrainingKey, FinalTrainingVariant, FinalTrainings, HpoStudies, HpoVariant,
-    PipelineStudy, pipeline_studies,
-    OutputLayout, Process, StudyNaming, model_folder,
+    OutputLayout, PipelineStudy, Process, StudyNaming, model_folder, pipeline_studies,
 };
 use serde::Serialize;
 

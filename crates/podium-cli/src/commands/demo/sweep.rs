@@ -194,9 +194,8 @@ impl LoadedConfigs {
             hpo.insert(name, load(name)?);
         }
         let files = podium_variants::ExperimentFiles::discover(config_dir, None)?;
-        let load_file = |path: &Path| {
-            load_path(path).with_context(|| format!("loading {}", path.display()))
-        };
+        let load_file =
+            |path: &Path| load_path(path).with_context(|| format!("loading {}", path.display()));
         Ok(Self {
             data: load_file(&files.data)?,
             train: load_file(&files.train)?,
