@@ -445,7 +445,7 @@ impl Group<'_> {
 
 /// The schema label of a run: "2.0" when its schema-version tag is "2.0" or missing, else
 /// "1.0" (every other value is a v1 study key).
-pub fn schema_label<'a>(run: &Run, tags: &TagRegistry) -> &'a str {
+pub fn schema_label(run: &Run, tags: &TagRegistry) -> &'static str {
     match run.tag(tags.get(Tag::StudyKeySchemaVersion)) {
         None | Some(V2_SCHEMA_VERSION) => V2_SCHEMA_VERSION,
         Some(_) => LEGACY_SCHEMA_VERSION,
