@@ -13,7 +13,9 @@ fn write_config(dir: &Path, backbones: &[&str]) {
     std::fs::create_dir_all(dir.join("hpo")).unwrap();
     std::fs::write(
         dir.join("experiment/proj.yaml"),
-        "experiment_name: proj\nhpo_config: hpo/prod.yaml\n",
+        "experiment_name: proj\ndata_config: data/d.yaml\nmodel_config: model/m.yaml\n\
+         train_config: train.yaml\nhpo_config: hpo/prod.yaml\nenv_config: env/local.yaml\n\
+         benchmark_config: benchmark.yaml\n",
     )
     .unwrap();
     let values = backbones

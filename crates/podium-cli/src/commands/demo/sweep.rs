@@ -403,12 +403,15 @@ impl StudyPlan {
             .as_ref()
             .map(|refit| refit.checkpoint.display().to_string());
         let is_refit = matches!(role, HpoRunRole::Refit { .. });
+        // The pipeline's sweep says "true" once its best checkpoint is saved, and selection
+        // reads a trial's availability from its sweep first.
+        let artifact_available = is_refit || matches!(role, HpoRunRole::Sweep);
         let mut tags = HpoRunTags {
             backbone: &self.model,
             variant: &variant,
             study: &self.study,
             role,
-            artifact_available: is_refit,
+            artifact_available,
             checkpoint_path: checkpoint.as_deref().filter(|_| is_refit),
         }
         .build(registry);
