@@ -1,8 +1,12 @@
-//! Checkpoint acquisition for a champion, DESIGN §6, first hit wins: (1) the
-//! `artifact.checkpoint_path` tag, (2) `checkpoint/` under a local artifact_uri, (3) the Python
-//! pipeline's `study-{hash8}/trial-{hash8}` layout — steps shared with champion selection via
-//! [`podium_champion::checkpoint`] — else (4) `checkpoint/` downloaded through the tracking
-//! store into `outputs/cache/checkpoints/{run_id}/checkpoint`, atomically, and reused next time.
+//! Checkpoint acquisition for a champion, first hit wins: (1) the `artifact.checkpoint_path`
+//! tag, (2) `checkpoint/` under a local artifact_uri, (3) the Python pipeline's
+//! `study-{hash8}/trial-{hash8}` layout — steps shared with champion selection via
+//! [`podium_champion::checkpoint`] — else (4) the run's checkpoint artifact, downloaded through
+//! the tracking store (artifact proxy or local artifact root) into
+//! `outputs/cache/checkpoints/{run_id}/checkpoint` and reused next time: a refit run's
+//! `best_trial_checkpoint.tar.gz` archive (a final training's `checkpoint.tar.gz`), extracted
+//! safely ([`crate::archive`]) into a temp dir that is renamed into place, else a plain
+//! `checkpoint/` directory.
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -34,18 +38,21 @@
 //! ```
 
 use std::fmt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use podium_champion::checkpoint::{self, CheckpointSource, is_checkpoint_dir};
+use podium_champion::checkpoint::{
+    self, CHECKPOINT_DIR_ARTIFACT, CheckpointSource, checkpoint_artifact_paths, is_checkpoint_dir,
+};
 use podium_keys::TagRegistry;
 use podium_mlflow::{Run, TrackingStore};
 use podium_variants::{Environment, OutputLayout};
 use serde::Serialize;
 
+use crate::archive::{self, ExtractLimits};
 use crate::error::BenchError;
 
-/// The artifact sub-path holding a run's checkpoint.
-pub const CHECKPOINT_ARTIFACT: &str = "checkpoint";
+/// The artifact sub-path holding a run's checkpoint as a directory.
+pub const CHECKPOINT_ARTIFACT: &str = CHECKPOINT_DIR_ARTIFACT;
 
 /// Which step answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -144,37 +151,137 @@ pub fn acquire_for_run(
     }
     std::fs::create_dir_all(&cache_dir)
         .map_err(BenchError::io(format!("creating {}", cache_dir.display())))?;
-    let downloaded = store.download_artifacts(&run.info, CHECKPOINT_ARTIFACT, &cache_dir);
-    match downloaded {
-        Ok(path) if is_checkpoint_dir(&path) => Ok(AcquiredCheckpoint {
-            path,
-            source: AcquisitionSource::Download,
-        }),
-        Ok(path) => Err(BenchError::CheckpointNotFound {
-            run_id: run_id.to_string(),
+    let mut failures = Vec::new();
+    for artifact in checkpoint_artifact_paths(run, tags) {
+        let attempt = if artifact.ends_with(".tar.gz") {
+            download_archive(store, run, artifact, &cache_dir, &cached)
+        } else {
+            download_directory(store, run, artifact, &cache_dir)
+        };
+        match attempt {
+            Ok(path) => {
+                return Ok(AcquiredCheckpoint {
+                    path,
+                    source: AcquisitionSource::Download,
+                });
+            }
+            // Another worker (a different benchmark key of the same run) finished the same
+            // download first: its atomic rename won, and its copy is as good as ours.
+            Err(_) if is_checkpoint_dir(&cached) => {
+                return Ok(AcquiredCheckpoint {
+                    path: cached,
+                    source: AcquisitionSource::DownloadCache,
+                });
+            }
+            Err(err) => failures.push(format!("{artifact}: {err}")),
+        }
+    }
+    Err(BenchError::CheckpointNotFound {
+        run_id: run_id.to_string(),
+        message: format!(
+            "not found locally (the {} tag, {CHECKPOINT_ARTIFACT}/ under artifact_uri {}, \
+             outputs/hpo/{}/…/study-…/trial-…) and no checkpoint artifact could be downloaded \
+             ({})",
+            tags.get(podium_keys::Tag::ArtifactCheckpointPath),
+            run.info.artifact_uri,
+            environment.as_str(),
+            failures.join("; ")
+        ),
+    })
+}
+
+/// Downloads a plain checkpoint directory artifact into `cache_dir/<artifact>`.
+fn download_directory(
+    store: &dyn TrackingStore,
+    run: &Run,
+    artifact: &str,
+    cache_dir: &Path,
+) -> Result<PathBuf, BenchError> {
+    let path = store
+        .download_artifacts(&run.info, artifact, cache_dir)
+        .map_err(BenchError::mlflow(format!(
+            "downloading {artifact}/ of run {}",
+            run.id()
+        )))?;
+    if is_checkpoint_dir(&path) {
+        Ok(path)
+    } else {
+        Err(BenchError::CheckpointNotFound {
+            run_id: run.id().to_string(),
             message: format!(
-                "the downloaded {CHECKPOINT_ARTIFACT}/ artifact ({}) has no config.json and \
-                 weights file ({})",
+                "the downloaded {artifact}/ artifact ({}) has no config.json and weights file ({})",
                 path.display(),
                 checkpoint::WEIGHT_FILES.join(" or ")
             ),
-        }),
-        // Another worker (a different benchmark key of the same run) finished the same
-        // download first: its atomic rename won, and its copy is as good as ours.
-        Err(_) if is_checkpoint_dir(&cached) => Ok(AcquiredCheckpoint {
-            path: cached,
-            source: AcquisitionSource::DownloadCache,
-        }),
-        Err(err) => Err(BenchError::CheckpointNotFound {
+        })
+    }
+}
+
+/// Downloads a checkpoint archive artifact (a `.tar.gz` file, or the folder MLflow makes of
+/// `log_artifact(file, artifact_path="<name>.tar.gz")` holding one) and extracts it safely into
+/// `cached` (`cache_dir/checkpoint`) through temp dirs inside `cache_dir`.
+fn download_archive(
+    store: &dyn TrackingStore,
+    run: &Run,
+    artifact: &str,
+    cache_dir: &Path,
+    cached: &Path,
+) -> Result<PathBuf, BenchError> {
+    let run_id = run.id();
+    let scratch = tempfile::Builder::new()
+        .prefix(".podium-archive-")
+        .tempdir_in(cache_dir)
+        .map_err(BenchError::io(format!(
+            "creating a temp dir in {}",
+            cache_dir.display()
+        )))?;
+    let downloaded = store
+        .download_artifacts(&run.info, artifact, scratch.path())
+        .map_err(BenchError::mlflow(format!(
+            "downloading {artifact} of run {run_id}"
+        )))?;
+    let archive_file = if downloaded.is_file() {
+        downloaded
+    } else {
+        let mut archives: Vec<PathBuf> = std::fs::read_dir(&downloaded)
+            .map_err(BenchError::io(format!("listing {}", downloaded.display())))?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.is_file()
+                    && path
+                        .file_name()
+                        .is_some_and(|name| name.to_string_lossy().ends_with(".tar.gz"))
+            })
+            .collect();
+        archives.sort();
+        match archives.len() {
+            1 => archives.remove(0),
+            count => {
+                return Err(BenchError::CheckpointNotFound {
+                    run_id: run_id.to_string(),
+                    message: format!(
+                        "the {artifact} artifact holds {count} .tar.gz files, expected one"
+                    ),
+                });
+            }
+        }
+    };
+    let extracted = scratch.path().join("extracted");
+    archive::extract_tar_gz(&archive_file, &extracted, &ExtractLimits::default())?;
+    let root = archive::checkpoint_root(&extracted)
+        .filter(|root| is_checkpoint_dir(root))
+        .ok_or_else(|| BenchError::CheckpointNotFound {
             run_id: run_id.to_string(),
             message: format!(
-                "not found locally (the {} tag, {CHECKPOINT_ARTIFACT}/ under artifact_uri {}, \
-                 outputs/hpo/{}/…/study-…/trial-…) and the download from the tracking store \
-                 failed: {err}",
-                tags.get(podium_keys::Tag::ArtifactCheckpointPath),
-                run.info.artifact_uri,
-                environment.as_str()
+                "the {artifact} archive holds no directory with config.json and a weights file \
+                 ({})",
+                checkpoint::WEIGHT_FILES.join(" or ")
             ),
-        }),
-    }
+        })?;
+    std::fs::rename(&root, cached).map_err(BenchError::io(format!(
+        "moving the extracted checkpoint to {}",
+        cached.display()
+    )))?;
+    Ok(cached.to_path_buf())
 }

@@ -7,6 +7,14 @@ use std::path::PathBuf;
 /// orchestrating its benchmark. Each variant names the file, key, champion run or claim involved.
 #[derive(Debug, thiserror::Error)]
 pub enum BenchError {
+    /// A checkpoint archive that was refused or could not be extracted.
+    #[error("checkpoint archive {}: {message}", .archive.display())]
+    Archive {
+        /// The `.tar.gz` file.
+        archive: PathBuf,
+        /// What was refused or failed.
+        message: String,
+    },
     /// A file (of a generated checkpoint) could not be written.
     #[error("cannot write {file}: {message}")]
     Write {

@@ -37,6 +37,7 @@
 //! ```
 
 pub mod acquire;
+pub mod archive;
 pub mod bench_config;
 pub mod cache;
 pub mod claim;

@@ -12,9 +12,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use crate::config::Objective;
-use podium_keys::{Tag, TagRegistry, stage};
+use podium_keys::{Tag, TagRegistry};
 pub use podium_mlflow::Direction;
-use podium_mlflow::{Filter, Run, RunStatus, TrackingStore, ViewType, best_run, search_all};
+use podium_mlflow::{Run, RunFields, TrackingStore, best_run};
 use podium_variants::{
     Environment, ExperimentConfig, OutputLayout, Process, StudyDir, backbone_short_name,
     parse_variant,
@@ -426,21 +426,23 @@ fn mlflow_candidates(
             ),
         ));
     };
-    let tags = context.tags;
-    let filter = Filter::new()
-        .tag_eq(tags.get(Tag::Backbone), backbone_short_name(backbone))
-        .tag_eq(tags.get(Tag::Stage), stage::HPO_TRIAL)
-        .status(RunStatus::Finished);
-    let runs = search_all(
+    // The same candidates as champion selection: the stage fallback order, trials only (runs
+    // with a parent sweep).
+    let (runs, _) = crate::selection::search_trial_candidates(
         store,
         std::slice::from_ref(&experiment.experiment_id),
-        &filter,
-        ViewType::ActiveOnly,
+        context.tags,
+        backbone_short_name(backbone),
+        &RunFields::all(),
     )
     .map_err(|source| ChampionError::MlflowQuery {
         context: format!("runs of experiment {experiment_name:?}"),
         source: Box::new(source),
     })?;
+    let runs: Vec<Run> = runs
+        .into_iter()
+        .filter(|run| run.tag(crate::selection::PARENT_RUN_ID_TAG).is_some())
+        .collect();
     let total = runs.len();
     let metric = &context.objective.metric;
     let candidates: Vec<Run> = runs
@@ -448,9 +450,8 @@ fn mlflow_candidates(
         .filter(|run| run.metric(metric).is_some_and(|value| !value.is_nan()))
         .collect();
     let outcome = format!(
-        "{} FINISHED {} run(s) in {experiment_name:?}, {} with a `{}` value",
+        "{} FINISHED trial run(s) in {experiment_name:?}, {} with a `{}` value",
         total,
-        stage::HPO_TRIAL,
         candidates.len(),
         context.objective.metric
     );
@@ -692,78 +693,117 @@ fn disk_candidates(
     let mut candidates = Vec::new();
     for folder in folders {
         match trial_metrics(folder, &objective.metric) {
-            Ok(trials) => candidates.extend(trials.into_iter().map(|(number, value)| BestTrial {
-                source: TrialSource::Disk,
-                value,
-                params: BTreeMap::new(),
-                variant: Some(folder_name(folder)),
-                run_id: None,
-                trial_number: Some(number),
-                study_name: None,
-                study_folder: Some(folder.clone()),
-            })),
+            Ok(found) => {
+                for err in found.skipped {
+                    warn(format!("skipping trial metrics: {err}"));
+                }
+                candidates.extend(found.trials.into_iter().map(|(number, value)| BestTrial {
+                    source: TrialSource::Disk,
+                    value,
+                    params: BTreeMap::new(),
+                    variant: Some(folder_name(folder)),
+                    run_id: None,
+                    trial_number: Some(number),
+                    study_name: None,
+                    study_folder: Some(folder.clone()),
+                }));
+            }
             Err(err) => warn(format!("skipping trial metrics: {err}")),
         }
     }
     candidates
 }
 
-/// `(trial number, metric value)` of every `trial_{number}/metrics.json` in a study folder that
-/// holds `metric` as a number (NaN excluded; `Infinity` as Python's json writes it counts).
-pub fn trial_metrics(folder: &Path, metric: &str) -> Result<Vec<(i64, f64)>, ChampionError> {
-    let study = StudyDir::new(folder);
-    let numbers = study
-        .trial_numbers()
-        .map_err(|err| ChampionError::TrialMetrics {
-            path: folder.to_path_buf(),
-            message: err.to_string(),
-        })?;
-    let mut trials = Vec::new();
-    for number in numbers {
-        let path = study.trial_metrics(number);
-        if !path.is_file() {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).map_err(|source| ChampionError::Io {
-            path: path.clone(),
-            source,
-        })?;
-        let metrics = optuna_study::parse_python_json(&text).map_err(|message| {
-            ChampionError::TrialMetrics {
-                path: path.clone(),
-                message,
-            }
-        })?;
-        let value = match metrics.get(metric) {
-            None | Some(Value::Null) => continue,
-            Some(Value::Number(number)) => number.as_f64(),
-            Some(Value::String(text)) => match text.as_str() {
-                "Infinity" => Some(f64::INFINITY),
-                "-Infinity" => Some(f64::NEG_INFINITY),
-                "NaN" => None,
-                _ => {
-                    return Err(ChampionError::TrialMetrics {
-                        path,
-                        message: format!("`{metric}` is the string {text:?}, not a number"),
-                    });
-                }
-            },
-            Some(other) => {
-                return Err(ChampionError::TrialMetrics {
-                    path,
-                    message: format!("`{metric}` is {other}, not a number"),
-                });
-            }
-        };
-        let number = i64::try_from(number).map_err(|_| ChampionError::TrialMetrics {
-            path: path.clone(),
-            message: format!("trial number {number} is too large"),
-        })?;
-        if let Some(value) = value.filter(|v| !v.is_nan()) {
-            trials.push((number, value));
+/// The trial metrics of one study folder: what could be read, and why the rest could not.
+#[derive(Debug, Default)]
+pub struct TrialMetrics {
+    /// `(trial number, metric value)` of every trial whose `metrics.json` holds the metric.
+    pub trials: Vec<(i64, f64)>,
+    /// One error per `metrics.json` that could not be used; its siblings still count.
+    pub skipped: Vec<ChampionError>,
+}
+
+/// The most a trial's `metrics.json` may hold (they are a few hundred bytes).
+const TRIAL_METRICS_MAX_BYTES: u64 = 16 << 20;
+
+/// The metrics of every trial folder in a study folder — the plans' `trial_{number}/` and the
+/// pipeline's `trial-{t8}/` (numbered by its `trial_meta.json`) — that hold `metric` as a
+/// number in their `metrics.json` (NaN excluded; `Infinity` as Python's json writes it counts).
+/// A file that cannot be read or used is reported in `skipped` and never hides the others; only
+/// a study folder that cannot be listed is an error.
+pub fn trial_metrics(folder: &Path, metric: &str) -> Result<TrialMetrics, ChampionError> {
+    let trial_folders =
+        StudyDir::new(folder)
+            .trial_folders()
+            .map_err(|err| ChampionError::TrialMetrics {
+                path: folder.to_path_buf(),
+                message: err.to_string(),
+            })?;
+    let mut found = TrialMetrics::default();
+    for (number, trial_dir) in trial_folders {
+        let path = trial_dir.join("metrics.json");
+        match trial_metric(&path, number, metric) {
+            Ok(Some(trial)) => found.trials.push(trial),
+            Ok(None) => {}
+            Err(err) => found.skipped.push(err),
         }
     }
-    Ok(trials)
+    Ok(found)
+}
+
+/// One trial's metric from its `metrics.json`: `None` when the file or the metric is absent or
+/// the value is NaN.
+fn trial_metric(
+    path: &Path,
+    number: u64,
+    metric: &str,
+) -> Result<Option<(i64, f64)>, ChampionError> {
+    let invalid = |message: String| ChampionError::TrialMetrics {
+        path: path.to_path_buf(),
+        message,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(ChampionError::Io {
+                path: path.to_path_buf(),
+                source,
+            });
+        }
+    };
+    if !meta.is_file() {
+        return Err(invalid("not a regular file".to_string()));
+    }
+    if meta.len() > TRIAL_METRICS_MAX_BYTES {
+        return Err(invalid(format!(
+            "{} bytes, more than the {TRIAL_METRICS_MAX_BYTES} a metrics file may hold",
+            meta.len()
+        )));
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| ChampionError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let metrics = optuna_study::parse_python_json(&text).map_err(invalid)?;
+    let value = match metrics.get(metric) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(number)) => number.as_f64(),
+        Some(Value::String(text)) => match text.as_str() {
+            "Infinity" => Some(f64::INFINITY),
+            "-Infinity" => Some(f64::NEG_INFINITY),
+            "NaN" => None,
+            _ => {
+                return Err(invalid(format!(
+                    "`{metric}` is the string {text:?}, not a number"
+                )));
+            }
+        },
+        Some(other) => return Err(invalid(format!("`{metric}` is {other}, not a number"))),
+    };
+    let number = i64::try_from(number)
+        .map_err(|_| invalid(format!("trial number {number} is too large")))?;
+    Ok(value.filter(|v| !v.is_nan()).map(|value| (number, value)))
 }
 
 // ---------------------------------------------------------------------------------------------

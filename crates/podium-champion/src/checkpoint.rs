@@ -21,6 +21,38 @@ use serde::Serialize;
 /// Weight files a checkpoint directory may hold (either one suffices).
 pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
 
+/// The artifact a pipeline refit run logs its checkpoint as: a folder holding one `.tar.gz`
+/// whose members sit under `best_trial_checkpoint/`.
+pub const REFIT_CHECKPOINT_ARCHIVE: &str = "best_trial_checkpoint.tar.gz";
+
+/// The artifact a pipeline final-training run logs its checkpoint as (same shape).
+pub const FINAL_TRAINING_CHECKPOINT_ARCHIVE: &str = "checkpoint.tar.gz";
+
+/// A checkpoint logged as a plain directory (podium's own runs, older stores).
+pub const CHECKPOINT_DIR_ARTIFACT: &str = "checkpoint";
+
+/// The artifact paths a run's checkpoint may be under, most likely first: a refit's
+/// `best_trial_checkpoint.tar.gz`, a final training's `checkpoint.tar.gz`, then `checkpoint/`.
+pub fn checkpoint_artifact_paths(run: &Run, tags: &TagRegistry) -> Vec<&'static str> {
+    match run.tag(tags.get(Tag::Stage)) {
+        Some(stage::HPO_REFIT) => vec![REFIT_CHECKPOINT_ARCHIVE, CHECKPOINT_DIR_ARTIFACT],
+        Some(stage::FINAL_TRAINING) => {
+            vec![FINAL_TRAINING_CHECKPOINT_ARCHIVE, CHECKPOINT_DIR_ARTIFACT]
+        }
+        _ => vec![CHECKPOINT_DIR_ARTIFACT],
+    }
+}
+
+/// The `{model}` folder of a run's outputs: its backbone tag, else the pipeline's `code.model`
+/// tag, shortened to the text before the first `-`.
+pub fn model_folder<'a>(run: &'a Run, tags: &TagRegistry) -> &'a str {
+    let model = run
+        .tag(tags.get(Tag::Backbone))
+        .or_else(|| run.tag(tags.get(Tag::Model)))
+        .unwrap_or_default();
+    podium_variants::backbone_short_name(model)
+}
+
 /// How deep below `outputs/hpo/{env}/{model}` study folders are looked for.
 const MAX_SCAN_DEPTH: usize = 8;
 
@@ -101,8 +133,7 @@ pub fn resolve_local(
     layout: &OutputLayout,
     environment: &Environment,
 ) -> Option<LocalCheckpoint> {
-    let model = run.tag(tags.get(Tag::Backbone)).unwrap_or_default();
-    LocalCheckpoints::scan(layout, environment, model).resolve(run, tags)
+    LocalCheckpoints::scan(layout, environment, model_folder(run, tags)).resolve(run, tags)
 }
 
 /// The study/trial folders of one backbone's HPO outputs, scanned once so that many runs can be

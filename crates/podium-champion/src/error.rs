@@ -49,9 +49,10 @@ pub enum ChampionError {
         /// The store's error (boxed: it is large).
         source: Box<MlflowError>,
     },
-    /// No FINISHED `hpo_trial` run of the backbone exists.
+    /// No FINISHED trial run of the backbone exists under any of the stage queries.
     #[error(
-        "{backbone}: no FINISHED hpo_trial runs tagged with backbone `{model}` in experiment `{experiment}`"
+        "{backbone}: no FINISHED trial runs in experiment `{experiment}` (looked for stage \
+         hpo_trial, then hpo, each with backbone tag `{model}` and without)"
     )]
     NoCandidates {
         /// The backbone.
@@ -71,11 +72,11 @@ pub enum ChampionError {
         /// How many candidate runs were dropped, per reason.
         dropped: DropCounts,
     },
-    /// The champion trial has no FINISHED refit run.
+    /// The champion trial has no refit run.
     #[error(
-        "{backbone}: champion trial run {trial_run_id} has no FINISHED hpo_refit run (looked for \
-         {link_tag}={trial_run_id}, then study_key_hash {study_key_hash} + trial_key_hash \
-         {trial_key_hash}); refusing to fall back to the trial's own checkpoint"
+        "{backbone}: champion trial run {trial_run_id} has no hpo_refit run (looked for stage \
+         hpo_refit with trial_key_hash {trial_key_hash}, then {link_tag}={trial_run_id}); \
+         refusing to fall back to the trial's own checkpoint"
     )]
     RefitMissing {
         /// The backbone.
@@ -84,25 +85,8 @@ pub enum ChampionError {
         trial_run_id: String,
         /// The link tag key searched.
         link_tag: String,
-        /// The trial's study key hash.
-        study_key_hash: String,
         /// The trial's trial key hash (`<none>` when the trial has none).
         trial_key_hash: String,
-    },
-    /// The champion trial's refit run exists but its checkpoint is not available.
-    #[error(
-        "{backbone}: refit run {refit_run_id} of champion trial run {trial_run_id} has no \
-         available checkpoint ({detail}); refusing to fall back to the trial's own checkpoint"
-    )]
-    RefitArtifactUnavailable {
-        /// The backbone.
-        backbone: String,
-        /// The champion trial's run id.
-        trial_run_id: String,
-        /// The refit run.
-        refit_run_id: String,
-        /// The artifact tag's value or the disk check's result.
-        detail: String,
     },
     /// A tracking-store query of best-trial retrieval or hash verification failed.
     #[error("{context}: {source}")]

@@ -1,9 +1,28 @@
-//! Champion selection per backbone, DESIGN §5 steps 1–7.
+//! Champion selection per backbone, on runs tagged the way the Python pipeline tags them.
 //!
-//! The rules live in two pure functions over slices of runs — [`choose_trial`] (steps 2–5) and
-//! [`choose_refit`] (step 6) — that do no I/O and do not depend on the order of their input.
-//! [`Selector`] is the I/O shell around them: it queries the store (server-side filters, every
-//! page), runs the disk artifact check, and assembles the [`ChampionReport`].
+//! The rules live in two pure functions over slices of runs — [`choose_trial`] (candidates to
+//! champion trial) and [`choose_refit`] (champion trial to refit run) — that do no I/O and do not
+//! depend on the order of their input. [`Selector`] is the I/O shell around them: it queries the
+//! store (server-side filters, every page, the pipeline's stage fallback order), reads the sweep
+//! runs the artifact rule consults, runs the disk artifact check, and assembles the
+//! [`ChampionReport`].
+//!
+//! The rules, as the pipeline's selection applies them:
+//! 1. Candidates: FINISHED runs of the HPO experiment from the first non-empty of: stage
+//!    `hpo_trial` with the backbone tag, `hpo_trial`, `hpo` with the backbone tag, `hpo`. Only
+//!    runs with an `mlflow.parentRunId` (trials, not sweeps) stay.
+//! 2. With `require_artifact_available`, a trial's parent sweep decides when it has the artifact
+//!    tag ("true" in any case keeps; anything else drops, unless the sweep has no schema-version
+//!    tag: legacy, kept); else the trial's own tag by the same rule; no tag anywhere keeps it.
+//! 3. A run's schema version is its own tag, else "2.0"; "2.0" runs form v2 groups, any other
+//!    value v1 groups. `2.0` and `auto` use v2 groups only, `1.0` v1 groups only, mixed both.
+//! 4. Groups with fewer finite metrics than `min_trials_per_group` drop out; the stable score is
+//!    the median of the best K. Ties never depend on store order: the group whose newest
+//!    candidate started last wins a stable-score tie (then the smaller run id), and among trials
+//!    tied on the best metric the earliest-started (then the smaller run id) wins — Optuna's
+//!    `best_trial`, the trial the pipeline refits.
+//! 5. The refit: runs with the champion's trial_key_hash and stage `hpo_refit` (any status), else
+//!    runs whose `refit.of_trial_run_id` names the champion; the latest start wins.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -16,7 +35,7 @@ use podium_mlflow::{
 use podium_variants::{Environment, ExperimentConfig, OutputLayout, backbone_short_name};
 use serde::Serialize;
 
-use crate::checkpoint::{LocalCheckpoint, LocalCheckpoints};
+use crate::checkpoint::{LocalCheckpoint, LocalCheckpoints, checkpoint_artifact_paths};
 use crate::config::{ArtifactCheckSource, CheckpointRun, SchemaPreference, SelectionConfig};
 use crate::error::ChampionError;
 
@@ -49,10 +68,15 @@ pub fn selection_fields(config: &SelectionConfig, tags: &TagRegistry) -> RunFiel
         .with_metrics([config.objective.metric.as_str()])
 }
 
-/// Schema version of study keys without a schema tag (legacy runs).
+/// The label of v1 groups: runs whose schema-version tag is anything but "2.0".
 pub const LEGACY_SCHEMA_VERSION: &str = "1.0";
 
-/// Schema version of v2 study keys.
+/// The stages a trial run may carry, in the order the candidate queries try them: older stores'
+/// `hpo_trial` first, then the pipeline's `hpo` (shared with its sweep runs).
+pub const TRIAL_STAGES: [&str; 2] = [stage::HPO_TRIAL, stage::HPO];
+
+/// Schema version of v2 study keys, and of runs without a schema-version tag (the pipeline's
+/// trial runs carry none).
 pub const V2_SCHEMA_VERSION: &str = "2.0";
 
 /// `schema_version_used` when v1 and v2 groups competed together.
@@ -62,12 +86,12 @@ pub const MIXED_SCHEMA: &str = "mixed";
 /// the first rule that drops it, so `total() + counted trials of eligible groups = candidates`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct DropCounts {
+    /// Step 1: no `mlflow.parentRunId` (a sweep run, not a trial).
+    pub not_a_child_run: usize,
     /// Step 2: checkpoint not available (tag not "true", or not found on disk).
     pub artifact_unavailable: usize,
     /// Step 3: no study_key_hash tag.
     pub missing_study_key_hash: usize,
-    /// Step 3: a schema version tag other than "1.0" or "2.0".
-    pub unknown_schema_version: usize,
     /// Step 3: in a group of the schema version that was not used.
     pub schema_not_used: usize,
     /// Step 4: the objective metric was never logged.
@@ -87,9 +111,9 @@ impl DropCounts {
     /// (reason, count) for every reason, in rule order.
     pub fn reasons(&self) -> [(&'static str, usize); 7] {
         [
+            ("not_a_child_run", self.not_a_child_run),
             ("artifact_unavailable", self.artifact_unavailable),
             ("missing_study_key_hash", self.missing_study_key_hash),
-            ("unknown_schema_version", self.unknown_schema_version),
             ("schema_not_used", self.schema_not_used),
             ("missing_metric", self.missing_metric),
             ("non_finite_metric", self.non_finite_metric),
@@ -210,7 +234,7 @@ pub struct TrialChoice<'a> {
 pub enum RefitMatch {
     /// Its `refit.of_trial_run_id` tag names the trial run.
     LinkTag,
-    /// Same trial_key_hash and study_key_hash as the trial.
+    /// Stage `hpo_refit` and the trial's trial_key_hash (tried first).
     KeyHashes,
 }
 
@@ -219,11 +243,12 @@ pub enum RefitMatch {
 pub struct CheckpointLocation {
     /// The run whose checkpoint it is.
     pub run_id: String,
-    /// `{artifact_uri}/checkpoint` of that run.
+    /// Where the run's checkpoint artifact is: `{artifact_uri}/best_trial_checkpoint.tar.gz` for a
+    /// refit run (the archive the pipeline logs), `{artifact_uri}/checkpoint` otherwise.
     pub artifact_uri: String,
     /// The run's `artifact.checkpoint_path` tag, if any.
     pub checkpoint_path_tag: Option<String>,
-    /// The directory on this machine, when steps 1–3 of DESIGN §6 find one.
+    /// The directory on this machine, when one of the local steps of acquisition finds one.
     pub local: Option<LocalCheckpoint>,
 }
 
@@ -288,10 +313,50 @@ pub struct SelectionResults {
     pub errors: BTreeMap<String, ChampionError>,
 }
 
-/// True when the `artifact.available` tag says "true" (case-insensitive).
+/// True when the `artifact.available` tag says "true" (any case).
 pub fn artifact_tag_true(run: &Run, tags: &TagRegistry) -> bool {
     run.tag(tags.get(Tag::ArtifactAvailable))
-        .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"))
+        .is_some_and(|value| value.eq_ignore_ascii_case("true"))
+}
+
+/// The tag-based artifact rule for one trial: its parent sweep's `artifact.available` tag
+/// decides when present, else the trial's own; "true" (any case) keeps, any other value drops
+/// unless the run carrying it has no schema-version tag (a legacy run: kept); no tag on either
+/// keeps the trial (its checkpoint may still be on the way).
+///
+/// ```
+/// use std::collections::BTreeMap;
+/// use podium_champion::selection::trial_artifact_available;
+/// use podium_keys::TagRegistry;
+/// use podium_mlflow::{Run, RunInfo, RunStatus};
+///
+/// let run = |tags: &[(&str, &str)]| Run {
+///     info: RunInfo { run_id: "r".into(), experiment_id: "1".into(), run_name: "r".into(),
+///         status: RunStatus::Finished, start_time: Some(1), end_time: None,
+///         artifact_uri: String::new(), lifecycle_stage: "active".into() },
+///     tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+///     params: BTreeMap::new(), metrics: BTreeMap::new(),
+/// };
+/// let tags = TagRegistry::defaults();
+/// let trial = run(&[("code.artifact.available", "true")]);
+/// let sweep_false = run(&[("code.artifact.available", "false"), ("code.study.key_schema_version", "2.0")]);
+/// let legacy_sweep_false = run(&[("code.artifact.available", "false")]);
+/// assert!(!trial_artifact_available(&trial, Some(&sweep_false), &tags)); // the parent decides
+/// assert!(trial_artifact_available(&trial, Some(&legacy_sweep_false), &tags));
+/// assert!(trial_artifact_available(&run(&[]), None, &tags));
+/// ```
+pub fn trial_artifact_available(trial: &Run, parent: Option<&Run>, tags: &TagRegistry) -> bool {
+    let artifact_key = tags.get(Tag::ArtifactAvailable);
+    let decides = |run: &Run| {
+        run.tag(artifact_key).map(|value| {
+            value.eq_ignore_ascii_case("true")
+                || run.tag(tags.get(Tag::StudyKeySchemaVersion)).is_none()
+        })
+    };
+    parent
+        .and_then(decides)
+        .or_else(|| decides(trial))
+        .unwrap_or(true)
 }
 
 /// A metric value that can count: present, not NaN, not ±inf and not a ±f64::MAX sentinel.
@@ -320,21 +385,33 @@ fn median_of_best(values: &[f64], top_k: usize) -> f64 {
     }
 }
 
-/// Trial order within the winning group: best metric, then earlier start time (missing = latest),
-/// then smaller run id.
+/// A run's start time for ordering; a run without one counts as the oldest.
+fn start_of(run: &Run) -> i64 {
+    run.info.start_time.unwrap_or(i64::MIN)
+}
+
+/// Trial order within the winning group: best metric, then earlier start time, then smaller
+/// run id — the first trial to reach the best value, as Optuna's `best_trial` names it.
 fn trial_order(direction: Direction, a: (&Run, f64), b: (&Run, f64)) -> Ordering {
     better(direction, a.1, b.1)
-        .then_with(|| {
-            let start = |run: &Run| run.info.start_time.unwrap_or(i64::MAX);
-            start(a.0).cmp(&start(b.0))
-        })
+        .then_with(|| start_of(a.0).cmp(&start_of(b.0)))
         .then_with(|| a.0.id().cmp(b.0.id()))
+}
+
+/// `Less` when `a` comes first in MLflow's default run order (newest start first, then the
+/// smaller run id).
+fn newest_first(a: &Run, b: &Run) -> Ordering {
+    start_of(b)
+        .cmp(&start_of(a))
+        .then_with(|| a.id().cmp(b.id()))
 }
 
 struct Group<'a> {
     study_key_hash: String,
     schema_version: String,
     runs: usize,
+    /// The group's run that comes first in MLflow's default order (its newest candidate).
+    newest: &'a Run,
     valid: Vec<(&'a Run, f64)>,
     missing_metric: usize,
     non_finite_metric: usize,
@@ -366,9 +443,18 @@ impl Group<'_> {
     }
 }
 
-/// Steps 2–5 of DESIGN §5 over the candidate runs (FINISHED, active `hpo_trial` runs of one
-/// backbone). Pure: `artifact_available` is consulted only when checkpoint_source=trial and
-/// require_artifact_available, and the answer does not depend on the order of `runs`.
+/// The schema label of a run: "2.0" when its schema-version tag is "2.0" or missing, else
+/// "1.0" (every other value is a v1 study key).
+pub fn schema_label(run: &Run, tags: &TagRegistry) -> &'static str {
+    match run.tag(tags.get(Tag::StudyKeySchemaVersion)) {
+        None | Some(V2_SCHEMA_VERSION) => V2_SCHEMA_VERSION,
+        Some(_) => LEGACY_SCHEMA_VERSION,
+    }
+}
+
+/// Candidates to champion trial (rules 1–4 of the module docs) over the candidate runs (the
+/// FINISHED runs of one backbone's stage query). Pure: `artifact_available` is consulted only
+/// with `require_artifact_available`, and the answer does not depend on the order of `runs`.
 ///
 /// ```
 /// use std::collections::BTreeMap;
@@ -383,7 +469,7 @@ impl Group<'_> {
 ///         artifact_uri: String::new(), lifecycle_stage: "active".into() },
 ///     tags: BTreeMap::from([
 ///         ("code.study_key_hash".to_string(), study.to_string()),
-///         ("code.study.key_schema_version".to_string(), "2.0".to_string()),
+///         ("mlflow.parentRunId".to_string(), format!("sweep-{study}")),
 ///     ]),
 ///     params: BTreeMap::new(),
 ///     metrics: BTreeMap::from([("macro-f1".to_string(), f1)]),
@@ -396,6 +482,7 @@ impl Group<'_> {
 /// let choice = choose_trial("distilbert", &runs, &config, &TagRegistry::defaults(), &|_| true)?;
 /// assert_eq!(choice.study_key_hash, "A"); // median of best 3: 0.81 > 0.79
 /// assert_eq!(choice.trial.info.run_id, "a3");
+/// assert_eq!(choice.schema_version, "2.0"); // no schema tag: "2.0"
 /// # Ok::<(), podium_champion::ChampionError>(())
 /// ```
 pub fn choose_trial<'a>(
@@ -408,48 +495,59 @@ pub fn choose_trial<'a>(
     let rules = &config.champion_selection;
     let metric = config.objective.metric.as_str();
     let direction = config.objective.direction;
+    let mixed = rules.allow_mixed_schema_groups;
     let mut dropped = DropCounts::default();
 
     // A store paging while runs are added may return a run twice; it must count once.
     let mut seen = BTreeSet::new();
     let unique: Vec<&Run> = runs.iter().filter(|run| seen.insert(run.id())).collect();
 
-    // Step 2.
-    let check_artifacts =
-        rules.checkpoint_source == CheckpointRun::Trial && rules.require_artifact_available;
     let mut groups: BTreeMap<(String, String), Group<'a>> = BTreeMap::new();
+    let mut has_v1 = false;
+    let mut has_v2 = false;
     for run in unique {
-        if check_artifacts && !artifact_available(run) {
+        // Rule 1: only trials (children of a sweep).
+        if run.tag(PARENT_RUN_ID_TAG).is_none() {
+            dropped.not_a_child_run += 1;
+            continue;
+        }
+        // Rule 2.
+        if rules.require_artifact_available && !artifact_available(run) {
             dropped.artifact_unavailable += 1;
             continue;
         }
-        // Step 3.
+        // Rule 3.
         let Some(study_key_hash) = run
             .tag(tags.get(Tag::StudyKeyHash))
-            .filter(|hash| !hash.trim().is_empty())
+            .filter(|hash| !hash.is_empty())
         else {
             dropped.missing_study_key_hash += 1;
             continue;
         };
-        let schema_version = run
-            .tag(tags.get(Tag::StudyKeySchemaVersion))
-            .unwrap_or(LEGACY_SCHEMA_VERSION);
-        if schema_version != LEGACY_SCHEMA_VERSION && schema_version != V2_SCHEMA_VERSION {
-            dropped.unknown_schema_version += 1;
-            continue;
-        }
+        let schema_version = schema_label(run, tags);
+        has_v1 |= schema_version == LEGACY_SCHEMA_VERSION;
+        has_v2 |= schema_version == V2_SCHEMA_VERSION;
+        // Mixed: one group per study key hash, whatever the schema of its runs.
+        let group_schema = if mixed { "" } else { schema_version };
         let group = groups
-            .entry((schema_version.to_string(), study_key_hash.to_string()))
+            .entry((group_schema.to_string(), study_key_hash.to_string()))
             .or_insert_with(|| Group {
                 study_key_hash: study_key_hash.to_string(),
                 schema_version: schema_version.to_string(),
                 runs: 0,
+                newest: run,
                 valid: Vec::new(),
                 missing_metric: 0,
                 non_finite_metric: 0,
             });
+        if group.schema_version != schema_version {
+            group.schema_version = MIXED_SCHEMA.to_string();
+        }
+        if newest_first(run, group.newest) == Ordering::Less {
+            group.newest = run;
+        }
         group.runs += 1;
-        // Step 4's metric rule, counted per group for the summaries.
+        // Rule 4's metric rule, counted per group for the summaries.
         match run.metric(metric) {
             None => group.missing_metric += 1,
             Some(value) if !countable_metric(value) => group.non_finite_metric += 1,
@@ -457,30 +555,23 @@ pub fn choose_trial<'a>(
         }
     }
 
-    let has_schema = |version: &str| groups.keys().any(|(schema, _)| schema == version);
-    let schema_version_used = if rules.allow_mixed_schema_groups {
-        if has_schema(LEGACY_SCHEMA_VERSION) && has_schema(V2_SCHEMA_VERSION) {
+    let schema_version_used = if mixed {
+        if has_v1 && has_v2 {
             tracing::warn!(
                 backbone,
-                "allow_mixed_schema_groups is on: schema 1.0 and 2.0 groups compete together, \
-                 although their study keys are not comparable"
+                "allow_mixed_schema_groups is on: schema 1.0 and 2.0 runs compete together \
+                 (one group per study key hash), although their study keys are not comparable"
             );
         }
         MIXED_SCHEMA
     } else {
         match rules.prefer_schema_version {
-            SchemaPreference::V2 => V2_SCHEMA_VERSION,
+            SchemaPreference::V2 | SchemaPreference::Auto => V2_SCHEMA_VERSION,
             SchemaPreference::V1 => LEGACY_SCHEMA_VERSION,
-            SchemaPreference::Auto if has_schema(V2_SCHEMA_VERSION) => V2_SCHEMA_VERSION,
-            SchemaPreference::Auto => LEGACY_SCHEMA_VERSION,
         }
     };
-    let schema_used =
-        |version: &str| schema_version_used == MIXED_SCHEMA || version == schema_version_used;
-    if !rules.allow_mixed_schema_groups
-        && has_schema(LEGACY_SCHEMA_VERSION)
-        && has_schema(V2_SCHEMA_VERSION)
-    {
+    let schema_used = |group: &Group<'_>| mixed || group.schema_version == schema_version_used;
+    if !mixed && has_v1 && has_v2 {
         tracing::info!(
             backbone,
             "schema 1.0 and 2.0 groups found; using only {schema_version_used} groups (never mixing)"
@@ -492,7 +583,7 @@ pub fn choose_trial<'a>(
     let mut largest_valid = 0;
     let mut used_groups = 0;
     for (_, mut group) in groups {
-        if !schema_used(&group.schema_version) {
+        if !schema_used(&group) {
             dropped.schema_not_used += group.runs;
             summaries.push(group.summary(GroupStatus::SchemaNotUsed, None, direction));
             continue;
@@ -512,10 +603,11 @@ pub fn choose_trial<'a>(
         eligible.push((group, stable));
     }
 
-    // Step 5: best stable score, then more valid trials, then smaller study_key_hash.
+    // Rule 4: best stable score, then the group whose newest candidate comes first in MLflow's
+    // default order (the group the pipeline's `max()` keeps), then the study key hash.
     eligible.sort_by(|(a, a_score), (b, b_score)| {
         better(direction, *a_score, *b_score)
-            .then_with(|| b.valid.len().cmp(&a.valid.len()))
+            .then_with(|| newest_first(a.newest, b.newest))
             .then_with(|| a.study_key_hash.cmp(&b.study_key_hash))
             .then_with(|| a.schema_version.cmp(&b.schema_version))
     });
@@ -588,22 +680,30 @@ fn no_group_reason(
     if used_groups == 0 && !other_groups.is_empty() {
         let other = &other_groups[0].schema_version;
         return format!(
-            "prefer_schema_version is \"{}\" but only schema {other} groups exist ({} groups, \
-             {} runs); v1 and v2 groups are never mixed — set prefer_schema_version to auto or \
-             \"{other}\" to use them",
+            "prefer_schema_version is \"{}\", which selects only schema {schema_version_used} \
+             groups, but only schema {other} groups exist ({} groups, {} runs); v1 and v2 groups \
+             are never mixed — set prefer_schema_version to \"{other}\" (or \
+             allow_mixed_schema_groups: true) to select them",
             rules.prefer_schema_version,
             other_groups.len(),
             dropped.schema_not_used,
         );
     }
     if used_groups == 0 {
-        if dropped.artifact_unavailable > 0 && dropped.total() == dropped.artifact_unavailable {
+        if dropped.artifact_unavailable > 0
+            && dropped.total() == dropped.artifact_unavailable + dropped.not_a_child_run
+        {
             return format!(
-                "no candidate run has an available checkpoint (artifact check: {})",
+                "no trial run has an available checkpoint (artifact check: {})",
                 rules.artifact_check_source
             );
         }
-        return "no candidate run has a usable study_key_hash and schema version".to_string();
+        if dropped.total() == dropped.not_a_child_run {
+            return format!(
+                "no candidate run has an {PARENT_RUN_ID_TAG} tag (only sweep runs, no trials)"
+            );
+        }
+        return "no trial run has a study_key_hash tag".to_string();
     }
     format!(
         "no schema {schema_version_used} group has at least {} trials with a finite `{metric}` \
@@ -612,44 +712,62 @@ fn no_group_reason(
     )
 }
 
-/// Step 6 of DESIGN §5 over FINISHED `hpo_refit` runs: the one linked to `trial` by the
-/// `refit.of_trial_run_id` tag, else one with the trial's trial_key_hash and study_key_hash;
-/// several → latest start time, then largest run id. Pure and order-independent.
+/// The champion trial's refit (rule 5 of the module docs) among `refits`: runs with stage
+/// `hpo_refit` and the trial's trial_key_hash (any status), else runs whose
+/// `refit.of_trial_run_id` names the trial; the latest start wins, then the smaller run id.
+/// Pure and order-independent.
 pub fn choose_refit<'a>(
     trial: &Run,
     refits: &'a [Run],
     tags: &TagRegistry,
 ) -> Option<(&'a Run, RefitMatch)> {
-    let latest = |candidates: Vec<&'a Run>| {
-        candidates.into_iter().max_by(|a, b| {
-            let start = |run: &Run| run.info.start_time.unwrap_or(i64::MIN);
-            start(a).cmp(&start(b)).then_with(|| a.id().cmp(b.id()))
-        })
-    };
-    let is_finished_refit = |run: &&Run| {
-        run.info.status == RunStatus::Finished
-            && run.tag(tags.get(Tag::Stage)) == Some(stage::HPO_REFIT)
-    };
+    let latest =
+        |candidates: Vec<&'a Run>| candidates.into_iter().min_by(|a, b| newest_first(a, b));
+    let trial_key = tags.get(Tag::TrialKeyHash);
+    if let Some(trial_hash) = trial.tag(trial_key).filter(|hash| !hash.is_empty()) {
+        let same_key: Vec<&Run> = refits
+            .iter()
+            .filter(|run| run.tag(tags.get(Tag::Stage)) == Some(stage::HPO_REFIT))
+            .filter(|run| run.tag(trial_key) == Some(trial_hash))
+            .collect();
+        if let Some(refit) = latest(same_key) {
+            return Some((refit, RefitMatch::KeyHashes));
+        }
+    }
     let link_tag = tags.get(Tag::RefitOfTrialRunId);
     let linked: Vec<&Run> = refits
         .iter()
-        .filter(is_finished_refit)
         .filter(|run| run.tag(link_tag) == Some(trial.id()))
         .collect();
-    if let Some(refit) = latest(linked) {
-        return Some((refit, RefitMatch::LinkTag));
+    latest(linked).map(|refit| (refit, RefitMatch::LinkTag))
+}
+
+/// The FINISHED, active runs of the first non-empty trial query (rule 1 of the module docs):
+/// stage `hpo_trial` with the backbone tag `model`, `hpo_trial`, `hpo` with the backbone tag,
+/// `hpo` — each filtered by the store, every page read. Returns the runs (sweeps included: the
+/// caller keeps those with a parent) and the filter that found them (empty when none did).
+pub fn search_trial_candidates(
+    store: &dyn TrackingStore,
+    experiment_ids: &[String],
+    tags: &TagRegistry,
+    model: &str,
+    fields: &RunFields,
+) -> Result<(Vec<Run>, String), podium_mlflow::MlflowError> {
+    for stage_value in TRIAL_STAGES {
+        for with_backbone in [true, false] {
+            let mut filter = Filter::new().tag_eq(tags.get(Tag::Stage), stage_value);
+            if with_backbone {
+                filter = filter.tag_eq(tags.get(Tag::Backbone), model);
+            }
+            let filter = filter.status(RunStatus::Finished);
+            let runs =
+                search_all_fields(store, experiment_ids, &filter, ViewType::ActiveOnly, fields)?;
+            if !runs.is_empty() {
+                return Ok((runs, filter.server_side()));
+            }
+        }
     }
-    let study = tags.get(Tag::StudyKeyHash);
-    let trial_key = tags.get(Tag::TrialKeyHash);
-    let (Some(study_hash), Some(trial_hash)) = (trial.tag(study), trial.tag(trial_key)) else {
-        return None;
-    };
-    let same_keys: Vec<&Run> = refits
-        .iter()
-        .filter(is_finished_refit)
-        .filter(|run| run.tag(study) == Some(study_hash) && run.tag(trial_key) == Some(trial_hash))
-        .collect();
-    latest(same_keys).map(|refit| (refit, RefitMatch::KeyHashes))
+    Ok((Vec::new(), String::new()))
 }
 
 /// Champion selection against a tracking store and a filesystem root.
@@ -767,21 +885,14 @@ impl Selector<'_> {
             })?;
         let experiment_ids = [experiment.experiment_id.clone()];
 
-        // Step 1: filtered by the store, every page.
-        let filter = Filter::new()
-            .tag_eq(tags.get(Tag::Stage), stage::HPO_TRIAL)
-            .tag_eq(tags.get(Tag::Backbone), model.as_str())
-            .status(RunStatus::Finished);
-        let candidates = search_all_fields(
-            self.store,
-            &experiment_ids,
-            &filter,
-            ViewType::ActiveOnly,
-            &selection_fields(self.config, tags),
-        )
-        .map_err(mlflow_error(format!(
-            "searching hpo_trial runs in experiment `{experiment_name}`"
-        )))?;
+        // Rule 1: filtered by the store, every page, the first non-empty stage query wins.
+        let fields = selection_fields(self.config, tags);
+        let (candidates, candidate_query) =
+            search_trial_candidates(self.store, &experiment_ids, tags, &model, &fields).map_err(
+                mlflow_error(format!(
+                    "searching trial runs in experiment `{experiment_name}`"
+                )),
+            )?;
         if candidates.is_empty() {
             return Err(ChampionError::NoCandidates {
                 backbone: backbone.to_string(),
@@ -792,15 +903,25 @@ impl Selector<'_> {
         tracing::debug!(
             backbone,
             candidates = candidates.len(),
+            query = candidate_query.as_str(),
             "candidate trial runs"
         );
 
+        // Rule 2 reads each trial's parent sweep (a handful of runs per backbone).
         let disk_index = (rules.require_artifact_available
             && rules.artifact_check_source == ArtifactCheckSource::Disk)
             .then(|| LocalCheckpoints::scan(self.layout, self.environment, &model));
+        let parents = if rules.require_artifact_available && disk_index.is_none() {
+            self.parent_runs(&candidates)
+        } else {
+            BTreeMap::new()
+        };
         let available = |run: &Run| match &disk_index {
             Some(index) => index.resolve(run, tags).is_some(),
-            None => artifact_tag_true(run, tags),
+            None => {
+                let parent = run.tag(PARENT_RUN_ID_TAG).and_then(|id| parents.get(id));
+                trial_artifact_available(run, parent, tags)
+            }
         };
         let choice = choose_trial(backbone, &candidates, self.config, tags, &available)?;
         // Only the champion trial is needed from here on: the other candidates (tens of
@@ -820,9 +941,10 @@ impl Selector<'_> {
         } = choice;
         let candidate_count = candidates.len();
         drop(candidates);
+        drop(parents);
         let trial = &trial;
 
-        // Step 6.
+        // Rule 5.
         let (checkpoint_run, refit) = match rules.checkpoint_source {
             CheckpointRun::Trial => (trial.clone(), None),
             CheckpointRun::Refit => {
@@ -832,40 +954,30 @@ impl Selector<'_> {
                         backbone: backbone.to_string(),
                         trial_run_id: trial.id().to_string(),
                         link_tag: tags.get(Tag::RefitOfTrialRunId).to_string(),
-                        study_key_hash: study_key_hash.clone(),
                         trial_key_hash: trial
                             .tag(tags.get(Tag::TrialKeyHash))
                             .unwrap_or("<none>")
                             .to_string(),
                     });
                 };
-                if rules.require_artifact_available && !available(refit) {
-                    let detail = match rules.artifact_check_source {
-                        ArtifactCheckSource::Tag => format!(
-                            "tag {} is {}",
-                            tags.get(Tag::ArtifactAvailable),
-                            refit
-                                .tag(tags.get(Tag::ArtifactAvailable))
-                                .map_or_else(|| "missing".to_string(), |v| format!("{v:?}"))
-                        ),
-                        ArtifactCheckSource::Disk => format!(
-                            "no checkpoint directory with config.json and weights under {}",
-                            self.layout.root().display()
-                        ),
-                    };
-                    return Err(ChampionError::RefitArtifactUnavailable {
-                        backbone: backbone.to_string(),
-                        trial_run_id: trial.id().to_string(),
-                        refit_run_id: refit.id().to_string(),
-                        detail,
-                    });
+                // The pipeline takes a FAILED or still-RUNNING refit too (an upload that
+                // failed, a crash): so does podium, but it says so.
+                if refit.info.status != RunStatus::Finished || !artifact_tag_true(refit, tags) {
+                    tracing::warn!(
+                        backbone,
+                        refit_run_id = refit.id(),
+                        status = refit.info.status.as_str(),
+                        artifact_available = refit.tag(tags.get(Tag::ArtifactAvailable)),
+                        "the champion's refit run is not FINISHED with its artifact tag \"true\"; \
+                         its checkpoint may be missing"
+                    );
                 }
                 let refit = refit.clone();
                 (refit.clone(), Some((refit, matched_by)))
             }
         };
 
-        // Step 7.
+        // The report.
         let local = match &disk_index {
             Some(index) => index.resolve(&checkpoint_run, tags),
             None => LocalCheckpoints::scan(self.layout, self.environment, &model)
@@ -897,8 +1009,9 @@ impl Selector<'_> {
             checkpoint: CheckpointLocation {
                 run_id: checkpoint_run.id().to_string(),
                 artifact_uri: format!(
-                    "{}/checkpoint",
-                    checkpoint_run.info.artifact_uri.trim_end_matches('/')
+                    "{}/{}",
+                    checkpoint_run.info.artifact_uri.trim_end_matches('/'),
+                    checkpoint_artifact_paths(&checkpoint_run, tags)[0]
                 ),
                 checkpoint_path_tag: checkpoint_run
                     .tag(tags.get(Tag::ArtifactCheckpointPath))
@@ -930,8 +1043,8 @@ impl Selector<'_> {
         })
     }
 
-    /// FINISHED refit runs that may belong to `trial`: linked by tag, else (only when none is)
-    /// sharing its key hashes. Both filtered by the store.
+    /// Runs that may be `trial`'s refit (see [`choose_refit`]): stage `hpo_refit` with its
+    /// trial_key_hash, else (only when none is) the runs linked to it by tag. Any status.
     fn refit_candidates(
         &self,
         backbone: &str,
@@ -954,29 +1067,45 @@ impl Selector<'_> {
                 source: Box::new(source),
             })
         };
-        let refit_filter = || {
-            Filter::new()
-                .tag_eq(tags.get(Tag::Stage), stage::HPO_REFIT)
-                .status(RunStatus::Finished)
-        };
-        let linked = search(
-            refit_filter().tag_eq(tags.get(Tag::RefitOfTrialRunId), trial.id()),
+        if let Some(trial_key) = trial
+            .tag(tags.get(Tag::TrialKeyHash))
+            .filter(|hash| !hash.is_empty())
+        {
+            let same_key = search(
+                Filter::new()
+                    .tag_eq(tags.get(Tag::TrialKeyHash), trial_key)
+                    .tag_eq(tags.get(Tag::Stage), stage::HPO_REFIT),
+                "by trial_key_hash",
+            )?;
+            if !same_key.is_empty() {
+                return Ok(same_key);
+            }
+        }
+        search(
+            Filter::new().tag_eq(tags.get(Tag::RefitOfTrialRunId), trial.id()),
             "by link tag",
-        )?;
-        if !linked.is_empty() {
-            return Ok(linked);
+        )
+    }
+
+    /// The parent (sweep) runs of `candidates`, by run id. A parent that cannot be read is left
+    /// out: the artifact rule then reads the trial's own tag, as the pipeline does.
+    fn parent_runs(&self, candidates: &[Run]) -> BTreeMap<String, Run> {
+        let parent_ids: BTreeSet<&str> = candidates
+            .iter()
+            .filter_map(|run| run.tag(PARENT_RUN_ID_TAG))
+            .collect();
+        let mut parents = BTreeMap::new();
+        for parent_id in parent_ids {
+            match self.store.get_run(parent_id) {
+                Ok(parent) => {
+                    parents.insert(parent_id.to_string(), parent);
+                }
+                Err(err) => {
+                    tracing::debug!(parent_id, "cannot read a trial's parent run: {err}");
+                }
+            }
         }
-        let study = trial.tag(tags.get(Tag::StudyKeyHash));
-        let trial_key = trial.tag(tags.get(Tag::TrialKeyHash));
-        match (study, trial_key) {
-            (Some(study), Some(trial_key)) => search(
-                refit_filter()
-                    .tag_eq(tags.get(Tag::StudyKeyHash), study)
-                    .tag_eq(tags.get(Tag::TrialKeyHash), trial_key),
-                "by key hashes",
-            ),
-            _ => Ok(Vec::new()),
-        }
+        parents
     }
 }
 

@@ -3,7 +3,11 @@
 //! `code.refit.of_trial_run_id`, a trial run with the same `trial_key_hash`.
 //!
 //! The sweep parent of a run is its `code.lineage.hpo_sweep_run_id` tag, else MLflow's own
-//! `mlflow.parentRunId`. Problems name the runs involved and come out in a deterministic order.
+//! `mlflow.parentRunId`. Runs are read the way selection reads them: a sweep is stage
+//! `hpo_sweep`, or the pipeline's stage `hpo` without a parent; a trial is stage `hpo_trial`, or
+//! `hpo` with a parent; a refit is stage `hpo_refit`; CV fold runs (no stage) are not checked. A
+//! run without a schema-version tag has schema "2.0" (the pipeline tags only sweeps and refits).
+//! Problems name the runs involved and come out in a deterministic order.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -27,10 +31,32 @@ pub const VERIFY_TAGS: [Tag; 6] = [
     Tag::LineageHpoSweepRunId,
 ];
 
-/// The key schema version a run without the version tag has.
-pub const LEGACY_SCHEMA_VERSION: &str = "1.0";
-/// The schema version of v2 study keys.
+/// The schema version of v2 study keys, and of a run without the version tag.
 pub const V2_SCHEMA_VERSION: &str = "2.0";
+
+/// What an HPO run is, by its stage tag and parent link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RunKind {
+    /// The sweep (parent) run of a study.
+    Sweep,
+    /// One trial.
+    Trial,
+    /// The refit of a trial.
+    Refit,
+}
+
+/// The kind of an HPO run (see the module docs); `None` for runs verification does not check.
+pub fn run_kind(run: &Run, tags: &TagRegistry) -> Option<RunKind> {
+    let has_parent = run.tag(PARENT_RUN_ID_TAG).is_some();
+    match run.tag(tags.get(Tag::Stage))? {
+        stage::HPO_SWEEP => Some(RunKind::Sweep),
+        stage::HPO_TRIAL => Some(RunKind::Trial),
+        stage::HPO_REFIT => Some(RunKind::Refit),
+        stage::HPO if has_parent => Some(RunKind::Trial),
+        stage::HPO => Some(RunKind::Sweep),
+        _ => None,
+    }
+}
 
 /// What is inconsistent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -196,6 +222,7 @@ pub fn verify_hashes(
         source: Box::new(source),
     })?;
     let stage_of = |run: &Run| run.tag(tags.get(Tag::Stage)).map(str::to_string);
+    let kind_of = |run: &Run| run_kind(run, tags);
     let mut runs = Runs {
         store,
         local: all
@@ -216,16 +243,17 @@ pub fn verify_hashes(
                     store: store.describe(),
                 }),
             })?;
-            if stage_of(&parent).as_deref() != Some(stage::HPO_SWEEP) {
+            if kind_of(&parent) != Some(RunKind::Sweep) {
                 problems.insert(HashProblem {
                     kind: ProblemKind::ParentNotSweep,
                     run_id: id.to_string(),
                     related_run_id: None,
                     message: format!(
-                        "run {id} is tagged {}={:?}, not {}",
+                        "run {id} is tagged {}={:?}, not a sweep ({} or {} without a parent)",
                         tags.get(Tag::Stage),
                         stage_of(&parent),
-                        stage::HPO_SWEEP
+                        stage::HPO_SWEEP,
+                        stage::HPO
                     ),
                 });
             }
@@ -234,7 +262,7 @@ pub fn verify_hashes(
         None => runs
             .local
             .values()
-            .filter(|run| stage_of(run).as_deref() == Some(stage::HPO_SWEEP))
+            .filter(|run| kind_of(run) == Some(RunKind::Sweep))
             .map(|run| run.id().to_string())
             .collect(),
     };
@@ -247,17 +275,12 @@ pub fn verify_hashes(
     let children: Vec<Run> = runs
         .local
         .values()
-        .filter(|run| {
-            matches!(
-                stage_of(run).as_deref(),
-                Some(stage::HPO_TRIAL) | Some(stage::HPO_REFIT)
-            )
-        })
+        .filter(|run| matches!(kind_of(run), Some(RunKind::Trial | RunKind::Refit)))
         .cloned()
         .collect();
     let (mut trials, mut refits) = (0, 0);
     for child in &children {
-        let is_refit = stage_of(child).as_deref() == Some(stage::HPO_REFIT);
+        let is_refit = kind_of(child) == Some(RunKind::Refit);
         let (parent_link, link_problems) = parent_link(child, tags);
         if let Some(wanted) = parent_run_id {
             // Only runs linked to the given sweep, directly or (refits) through their trial.
@@ -305,7 +328,7 @@ pub fn verify_hashes(
 
 fn schema_version<'a>(run: &'a Run, tags: &TagRegistry) -> &'a str {
     run.tag(tags.get(Tag::StudyKeySchemaVersion))
-        .unwrap_or(LEGACY_SCHEMA_VERSION)
+        .unwrap_or(V2_SCHEMA_VERSION)
 }
 
 fn check_sweep(sweep: &Run, tags: &TagRegistry, problems: &mut BTreeSet<HashProblem>) {
@@ -457,15 +480,17 @@ fn check_refit(
         return Ok(());
     };
     let trial_stage = trial.tag(tags.get(Tag::Stage));
-    if trial_stage != Some(stage::HPO_TRIAL) {
+    if run_kind(&trial, tags) != Some(RunKind::Trial) {
         problems.insert(HashProblem {
             kind: ProblemKind::RefitTrialNotATrial,
             run_id: id.clone(),
             related_run_id: Some(trial_id.to_string()),
             message: format!(
-                "refit {id} has {link_tag}={trial_id}, whose {} is {trial_stage:?}, not {:?}",
+                "refit {id} has {link_tag}={trial_id}, whose {} is {trial_stage:?}, not a trial \
+                 ({:?}, or {:?} with a parent)",
                 tags.get(Tag::Stage),
-                stage::HPO_TRIAL
+                stage::HPO_TRIAL,
+                stage::HPO
             ),
         });
     }
@@ -482,8 +507,10 @@ fn check_refit(
             });
         }
         (Some(_), Some(_)) => {}
-        (own, _) => {
-            let missing_on = if own.is_none() { &id } else { trial_id };
+        // The pipeline's trials without cross-validation carry no trial_key_hash.
+        (Some(_), None) => {}
+        (None, _) => {
+            let missing_on = &id;
             problems.insert(HashProblem {
                 kind: ProblemKind::MissingTrialKeyHash,
                 run_id: id.clone(),

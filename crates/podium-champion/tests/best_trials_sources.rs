@@ -260,6 +260,18 @@ fn trial_run(name: &str, f1: f64, variant: &str, batch_size: &str) -> Value {
         },
         "params": {"batch_size": batch_size},
         "metrics": {"macro-f1": f1},
+        "parent": "sweep",
+    })
+}
+
+/// The sweep (parent) run the trials of [`trial_run`] are nested under.
+fn sweep_run() -> Value {
+    let tags = TagRegistry::defaults();
+    json!({
+        "name": "sweep",
+        "experiment": "proj-hpo-distilbert",
+        "tags": {tags.get(Tag::Stage): stage::HPO_TRIAL, tags.get(Tag::Backbone): "distilbert"},
+        "metrics": {"macro-f1": 0.999},
     })
 }
 
@@ -273,7 +285,9 @@ fn mlflow_answers_first_and_disagreement_is_warned() {
     failed["status"] = json!("FAILED");
     let mut other_stage = trial_run("refit", 0.98, "1", "8");
     other_stage["tags"][tags.get(Tag::Stage)] = json!(stage::HPO_REFIT);
+    // The sweep is no trial although its stage and metric would say so: it has no parent.
     let runs = json!([
+        sweep_run(),
         trial_run("t0", 0.61, "1", "8"),
         trial_run("t1", 0.90, "1", "16"),
         trial_run("t2", 0.90, "2", "32"),

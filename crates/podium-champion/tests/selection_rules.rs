@@ -1,4 +1,4 @@
-//! One named test per rule of DESIGN §5, on the pure core and through an in-memory store.
+//! One named test per selection rule, on the pure core and through an in-memory store.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod selection_support;
@@ -132,30 +132,52 @@ fn prefer_v2_with_only_v1_present_gives_no_champion_with_a_clear_reason() {
         reason.contains("\"2.0\"") && reason.contains("only schema 1.0 groups"),
         "{reason}"
     );
-    assert!(reason.contains("auto"), "{reason}");
+    assert!(
+        reason.contains("set prefer_schema_version to \"1.0\""),
+        "{reason}"
+    );
     assert_eq!(dropped.schema_not_used, 3);
     let message = err.to_string();
     assert!(message.starts_with("distilbert: no champion"), "{message}");
 
-    // auto falls back to v1 when no v2 group exists.
+    // auto is v2 only, as in the pipeline: v1 groups are selected only when asked for.
     let mut auto = trial_config();
     auto.champion_selection.prefer_schema_version = SchemaPreference::Auto;
-    assert_eq!(choose(&runs, &auto).unwrap().1, "old");
+    let reason = choose(&runs, &auto).unwrap_err().to_string();
+    assert!(
+        reason.contains("prefer_schema_version is \"auto\""),
+        "{reason}"
+    );
 }
 
 #[test]
-fn missing_schema_tag_means_v1_and_unknown_versions_are_dropped() {
-    let mut runs: Vec<Run> = group("legacy", &[0.7, 0.71, 0.72])
+fn missing_schema_tag_means_v2_and_any_other_version_is_v1() {
+    // The pipeline's trial runs carry no schema tag: they are v2.
+    let mut runs: Vec<Run> = group("untagged", &[0.7, 0.71, 0.72])
         .into_iter()
         .map(|run| run.tag_removed("code.study.key_schema_version"))
         .collect();
+    let choice = choose_trial("distilbert", &runs, &trial_config(), &tags(), &|_| true).unwrap();
+    assert_eq!(choice.trial.id(), "untagged-2");
+    assert_eq!(choice.schema_version, "2.0");
+    // "1.0" and any value but "2.0" form v1 groups, selected with prefer "1.0".
+    runs = v1(group("legacy", &[0.5, 0.51, 0.52]));
     runs.push(trial("odd", "legacy", 0.99).tag_set("code.study.key_schema_version", "3.0"));
     let mut prefer_v1 = trial_config();
     prefer_v1.champion_selection.prefer_schema_version = SchemaPreference::V1;
     let choice = choose_trial("distilbert", &runs, &prefer_v1, &tags(), &|_| true).unwrap();
-    assert_eq!(choice.trial.id(), "legacy-2");
+    assert_eq!(choice.trial.id(), "odd");
     assert_eq!(choice.schema_version, "1.0");
-    assert_eq!(choice.dropped.unknown_schema_version, 1);
+    assert_eq!(choice.counted_trials, 4);
+}
+
+#[test]
+fn runs_without_a_parent_are_not_trials() {
+    let mut runs = group("a", &[0.5, 0.6, 0.7]);
+    runs.push(trial("sweep-a", "a", 0.99).tag_removed("mlflow.parentRunId"));
+    let choice = choose_trial("distilbert", &runs, &trial_config(), &tags(), &|_| true).unwrap();
+    assert_eq!(choice.trial.id(), "a-2");
+    assert_eq!(choice.dropped.not_a_child_run, 1);
 }
 
 #[test]
@@ -240,12 +262,31 @@ fn non_finite_metrics_and_sentinels_never_count() {
 }
 
 #[test]
-fn winner_ties_go_to_more_trials_then_smaller_study_hash() {
-    let mut runs = group("b", &[0.8, 0.8, 0.8, 0.8]);
-    runs.extend(group("a", &[0.8, 0.8, 0.8]));
+fn winner_ties_go_to_the_group_whose_newest_run_started_last() {
+    let mut runs: Vec<Run> = group("b", &[0.8, 0.8, 0.8, 0.8])
+        .into_iter()
+        .map(|run| run.started(100))
+        .collect();
+    runs.extend(
+        group("a", &[0.8, 0.8, 0.8])
+            .into_iter()
+            .map(|run| run.started(50)),
+    );
     assert_eq!(choose(&runs, &trial_config()).unwrap().1, "b");
-    runs.push(trial("a-3", "a", 0.1));
+    // A newer run in "a" (even one whose metric does not count) makes "a" the newest group.
+    runs.push(trial("a-late", "a", f64::NAN).started(200));
     assert_eq!(choose(&runs, &trial_config()).unwrap().1, "a");
+    // Same newest start: the group of the smaller run id.
+    let mut runs: Vec<Run> = group("y", &[0.8, 0.8, 0.8])
+        .into_iter()
+        .map(|run| run.started(7))
+        .collect();
+    runs.extend(
+        group("x", &[0.8, 0.8, 0.8])
+            .into_iter()
+            .map(|run| run.started(7)),
+    );
+    assert_eq!(choose(&runs, &trial_config()).unwrap().1, "x");
 }
 
 #[test]
@@ -284,7 +325,7 @@ fn minimize_picks_the_smallest() {
 }
 
 #[test]
-fn artifact_tag_rule_applies_to_trials_when_they_provide_the_checkpoint() {
+fn artifact_tag_rule_applies_to_trials() {
     let runs = vec![
         trial("yes-upper", "g", 0.7).tag_set("code.artifact.available", "TRUE"),
         trial("yes-title", "g", 0.6).tag_set("code.artifact.available", "True"),
@@ -307,9 +348,79 @@ fn artifact_tag_rule_applies_to_trials_when_they_provide_the_checkpoint() {
     let mut relaxed = trial_config();
     relaxed.champion_selection.require_artifact_available = false;
     assert_eq!(choose(&runs, &relaxed).unwrap().0, "no");
-    // checkpoint_source=refit: the refit run's artifact matters, not the trial's.
-    let choice = choose_trial("distilbert", &runs, &config(), &tags(), &|_| false).unwrap();
-    assert_eq!(choice.trial.id(), "no");
+    // With either checkpoint source.
+    let choice = choose_trial("distilbert", &runs, &config(), &tags(), &|run: &Run| {
+        podium_champion::selection::artifact_tag_true(run, &TagRegistry::defaults())
+    })
+    .unwrap();
+    assert_eq!(choice.trial.id(), "yes-upper");
+}
+
+#[test]
+fn the_parent_sweeps_artifact_tag_decides_first() {
+    use podium_champion::selection::trial_artifact_available;
+    let tags = tags();
+    let sweep = |value: Option<&str>, schema: bool| {
+        let mut run = trial("sweep", "g", 0.0).tag_removed("mlflow.parentRunId");
+        run.tags.remove("code.artifact.available");
+        if let Some(value) = value {
+            run.tags
+                .insert("code.artifact.available".into(), value.into());
+        }
+        if !schema {
+            run.tags.remove("code.study.key_schema_version");
+        }
+        run
+    };
+    let trial_true = trial("t", "g", 0.5);
+    let trial_false = trial("t", "g", 0.5).tag_set("code.artifact.available", "false");
+    // The parent's "false" drops a trial whose own tag says "true"; its "True" keeps a trial
+    // whose own tag says "false".
+    assert!(!trial_artifact_available(
+        &trial_true,
+        Some(&sweep(Some("false"), true)),
+        &tags
+    ));
+    assert!(trial_artifact_available(
+        &trial_false,
+        Some(&sweep(Some("True"), true)),
+        &tags
+    ));
+    // A legacy parent (no schema tag) saying "false" keeps the trial.
+    assert!(trial_artifact_available(
+        &trial_true,
+        Some(&sweep(Some("false"), false)),
+        &tags
+    ));
+    // A parent without the tag (or none readable): the trial's own tag, same rule.
+    assert!(!trial_artifact_available(
+        &trial_false,
+        Some(&sweep(None, true)),
+        &tags
+    ));
+    assert!(!trial_artifact_available(&trial_false, None, &tags));
+    let legacy_trial = trial_false
+        .clone()
+        .tag_removed("code.study.key_schema_version");
+    assert!(trial_artifact_available(&legacy_trial, None, &tags));
+    // No tag anywhere: kept.
+    let untagged = trial("t", "g", 0.5).tag_removed("code.artifact.available");
+    assert!(trial_artifact_available(
+        &untagged,
+        Some(&sweep(None, true)),
+        &tags
+    ));
+
+    // Through a store: the sweep run is read by its id.
+    let mut runs = group("good", &[0.7, 0.71, 0.72]);
+    runs.extend(group("bad", &[0.9, 0.91, 0.92]));
+    runs.push(sweep(Some("false"), true).tag_set("code.stage", "hpo_sweep"));
+    let mut bad_sweep = runs.pop().unwrap();
+    bad_sweep.info.run_id = "sweep-bad".into();
+    runs.push(bad_sweep);
+    let report = select(runs, &trial_config()).unwrap();
+    assert_eq!(report.champion.study_key_hash, "good");
+    assert_eq!(report.dropped.artifact_unavailable, 3);
 }
 
 fn make_checkpoint(dir: &Path) {
@@ -371,76 +482,80 @@ fn artifact_disk_rule_checks_real_directories() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("no candidate run has an available checkpoint"),
+        err.contains("no trial run has an available checkpoint"),
         "{err}"
     );
 }
 
 #[test]
-fn refit_is_found_by_link_tag_first() {
+fn refit_is_found_by_trial_key_hash_first() {
     let runs = group("g", &[0.7, 0.9, 0.8]);
     let champion = runs[1].clone();
-    let linked = refit("refit-linked", &champion).started(5_000);
-    // Same hashes, later, but not linked: the link tag wins.
+    // Linked by tag but with another trial key hash: the key hash wins.
+    let linked = refit("refit-linked", &champion)
+        .tag_set("code.trial_key_hash", "tk-other")
+        .started(9_000);
     let by_hash = refit("refit-hash", &champion)
         .tag_removed("code.refit.of_trial_run_id")
-        .started(9_000);
+        .started(5_000);
     let other = refit("refit-other", &runs[0]).started(9_999);
     let mut all = runs.clone();
     all.extend([linked, by_hash, other]);
     let report = select(all, &config()).unwrap();
     assert_eq!(report.champion.trial_run_id, "g-1");
-    assert_eq!(report.champion.run_id, "refit-linked");
+    assert_eq!(report.champion.run_id, "refit-hash");
+    assert_eq!(report.champion.refit_run_id.as_deref(), Some("refit-hash"));
     assert_eq!(
-        report.champion.refit_run_id.as_deref(),
-        Some("refit-linked")
+        report.champion.refit_matched_by,
+        Some(RefitMatch::KeyHashes)
     );
-    assert_eq!(report.champion.refit_matched_by, Some(RefitMatch::LinkTag));
-    assert_eq!(report.champion.checkpoint.run_id, "refit-linked");
+    assert_eq!(report.champion.checkpoint.run_id, "refit-hash");
     assert_eq!(
         report.champion.checkpoint.artifact_uri,
-        "mlflow-artifacts:/0/refit-linked/artifacts/checkpoint"
+        "mlflow-artifacts:/0/refit-hash/artifacts/best_trial_checkpoint.tar.gz"
     );
 }
 
 #[test]
-fn several_refits_pick_latest_start_then_largest_run_id() {
+fn several_refits_pick_latest_start_then_smaller_run_id_whatever_their_status() {
     let trial_run = trial("t", "g", 0.9);
     let refits = vec![
         refit("a", &trial_run).started(10),
         refit("c", &trial_run).started(20),
         refit("b", &trial_run).started(20),
+        // Not stage hpo_refit: not a refit by key hash.
         refit("z", &trial_run)
             .started(30)
             .tag_set("code.stage", "hpo_trial"),
     ];
+    let mut all = refits;
+    let (chosen, how) = choose_refit(&trial_run, &all, &tags()).unwrap();
+    assert_eq!((chosen.id(), how), ("b", RefitMatch::KeyHashes));
+    all.reverse();
+    assert_eq!(choose_refit(&trial_run, &all, &tags()).unwrap().0.id(), "b");
+    // A FAILED (upload failed) or RUNNING (crashed) refit still counts, as in the pipeline.
     let mut failed = refit("zz", &trial_run).started(40);
     failed.info.status = RunStatus::Failed;
-    let mut all = refits;
     all.push(failed);
-    let (chosen, how) = choose_refit(&trial_run, &all, &tags()).unwrap();
-    assert_eq!((chosen.id(), how), ("c", RefitMatch::LinkTag));
-    all.reverse();
-    assert_eq!(choose_refit(&trial_run, &all, &tags()).unwrap().0.id(), "c");
+    assert_eq!(
+        choose_refit(&trial_run, &all, &tags()).unwrap().0.id(),
+        "zz"
+    );
 }
 
 #[test]
-fn refit_falls_back_to_trial_and_study_hashes() {
-    let runs = group("g", &[0.7, 0.9, 0.8]);
-    let by_hash = refit("refit-hash", &runs[1]).tag_removed("code.refit.of_trial_run_id");
-    // Same trial hash, other study: not a match.
-    let wrong_study = refit("refit-wrong", &runs[1])
-        .tag_removed("code.refit.of_trial_run_id")
-        .tag_set("code.study_key_hash", "other")
-        .started(99_999);
+fn refit_falls_back_to_the_link_tag() {
+    // A trial without cross-validation carries no trial_key_hash: only the link tag names it.
+    let runs: Vec<Run> = group("g", &[0.7, 0.9, 0.8])
+        .into_iter()
+        .map(|run| run.tag_removed("code.trial_key_hash"))
+        .collect();
+    let linked = refit("refit-linked", &runs[1]).tag_set("code.trial_key_hash", "tk-refit");
     let mut all = runs;
-    all.extend([by_hash, wrong_study]);
+    all.push(linked);
     let report = select(all, &config()).unwrap();
-    assert_eq!(report.champion.run_id, "refit-hash");
-    assert_eq!(
-        report.champion.refit_matched_by,
-        Some(RefitMatch::KeyHashes)
-    );
+    assert_eq!(report.champion.run_id, "refit-linked");
+    assert_eq!(report.champion.refit_matched_by, Some(RefitMatch::LinkTag));
 }
 
 #[test]
@@ -460,27 +575,13 @@ fn missing_refit_is_an_error_naming_the_trial() {
 }
 
 #[test]
-fn refit_without_available_artifact_is_an_error_naming_the_trial() {
+fn a_refit_whose_artifact_tag_is_not_true_is_still_named() {
+    // The pipeline names it too; acquiring its checkpoint is what may then fail.
     let runs = group("g", &[0.7, 0.9, 0.8]);
     let mut all = runs.clone();
     all.push(refit("refit-broken", &runs[1]).tag_set("code.artifact.available", "false"));
-    let err = select(all.clone(), &config()).unwrap_err();
-    let message = err.to_string();
-    assert!(
-        matches!(err, ChampionError::RefitArtifactUnavailable { .. }),
-        "{message}"
-    );
-    assert!(
-        message.contains("g-1")
-            && message.contains("refit-broken")
-            && message.contains("\"false\""),
-        "{message}"
-    );
-
-    let mut relaxed = config();
-    relaxed.champion_selection.require_artifact_available = false;
     assert_eq!(
-        select(all, &relaxed).unwrap().champion.run_id,
+        select(all, &config()).unwrap().champion.run_id,
         "refit-broken"
     );
 }
@@ -512,9 +613,46 @@ fn candidates_are_filtered_by_the_store_and_every_page_is_read() {
     );
     assert_eq!(queries.iter().filter(|q| **q == queries[0]).count(), 3);
     assert!(
-        queries[3].contains("tags.`code.refit.of_trial_run_id` = 'g-6'"),
+        queries[3].contains("tags.`code.trial_key_hash` = 'tk-g-6'"),
         "{queries:?}"
     );
+}
+
+#[test]
+fn the_stage_queries_fall_back_in_the_pipelines_order() {
+    // The pipeline's own runs: stage "hpo" on sweep and trials, no backbone tag.
+    let pipeline = |run: Run| {
+        run.tag_set("code.stage", "hpo")
+            .tag_removed("code.backbone")
+            .tag_set("code.model", "distilbert")
+    };
+    let mut runs: Vec<Run> = group("g", &[0.7, 0.9, 0.8])
+        .into_iter()
+        .map(pipeline)
+        .collect();
+    runs.push(pipeline(trial("sweep-g", "g", 0.0)).tag_removed("mlflow.parentRunId"));
+    runs.push(refit("refit", &runs[1].clone()));
+    let store = store_with(runs.clone());
+    let root = tempfile::tempdir().unwrap();
+    let report = select_with(&store, &config(), root.path()).unwrap();
+    assert_eq!(report.champion.trial_run_id, "g-1");
+    assert_eq!(report.champion.run_id, "refit");
+    assert_eq!(report.dropped.not_a_child_run, 1);
+    let queries = store.queries();
+    let mut stage_queries: Vec<&String> = queries
+        .iter()
+        .filter(|q| !q.contains("trial_key_hash"))
+        .collect();
+    stage_queries.dedup(); // the last query reads two pages
+    assert_eq!(stage_queries.len(), 4, "{queries:?}");
+    assert!(stage_queries[1].starts_with("tags.`code.stage` = 'hpo_trial' AND attributes"));
+    assert!(stage_queries[2].contains("'hpo' AND tags.`code.backbone`"));
+    assert!(stage_queries[3].starts_with("tags.`code.stage` = 'hpo' AND attributes"));
+
+    // hpo_trial runs, when present, win over hpo runs.
+    runs.extend(group("h", &[0.1, 0.2, 0.3]));
+    let report = select(runs, &trial_config()).unwrap();
+    assert_eq!(report.champion.study_key_hash, "h");
 }
 
 #[test]
@@ -608,7 +746,9 @@ fn many_backbones_answer_independently() {
 fn no_candidates_is_an_error_naming_the_experiment() {
     let err = select(Vec::new(), &config()).unwrap_err().to_string();
     assert!(
-        err.contains("podium-ner-hpo-distilbert") && err.contains("hpo_trial"),
+        err.contains("podium-ner-hpo-distilbert")
+            && err.contains("hpo_trial")
+            && err.contains("then hpo"),
         "{err}"
     );
 }

@@ -6,13 +6,11 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// A pipeline-style config folder: `experiment/proj.yaml` naming `hpo/prod.yaml`, whose
+/// `search_space.backbone.values` are the backbones.
 fn write_config(dir: &Path, backbones: &[&str]) {
     std::fs::create_dir_all(dir.join("experiment")).unwrap();
     std::fs::create_dir_all(dir.join("hpo")).unwrap();
-    let list = backbones
-        .iter()
-        .map(|b| format!("      - {b}\n"))
-        .collect::<String>();
     std::fs::write(
         dir.join("experiment/proj.yaml"),
         "experiment_name: proj\ndata_config: data.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
@@ -20,9 +18,14 @@ fn write_config(dir: &Path, backbones: &[&str]) {
     .unwrap();
     std::fs::write(dir.join("data.yaml"), "name: d\n").unwrap();
     std::fs::write(dir.join("train.yaml"), "training: {}\n").unwrap();
+    let values = backbones
+        .iter()
+        .map(|b| format!("\"{b}\""))
+        .collect::<Vec<_>>()
+        .join(", ");
     std::fs::write(
         dir.join("hpo/prod.yaml"),
-        format!("search_space:\n  backbone:\n    type: choice\n    values:\n{list}"),
+        format!("search_space:\n  backbone:\n    type: choice\n    values: [{values}]\n"),
     )
     .unwrap();
     std::fs::write(
@@ -139,5 +142,48 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
     assert!(
         table.contains("study") && table.contains("hpo_distilbert_v3"),
         "{table}"
+    );
+}
+
+#[test]
+fn the_disk_fallback_reads_the_pipelines_trial_folders_and_skips_only_unreadable_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("project");
+    let study = root.join("outputs/hpo/local/distilbert/study-aaaaaaaa");
+    let trial = |hash: &str, number: u64, metrics: &str| {
+        let trial_dir = study.join(format!("trial-{hash}"));
+        std::fs::create_dir_all(&trial_dir).unwrap();
+        std::fs::write(
+            trial_dir.join("trial_meta.json"),
+            format!(
+                r#"{{"study_key_hash": "{s}", "trial_key_hash": "{hash}{hash}", "trial_number": {number}, "study_name": "hpo_distilbert", "run_id": null}}"#,
+                s = "a".repeat(64)
+            ),
+        )
+        .unwrap();
+        std::fs::write(trial_dir.join("metrics.json"), metrics).unwrap();
+    };
+    trial("11111111", 0, r#"{"macro-f1": 0.71}"#);
+    trial("22222222", 1, r#"{"macro-f1": 0.83}"#);
+    // An unreadable sibling (not JSON) must not hide the valid ones.
+    trial("33333333", 2, "{not json");
+    let config = dir.path().join("config");
+    write_config(&config, &["distilbert-base-uncased"]);
+    let output = best_trials(&root, &config, &[]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let best = &report["best_trials"]["distilbert-base-uncased"];
+    assert_eq!(best["source"], "disk", "{report:#}");
+    assert_eq!(best["value"], 0.83);
+    assert_eq!(best["trial_number"], 1);
+    assert_eq!(best["variant"], "study-aaaaaaaa");
+    let warnings = report.to_string();
+    assert!(
+        warnings.contains("trial-33333333"),
+        "the skipped file is named: {warnings}"
     );
 }

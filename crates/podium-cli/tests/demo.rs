@@ -72,8 +72,8 @@ import json, sys
 import mlflow
 mlflow.set_tracking_uri("sqlite:///" + sys.argv[1])
 out = {}
-for backbone in ["distilbert", "distilroberta", "deberta"]:
-    runs = mlflow.search_runs(experiment_names=[f"podium-demo-hpo-{backbone}"], max_results=50000)
+for backbone, written in [("distilbert", "distilbert-base-uncased"), ("distilroberta", "distilroberta-base"), ("deberta", "deberta-v3-small")]:
+    runs = mlflow.search_runs(experiment_names=[f"podium-demo-hpo-{written}"], max_results=50000)
     stages = runs["tags.code.stage"].value_counts().to_dict()
     out[backbone] = {
         "stages": stages,

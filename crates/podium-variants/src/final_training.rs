@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 
+use podium_run_mode::{Decision, RunMode};
 use serde::{Deserialize, Serialize};
 
 use crate::environment::Environment;
@@ -238,6 +239,59 @@ impl FinalTrainings {
             Err(err) => return Err(err),
         };
         self.merge(&index)
+    }
+
+    /// Whether a variant is complete, as the pipeline decides it: its `metadata.json` says
+    /// `status.training.completed: true`, or its `checkpoint/` holds a `config.json` and a
+    /// `model.*` file.
+    pub fn is_complete(&self, variant: u32) -> bool {
+        let dir = self.variant(variant).path;
+        let completed = std::fs::read_to_string(dir.join("metadata.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|meta| meta["status"]["training"]["completed"] == true);
+        if completed {
+            return true;
+        }
+        let checkpoint = dir.join("checkpoint");
+        checkpoint.join("config.json").is_file()
+            && std::fs::read_dir(&checkpoint).is_ok_and(|entries| {
+                entries.flatten().any(|entry| {
+                    entry.file_name().to_string_lossy().starts_with("model.")
+                        && entry.path().is_file()
+                })
+            })
+    }
+
+    /// The variant a final training uses under `mode`, as the pipeline's final-training config
+    /// resolves it: `force_new` always takes the next variant (an explicit `number` is ignored);
+    /// otherwise an explicit `number` is used as is (reused when complete, else trained in that
+    /// folder); `reuse_if_exists` reuses the highest
+    /// existing variant when it is complete; everything else — an incomplete variant included,
+    /// which is never resumed — takes the next variant. Nothing is created.
+    pub fn resolve_variant(
+        &self,
+        mode: RunMode,
+        explicit: Option<u32>,
+    ) -> Result<(Decision, FinalTrainingVariant), VariantsError> {
+        if mode != RunMode::ForceNew
+            && let Some(variant) = explicit
+        {
+            let found = self.variant(variant);
+            let decision = if self.is_complete(variant) {
+                Decision::Reuse
+            } else {
+                Decision::CreateNew
+            };
+            return Ok((decision, found));
+        }
+        if mode == RunMode::ReuseIfExists
+            && let Some(latest) = self.list()?.into_iter().map(|found| found.variant).max()
+            && self.is_complete(latest)
+        {
+            return Ok((Decision::Reuse, self.variant(latest)));
+        }
+        Ok((Decision::CreateNew, self.next()?))
     }
 
     /// The variant a new training would get now (nothing is created).
@@ -520,5 +574,57 @@ mod tests {
         let listed = trainings.list().unwrap();
         assert_eq!(listed.len(), THREADS as usize);
         assert!(listed.iter().all(|v| v.in_index && v.on_disk), "{listed:?}");
+    }
+
+    #[test]
+    fn run_modes_decide_as_the_pipelines_final_training_config() {
+        let root = tempfile::tempdir().unwrap();
+        let key = FinalTrainingKey::new("0123456789abcdef", "fedcba9876543210").unwrap();
+        let trainings = FinalTrainings::locate(
+            &OutputLayout::new(root.path()),
+            &Environment::Local,
+            "distilbert-base-uncased",
+            key,
+        )
+        .unwrap();
+        let decide = |mode, explicit| {
+            let (decision, found) = trainings.resolve_variant(mode, explicit).unwrap();
+            (decision, found.variant)
+        };
+        assert_eq!(
+            decide(RunMode::ReuseIfExists, None),
+            (Decision::CreateNew, 1)
+        );
+        // v1 exists but is incomplete: never resumed, the next variant starts.
+        let v1 = trainings.allocate().unwrap();
+        assert_eq!(
+            decide(RunMode::ReuseIfExists, None),
+            (Decision::CreateNew, 2)
+        );
+        assert_eq!(
+            decide(RunMode::ResumeIfIncomplete, None),
+            (Decision::CreateNew, 2)
+        );
+        // Complete by its checkpoint, or by metadata.json.
+        std::fs::create_dir_all(v1.path.join("checkpoint")).unwrap();
+        std::fs::write(v1.path.join("checkpoint/config.json"), "{}").unwrap();
+        std::fs::write(v1.path.join("checkpoint/model.safetensors"), "w").unwrap();
+        assert_eq!(decide(RunMode::ReuseIfExists, None), (Decision::Reuse, 1));
+        assert_eq!(decide(RunMode::ForceNew, Some(1)), (Decision::CreateNew, 2));
+        assert_eq!(
+            decide(RunMode::ReuseIfExists, Some(1)),
+            (Decision::Reuse, 1)
+        );
+        let v2 = trainings.allocate().unwrap();
+        assert_eq!(
+            decide(RunMode::ReuseIfExists, None),
+            (Decision::CreateNew, 3)
+        );
+        std::fs::write(
+            v2.path.join("metadata.json"),
+            r#"{"status": {"training": {"completed": true}}}"#,
+        )
+        .unwrap();
+        assert_eq!(decide(RunMode::ReuseIfExists, None), (Decision::Reuse, 2));
     }
 }

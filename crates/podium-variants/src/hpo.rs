@@ -178,6 +178,55 @@ pub fn next_variant(existing: impl IntoIterator<Item = u32>) -> Option<u32> {
     }
 }
 
+/// One of the pipeline's study folders, `study-{study_key_hash[:8]}/` (it keeps `study.db` and
+/// one `trial-{trial_key_hash[:8]}/` folder per trial, each with a `trial_meta.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PipelineStudy {
+    /// The folder name (`study-…`).
+    pub name: String,
+    /// The folder.
+    pub path: PathBuf,
+    /// The Optuna study name, from the trials' `trial_meta.json` (the smallest when they
+    /// disagree), if any trial names it.
+    pub study_name: Option<String>,
+    /// The full study key hash, from the trials' `trial_meta.json`.
+    pub study_key_hash: Option<String>,
+    /// The `trial-…` folders.
+    pub trials: usize,
+    /// Whether the folder holds the study's Optuna storage (`study.db`).
+    pub has_study_db: bool,
+}
+
+/// The pipeline's `study-*` folders directly inside `model_dir` (`outputs/hpo/{env}/{model}`),
+/// by name; none when the folder does not exist.
+pub fn pipeline_studies(model_dir: &Path) -> Result<Vec<PipelineStudy>, VariantsError> {
+    let mut studies = Vec::new();
+    for name in subdirectory_names(model_dir)? {
+        if !name.starts_with("study-") {
+            continue;
+        }
+        let path = model_dir.join(&name);
+        let trial_dirs: Vec<String> = subdirectory_names(&path)?
+            .into_iter()
+            .filter(|trial| trial.starts_with("trial-"))
+            .collect();
+        let metas: Vec<crate::layout::TrialMeta> = trial_dirs
+            .iter()
+            .filter_map(|trial| crate::layout::TrialMeta::read(&path.join(trial)))
+            .collect();
+        studies.push(PipelineStudy {
+            study_name: metas.iter().filter_map(|m| m.study_name.clone()).min(),
+            study_key_hash: metas.iter().filter_map(|m| m.study_key_hash.clone()).min(),
+            trials: trial_dirs.len(),
+            has_study_db: StudyDir::new(&path).study_db().is_file(),
+            name,
+            path,
+        });
+    }
+    studies.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(studies)
+}
+
 /// One study folder variant.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct HpoVariant {

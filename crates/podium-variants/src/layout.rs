@@ -207,6 +207,27 @@ impl StudyDir {
         self.path.join("refit").join("checkpoint")
     }
 
+    /// Every trial folder of the study with its trial number, by number: the plans' legacy
+    /// `trial_{number}` folders and the pipeline's `trial-{trial_key_hash[:8]}` folders, whose
+    /// number comes from their `trial_meta.json` (a `trial-…` folder without a readable one is
+    /// left out: nothing says which trial it is).
+    pub fn trial_folders(&self) -> Result<Vec<(u64, PathBuf)>, VariantsError> {
+        let mut folders: Vec<(u64, PathBuf)> = Vec::new();
+        for name in subdirectory_names(&self.path)? {
+            let dir = self.path.join(&name);
+            if let Some(number) = name.strip_prefix("trial_").and_then(parse_canonical) {
+                folders.push((number, dir));
+            } else if name.starts_with("trial-")
+                && let Some(meta) = TrialMeta::read(&dir)
+                && let Some(number) = meta.trial_number
+            {
+                folders.push((number, dir));
+            }
+        }
+        folders.sort();
+        Ok(folders)
+    }
+
     /// The numbers of the `trial_{number}` folders present, ascending. Only canonical decimal
     /// numbers count (`trial_07` and `trial_x` are not trials); a missing study folder has none.
     pub fn trial_numbers(&self) -> Result<Vec<u64>, VariantsError> {
@@ -216,6 +237,49 @@ impl StudyDir {
             .collect();
         numbers.sort_unstable();
         Ok(numbers)
+    }
+}
+
+/// `trial_meta.json` of a pipeline trial folder `study-{s8}/trial-{t8}/`: which study and trial
+/// (full key hashes), the Optuna trial number and study name, and the trial's MLflow run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, Serialize)]
+pub struct TrialMeta {
+    /// The study key hash (64 hex characters).
+    #[serde(default)]
+    pub study_key_hash: Option<String>,
+    /// The trial key hash (64 hex characters).
+    #[serde(default)]
+    pub trial_key_hash: Option<String>,
+    /// The Optuna trial number.
+    #[serde(default)]
+    pub trial_number: Option<u64>,
+    /// The Optuna study name.
+    #[serde(default)]
+    pub study_name: Option<String>,
+    /// The trial's MLflow run id.
+    #[serde(default)]
+    pub run_id: Option<String>,
+    /// When the folder was made (as the pipeline writes it).
+    #[serde(default)]
+    pub created_at: Option<String>,
+}
+
+/// The most a `trial_meta.json` may hold: a few hundred bytes in practice.
+const TRIAL_META_MAX_BYTES: u64 = 1 << 20;
+
+impl TrialMeta {
+    /// The file name inside a trial folder.
+    pub const FILE: &'static str = "trial_meta.json";
+
+    /// Reads `trial_dir/trial_meta.json`; `None` when it is missing, not a regular file, too
+    /// large or not the expected JSON.
+    pub fn read(trial_dir: &Path) -> Option<TrialMeta> {
+        let path = trial_dir.join(Self::FILE);
+        let meta = std::fs::metadata(&path).ok()?;
+        if !meta.is_file() || meta.len() > TRIAL_META_MAX_BYTES {
+            return None;
+        }
+        serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()
     }
 }
 

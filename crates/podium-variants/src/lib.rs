@@ -41,8 +41,8 @@ pub use experiment::{
 };
 pub use final_training::{FinalTrainingKey, FinalTrainingVariant, FinalTrainings, IndexEntry};
 pub use hpo::{
-    DEFAULT_STUDY_TEMPLATE, HpoStudies, HpoVariant, StudyNaming, next_variant, parse_variant,
-    variant_name,
+    DEFAULT_STUDY_TEMPLATE, HpoStudies, HpoVariant, PipelineStudy, StudyNaming, next_variant,
+    parse_variant, pipeline_studies, variant_name,
 };
-pub use layout::{OutputLayout, Process, StudyDir, model_folder};
+pub use layout::{OutputLayout, Process, StudyDir, TrialMeta, model_folder};
 pub use paths_config::PathsConfig;

@@ -7,7 +7,8 @@ use podium_mlflow::{Run, RunInfo, RunStatus};
 
 pub const METRIC: &str = "macro-f1";
 
-/// A FINISHED v2 hpo_trial run of distilbert in study group `study`, artifact available.
+/// A FINISHED v2 hpo_trial run of distilbert in study group `study` (a child of the sweep
+/// `sweep-{study}`), artifact available.
 pub fn trial(id: &str, study: &str, f1: f64) -> Run {
     Run {
         info: RunInfo {
@@ -29,7 +30,10 @@ pub fn trial(id: &str, study: &str, f1: f64) -> Run {
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
-        .chain([("code.trial_key_hash".to_string(), format!("tk-{id}"))])
+        .chain([
+            ("code.trial_key_hash".to_string(), format!("tk-{id}")),
+            ("mlflow.parentRunId".to_string(), format!("sweep-{study}")),
+        ])
         .collect(),
         params: BTreeMap::new(),
         metrics: BTreeMap::from([(METRIC.to_string(), f1)]),

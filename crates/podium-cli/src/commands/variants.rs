@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand, ValueEnum};
 use podium_variants::{
     Environment, FinalTrainingKey, FinalTrainingVariant, FinalTrainings, HpoStudies, HpoVariant,
-    OutputLayout, Process, StudyNaming, model_folder,
+    OutputLayout, PipelineStudy, Process, StudyNaming, model_folder, pipeline_studies,
 };
 use serde::Serialize;
 
@@ -90,6 +90,9 @@ struct ListReport<'a, T> {
     base: Option<&'a str>,
     dir: &'a Path,
     variants: Vec<T>,
+    /// The pipeline's `study-{s8}` folders (HPO only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    studies: Option<Vec<PipelineStudy>>,
 }
 
 /// Runs `podium variants`.
@@ -159,6 +162,7 @@ fn list(
     match variants {
         Variants::Hpo(studies) => {
             let found = studies.list()?;
+            let pipeline = pipeline_studies(studies.dir())?;
             match format {
                 Format::Json => output::print_json(&ListReport {
                     process: Process::Hpo,
@@ -167,8 +171,25 @@ fn list(
                     base: Some(studies.base()),
                     dir: studies.dir(),
                     variants: found,
+                    studies: Some(pipeline),
                 }),
                 Format::Table => {
+                    if !pipeline.is_empty() {
+                        let mut table =
+                            output::table(["Study folder", "Study name", "Trials", "study.db"]);
+                        for study in &pipeline {
+                            table.add_row([
+                                study.name.clone(),
+                                study.study_name.clone().unwrap_or_else(|| "-".to_string()),
+                                study.trials.to_string(),
+                                yes_no(study.has_study_db).to_string(),
+                            ]);
+                        }
+                        println!("{table}");
+                        if found.is_empty() {
+                            return Ok(());
+                        }
+                    }
                     let mut table = output::table(["Variant", "Name", "Path"]);
                     for HpoVariant {
                         variant,
@@ -197,6 +218,7 @@ fn list(
                     base: None,
                     dir: trainings.dir(),
                     variants: found,
+                    studies: None,
                 }),
                 Format::Table => {
                     let mut table =

@@ -126,7 +126,8 @@ pub fn write_configs(config_dir: &Path, backbones: &[&str]) {
     .unwrap();
 }
 
-/// Logs three FINISHED hpo_trial runs per backbone (experiment `t-hpo-{backbone}`), each tagged
+/// Logs a sweep and three FINISHED hpo_trial runs under it per backbone (experiment
+/// `t-hpo-{backbone}`), each trial tagged
 /// with a tiny checkpoint under `root/checkpoints/{short}`. Returns the champion run ids
 /// (the best trial of each backbone), in `backbones` order.
 pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> Vec<String> {
@@ -141,6 +142,23 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
             .create_experiment(&format!("t-hpo-{backbone}"))
             .unwrap();
         let study = podium_keys::sha256_hex(&format!("study-{short}"));
+        // Trials are children of their sweep run, as in the pipeline (selection reads only
+        // runs with a parent).
+        let sweep_tags: BTreeMap<String, String> = [
+            ("code.backbone", short.to_string()),
+            ("code.stage", "hpo_sweep".to_string()),
+            ("code.study_key_hash", study.clone()),
+            ("code.study.key_schema_version", "2.0".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        let sweep = store
+            .create_run(&experiment, "sweep", 900, &sweep_tags)
+            .unwrap();
+        store
+            .update_run(&sweep.run_id, RunStatus::Finished, Some(3_500))
+            .unwrap();
         let mut best = (f64::MIN, String::new());
         for (trial, f1) in [0.80, 0.86 - index as f64 * 0.01, 0.83]
             .into_iter()
@@ -163,6 +181,7 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
             ]
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
+            .chain([("mlflow.parentRunId".to_string(), sweep.run_id.clone())])
             .collect();
             let run = store
                 .create_run(

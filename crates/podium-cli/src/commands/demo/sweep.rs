@@ -403,15 +403,29 @@ impl StudyPlan {
             .as_ref()
             .map(|refit| refit.checkpoint.display().to_string());
         let is_refit = matches!(role, HpoRunRole::Refit { .. });
-        HpoRunTags {
+        // The pipeline's sweep says "true" once its best checkpoint is saved, and selection
+        // reads a trial's availability from its sweep first.
+        let artifact_available = is_refit || matches!(role, HpoRunRole::Sweep);
+        let mut tags = HpoRunTags {
             backbone: &self.model,
             variant: &variant,
             study: &self.study,
             role,
-            artifact_available: is_refit,
+            artifact_available,
             checkpoint_path: checkpoint.as_deref().filter(|_| is_refit),
         }
-        .build(registry)
+        .build(registry);
+        // A run without a schema-version tag reads as "2.0" (the pipeline's trials carry none):
+        // a legacy study's runs say "1.0" explicitly, as legacy stores do.
+        if self.study.schema_version != "2.0" {
+            tags.insert(
+                registry
+                    .get(podium_keys::Tag::StudyKeySchemaVersion)
+                    .to_string(),
+                self.study.schema_version.clone(),
+            );
+        }
+        tags
     }
 
     /// Logs the sweep, its trials and its refit.
