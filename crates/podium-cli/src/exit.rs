@@ -41,10 +41,21 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
             Some(MlflowError::Unreachable { .. })
         )
     });
-    if unreachable {
+    if unreachable || podium_mlflow::rest::unreachable_seen() {
         STORE_UNREACHABLE
     } else {
         ERROR
+    }
+}
+
+/// The exit code of a command that finished with `code`: a failure (some backbones failed)
+/// while the tracking server could not be reached is [`STORE_UNREACHABLE`], whatever the
+/// command reported per backbone; success stays success (a fallback did the job).
+pub fn refine(code: ExitCode) -> ExitCode {
+    if code != ExitCode::SUCCESS && podium_mlflow::rest::unreachable_seen() {
+        ExitCode::from(STORE_UNREACHABLE)
+    } else {
+        code
     }
 }
 

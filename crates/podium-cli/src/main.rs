@@ -99,7 +99,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.global);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli))) {
-        Ok(Ok(code)) => code,
+        Ok(Ok(code)) => exit::refine(code),
         Ok(Err(err)) => exit::report(&err),
         Err(payload) if exit::is_broken_pipe(payload.as_ref()) => exit::BROKEN_PIPE.into(),
         Err(payload) => std::panic::resume_unwind(payload),

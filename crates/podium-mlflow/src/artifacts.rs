@@ -537,11 +537,10 @@ fn fetch_checked(
     local: &Path,
     budget: &mut Budget,
 ) -> Result<(), MlflowError> {
-    let listed = expected.unwrap_or(u64::MAX);
-    if listed != u64::MAX && listed > budget.bytes {
+    if expected.is_some_and(|size| size > budget.bytes) {
         return Err(budget.bytes_exceeded(run_id, remote));
     }
-    let cap = listed.min(budget.bytes);
+    let cap = expected.unwrap_or(u64::MAX).min(budget.bytes);
     let written = source.fetch(remote, local, cap)?;
     if written > cap {
         return Err(match expected {

@@ -59,6 +59,16 @@ const MAX_REDIRECTS: usize = 10;
 /// Largest CA bundle read (`MLFLOW_TRACKING_SERVER_CERT_PATH`); system bundles are ~250 KiB.
 const MAX_CERT_BUNDLE_BYTES: u64 = 16 << 20;
 
+/// Set once any [`RestStore`] of this process gives up reaching its server.
+static UNREACHABLE_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a [`RestStore`] of this process has given up reaching its server (returned
+/// [`MlflowError::Unreachable`]) since it started. A command that reports failures per item
+/// (per backbone) can still tell, at its end, that the store being down is why.
+pub fn unreachable_seen() -> bool {
+    UNREACHABLE_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// A secret string whose `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -480,6 +490,7 @@ impl RestStore {
     }
 
     fn unreachable_message(&self, endpoint: &str, attempts: u32, message: String) -> MlflowError {
+        UNREACHABLE_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
         MlflowError::Unreachable {
             url: self.display_url.clone(),
             endpoint: endpoint.to_string(),
