@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 
 mod commands;
+mod exit;
 mod output;
 
 use output::Format;
@@ -99,9 +100,19 @@ fn init_logging(global: &GlobalArgs) {
 }
 
 fn main() -> ExitCode {
+    exit::quiet_on_broken_pipe();
     let cli = Cli::parse();
     init_logging(&cli.global);
-    let result = match cli.command {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli))) {
+        Ok(Ok(code)) => exit::refine(code),
+        Ok(Err(err)) => exit::report(&err),
+        Err(payload) if exit::is_broken_pipe(payload.as_ref()) => exit::BROKEN_PIPE.into(),
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
         Command::Variants(command) => commands::variants::run(&cli.global, command),
         Command::Config(command) => commands::config::run(&cli.global, command),
         Command::BestTrials(args) => commands::best_trials::run(&cli.global, args),
@@ -114,12 +125,5 @@ fn main() -> ExitCode {
         Command::Rank(args) => commands::rank::run(&cli.global, args),
         Command::Run(args) => commands::run::run(&cli.global, args),
         Command::Demo(args) => commands::demo::run(&cli.global, args),
-    };
-    match result {
-        Ok(code) => code,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::from(2)
-        }
     }
 }

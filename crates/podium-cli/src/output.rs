@@ -1,7 +1,16 @@
-//! Rendering for humans (tables) and scripts (JSON).
+//! Rendering for humans (tables, messages) and scripts (JSON).
+//!
+//! Everything shown to a person may come from a store or a file podium does not control (run
+//! names, metric keys, server messages): control characters are escaped, so a stored `ESC[2J`
+//! shows as `\x1b[2J` instead of clearing the terminal, and table cells are cut to
+//! [`MAX_CELL_CHARS`] characters, so a huge name cannot make rendering slow or the table
+//! unreadable. JSON output is exact (serde escapes control characters itself).
+
+use std::borrow::Cow;
+use std::fmt;
 
 use clap::ValueEnum;
-use comfy_table::{ContentArrangement, Table, presets::UTF8_FULL_CONDENSED};
+use comfy_table::{Cell, ContentArrangement, presets::UTF8_FULL_CONDENSED};
 use serde::Serialize;
 
 /// `--format`.
@@ -14,22 +23,146 @@ pub enum Format {
     Json,
 }
 
+/// Characters of one table cell shown; the rest is replaced by a note saying how much.
+pub const MAX_CELL_CHARS: usize = 256;
+
 /// Prints a value as pretty JSON followed by a newline.
 pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
 }
 
+/// `text` with every control character except the line break written as an escape (`\t`,
+/// `\r`, `\x1b`, `\u{9b}`, …), and the Unicode bidirectional overrides too (they reorder
+/// what a terminal shows). Text without any is returned as is.
+///
+/// ```ignore
+/// assert_eq!(escape_controls("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+/// ```
+pub fn escape_controls(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if !needs_escape(c) {
+            out.push(c);
+            continue;
+        }
+        match c {
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A table cell's text: control characters escaped, cut to [`MAX_CELL_CHARS`] characters.
+pub fn cell_text(text: &str) -> String {
+    let (shown, left_out) = match text.char_indices().nth(MAX_CELL_CHARS) {
+        None => (text, 0),
+        Some((cut, _)) => (&text[..cut], text.len() - cut),
+    };
+    let mut out = escape_controls(shown).into_owned();
+    if left_out > 0 {
+        out.push_str(&format!("… ({left_out} more bytes)"));
+    }
+    out
+}
+
+/// A table with podium's look whose cells are made safe to show by [`cell_text`].
+#[derive(Debug)]
+pub struct Table(comfy_table::Table);
+
+impl Table {
+    /// Appends a row.
+    pub fn add_row<I, S>(&mut self, row: I) -> &mut Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<Cell>,
+    {
+        self.0.add_row(safe_cells(row));
+        self
+    }
+}
+
+impl fmt::Display for Table {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+fn safe_cells<I, S>(row: I) -> Vec<Cell>
+where
+    I: IntoIterator<Item = S>,
+    S: Into<Cell>,
+{
+    row.into_iter()
+        .map(|cell| Cell::new(cell_text(&cell.into().content())))
+        .collect()
+}
+
 /// A table with podium's look and the given header.
 pub fn table<I, S>(header: I) -> Table
 where
     I: IntoIterator<Item = S>,
-    S: Into<comfy_table::Cell>,
+    S: Into<Cell>,
 {
-    let mut table = Table::new();
+    let mut table = comfy_table::Table::new();
     table
         .load_preset(UTF8_FULL_CONDENSED)
         .set_content_arrangement(ContentArrangement::Dynamic)
-        .set_header(header);
-    table
+        .set_header(safe_cells(header));
+    Table(table)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_line_breaks_kept() {
+        assert_eq!(escape_controls("plain"), Cow::Borrowed("plain"));
+        assert_eq!(escape_controls("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(escape_controls("x\ty\rz\n"), "x\\ty\\rz\n");
+        assert_eq!(escape_controls("\u{9b}31m\u{7f}"), "\\u{9b}31m\\x7f");
+        assert_eq!(escape_controls("\u{202e}evil"), "\\u{202e}evil");
+        assert_eq!(escape_controls("café ✓"), "café ✓");
+    }
+
+    #[test]
+    fn tables_never_show_raw_escapes() {
+        let mut table = table(["name\u{1b}]0;title\u{7}", "value"]);
+        table.add_row(["run\u{1b}[2J", "1"]);
+        let shown = table.to_string();
+        assert!(!shown.contains('\u{1b}'), "{shown}");
+        assert!(!shown.contains('\u{7}'), "{shown}");
+        assert!(shown.contains("run\\x1b[2J"), "{shown}");
+    }
+
+    #[test]
+    fn huge_cells_are_cut_and_render_fast() {
+        let huge = "n".repeat(50 << 20);
+        let started = std::time::Instant::now();
+        let mut table = table(["name"]);
+        table.add_row([huge.as_str()]);
+        let shown = table.to_string();
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        assert!(shown.len() < 4096, "{}", shown.len());
+        assert!(shown.contains("more bytes)"), "{shown}");
+        assert_eq!(
+            cell_text(&"é".repeat(300))
+                .chars()
+                .filter(|c| *c == 'é')
+                .count(),
+            256
+        );
+    }
 }

@@ -1,18 +1,130 @@
 //! Artifact download shared by both stores: where a run's artifacts live, which paths are safe,
 //! and the temp-dir-then-rename landing.
 //!
-//! Everything a server says about paths is untrusted: absolute paths, `..` components, separators
-//! inside listing names and anything else that would land outside the target are refused, and
-//! downloaded sizes are checked against the listing.
+//! Everything a server says is untrusted: absolute paths, `..` components, separators inside
+//! listing names and anything else that would land outside the target are refused; a file is
+//! never written past the size its listing gives, and a whole download stops at
+//! [`DownloadLimits`] (bytes and entries), listed sizes or not.
+//!
+//! Downloads are staged in a `.podium-download-*` directory inside the destination, held under
+//! a file lock while in use; one left behind by a killed process is removed by the next
+//! download into the same destination.
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
 
 use crate::error::MlflowError;
 use crate::model::RunInfo;
 
 /// Deepest directory nesting followed (a listing cannot lead the download on forever).
 const MAX_DEPTH: usize = 64;
+
+/// Prefix of the staging directories.
+const STAGING_PREFIX: &str = ".podium-download-";
+
+/// File inside a staging directory that its owner holds locked while it downloads.
+const OWNER_LOCK: &str = ".owner.lock";
+
+/// A staging directory without its lock file is in use only in the instant between its creation
+/// and the lock's; older than this, it was left by a process that died in between.
+const UNLOCKED_STAGING_GRACE: Duration = Duration::from_secs(600);
+
+/// Default [`DownloadLimits::max_bytes`] (`PODIUM_MAX_DOWNLOAD_BYTES`): 64 GiB, many times
+/// the largest checkpoint podium benchmarks.
+pub const DEFAULT_MAX_DOWNLOAD_BYTES: u64 = 64 << 30;
+
+/// Default [`DownloadLimits::max_entries`] (`PODIUM_MAX_DOWNLOAD_FILES`).
+pub const DEFAULT_MAX_DOWNLOAD_ENTRIES: u64 = 10_000;
+
+/// Caps of one artifact download (a file or a whole directory tree).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DownloadLimits {
+    /// Bytes written in all (`PODIUM_MAX_DOWNLOAD_BYTES`).
+    pub max_bytes: u64,
+    /// Files and directories created in all (`PODIUM_MAX_DOWNLOAD_FILES`).
+    pub max_entries: u64,
+}
+
+impl Default for DownloadLimits {
+    fn default() -> Self {
+        DownloadLimits {
+            max_bytes: DEFAULT_MAX_DOWNLOAD_BYTES,
+            max_entries: DEFAULT_MAX_DOWNLOAD_ENTRIES,
+        }
+    }
+}
+
+impl DownloadLimits {
+    /// Reads `PODIUM_MAX_DOWNLOAD_BYTES` and `PODIUM_MAX_DOWNLOAD_FILES` through `env` (unset
+    /// or empty → default).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, MlflowError> {
+        let get = |name: &str| env(name).filter(|value| !value.trim().is_empty());
+        let mut limits = DownloadLimits::default();
+        if let Some(value) = get("PODIUM_MAX_DOWNLOAD_BYTES") {
+            limits.max_bytes =
+                crate::rest::parse_positive_count("PODIUM_MAX_DOWNLOAD_BYTES", &value)?;
+        }
+        if let Some(value) = get("PODIUM_MAX_DOWNLOAD_FILES") {
+            limits.max_entries =
+                crate::rest::parse_positive_count("PODIUM_MAX_DOWNLOAD_FILES", &value)?;
+        }
+        Ok(limits)
+    }
+}
+
+/// What is left of a download's [`DownloadLimits`].
+struct Budget {
+    limits: DownloadLimits,
+    bytes: u64,
+    entries: u64,
+}
+
+impl Budget {
+    fn new(limits: &DownloadLimits) -> Budget {
+        Budget {
+            limits: *limits,
+            bytes: limits.max_bytes,
+            entries: limits.max_entries,
+        }
+    }
+
+    /// Counts one more file or directory.
+    fn take_entry(&mut self, run_id: &str, path: &str) -> Result<(), MlflowError> {
+        if self.entries == 0 {
+            return Err(artifact_error(
+                run_id,
+                path,
+                format!(
+                    "more than {} files and directories (PODIUM_MAX_DOWNLOAD_FILES)",
+                    self.limits.max_entries
+                ),
+            ));
+        }
+        self.entries -= 1;
+        Ok(())
+    }
+
+    /// Counts `bytes` more written.
+    fn take_bytes(&mut self, run_id: &str, path: &str, bytes: u64) -> Result<(), MlflowError> {
+        if bytes > self.bytes {
+            return Err(self.bytes_exceeded(run_id, path));
+        }
+        self.bytes -= bytes;
+        Ok(())
+    }
+
+    fn bytes_exceeded(&self, run_id: &str, path: &str) -> MlflowError {
+        artifact_error(
+            run_id,
+            path,
+            format!(
+                "more than {} bytes in all (PODIUM_MAX_DOWNLOAD_BYTES)",
+                self.limits.max_bytes
+            ),
+        )
+    }
+}
 
 /// Where a run's artifact root lives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -126,8 +238,9 @@ pub(crate) trait ArtifactSource {
     /// Lists the directory `remote_dir` (a `/`-joined path relative to the artifact root of the
     /// server).
     fn list(&self, remote_dir: &str) -> Result<Vec<ArtifactEntry>, MlflowError>;
-    /// Writes the file `remote_path` to `to`, returning the bytes written.
-    fn fetch(&self, remote_path: &str, to: &Path) -> Result<u64, MlflowError>;
+    /// Writes the file `remote_path` to `to`, returning the bytes written: at most
+    /// `max_bytes + 1`, a body longer than that is not read further (the caller refuses it).
+    fn fetch(&self, remote_path: &str, to: &Path, max_bytes: u64) -> Result<u64, MlflowError>;
 }
 
 /// Checks a run-relative artifact path and returns its normal components. Refuses absolute
@@ -195,17 +308,76 @@ fn io_error(context: String) -> impl FnOnce(std::io::Error) -> MlflowError {
     move |source| MlflowError::Io { context, source }
 }
 
+/// A staging directory and the lock that marks it in use (both released on drop).
+struct Staging {
+    // Field order: the lock is released after the directory is gone.
+    dir: tempfile::TempDir,
+    _lock: fs::File,
+}
+
+impl Staging {
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
 /// Prepares `dest/<name>` landing: a fresh temp dir inside `dest` (same file system, so the
-/// final rename is atomic).
-fn staging(dest: &Path) -> Result<tempfile::TempDir, MlflowError> {
+/// final rename is atomic), locked while in use. Staging directories of dead downloads found
+/// there first are removed.
+fn staging(dest: &Path) -> Result<Staging, MlflowError> {
     fs::create_dir_all(dest).map_err(io_error(format!("creating {}", dest.display())))?;
-    tempfile::Builder::new()
-        .prefix(".podium-download-")
+    remove_stale_staging(dest);
+    let dir = tempfile::Builder::new()
+        .prefix(STAGING_PREFIX)
         .tempdir_in(dest)
         .map_err(io_error(format!(
             "creating a temp dir in {}",
             dest.display()
-        )))
+        )))?;
+    let lock_path = dir.path().join(OWNER_LOCK);
+    let lock = fs::File::create(&lock_path)
+        .map_err(io_error(format!("creating {}", lock_path.display())))?;
+    fs4::FileExt::lock(&lock).map_err(io_error(format!("locking {}", lock_path.display())))?;
+    Ok(Staging { dir, _lock: lock })
+}
+
+/// Removes the `.podium-download-*` directories in `dest` whose owner is gone: their lock is
+/// free (the lock dies with its process, also on kill -9), or they never got one and are old.
+/// Best effort: what cannot be removed stays for a later run.
+fn remove_stale_staging(dest: &Path) {
+    let Ok(entries) = fs::read_dir(dest) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let is_staging = entry
+            .file_name()
+            .to_str()
+            .is_some_and(|name| name.starts_with(STAGING_PREFIX));
+        if !is_staging || !entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+            continue;
+        }
+        let dir = entry.path();
+        let stale = match fs::OpenOptions::new()
+            .write(true)
+            .open(dir.join(OWNER_LOCK))
+        {
+            Ok(lock) => fs4::FileExt::try_lock(&lock).is_ok(),
+            Err(_) => entry
+                .metadata()
+                .and_then(|meta| meta.modified())
+                .ok()
+                .and_then(|modified| modified.elapsed().ok())
+                .is_some_and(|age| age > UNLOCKED_STAGING_GRACE),
+        };
+        if stale {
+            match fs::remove_dir_all(&dir) {
+                Ok(()) => {
+                    tracing::info!("removed {} left by an interrupted download", dir.display())
+                }
+                Err(err) => tracing::debug!("cannot remove stale {}: {err}", dir.display()),
+            }
+        }
+    }
 }
 
 /// Moves the finished `staged` into `final_path`, replacing what was there.
@@ -238,9 +410,11 @@ pub(crate) fn download_tree(
     root: &str,
     path: &str,
     dest: &Path,
+    limits: &DownloadLimits,
 ) -> Result<PathBuf, MlflowError> {
     let components =
         safe_components(path).map_err(|message| artifact_error(run_id, path, message))?;
+    let mut budget = Budget::new(limits);
     let join = |parts: &[&str]| {
         std::iter::once(root)
             .chain(parts.iter().copied())
@@ -257,6 +431,7 @@ pub(crate) fn download_tree(
         Some((last, parent)) => {
             let listing = source.list(&join(parent))?;
             let mut found = None;
+            check_listing_size(&listing, &budget, run_id, path)?;
             for entry in listing {
                 let entry_name =
                     safe_entry_name(&entry.path).map_err(|m| artifact_error(run_id, path, m))?;
@@ -273,11 +448,13 @@ pub(crate) fn download_tree(
     };
     match entry {
         Some(entry) if !entry.is_dir => {
-            fetch_checked(source, run_id, &join(&components), entry.size, &staged)?;
+            let remote = join(&components);
+            budget.take_entry(run_id, &remote)?;
+            fetch_checked(source, run_id, &remote, entry.size, &staged, &mut budget)?;
         }
         _ => {
             fs::create_dir(&staged).map_err(io_error(format!("creating {}", staged.display())))?;
-            download_dir(source, run_id, &join(&components), &staged, 0)?;
+            download_dir(source, run_id, &join(&components), &staged, 0, &mut budget)?;
         }
     }
     let final_path = dest.join(&name);
@@ -291,6 +468,7 @@ fn download_dir(
     remote_dir: &str,
     local_dir: &Path,
     depth: usize,
+    budget: &mut Budget,
 ) -> Result<(), MlflowError> {
     if depth > MAX_DEPTH {
         return Err(artifact_error(
@@ -299,7 +477,9 @@ fn download_dir(
             format!("directories nested deeper than {MAX_DEPTH} levels"),
         ));
     }
-    for entry in source.list(remote_dir)? {
+    let listing = source.list(remote_dir)?;
+    check_listing_size(&listing, budget, run_id, remote_dir)?;
+    for entry in listing {
         let name = safe_entry_name(&entry.path)
             .map_err(|message| artifact_error(run_id, remote_dir, message))?;
         let remote = if remote_dir.is_empty() {
@@ -315,40 +495,94 @@ fn download_dir(
                 "listed twice in the same directory",
             ));
         }
+        budget.take_entry(run_id, &remote)?;
         if entry.is_dir {
             fs::create_dir(&local).map_err(io_error(format!("creating {}", local.display())))?;
-            download_dir(source, run_id, &remote, &local, depth + 1)?;
+            download_dir(source, run_id, &remote, &local, depth + 1, budget)?;
         } else {
-            fetch_checked(source, run_id, &remote, entry.size, &local)?;
+            fetch_checked(source, run_id, &remote, entry.size, &local, budget)?;
         }
     }
     Ok(())
 }
 
+/// A listing longer than the entries left is refused before anything of it is fetched.
+fn check_listing_size(
+    listing: &[ArtifactEntry],
+    budget: &Budget,
+    run_id: &str,
+    path: &str,
+) -> Result<(), MlflowError> {
+    if listing.len() as u64 > budget.entries {
+        return Err(artifact_error(
+            run_id,
+            path,
+            format!(
+                "a listing of {} entries exceeds the {} files and directories allowed \
+                 (PODIUM_MAX_DOWNLOAD_FILES)",
+                listing.len(),
+                budget.limits.max_entries
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Fetches one file, never writing past its listed size or the bytes left in `budget`.
 fn fetch_checked(
     source: &dyn ArtifactSource,
     run_id: &str,
     remote: &str,
     expected: Option<u64>,
     local: &Path,
+    budget: &mut Budget,
 ) -> Result<(), MlflowError> {
-    let written = source.fetch(remote, local)?;
-    match expected {
-        Some(size) if size != written => Err(artifact_error(
+    if expected.is_some_and(|size| size > budget.bytes) {
+        return Err(budget.bytes_exceeded(run_id, remote));
+    }
+    let cap = expected.unwrap_or(u64::MAX).min(budget.bytes);
+    let written = source.fetch(remote, local, cap)?;
+    if written > cap {
+        return Err(match expected {
+            Some(size) if size <= budget.bytes => artifact_error(
+                run_id,
+                remote,
+                format!("listing says {size} bytes but the server sent more"),
+            ),
+            _ => budget.bytes_exceeded(run_id, remote),
+        });
+    }
+    if let Some(size) = expected
+        && size != written
+    {
+        return Err(artifact_error(
             run_id,
             remote,
             format!("listing says {size} bytes but {written} were downloaded"),
-        )),
-        _ => Ok(()),
+        ));
     }
+    budget.take_bytes(run_id, remote, written)
 }
 
-/// Copies `path` of a local artifact root into `dest/<basename>` atomically.
+/// Copies `path` of a local artifact root into `dest/<basename>` atomically, within the
+/// [`DownloadLimits`] of the process environment.
 pub(crate) fn download_local(
     run: &RunInfo,
     root: &Path,
     path: &str,
     dest: &Path,
+) -> Result<PathBuf, MlflowError> {
+    let limits = DownloadLimits::from_env(&|name| std::env::var(name).ok())?;
+    download_local_with(run, root, path, dest, &limits)
+}
+
+/// [`download_local`] within `limits`.
+pub(crate) fn download_local_with(
+    run: &RunInfo,
+    root: &Path,
+    path: &str,
+    dest: &Path,
+    limits: &DownloadLimits,
 ) -> Result<PathBuf, MlflowError> {
     let components =
         safe_components(path).map_err(|message| artifact_error(&run.run_id, path, message))?;
@@ -363,7 +597,7 @@ pub(crate) fn download_local(
     let name = landing_name(&components);
     let staging = staging(dest)?;
     let staged = staging.path().join(&name);
-    copy_entry(run, &source, &meta, &staged, 0)?;
+    copy_entry(run, &source, &meta, &staged, 0, &mut Budget::new(limits))?;
     let final_path = dest.join(&name);
     land(&staged, &final_path)?;
     Ok(final_path)
@@ -375,7 +609,10 @@ fn copy_entry(
     meta: &fs::Metadata,
     target: &Path,
     depth: usize,
+    budget: &mut Budget,
 ) -> Result<(), MlflowError> {
+    let shown = source.display().to_string();
+    budget.take_entry(&run.run_id, &shown)?;
     if meta.file_type().is_symlink() {
         // A link could point anywhere on this machine; artifact stores do not create them.
         return Err(artifact_error(
@@ -406,10 +643,19 @@ fn copy_entry(
                 &meta,
                 &target.join(entry.file_name()),
                 depth + 1,
+                budget,
             )?;
         }
         Ok(())
     } else {
+        if !meta.is_file() {
+            return Err(artifact_error(
+                &run.run_id,
+                &shown,
+                "not a regular file (a FIFO, socket or device)",
+            ));
+        }
+        budget.take_bytes(&run.run_id, &shown, meta.len())?;
         let copied = fs::copy(source, target).map_err(io_error(format!(
             "copying {} to {}",
             source.display(),

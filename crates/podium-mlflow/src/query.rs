@@ -66,6 +66,7 @@ pub fn search_all_raw_fields(
     fields: &RunFields,
 ) -> Result<Vec<Run>, MlflowError> {
     let mut runs = Vec::new();
+    let mut pages = PageGuard::new(store);
     let mut token: Option<String> = None;
     loop {
         let page = store.search_runs_page_fields(
@@ -79,11 +80,57 @@ pub fn search_all_raw_fields(
         )?;
         runs.extend(page.runs);
         match page.next_page_token {
-            Some(next) if !next.is_empty() => token = Some(next),
+            Some(next) if !next.is_empty() => {
+                pages.next(&next)?;
+                token = Some(next);
+            }
             _ => break,
         }
     }
     Ok(runs)
+}
+
+/// Most pages one search reads: 100 million runs at MLflow's 1000 per page.
+pub const MAX_PAGES: usize = 100_000;
+
+/// Stops a paginated search a server would otherwise keep going forever: a page token seen
+/// before (the server loops) or more than [`MAX_PAGES`] pages.
+#[derive(Debug)]
+pub struct PageGuard {
+    store: String,
+    seen: std::collections::HashSet<String>,
+}
+
+impl PageGuard {
+    /// A guard for one search of `store`.
+    pub fn new(store: &dyn TrackingStore) -> PageGuard {
+        PageGuard {
+            store: store.describe(),
+            seen: std::collections::HashSet::new(),
+        }
+    }
+
+    /// Records the `next_page_token` of a page; an error when it repeats or there are too
+    /// many pages.
+    pub fn next(&mut self, token: &str) -> Result<(), MlflowError> {
+        let message = if self.seen.len() + 1 >= MAX_PAGES {
+            format!("more than {MAX_PAGES} pages of runs; the server keeps sending page tokens")
+        } else if !self.seen.insert(token.to_string()) {
+            let shown: String = token.chars().take(64).collect();
+            format!(
+                "the server sent page token {shown:?} again after {} pages; its pagination \
+                 loops, so the search is stopped",
+                self.seen.len() + 1
+            )
+        } else {
+            return Ok(());
+        };
+        Err(MlflowError::Protocol {
+            store: self.store.clone(),
+            context: "runs/search".to_string(),
+            message,
+        })
+    }
 }
 
 /// The experiment named `name`, or [`MlflowError::NotFound`].

@@ -1,9 +1,10 @@
 //! The REST store: MLflow's `/api/2.0/mlflow` API over HTTP(S), with the Python client's retry,
 //! timeout, auth and TLS settings.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 use std::fmt;
-use std::io::Write;
+use std::io::{BufReader, Read, Write};
 use std::marker::PhantomData;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -12,7 +13,7 @@ use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde::de::{DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess};
 use serde::{Deserialize, Deserializer, Serialize};
 
-use crate::artifacts::{self, ArtifactEntry, ArtifactLocation, ArtifactSource};
+use crate::artifacts::{self, ArtifactEntry, ArtifactLocation, ArtifactSource, DownloadLimits};
 use crate::error::MlflowError;
 use crate::model::{
     Experiment, KeySelection, MetricPoint, MlflowFloat, Run, RunFields, RunInfo, RunStatus,
@@ -20,6 +21,7 @@ use crate::model::{
 };
 use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
 use crate::uri::redact_uri;
+use podium_variants::fs::read_regular_file;
 
 /// MLflow's `log-batch` limits (a larger request is a 400).
 pub const MAX_METRICS_PER_BATCH: usize = 1000;
@@ -32,6 +34,40 @@ pub const MAX_ENTITIES_PER_BATCH: usize = 1000;
 
 /// Statuses the Python client retries.
 const RETRY_STATUSES: [u16; 6] = [408, 429, 500, 502, 503, 504];
+
+/// Default cap of one response body (`PODIUM_MAX_RESPONSE_BYTES`): far above any page MLflow
+/// sends (a 1000-run page is megabytes), far below what would exhaust memory.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1 << 30;
+
+/// Longest request timeout accepted (a week): larger values overflow the timers underneath.
+pub const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+/// Bodies up to this size with a known length are read whole, then parsed (fastest); longer
+/// or unsized ones are parsed as they stream in, so only what is kept is held.
+const BUFFERED_BODY_BYTES: u64 = 32 << 20;
+
+/// An error response is read up to this many bytes; its message is cut to
+/// [`MAX_ERROR_MESSAGE_CHARS`].
+const MAX_ERROR_BODY_BYTES: u64 = 64 << 10;
+
+/// Characters of a server-supplied message kept in an error.
+pub const MAX_ERROR_MESSAGE_CHARS: usize = 1000;
+
+/// Redirects followed, all within the origin of the first request.
+const MAX_REDIRECTS: usize = 10;
+
+/// Largest CA bundle read (`MLFLOW_TRACKING_SERVER_CERT_PATH`); system bundles are ~250 KiB.
+const MAX_CERT_BUNDLE_BYTES: u64 = 16 << 20;
+
+/// Set once any [`RestStore`] of this process gives up reaching its server.
+static UNREACHABLE_SEEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether a [`RestStore`] of this process has given up reaching its server (returned
+/// [`MlflowError::Unreachable`]) since it started. A command that reports failures per item
+/// (per backbone) can still tell, at its end, that the store being down is why.
+pub fn unreachable_seen() -> bool {
+    UNREACHABLE_SEEN.load(std::sync::atomic::Ordering::Relaxed)
+}
 
 /// A secret string whose `Debug` never shows it.
 #[derive(Clone, PartialEq, Eq)]
@@ -90,6 +126,14 @@ pub struct RestConfig {
     pub insecure_tls: bool,
     /// Extra CA bundle in PEM (`MLFLOW_TRACKING_SERVER_CERT_PATH`).
     pub server_cert_path: Option<PathBuf>,
+    /// Largest response body accepted, in bytes (`PODIUM_MAX_RESPONSE_BYTES`, 1 GiB).
+    pub max_response_bytes: u64,
+    /// `host:port` authorities other than the tracking server that `mlflow-artifacts://`
+    /// URIs may download from, with the credentials (`PODIUM_TRUSTED_ARTIFACT_HOSTS`,
+    /// comma-separated; empty by default: only the tracking server's own origin is used).
+    pub trusted_artifact_hosts: Vec<String>,
+    /// Caps of one artifact download.
+    pub download_limits: DownloadLimits,
 }
 
 impl Default for RestConfig {
@@ -103,6 +147,9 @@ impl Default for RestConfig {
             auth: Auth::None,
             insecure_tls: false,
             server_cert_path: None,
+            max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
+            trusted_artifact_hosts: Vec::new(),
+            download_limits: DownloadLimits::default(),
         }
     }
 }
@@ -125,8 +172,19 @@ impl RestConfig {
         }
         if let Some(value) = get("MLFLOW_HTTP_REQUEST_TIMEOUT") {
             let seconds = parse_non_negative("MLFLOW_HTTP_REQUEST_TIMEOUT", &value)?;
-            config.timeout = Duration::from_secs_f64(seconds);
+            config.timeout = bounded_seconds("MLFLOW_HTTP_REQUEST_TIMEOUT", &value, seconds)?;
         }
+        if let Some(value) = get("PODIUM_MAX_RESPONSE_BYTES") {
+            config.max_response_bytes = parse_positive_count("PODIUM_MAX_RESPONSE_BYTES", &value)?;
+        }
+        if let Some(value) = get("PODIUM_TRUSTED_ARTIFACT_HOSTS") {
+            config.trusted_artifact_hosts = value
+                .split(',')
+                .map(|host| host.trim().to_ascii_lowercase())
+                .filter(|host| !host.is_empty())
+                .collect();
+        }
+        config.download_limits = DownloadLimits::from_env(env)?;
         if let Some(value) = get("MLFLOW_TRACKING_INSECURE_TLS") {
             config.insecure_tls = parse_bool("MLFLOW_TRACKING_INSECURE_TLS", &value)?;
         }
@@ -159,8 +217,42 @@ impl RestConfig {
         } else {
             0.0
         };
-        let seconds = (base + jitter).clamp(0.0, self.backoff_max.as_secs_f64());
-        Duration::from_secs_f64(seconds)
+        let seconds = base + jitter;
+        // 0 × ∞ is NaN for a zero factor and a huge retry number: that is no delay.
+        if seconds.is_nan() {
+            return Duration::ZERO;
+        }
+        Duration::try_from_secs_f64(seconds.max(0.0))
+            .unwrap_or(self.backoff_max)
+            .min(self.backoff_max)
+    }
+}
+
+/// A number of seconds as a [`Duration`], refusing what no timer can hold.
+fn bounded_seconds(name: &str, value: &str, seconds: f64) -> Result<Duration, MlflowError> {
+    if seconds > MAX_TIMEOUT_SECONDS {
+        return Err(MlflowError::Config {
+            name: name.to_string(),
+            value: value.to_string(),
+            message: format!("at most {MAX_TIMEOUT_SECONDS} seconds (a week)"),
+        });
+    }
+    Duration::try_from_secs_f64(seconds).map_err(|err| MlflowError::Config {
+        name: name.to_string(),
+        value: value.to_string(),
+        message: err.to_string(),
+    })
+}
+
+/// A count or size setting: a positive integer.
+pub(crate) fn parse_positive_count(name: &str, value: &str) -> Result<u64, MlflowError> {
+    match value.trim().parse::<u64>() {
+        Ok(number) if number > 0 => Ok(number),
+        _ => Err(MlflowError::Config {
+            name: name.to_string(),
+            value: value.to_string(),
+            message: "expected a positive whole number".to_string(),
+        }),
     }
 }
 
@@ -211,8 +303,51 @@ fn parse_bool(name: &str, value: &str) -> Result<bool, MlflowError> {
 pub struct RestStore {
     base_url: String,
     display_url: String,
+    /// Scheme, host and port of the tracking server: credentials go there and nowhere else.
+    origin: Origin,
     client: Client,
     config: RestConfig,
+}
+
+/// The origin of a URL (scheme, host, port), as browsers compare them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    fn of(url: &reqwest::Url) -> Origin {
+        Origin {
+            scheme: url.scheme().to_ascii_lowercase(),
+            host: url.host_str().unwrap_or_default().to_ascii_lowercase(),
+            port: url.port_or_known_default(),
+        }
+    }
+
+    /// `host:port` (the port always written).
+    fn authority(&self) -> String {
+        match self.port {
+            Some(port) => format!("{}:{port}", self.host),
+            None => self.host.clone(),
+        }
+    }
+}
+
+/// Redirects are followed only within the origin of the first request, so that credentials
+/// never follow a redirect to another host or from https to http.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let first = attempt.previous().first().map(Origin::of);
+        if attempt.previous().len() > MAX_REDIRECTS {
+            attempt.error("too many redirects")
+        } else if first.is_some_and(|origin| origin == Origin::of(attempt.url())) {
+            attempt.follow()
+        } else {
+            attempt.stop()
+        }
+    })
 }
 
 impl RestStore {
@@ -220,18 +355,27 @@ impl RestStore {
     pub fn new(base_url: &str, config: RestConfig) -> Result<Self, MlflowError> {
         let base_url = base_url.trim_end_matches('/').to_string();
         let display_url = redact_uri(&base_url);
+        let origin = reqwest::Url::parse(&base_url)
+            .map(|url| Origin::of(&url))
+            .map_err(|err| MlflowError::UnsupportedUri {
+                uri: display_url.clone(),
+                reason: format!("not a valid URL: {err}"),
+            })?;
         let mut builder = Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
+            .redirect(same_origin_redirects())
             .user_agent(concat!("podium/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(config.insecure_tls);
         if let Some(path) = &config.server_cert_path {
-            let pem = std::fs::read(path).map_err(|source| MlflowError::Io {
-                context: format!(
-                    "reading MLFLOW_TRACKING_SERVER_CERT_PATH {}",
-                    path.display()
-                ),
-                source,
+            let pem = read_regular_file(path, MAX_CERT_BUNDLE_BYTES).map_err(|source| {
+                MlflowError::Io {
+                    context: format!(
+                        "reading MLFLOW_TRACKING_SERVER_CERT_PATH {}",
+                        path.display()
+                    ),
+                    source,
+                }
             })?;
             let certificates =
                 reqwest::Certificate::from_pem_bundle(&pem).map_err(|err| MlflowError::Config {
@@ -251,6 +395,7 @@ impl RestStore {
         Ok(Self {
             base_url,
             display_url,
+            origin,
             client,
             config,
         })
@@ -275,30 +420,51 @@ impl RestStore {
         }
     }
 
-    /// Sends a request with retries; returns the successful response (2xx) or the error.
-    /// `endpoint` names the call in messages.
-    fn send(
+    /// Sends a request with retries and reads its successful (2xx) response with `read`,
+    /// inside the retry loop: a body cut off or reset mid-way is retried like a failed
+    /// request. `endpoint` names the call in messages; credentials are attached only when
+    /// `credentials` says so (requests to the tracking server's own origin).
+    fn request<V>(
         &self,
         endpoint: &str,
+        credentials: bool,
         build: &dyn Fn() -> RequestBuilder,
-    ) -> Result<Response, MlflowError> {
+        read: &dyn Fn(Response) -> Result<V, BodyFailure>,
+    ) -> Result<V, MlflowError> {
         let attempts = self.config.max_retries.saturating_add(1);
         let mut retry = 0u32;
         loop {
-            let outcome = self.authorize(build()).send();
+            let request = if credentials {
+                self.authorize(build())
+            } else {
+                build()
+            };
+            let outcome = request.send();
+            let last_attempt = retry + 1 >= attempts;
             let retry_after;
             let failure = match outcome {
-                Ok(response) if response.status().is_success() => return Ok(response),
+                Ok(response) if response.status().is_success() => match read(response) {
+                    Ok(value) => return Ok(value),
+                    Err(BodyFailure::Fatal(err)) => return Err(err),
+                    Err(BodyFailure::Transient(message)) => {
+                        let message = format!("response body cut off: {message}");
+                        if last_attempt {
+                            return Err(self.unreachable_message(endpoint, attempts, message));
+                        }
+                        retry_after = None;
+                        message
+                    }
+                },
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    if !RETRY_STATUSES.contains(&status) || retry + 1 >= attempts {
+                    if !RETRY_STATUSES.contains(&status) || last_attempt {
                         return Err(self.http_error(endpoint, response));
                     }
                     retry_after = parse_retry_after(&response);
                     format!("HTTP {status}")
                 }
                 Err(err) => {
-                    if retry + 1 >= attempts {
+                    if last_attempt {
                         return Err(self.unreachable(endpoint, attempts, &err));
                     }
                     retry_after = None;
@@ -320,11 +486,16 @@ impl RestStore {
     }
 
     fn unreachable(&self, endpoint: &str, attempts: u32, err: &reqwest::Error) -> MlflowError {
+        self.unreachable_message(endpoint, attempts, describe_transport_error(err))
+    }
+
+    fn unreachable_message(&self, endpoint: &str, attempts: u32, message: String) -> MlflowError {
+        UNREACHABLE_SEEN.store(true, std::sync::atomic::Ordering::Relaxed);
         MlflowError::Unreachable {
             url: self.display_url.clone(),
             endpoint: endpoint.to_string(),
             attempts,
-            message: describe_transport_error(err),
+            message,
         }
     }
 
@@ -337,11 +508,12 @@ impl RestStore {
             message: String,
         }
         let status = response.status().as_u16();
-        let body = response.bytes().unwrap_or_default();
+        // Only the head of an error body is read: a server can send anything here.
+        let mut body = Vec::new();
+        let _ = response.take(MAX_ERROR_BODY_BYTES).read_to_end(&mut body);
         let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
         let message = if parsed.message.is_empty() {
-            let text = String::from_utf8_lossy(&body);
-            text.chars().take(500).collect()
+            String::from_utf8_lossy(&body).into_owned()
         } else {
             parsed.message
         };
@@ -349,38 +521,92 @@ impl RestStore {
             url: self.display_url.clone(),
             endpoint: endpoint.to_string(),
             status,
-            code: parsed.error_code,
-            message,
+            code: bounded_message(&self.redact(&parsed.error_code)),
+            message: bounded_message(&self.redact(&message)),
         }
     }
 
-    fn parse<T: DeserializeOwned>(
-        &self,
-        endpoint: &str,
-        response: Response,
-    ) -> Result<T, MlflowError> {
-        self.parse_seed(endpoint, response, std::marker::PhantomData::<T>)
+    /// `text` with this store's credentials and any `Basic …`/`Bearer …` value replaced by
+    /// `***`: a server (or a proxy in front of it) may echo the request's headers.
+    fn redact(&self, text: &str) -> String {
+        let mut secrets: Vec<String> = Vec::new();
+        match &self.config.auth {
+            Auth::None => {}
+            Auth::Bearer(token) => secrets.push(token.expose().to_string()),
+            Auth::Basic { username, password } => {
+                use base64::Engine as _;
+                secrets.push(password.expose().to_string());
+                secrets.push(
+                    base64::engine::general_purpose::STANDARD
+                        .encode(format!("{username}:{}", password.expose())),
+                );
+            }
+        }
+        redact_credentials(text, &secrets)
     }
 
-    /// Decodes the body through `seed`, so that it can drop what the caller does not want
-    /// while reading.
-    fn parse_seed<V, S: for<'de> DeserializeSeed<'de, Value = V>>(
-        &self,
-        endpoint: &str,
-        response: Response,
-        seed: S,
-    ) -> Result<V, MlflowError> {
-        let body = response
-            .bytes()
-            .map_err(|err| self.unreachable(endpoint, 1, &err))?;
-        let mut deserializer = serde_json::Deserializer::from_slice(&body);
-        seed.deserialize(&mut deserializer)
-            .and_then(|value| deserializer.end().map(|()| value))
-            .map_err(|err| MlflowError::Protocol {
-                store: self.display_url.clone(),
-                context: endpoint.to_string(),
-                message: err.to_string(),
-            })
+    /// Reads a JSON body through `seed` (so that it can drop what the caller does not want
+    /// while reading), within [`RestConfig::max_response_bytes`].
+    fn read_json<V, S>(&self, endpoint: &str, response: Response, seed: S) -> Result<V, BodyFailure>
+    where
+        S: for<'de> DeserializeSeed<'de, Value = V>,
+    {
+        let max = self.config.max_response_bytes;
+        let length = response.content_length();
+        if length.is_some_and(|length| length > max) {
+            return Err(BodyFailure::Fatal(self.too_large(endpoint)));
+        }
+        let exceeded = Cell::new(false);
+        let mut body = CappedBody {
+            inner: response,
+            remaining: max,
+            exceeded: &exceeded,
+        };
+        let parsed = match length {
+            Some(length) if length <= BUFFERED_BODY_BYTES => {
+                let mut bytes = Vec::with_capacity(usize::try_from(length).unwrap_or(0));
+                if let Err(err) = body.read_to_end(&mut bytes) {
+                    return Err(if exceeded.get() {
+                        BodyFailure::Fatal(self.too_large(endpoint))
+                    } else {
+                        BodyFailure::Transient(describe_io_error(&err))
+                    });
+                }
+                let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+                seed.deserialize(&mut deserializer)
+                    .and_then(|value| deserializer.end().map(|()| value))
+            }
+            _ => {
+                let reader = BufReader::with_capacity(64 << 10, body);
+                let mut deserializer = serde_json::Deserializer::from_reader(reader);
+                seed.deserialize(&mut deserializer)
+                    .and_then(|value| deserializer.end().map(|()| value))
+            }
+        };
+        parsed.map_err(|err| {
+            if exceeded.get() {
+                BodyFailure::Fatal(self.too_large(endpoint))
+            } else if err.is_io() || err.is_eof() {
+                BodyFailure::Transient(bounded_message(&err.to_string()))
+            } else {
+                BodyFailure::Fatal(MlflowError::Protocol {
+                    store: self.display_url.clone(),
+                    context: endpoint.to_string(),
+                    message: bounded_message(&err.to_string()),
+                })
+            }
+        })
+    }
+
+    fn too_large(&self, endpoint: &str) -> MlflowError {
+        MlflowError::Protocol {
+            store: self.display_url.clone(),
+            context: endpoint.to_string(),
+            message: format!(
+                "response larger than {} bytes (PODIUM_MAX_RESPONSE_BYTES)",
+                self.config.max_response_bytes
+            ),
+        }
     }
 
     fn get<T: DeserializeOwned>(
@@ -389,8 +615,12 @@ impl RestStore {
         query: &[(&str, &str)],
     ) -> Result<T, MlflowError> {
         let url = self.api_url(endpoint);
-        let response = self.send(endpoint, &|| self.client.get(&url).query(query))?;
-        self.parse(endpoint, response)
+        self.request(
+            endpoint,
+            true,
+            &|| self.client.get(&url).query(query),
+            &|response| self.read_json(endpoint, response, PhantomData::<T>),
+        )
     }
 
     fn post<B: Serialize, T: DeserializeOwned>(
@@ -398,10 +628,10 @@ impl RestStore {
         endpoint: &str,
         body: &B,
     ) -> Result<T, MlflowError> {
-        self.post_seed(endpoint, body, std::marker::PhantomData::<T>)
+        self.post_seed(endpoint, body, PhantomData::<T>)
     }
 
-    fn post_seed<B: Serialize, V, S: for<'de> DeserializeSeed<'de, Value = V>>(
+    fn post_seed<B: Serialize, V, S: Copy + for<'de> DeserializeSeed<'de, Value = V>>(
         &self,
         endpoint: &str,
         body: &B,
@@ -413,13 +643,17 @@ impl RestStore {
             context: endpoint.to_string(),
             message: format!("cannot encode the request: {err}"),
         })?;
-        let response = self.send(endpoint, &|| {
-            self.client
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(bytes.clone())
-        })?;
-        self.parse_seed(endpoint, response, seed)
+        self.request(
+            endpoint,
+            true,
+            &|| {
+                self.client
+                    .post(&url)
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(bytes.clone())
+            },
+            &|response| self.read_json(endpoint, response, seed),
+        )
     }
 
     fn not_found(&self, what: &'static str, id: &str) -> MlflowError {
@@ -443,19 +677,50 @@ impl RestStore {
         }
     }
 
-    /// The base URL an `mlflow-artifacts:` URI resolves to.
-    fn artifacts_base(&self, authority: Option<&str>) -> String {
-        match authority {
-            Some(authority) => {
-                let scheme = if self.base_url.starts_with("https://") {
-                    "https"
-                } else {
-                    "http"
-                };
-                format!("{scheme}://{authority}")
-            }
-            None => self.base_url.clone(),
+    /// The base URL an `mlflow-artifacts:` URI resolves to, and whether the credentials may
+    /// go there. The tracking server's own origin is used as is. Another host named by the
+    /// URI (the server chooses it, so it is untrusted) is refused unless it is listed in
+    /// [`RestConfig::trusted_artifact_hosts`]; then it is used with a warning.
+    fn artifacts_base(
+        &self,
+        run: &RunInfo,
+        path: &str,
+        authority: Option<&str>,
+    ) -> Result<String, MlflowError> {
+        let Some(authority) = authority else {
+            return Ok(self.base_url.clone());
+        };
+        let refuse = |message: String| artifacts::artifact_error(&run.run_id, path, message);
+        // userinfo in a server-supplied URI is never used.
+        let host_port = authority.rsplit('@').next().unwrap_or(authority);
+        let url = reqwest::Url::parse(&format!("{}://{host_port}", self.origin.scheme)).map_err(
+            |err| {
+                refuse(format!(
+                    "artifact URI names an invalid host {host_port:?}: {err}"
+                ))
+            },
+        )?;
+        let origin = Origin::of(&url);
+        if origin == self.origin {
+            return Ok(self.base_url.clone());
         }
+        let named = origin.authority();
+        if !self.config.trusted_artifact_hosts.contains(&named) {
+            return Err(refuse(format!(
+                "artifact URI {:?} points at {named}, not at the tracking server {}; podium \
+                 sends requests and credentials only to the tracking server (list {named} in \
+                 PODIUM_TRUSTED_ARTIFACT_HOSTS to allow it)",
+                redact_uri(&run.artifact_uri),
+                self.origin.authority()
+            )));
+        }
+        tracing::warn!(
+            "downloading artifacts of run {} from {named} (trusted by PODIUM_TRUSTED_ARTIFACT_HOSTS), \
+             not from the tracking server {}; the tracking credentials are sent there too",
+            run.run_id,
+            self.origin.authority()
+        );
+        Ok(format!("{}://{named}", origin.scheme))
     }
 }
 
@@ -482,10 +747,113 @@ fn describe_transport_error(err: &reqwest::Error) -> String {
     message
 }
 
+fn describe_io_error(err: &std::io::Error) -> String {
+    use std::error::Error as _;
+    let mut message = err.to_string();
+    let mut source = err.source();
+    let mut last = None;
+    while let Some(cause) = source {
+        last = Some(cause.to_string());
+        source = cause.source();
+    }
+    if let Some(cause) = last {
+        message.push_str(": ");
+        message.push_str(&cause);
+    }
+    message
+}
+
+/// A `Retry-After` in seconds; absurd values (`1e308`) saturate and are capped by the caller.
 fn parse_retry_after(response: &Response) -> Option<Duration> {
     let value = response.headers().get(reqwest::header::RETRY_AFTER)?;
     let seconds: f64 = value.to_str().ok()?.trim().parse().ok()?;
-    (seconds.is_finite() && seconds >= 0.0).then(|| Duration::from_secs_f64(seconds))
+    (seconds >= 0.0).then(|| Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
+}
+
+/// What went wrong reading a successful response's body.
+enum BodyFailure {
+    /// Cut off, reset or timed out mid-way: worth another attempt.
+    Transient(String),
+    /// Final (too large, not what was expected, a local write failed).
+    Fatal(MlflowError),
+}
+
+/// A response body that fails (and says so in `exceeded`) past `remaining` bytes.
+struct CappedBody<'a, R> {
+    inner: R,
+    remaining: u64,
+    exceeded: &'a Cell<bool>,
+}
+
+impl<R: Read> Read for CappedBody<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.remaining == 0 {
+            // One byte more than allowed tells a body of exactly the cap from a larger one.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => {
+                    self.exceeded.set(true);
+                    Err(std::io::Error::other("response too large"))
+                }
+            };
+        }
+        let limit = usize::try_from(self.remaining)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let read = self.inner.read(&mut buf[..limit])?;
+        self.remaining -= read as u64;
+        Ok(read)
+    }
+}
+
+/// `text` cut to [`MAX_ERROR_MESSAGE_CHARS`] characters, saying how much was left out.
+pub(crate) fn bounded_message(text: &str) -> String {
+    match text.char_indices().nth(MAX_ERROR_MESSAGE_CHARS) {
+        None => text.to_string(),
+        Some((cut, _)) => format!(
+            "{}… ({} more bytes left out)",
+            &text[..cut],
+            text.len() - cut
+        ),
+    }
+}
+
+/// Replaces each of `secrets` and every value after `Basic ` / `Bearer ` (any case) by `***`.
+fn redact_credentials(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    for secret in secrets.iter().filter(|secret| !secret.is_empty()) {
+        out = out.replace(secret.as_str(), "***");
+    }
+    let lower = out.to_ascii_lowercase();
+    let mut redacted = String::with_capacity(out.len());
+    let mut index = 0;
+    while index < out.len() {
+        let scheme = ["basic ", "bearer "]
+            .into_iter()
+            .find(|scheme| lower[index..].starts_with(scheme));
+        match scheme {
+            Some(scheme) => {
+                let value_start = index + scheme.len();
+                let value_end = out[value_start..]
+                    .find(|c: char| {
+                        c.is_whitespace() || matches!(c, '"' | '\'' | ',' | ';' | '}' | '\\')
+                    })
+                    .map_or(out.len(), |offset| value_start + offset);
+                redacted.push_str(&out[index..value_start]);
+                if value_end > value_start {
+                    redacted.push_str("***");
+                }
+                index = value_end;
+            }
+            None => {
+                let step = out[index..].chars().next().map_or(1, char::len_utf8);
+                redacted.push_str(&out[index..index + step]);
+                index += step;
+            }
+        }
+    }
+    redacted
 }
 
 fn is_missing(err: &MlflowError) -> bool {
@@ -594,6 +962,7 @@ impl RunJson {
 
 /// The body of `runs/search`, keeping only the tags, params and metrics of a [`RunFields`]:
 /// left-out entries are dropped as they are read, never collected.
+#[derive(Clone, Copy)]
 struct ProjectedSearchResponse<'f>(&'f RunFields);
 
 struct SearchResponse {
@@ -1172,11 +1541,20 @@ impl TrackingStore for RestStore {
             ArtifactLocation::Proxy { authority, root } => {
                 let source = ProxySource {
                     store: self,
-                    base: self.artifacts_base(authority.as_deref()),
+                    base: self.artifacts_base(run, path, authority.as_deref())?,
                 };
-                artifacts::download_tree(&source, &run.run_id, &root, path, dest)
+                artifacts::download_tree(
+                    &source,
+                    &run.run_id,
+                    &root,
+                    path,
+                    dest,
+                    &self.config.download_limits,
+                )
             }
-            ArtifactLocation::Local(root) => artifacts::download_local(run, &root, path, dest),
+            ArtifactLocation::Local(root) => {
+                artifacts::download_local_with(run, &root, path, dest, &self.config.download_limits)
+            }
             ArtifactLocation::Unsupported(scheme) => {
                 Err(artifacts::unsupported(run, path, &scheme))
             }
@@ -1188,7 +1566,7 @@ fn is_unique_violation(err: &MlflowError) -> bool {
     matches!(err, MlflowError::Http { message, .. } if message.contains("UNIQUE constraint"))
 }
 
-/// The mlflow-artifacts proxy of a server.
+/// The mlflow-artifacts proxy of a server (the tracking server, or a host trusted for it).
 struct ProxySource<'a> {
     store: &'a RestStore,
     base: String,
@@ -1232,10 +1610,15 @@ impl ArtifactSource for ProxySource<'_> {
         }
         let url = format!("{}/api/2.0/mlflow-artifacts/artifacts", self.base);
         let endpoint = "mlflow-artifacts/artifacts (list)";
-        let response = self.store.send(endpoint, &|| {
-            self.store.client.get(&url).query(&[("path", remote_dir)])
-        })?;
-        let listing: Listing = self.store.parse(endpoint, response)?;
+        let listing: Listing = self.store.request(
+            endpoint,
+            true,
+            &|| self.store.client.get(&url).query(&[("path", remote_dir)]),
+            &|response| {
+                self.store
+                    .read_json(endpoint, response, PhantomData::<Listing>)
+            },
+        )?;
         Ok(listing
             .files
             .into_iter()
@@ -1247,40 +1630,67 @@ impl ArtifactSource for ProxySource<'_> {
             .collect())
     }
 
-    fn fetch(&self, remote_path: &str, to: &Path) -> Result<u64, MlflowError> {
+    fn fetch(&self, remote_path: &str, to: &Path, max_bytes: u64) -> Result<u64, MlflowError> {
         let url = self.artifact_url(remote_path)?;
         let endpoint = "mlflow-artifacts/artifacts (download)";
-        // A body cut off mid-way is retried like a failed request.
-        let attempts = self.store.config.max_retries.saturating_add(1);
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let mut response = self
-                .store
-                .send(endpoint, &|| self.store.client.get(url.clone()))?;
-            let mut file = std::fs::File::create(to).map_err(|source| MlflowError::Io {
-                context: format!("creating {}", to.display()),
-                source,
-            })?;
-            match response.copy_to(&mut file) {
-                Ok(written) => {
-                    file.flush().map_err(|source| MlflowError::Io {
+        // Read inside the retry loop: a body cut off mid-way is retried like a failed request.
+        // At most one byte past `max_bytes` is written, so the caller can tell "more".
+        self.store.request(
+            endpoint,
+            true,
+            &|| self.store.client.get(url.clone()),
+            &|response| {
+                if response
+                    .content_length()
+                    .is_some_and(|length| length > max_bytes)
+                {
+                    return Ok(max_bytes.saturating_add(1));
+                }
+                let mut file = std::fs::File::create(to).map_err(|source| {
+                    BodyFailure::Fatal(MlflowError::Io {
+                        context: format!("creating {}", to.display()),
+                        source,
+                    })
+                })?;
+                let mut limited = response.take(max_bytes.saturating_add(1));
+                let written =
+                    copy_body(&mut limited, &mut file).map_err(|failure| match failure {
+                        CopyFailure::Read(err) => BodyFailure::Transient(describe_io_error(&err)),
+                        CopyFailure::Write(source) => BodyFailure::Fatal(MlflowError::Io {
+                            context: format!("writing {}", to.display()),
+                            source,
+                        }),
+                    })?;
+                file.flush().map_err(|source| {
+                    BodyFailure::Fatal(MlflowError::Io {
                         context: format!("writing {}", to.display()),
                         source,
-                    })?;
-                    return Ok(written);
-                }
-                Err(err) if attempt < attempts => {
-                    tracing::warn!(
-                        "download of {remote_path} from {} interrupted ({}); retrying",
-                        self.store.display_url,
-                        describe_transport_error(&err)
-                    );
-                    std::thread::sleep(self.store.config.backoff(attempt));
-                }
-                Err(err) => return Err(self.store.unreachable(endpoint, attempts, &err)),
-            }
-        }
+                    })
+                })?;
+                Ok(written)
+            },
+        )
+    }
+}
+
+enum CopyFailure {
+    Read(std::io::Error),
+    Write(std::io::Error),
+}
+
+/// Copies `from` to `to`, telling a failed read (the network) from a failed write (the disk).
+fn copy_body(from: &mut dyn Read, to: &mut dyn Write) -> Result<u64, CopyFailure> {
+    let mut buffer = vec![0u8; 256 << 10];
+    let mut total = 0u64;
+    loop {
+        let read = match from.read(&mut buffer) {
+            Ok(0) => return Ok(total),
+            Ok(read) => read,
+            Err(err) if err.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(CopyFailure::Read(err)),
+        };
+        to.write_all(&buffer[..read]).map_err(CopyFailure::Write)?;
+        total += read as u64;
     }
 }
 
@@ -1327,6 +1737,60 @@ mod tests {
             RestConfig::from_env(&bad),
             Err(MlflowError::Config { .. })
         ));
+    }
+
+    #[test]
+    fn absurd_settings_are_errors_or_saturate_never_panics() {
+        for (name, value) in [
+            ("MLFLOW_HTTP_REQUEST_TIMEOUT", "1e308"),
+            ("MLFLOW_HTTP_REQUEST_TIMEOUT", "inf"),
+            ("MLFLOW_HTTP_REQUEST_TIMEOUT", "NaN"),
+            ("MLFLOW_HTTP_REQUEST_TIMEOUT", "-1"),
+            ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "99999999999"),
+            ("PODIUM_MAX_RESPONSE_BYTES", "0"),
+            ("PODIUM_MAX_DOWNLOAD_FILES", "-3"),
+        ] {
+            let env = |asked: &str| (asked == name).then(|| value.to_string());
+            let err = RestConfig::from_env(&env).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
+        let week = |name: &str| (name == "MLFLOW_HTTP_REQUEST_TIMEOUT").then(|| "604800".into());
+        assert_eq!(
+            RestConfig::from_env(&week).unwrap().timeout,
+            Duration::from_secs(604_800)
+        );
+        // Huge factors and retry numbers saturate at the cap; a zero factor stays zero.
+        let huge = RestConfig {
+            backoff_factor: 1e308,
+            backoff_jitter: 1e308,
+            ..RestConfig::default()
+        };
+        assert_eq!(huge.backoff(5000), huge.backoff_max);
+        let zero = RestConfig {
+            backoff_factor: 0.0,
+            backoff_jitter: 0.0,
+            ..RestConfig::default()
+        };
+        assert_eq!(zero.backoff(5000), Duration::ZERO);
+        assert_eq!(zero.backoff(u32::MAX), Duration::ZERO);
+    }
+
+    #[test]
+    fn credentials_are_redacted_from_server_text() {
+        let text = "echo: authorization: Basic bWU6cHc= and BEARER abc.def, \"Bearer x\"";
+        let redacted = redact_credentials(text, &["hunter2".into()]);
+        assert_eq!(
+            redacted,
+            "echo: authorization: Basic *** and BEARER ***, \"Bearer ***\""
+        );
+        assert_eq!(
+            redact_credentials("password hunter2 here", &["hunter2".into()]),
+            "password *** here"
+        );
+        let long = "é".repeat(5000);
+        let bounded = bounded_message(&long);
+        assert!(bounded.starts_with(&"é".repeat(MAX_ERROR_MESSAGE_CHARS)));
+        assert!(bounded.ends_with("(8000 more bytes left out)"), "{bounded}");
     }
 
     #[test]

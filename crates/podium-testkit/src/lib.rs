@@ -4,7 +4,10 @@
 //! - [`python`]: the venv with `mlflow==3.17.2`, `optuna`, `pyyaml`, created on first use by
 //!   `scripts/python-env.sh` under `target/py-venv`;
 //! - [`MlflowServer`]: a real `mlflow server` (SQLite backend, `--serve-artifacts`) on a free
-//!   127.0.0.1 port, stopped when dropped;
+//!   127.0.0.1 port, in its own process group, which is stopped whole (SIGTERM, then SIGKILL
+//!   after a grace period) when the handle drops, also when a test panics;
+//! - [`StubServer`], [`FaultProxy`] and [`HostileServer`]: loopback HTTP servers that answer
+//!   what a real server never would (faults, huge or cut-off bodies, lying listings);
 //! - [`run_python`]: runs a Python snippet or script in that venv and returns its stdout.
 //!
 //! ```no_run
@@ -16,6 +19,7 @@
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
@@ -143,6 +147,9 @@ impl MlflowServer {
             .env("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
             .stdout(log.try_clone()?)
             .stderr(log)
+            // Its own group: uvicorn workers are children of `mlflow server`, and killing only
+            // the direct child would orphan them.
+            .process_group(0)
             .spawn()?;
         let mut server = MlflowServer {
             child,
@@ -202,13 +209,57 @@ impl MlflowServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
+
+    /// The id of the server's process group (that of `mlflow server`, which leads it).
+    pub fn process_group(&self) -> u32 {
+        self.child.id()
+    }
 }
+
+/// How long a stopped server's processes get to exit after SIGTERM before SIGKILL.
+pub const STOP_GRACE: Duration = Duration::from_secs(5);
 
 impl Drop for MlflowServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop_process_group(&mut self.child, STOP_GRACE);
     }
+}
+
+/// Whether any process of group `pgid` is alive (zombies included until reaped).
+pub fn process_group_alive(pgid: u32) -> bool {
+    Command::new("kill")
+        .args(["-0", "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|status| status.success())
+}
+
+fn signal_group(pgid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "--", &format!("-{pgid}")])
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Stops the process group `child` leads: SIGTERM to the whole group, then SIGKILL to what is
+/// still there after `grace`; reaps `child`.
+pub fn stop_process_group(child: &mut Child, grace: Duration) {
+    let pgid = child.id();
+    signal_group(pgid, "-TERM");
+    let deadline = Instant::now() + grace;
+    let mut reaped = false;
+    while Instant::now() < deadline {
+        if !reaped {
+            reaped = matches!(child.try_wait(), Ok(Some(_)));
+        }
+        if reaped && !process_group_alive(pgid) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    signal_group(pgid, "-KILL");
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// What a [`FaultProxy`] does with one request.
@@ -245,6 +296,29 @@ pub struct HttpReply {
     pub headers: Vec<(String, String)>,
     /// Body.
     pub body: Vec<u8>,
+    /// How the reply goes out.
+    pub delivery: Delivery,
+}
+
+/// How a [`HttpReply`] is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// Head with the body's `Content-Length`, then the body.
+    Whole,
+    /// Head with the full `Content-Length`, then only this many bytes of the body, then the
+    /// connection closes (a response cut off mid-way).
+    Truncated(usize),
+    /// Head without a length, then the first `prefix` bytes of the body once, then the rest
+    /// repeated until `total` bytes went out, then close (a body as large as wanted without
+    /// holding it; an unsized download).
+    Stream {
+        /// Bytes of the body sent once, first.
+        prefix: usize,
+        /// Bytes sent in all.
+        total: u64,
+    },
+    /// Close the connection without answering (a lost response).
+    Drop,
 }
 
 impl HttpReply {
@@ -254,7 +328,14 @@ impl HttpReply {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
             body: body.as_bytes().to_vec(),
+            delivery: Delivery::Whole,
         }
+    }
+
+    /// This reply sent as `delivery`.
+    pub fn delivered(mut self, delivery: Delivery) -> HttpReply {
+        self.delivery = delivery;
+        self
     }
 }
 
@@ -471,24 +552,14 @@ fn serve_connection(
     upstream: Option<&str>,
     requests: &std::sync::atomic::AtomicUsize,
 ) -> io::Result<()> {
-    use std::io::{Read, Write};
+    use std::io::Write;
     stream.set_nonblocking(false)?;
     let Some(request) = read_http_request(&mut stream)? else {
         return Ok(());
     };
     requests.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if let Some(reply) = handler(&request) {
-        let mut head = format!("HTTP/1.1 {} Stub\r\n", reply.status);
-        for (name, value) in &reply.headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str(&format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            reply.body.len()
-        ));
-        stream.write_all(head.as_bytes())?;
-        stream.write_all(&reply.body)?;
-        return stream.flush();
+        return send_reply(&mut stream, &reply);
     }
     let Some(upstream) = upstream else {
         stream.write_all(
@@ -496,11 +567,60 @@ fn serve_connection(
         )?;
         return stream.flush();
     };
+    let response = forward(upstream, &request)?;
+    stream.write_all(&response)?;
+    stream.flush()
+}
+
+/// Sends `request` to `upstream` (`127.0.0.1:port`) and returns its whole raw response (with
+/// `Connection: close`): for handlers that let the real server do the work, then misbehave.
+pub fn forward(upstream: &str, request: &HttpRequest) -> io::Result<Vec<u8>> {
+    use std::io::{Read, Write};
+    let upstream = upstream.trim_start_matches("http://").trim_end_matches('/');
     let mut backend = TcpStream::connect(upstream)?;
     backend.write_all(&force_close(&request.raw))?;
     let mut response = Vec::new();
     backend.read_to_end(&mut response)?;
-    stream.write_all(&force_close(&response))?;
+    Ok(force_close(&response))
+}
+
+fn send_reply(stream: &mut TcpStream, reply: &HttpReply) -> io::Result<()> {
+    use std::io::Write;
+    let mut head = format!("HTTP/1.1 {} Stub\r\n", reply.status);
+    for (name, value) in &reply.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    match reply.delivery {
+        Delivery::Drop => return Ok(()),
+        Delivery::Stream { .. } => head.push_str("Connection: close\r\n\r\n"),
+        Delivery::Whole | Delivery::Truncated(_) => head.push_str(&format!(
+            "Content-Length: {}\r\nConnection: close\r\n\r\n",
+            reply.body.len()
+        )),
+    }
+    stream.write_all(head.as_bytes())?;
+    match reply.delivery {
+        Delivery::Whole => stream.write_all(&reply.body)?,
+        Delivery::Truncated(bytes) => {
+            stream.write_all(&reply.body[..bytes.min(reply.body.len())])?;
+        }
+        Delivery::Stream { prefix, total } => {
+            let (once, repeated) = reply.body.split_at(prefix.min(reply.body.len()));
+            if stream.write_all(once).is_err() {
+                return Ok(());
+            }
+            let mut sent = once.len() as u64;
+            while sent < total && !repeated.is_empty() {
+                let chunk = &repeated[..(total - sent).min(repeated.len() as u64) as usize];
+                // The client stops reading once it has had enough: that ends the reply.
+                if stream.write_all(chunk).is_err() {
+                    return Ok(());
+                }
+                sent += chunk.len() as u64;
+            }
+        }
+        Delivery::Drop => {}
+    }
     stream.flush()
 }
 
@@ -573,4 +693,240 @@ with zipfile.ZipFile(wheel) as archive:
         target
     })
     .clone()
+}
+
+/// What a [`HostileServer`] does wrong. Requests it has no answer for are forwarded to the
+/// upstream server when one is given, else answered 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hostile {
+    /// `runs/search` answers a valid JSON object of this many bytes (a huge field nobody
+    /// asked for), sent without a length.
+    HugeBody(u64),
+    /// `runs/search` answers one run and the same `next_page_token` forever.
+    RepeatedPageToken,
+    /// The listing of an artifact directory gives `files` files of `listed` bytes each (or no
+    /// size when `None`); each file's body then streams `sent` bytes, unsized.
+    LyingArtifactSizes {
+        /// Files in the listing.
+        files: usize,
+        /// The size the listing claims.
+        listed: Option<u64>,
+        /// The bytes actually sent per file.
+        sent: u64,
+    },
+    /// `runs/get` answers a run whose `artifact_uri` is `mlflow-artifacts://{0}/1/r1/artifacts`
+    /// (another host), and artifact requests are answered as for a well-formed one-file model.
+    ForeignArtifactHost(String),
+    /// Every request is answered 400 with a message echoing the request's head (its
+    /// `Authorization` header included), padded to at least this many bytes.
+    ReflectAuthHeader(usize),
+    /// The first this many requests are forwarded, but their response is cut off halfway.
+    TruncatedBody(usize),
+    /// The first this many requests are forwarded (the real server does the work), then the
+    /// connection closes without an answer.
+    ResetAfterWork(usize),
+}
+
+/// A loopback HTTP server misbehaving in one [`Hostile`] way, recording every request.
+#[derive(Debug)]
+pub struct HostileServer {
+    stub: StubServer,
+    received: std::sync::Arc<std::sync::Mutex<Vec<HttpRequest>>>,
+}
+
+impl HostileServer {
+    /// Starts one, forwarding what the mode does not answer to `upstream` when given.
+    pub fn start(mode: Hostile, upstream: Option<&str>) -> io::Result<HostileServer> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let count = AtomicUsize::new(0);
+        let upstream_url = upstream.map(str::to_string);
+        let stub = StubServer::start(upstream, move |request| {
+            log.lock().unwrap().push(request.clone());
+            let index = count.fetch_add(1, Ordering::SeqCst);
+            let path = request.target.split('?').next().unwrap_or_default();
+            match &mode {
+                Hostile::HugeBody(bytes) => {
+                    path.ends_with("/runs/search").then(|| huge_json(*bytes))
+                }
+                Hostile::RepeatedPageToken => path.ends_with("/runs/search").then(|| {
+                    HttpReply::json(
+                        200,
+                        &format!(
+                            r#"{{"runs": [{}], "next_page_token": "same-token"}}"#,
+                            run_json("r1", "mlflow-artifacts:/1/r1/artifacts")
+                        ),
+                    )
+                }),
+                Hostile::LyingArtifactSizes {
+                    files,
+                    listed,
+                    sent,
+                } => artifact_reply(request, *files, *listed, *sent),
+                Hostile::ForeignArtifactHost(host) => {
+                    if path.ends_with("/runs/get") {
+                        let uri = format!("mlflow-artifacts://{host}/1/r1/artifacts");
+                        Some(HttpReply::json(
+                            200,
+                            &format!(r#"{{"run": {}}}"#, run_json("r1", &uri)),
+                        ))
+                    } else {
+                        artifact_reply(request, 1, Some(2), 2)
+                    }
+                }
+                Hostile::ReflectAuthHeader(padding) => {
+                    let head_end = request
+                        .raw
+                        .windows(4)
+                        .position(|window| window == b"\r\n\r\n")
+                        .unwrap_or(request.raw.len());
+                    let head = String::from_utf8_lossy(&request.raw[..head_end]).into_owned();
+                    let message = format!("bad request {head}{}", "x".repeat(*padding));
+                    let body = serde_json_string(&message);
+                    Some(HttpReply::json(
+                        400,
+                        &format!(r#"{{"error_code": "BAD_REQUEST", "message": {body}}}"#),
+                    ))
+                }
+                Hostile::TruncatedBody(first) if index < *first => {
+                    let upstream = upstream_url.as_deref()?;
+                    let raw = forward(upstream, request).ok()?;
+                    let mut reply = parse_raw_reply(&raw)?;
+                    let half = reply.body.len() / 2;
+                    reply.delivery = Delivery::Truncated(half);
+                    Some(reply)
+                }
+                Hostile::ResetAfterWork(first) if index < *first => {
+                    let upstream = upstream_url.as_deref()?;
+                    forward(upstream, request).ok()?;
+                    Some(HttpReply::json(200, "").delivered(Delivery::Drop))
+                }
+                Hostile::TruncatedBody(_) | Hostile::ResetAfterWork(_) => None,
+            }
+        })?;
+        Ok(HostileServer { stub, received })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:5123`.
+    pub fn url(&self) -> &str {
+        self.stub.url()
+    }
+
+    /// Every request received so far, in order.
+    pub fn received(&self) -> Vec<HttpRequest> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl HttpRequest {
+    /// The value of header `name` (case-insensitive), if the request had one.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head_end = self
+            .raw
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")?;
+        String::from_utf8_lossy(&self.raw[..head_end])
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.trim().to_string())
+    }
+}
+
+/// A JSON string literal of `text`.
+fn serde_json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One MLflow run as JSON.
+fn run_json(run_id: &str, artifact_uri: &str) -> String {
+    format!(
+        r#"{{"info": {{"run_id": "{run_id}", "run_uuid": "{run_id}", "experiment_id": "1", "run_name": "r", "status": "FINISHED", "start_time": 1, "artifact_uri": "{artifact_uri}", "lifecycle_stage": "active"}}, "data": {{}}}}"#
+    )
+}
+
+/// `{"runs": [], "padding": "xxx…"}` of about `bytes` bytes, streamed without a length.
+fn huge_json(bytes: u64) -> HttpReply {
+    // The opening once, then the padding repeated; the string is never closed, so a client
+    // reading it all would fail too, but it must give up at its size cap first.
+    let opening = r#"{"runs": [], "padding": ""#;
+    let body = format!("{opening}{}", "x".repeat(1 << 16));
+    HttpReply::json(200, &body).delivered(Delivery::Stream {
+        prefix: opening.len(),
+        total: bytes,
+    })
+}
+
+/// Listings and file bodies of an artifact tree `…/model` with `files` files `w{i}.bin`.
+fn artifact_reply(
+    request: &HttpRequest,
+    files: usize,
+    listed: Option<u64>,
+    sent: u64,
+) -> Option<HttpReply> {
+    let target = &request.target;
+    if let Some(query) = target.strip_prefix("/api/2.0/mlflow-artifacts/artifacts?path=") {
+        let path = query.replace("%2F", "/");
+        let body = if path.ends_with("/artifacts") {
+            r#"{"files": [{"path": "model", "is_dir": true}]}"#.to_string()
+        } else {
+            let entries: Vec<String> = (0..files)
+                .map(|i| match listed {
+                    Some(size) => {
+                        format!(r#"{{"path": "w{i}.bin", "is_dir": false, "file_size": {size}}}"#)
+                    }
+                    None => format!(r#"{{"path": "w{i}.bin", "is_dir": false}}"#),
+                })
+                .collect();
+            format!(r#"{{"files": [{}]}}"#, entries.join(", "))
+        };
+        return Some(HttpReply::json(200, &body));
+    }
+    target
+        .starts_with("/api/2.0/mlflow-artifacts/artifacts/")
+        .then(|| HttpReply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+            body: vec![b'w'; 64 << 10],
+            delivery: Delivery::Stream {
+                prefix: 0,
+                total: sent,
+            },
+        })
+}
+
+/// A raw HTTP response as a [`HttpReply`] (length and connection headers dropped).
+fn parse_raw_reply(raw: &[u8]) -> Option<HttpReply> {
+    let head_end = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| {
+            !["content-length", "connection", "transfer-encoding"]
+                .contains(&name.trim().to_ascii_lowercase().as_str())
+        })
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect();
+    Some(HttpReply {
+        status,
+        headers,
+        body: raw[head_end + 4..].to_vec(),
+        delivery: Delivery::Whole,
+    })
 }

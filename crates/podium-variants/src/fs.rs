@@ -1,10 +1,15 @@
-//! Atomic file writes: the one place podium replaces a file on disk.
+//! Atomic file writes (the one place podium replaces a file on disk) and bounded reads (the one
+//! place podium reads a small input file it did not write).
 //!
 //! A reader (another process, a crashed run resumed later) sees either the old file or the new
 //! one, never a half-written file: the bytes go to a temporary file in the same directory, are
 //! flushed to the device, and the temporary file is renamed over the destination.
+//!
+//! Inputs named by a user or a store (configs, `config.json`, test data, CA bundles) are read
+//! with [`read_regular_file`]: a FIFO, `/dev/zero` or a multi-gigabyte file would otherwise
+//! block or exhaust memory, so only regular files up to a size cap are read.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use serde::Serialize;
@@ -67,6 +72,76 @@ pub fn write_json_atomic<T: Serialize + ?Sized>(
     write_atomic(path, &bytes)
 }
 
+/// Size cap for config files (YAML and JSON written by people or the pipeline).
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads `path` whole when it is a regular file (after following symlinks) of at most
+/// `max_bytes` bytes. Anything else (a FIFO, a device such as `/dev/zero`, a directory, a file
+/// larger than the cap, also one that grows past it while being read) is an error of kind
+/// [`std::io::ErrorKind::InvalidInput`] saying which, without blocking or reading more than
+/// `max_bytes + 1` bytes. Callers wrap the error with the path and what the file is.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use podium_variants::fs::read_regular_file;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("config.json");
+/// std::fs::write(&path, b"{}")?;
+/// assert_eq!(read_regular_file(&path, 1024)?, b"{}");
+/// assert!(read_regular_file(&path, 1).is_err());
+/// assert!(read_regular_file(std::path::Path::new("/dev/zero"), 1024).is_err());
+/// # Ok(()) }
+/// ```
+pub fn read_regular_file(path: &Path, max_bytes: u64) -> std::io::Result<Vec<u8>> {
+    // Checked before opening: opening a FIFO for reading blocks until a writer appears.
+    let before = std::fs::metadata(path)?;
+    check_regular(&before, max_bytes)?;
+    let file = std::fs::File::open(path)?;
+    // Checked again on the opened file, in case the path was swapped in between.
+    let opened = file.metadata()?;
+    check_regular(&opened, max_bytes)?;
+    let capacity = usize::try_from(opened.len()).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_large(max_bytes));
+    }
+    Ok(bytes)
+}
+
+/// [`read_regular_file`] as UTF-8 text.
+pub fn read_regular_text(path: &Path, max_bytes: u64) -> std::io::Result<String> {
+    String::from_utf8(read_regular_file(path, max_bytes)?)
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::InvalidData, "not valid UTF-8 text"))
+}
+
+fn check_regular(meta: &std::fs::Metadata, max_bytes: u64) -> std::io::Result<()> {
+    let kind = meta.file_type();
+    if !kind.is_file() {
+        let what = if kind.is_dir() {
+            "a directory"
+        } else {
+            "not a regular file (a FIFO, socket or device)"
+        };
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{what}; only regular files are read"),
+        ));
+    }
+    if meta.len() > max_bytes {
+        return Err(too_large(max_bytes));
+    }
+    Ok(())
+}
+
+fn too_large(max_bytes: u64) -> std::io::Error {
+    std::io::Error::new(
+        std::io::ErrorKind::InvalidInput,
+        format!("larger than the {max_bytes}-byte limit"),
+    )
+}
+
 /// Makes the rename itself durable. Best effort: not every platform lets a directory be opened
 /// and synced, and the rename has already happened atomically either way.
 fn sync_directory(dir: &Path) {
@@ -95,6 +170,34 @@ mod tests {
             .map(|entry| entry.unwrap().file_name())
             .collect();
         assert_eq!(names, vec![std::ffi::OsString::from("index.json")]);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn bounded_reads_refuse_fifos_devices_and_large_files_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let started = std::time::Instant::now();
+        for path in [fifo.as_path(), Path::new("/dev/zero"), dir.path()] {
+            let err = read_regular_file(path, 1 << 20).unwrap_err();
+            assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{path:?}");
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let big = dir.path().join("big.json");
+        std::fs::write(&big, vec![b' '; 2048]).unwrap();
+        let err = read_regular_file(&big, 1024).unwrap_err();
+        assert!(err.to_string().contains("1024-byte limit"), "{err}");
+        assert_eq!(read_regular_file(&big, 2048).unwrap().len(), 2048);
+        std::fs::write(&big, [0xff, 0xfe]).unwrap();
+        assert_eq!(
+            read_regular_text(&big, 16).unwrap_err().kind(),
+            std::io::ErrorKind::InvalidData
+        );
     }
 
     #[test]

@@ -102,7 +102,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     Ok(code)
 }
 
-fn studies_table(studies: &[StudySummary]) -> comfy_table::Table {
+fn studies_table(studies: &[StudySummary]) -> output::Table {
     let mut table = output::table([
         "backbone",
         "study",
