@@ -1,14 +1,29 @@
 #!/usr/bin/env bash
 # Speed comparison of `podium select` with the Python MlflowClient doing the same selection
-# (scripts/select_python.py) on one generated MLflow SQLite store of 100,000 trial runs.
+# (scripts/select_python.py) on one generated MLflow store of 100,000 trial runs, read from the
+# SQLite file and, with --rest, through a multi-worker `mlflow server` on that file, next to the
+# REST page-transfer floor (scripts/rest_page_floor.py: the same candidate pages moved, unparsed).
 #
-# Usage: scripts/compare-select-speed.sh [WORK_DIR]   (default: target/select-bench)
-# Needs: the test venv (scripts/python-env.sh), a release build of podium, /usr/bin/time.
-# Prints wall time and peak memory of both, and fails when the champions differ.
+# Usage: scripts/compare-select-speed.sh [--rounds N] [--rest] [--workers W] [WORK_DIR]
+#        (defaults: 3 rounds, SQLite only, 4 workers, target/select-bench)
+# Needs: the test venv (scripts/python-env.sh), cargo, /usr/bin/time, jq.
+# Rounds alternate podium and Python so that load from other work hits both alike; each line
+# carries the load average. Fails when the champions differ.
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
-work="${1:-$repo/target/select-bench}"
+rounds=3
+rest=0
+workers=4
+work="$repo/target/select-bench"
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --rounds) rounds="$2"; shift 2 ;;
+    --rest) rest=1; shift ;;
+    --workers) workers="$2"; shift 2 ;;
+    *) work="$1"; shift ;;
+    esac
+done
 python="$(bash "$repo/scripts/python-env.sh")"
 mkdir -p "$work"
 db="$work/mlflow.db"
@@ -19,32 +34,65 @@ fi
 cargo build --release -p podium-cli --manifest-path "$repo/Cargo.toml"
 podium="${CARGO_TARGET_DIR:-$repo/target}/release/podium"
 
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+
 measure() { # name, command…
     local name="$1"
     shift
     # Exit status 1 = some backbone without a champion, which the store may legitimately have.
     /usr/bin/time -v "$@" >"$work/$name.json" 2>"$work/$name.time" || [ $? -eq 1 ]
-    local wall peak
+    local wall peak user sys
     wall="$(grep 'Elapsed (wall clock)' "$work/$name.time" | awk '{print $NF}')"
+    user="$(grep 'User time' "$work/$name.time" | awk '{print $NF}')"
+    sys="$(grep 'System time' "$work/$name.time" | awk '{print $NF}')"
     peak="$(grep 'Maximum resident set size' "$work/$name.time" | awk '{print $NF}')"
-    echo "$name: wall $wall, peak RSS $((peak / 1024)) MiB"
+    echo "$name: wall $wall, user $user s, sys $sys s, peak RSS $((peak / 1024)) MiB, load $(load)"
 }
-
-# Warm the page cache so neither side pays for the first read of the file.
-cat "$db" >/dev/null
-measure podium "$podium" select --tracking-uri "sqlite:///$db" --config-dir "$repo/config" \
-    --root "$work" --format json
-measure python "$python" "$repo/scripts/select_python.py" "sqlite:///$db" \
-    --config-dir "$repo/config"
 
 # Same champions: trial run, refit run, study group and stable score per backbone.
 summary='{champions: (.champions | map_values({trial_run_id: (.champion.trial_run_id // .trial_run_id),
     run_id: (.champion.run_id // .run_id), study_key_hash: (.champion.study_key_hash // .study_key_hash),
     stable_score: (.champion.stable_score // .stable_score)})), errors: (.errors | keys)}'
-if diff <(jq -S "$summary" "$work/podium.json") <(jq -S "$summary" "$work/python.json"); then
-    echo "same champions:"
-    jq -c "$summary" "$work/podium.json"
-else
-    echo "champions differ" >&2
-    exit 1
+same_champions() { # podium json, python json
+    if diff <(jq -S "$summary" "$1") <(jq -S "$summary" "$2") >/dev/null; then
+        echo "same champions: $(jq -c "$summary" "$1")"
+    else
+        echo "champions differ: $1 vs $2" >&2
+        exit 1
+    fi
+}
+
+compare() { # label, tracking uri, [floor base url]
+    local label="$1" uri="$2" floor="${3:-}"
+    for round in $(seq 1 "$rounds"); do
+        measure "podium-$label" "$podium" select --tracking-uri "$uri" \
+            --config-dir "$repo/config" --root "$work" --format json
+        measure "python-$label" "$python" "$repo/scripts/select_python.py" "$uri" \
+            --config-dir "$repo/config"
+        if [ -n "$floor" ]; then
+            echo "floor-$label: $("$python" "$repo/scripts/rest_page_floor.py" "$floor" \
+                --config-dir "$repo/config"), load $(load)"
+        fi
+        same_champions "$work/podium-$label.json" "$work/python-$label.json"
+    done
+    echo "podium --profile ($label):"
+    "$podium" select --tracking-uri "$uri" --config-dir "$repo/config" --root "$work" \
+        --format json --profile 2>&1 >/dev/null | grep -v '^\s*$' || true
+}
+
+# Warm the page cache so neither side pays for the first read of the file.
+cat "$db" >/dev/null
+compare sqlite "sqlite:///$db"
+
+if [ "$rest" -eq 1 ]; then
+    port=$((20000 + RANDOM % 20000))
+    "$(dirname "$python")/mlflow" server --backend-store-uri "sqlite:///$db" \
+        --host 127.0.0.1 --port "$port" --workers "$workers" >"$work/server.log" 2>&1 &
+    server=$!
+    trap 'kill "$server" 2>/dev/null || true' EXIT
+    for _ in $(seq 1 120); do
+        curl -sf "http://127.0.0.1:$port/health" >/dev/null && break
+        sleep 1
+    done
+    compare rest "http://127.0.0.1:$port" "http://127.0.0.1:$port"
 fi

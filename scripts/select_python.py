@@ -2,7 +2,7 @@
 
 Usage: python scripts/select_python.py TRACKING_URI [--config-dir config] [--page-size 1000]
 
-Runs DESIGN §5 steps 1–7 as the Python pipeline does, but with podium's fixes (every page read,
+Runs the champion-selection steps as the Python pipeline does, but with podium's fixes (every page read,
 deterministic tie-breaks, refit resolution that fails loudly): `MlflowClient.search_runs` with
 the same server-side filter, paging with `page_token` to the end. Supports what the comparison
 store needs (artifact check by tag, checkpoint_source refit|trial). Prints

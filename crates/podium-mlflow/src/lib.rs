@@ -34,6 +34,7 @@ pub mod query;
 pub mod rest;
 pub mod sqlite;
 pub mod store;
+pub mod timing;
 pub mod uri;
 
 pub use error::MlflowError;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Args;
 use podium_champion::config::SELECTION_CONFIG_FILE;
 use podium_champion::selection::GroupStatus;
-use podium_champion::{ChampionReport, SelectionConfig, Selector};
+use podium_champion::{ChampionReport, SelectionConfig, SelectionResults, Selector};
 use podium_keys::TagRegistry;
 use podium_mlflow::uri::{TrackingTarget, parse_tracking_uri, redact_uri, resolve_tracking_uri};
 use podium_variants::{Environment, ExperimentConfig, OutputLayout};
@@ -22,6 +22,10 @@ pub struct SelectArgs {
     /// Backbones to select (repeatable); default: every backbone of the HPO config of record.
     #[arg(long = "backbone", value_name = "B")]
     pub backbones: Vec<String>,
+    /// Print to stderr where each backbone's time went: waiting on the store, parsing its
+    /// answers, and the selection rules. Backbones are then selected one after another.
+    #[arg(long)]
+    pub profile: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -63,7 +67,11 @@ pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
         layout: &layout,
         environment: &environment,
     };
-    let results = selector.select_many(&backbones, &experiments);
+    let results = if args.profile {
+        select_profiled(&selector, &backbones, &experiments)
+    } else {
+        selector.select_many(&backbones, &experiments)
+    };
 
     match global.format {
         Format::Json => output::print_json(&JsonReport {
@@ -121,6 +129,59 @@ pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `select_many`, one backbone at a time so that each one's store and parsing time is its own,
+/// with a timing table on stderr. The rules' time is what remains of the backbone's wall time.
+fn select_profiled(
+    selector: &Selector<'_>,
+    backbones: &[String],
+    experiments: &ExperimentConfig,
+) -> SelectionResults {
+    podium_mlflow::timing::enable();
+    let seconds = |duration: std::time::Duration| format!("{:.3}", duration.as_secs_f64());
+    let mut results = SelectionResults::default();
+    let mut table = output::table([
+        "backbone",
+        "wall s",
+        "store s",
+        "parsing s",
+        "rules s",
+        "pages",
+        "runs",
+        "entries",
+    ]);
+    let mut unique: Vec<&String> = backbones.iter().collect();
+    unique.sort();
+    unique.dedup();
+    for backbone in unique {
+        let before = podium_mlflow::timing::snapshot();
+        let started = std::time::Instant::now();
+        let answer = selector.select(backbone, &experiments.hpo_experiment_name(backbone));
+        let wall = started.elapsed();
+        let spent = podium_mlflow::timing::snapshot().since(&before);
+        table.add_row(vec![
+            backbone.clone(),
+            seconds(wall),
+            seconds(spent.store),
+            seconds(spent.parsing),
+            seconds(wall.saturating_sub(spent.store + spent.parsing)),
+            spent.pages.to_string(),
+            spent.runs.to_string(),
+            spent.rows.to_string(),
+        ]);
+        match answer {
+            Ok(report) => {
+                results.champions.insert(backbone.clone(), report);
+            }
+            Err(err) => {
+                tracing::warn!("{err}");
+                results.errors.insert(backbone.clone(), err);
+            }
+        }
+    }
+    eprintln!("{table}");
+    results
 }
 
 fn row(backbone: &str, report: &ChampionReport) -> Vec<String> {
