@@ -11,7 +11,7 @@ use crate::error::KeysError;
 pub enum Tag {
     /// process.backbone — the backbone a run trains.
     Backbone,
-    /// process.stage — hpo_sweep, hpo_trial, hpo_refit, benchmark, final_training.
+    /// process.stage — hpo_sweep, hpo_trial, hpo_refit, benchmarking, final_training.
     Stage,
     /// process.variant — the HPO variant (study folder) number.
     Variant,
@@ -65,11 +65,33 @@ pub enum Tag {
     /// benchmark.restored_from_cache — on runs recreated from the disk cache: the benchmark run
     /// id the cache named.
     BenchmarkRestoredFromCache,
+
+    // ---- Benchmark runs as the pipeline writes and reads them (its tags.yaml sections and
+    // ---- names where it has them), plus the creation token that makes run creation retry-safe.
+    /// process.model — the short model name the pipeline tags benchmark runs with.
+    Model,
+    /// grouping.grouping_schema_version — "1" whenever a grouping hash is set.
+    GroupingSchemaVersion,
+    /// legacy.benchmark_config_hash — sha256 of the compact dump of the whole benchmark config.
+    BenchmarkConfigHash,
+    /// lineage.hpo_trial_run_id — the champion trial run a benchmark measured.
+    LineageHpoTrialRunId,
+    /// lineage.hpo_refit_run_id — the refit run whose checkpoint a benchmark measured.
+    LineageHpoRefitRunId,
+    /// mlflow.run_type — MLflow's run type (`benchmark` on benchmark runs).
+    MlflowRunType,
+    /// benchmark.source — what was benchmarked (`hpo_trial` for champions).
+    BenchmarkSource,
+    /// benchmark.benchmarked_model — the backbone as configured.
+    BenchmarkedModel,
+    /// benchmark.creation_token — a token the creating worker draws before `runs/create`, so a
+    /// retry after a lost response finds the run it already created.
+    BenchmarkCreationToken,
 }
 
 impl Tag {
     /// Every tag, in registry order.
-    pub const ALL: [Tag; 26] = [
+    pub const ALL: [Tag; 35] = [
         Tag::Backbone,
         Tag::Stage,
         Tag::Variant,
@@ -96,6 +118,15 @@ impl Tag {
         Tag::BenchmarkWorker,
         Tag::BenchmarkError,
         Tag::BenchmarkRestoredFromCache,
+        Tag::Model,
+        Tag::GroupingSchemaVersion,
+        Tag::BenchmarkConfigHash,
+        Tag::LineageHpoTrialRunId,
+        Tag::LineageHpoRefitRunId,
+        Tag::MlflowRunType,
+        Tag::BenchmarkSource,
+        Tag::BenchmarkedModel,
+        Tag::BenchmarkCreationToken,
     ];
 
     /// The (section, name) pair of `tags.yaml`.
@@ -127,6 +158,15 @@ impl Tag {
             Tag::BenchmarkWorker => ("benchmark", "worker"),
             Tag::BenchmarkError => ("benchmark", "error"),
             Tag::BenchmarkRestoredFromCache => ("benchmark", "restored_from_cache"),
+            Tag::Model => ("process", "model"),
+            Tag::GroupingSchemaVersion => ("grouping", "grouping_schema_version"),
+            Tag::BenchmarkConfigHash => ("legacy", "benchmark_config_hash"),
+            Tag::LineageHpoTrialRunId => ("lineage", "hpo_trial_run_id"),
+            Tag::LineageHpoRefitRunId => ("lineage", "hpo_refit_run_id"),
+            Tag::MlflowRunType => ("mlflow", "run_type"),
+            Tag::BenchmarkSource => ("benchmark", "source"),
+            Tag::BenchmarkedModel => ("benchmark", "benchmarked_model"),
+            Tag::BenchmarkCreationToken => ("benchmark", "creation_token"),
         }
     }
 
@@ -159,6 +199,15 @@ impl Tag {
             Tag::BenchmarkWorker => "code.benchmark.worker",
             Tag::BenchmarkError => "code.benchmark.error",
             Tag::BenchmarkRestoredFromCache => "code.benchmark.restored_from_cache",
+            Tag::Model => "code.model",
+            Tag::GroupingSchemaVersion => "code.grouping_schema_version",
+            Tag::BenchmarkConfigHash => "code.benchmark_config_hash",
+            Tag::LineageHpoTrialRunId => "code.lineage.hpo_trial_run_id",
+            Tag::LineageHpoRefitRunId => "code.lineage.hpo_refit_run_id",
+            Tag::MlflowRunType => "mlflow.runType",
+            Tag::BenchmarkSource => "benchmark_source",
+            Tag::BenchmarkedModel => "benchmarked_model",
+            Tag::BenchmarkCreationToken => "code.benchmark.creation_token",
         }
     }
 
@@ -178,8 +227,8 @@ pub mod stage {
     pub const HPO_TRIAL: &str = "hpo_trial";
     /// The refit (retrain on full data) of a trial.
     pub const HPO_REFIT: &str = "hpo_refit";
-    /// A benchmark run.
-    pub const BENCHMARK: &str = "benchmark";
+    /// A benchmark run (the pipeline's value: its tools find benchmark runs by it).
+    pub const BENCHMARK: &str = "benchmarking";
     /// A final training run.
     pub const FINAL_TRAINING: &str = "final_training";
 }
