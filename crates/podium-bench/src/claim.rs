@@ -83,6 +83,10 @@ pub fn claim_name(key: &str) -> String {
     format!("{CLAIM_PREFIX}{}", &digest[..32])
 }
 
+/// The longest lease accepted: a week. Longer ones would keep a dead worker's key blocked for
+/// longer than any benchmark takes, and would overflow expiry arithmetic.
+pub const MAX_LEASE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The lease from [`LEASE_ENV`] when set, else [`DEFAULT_LEASE`].
 pub fn lease_from_env() -> Result<Duration, BenchError> {
     match std::env::var(LEASE_ENV) {
@@ -90,17 +94,30 @@ pub fn lease_from_env() -> Result<Duration, BenchError> {
             parse_lease(&text).ok_or_else(|| BenchError::Config {
                 file: LEASE_ENV.into(),
                 key: LEASE_ENV.into(),
-                message: format!("{text:?} is not a positive number of seconds"),
+                message: format!(
+                    "{text:?} is not a number of seconds in (0, {}]",
+                    MAX_LEASE.as_secs()
+                ),
             })
         }
         _ => Ok(DEFAULT_LEASE),
     }
 }
 
-/// Parses a positive number of seconds.
+/// Parses a number of seconds in (0, [`MAX_LEASE`]]; anything else (not a number, zero,
+/// negative, NaN, infinite, longer than a week) is `None`.
+///
+/// ```
+/// use podium_bench::claim::parse_lease;
+/// assert_eq!(parse_lease("1.5").map(|d| d.as_millis()), Some(1500));
+/// assert_eq!(parse_lease("1e308"), None);
+/// assert_eq!(parse_lease("18446744073709551615"), None);
+/// assert_eq!(parse_lease("0"), None);
+/// ```
 pub fn parse_lease(text: &str) -> Option<Duration> {
     let seconds: f64 = text.trim().parse().ok()?;
-    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+    let valid = seconds.is_finite() && seconds > 0.0 && seconds <= MAX_LEASE.as_secs_f64();
+    valid.then(|| Duration::from_secs_f64(seconds))
 }
 
 /// A worker identity unique across machines and processes: `host:pid:random`.

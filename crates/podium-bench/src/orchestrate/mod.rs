@@ -385,6 +385,8 @@ pub enum Event<'a> {
         target: &'a BenchmarkTarget,
         /// The other worker, when known.
         owner: Option<&'a str>,
+        /// When its lease expires (Unix ms), when known.
+        expires_ms: Option<i64>,
     },
     /// A target is settled.
     Settled(&'a BenchmarkOutcome),
@@ -422,6 +424,8 @@ pub struct Orchestrator {
     cache: BenchmarkCache,
     experiment_id: Mutex<Option<String>>,
     session_start_ms: i64,
+    /// The holder last reported per key a worker waits on.
+    waits_logged: Mutex<BTreeMap<String, String>>,
 }
 
 impl Orchestrator {
@@ -441,6 +445,7 @@ impl Orchestrator {
             cache,
             experiment_id: Mutex::new(None),
             session_start_ms: now_ms(),
+            waits_logged: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -736,10 +741,12 @@ impl Orchestrator {
         }
         let claim = match self.options.claims.try_claim(&target.key)? {
             ClaimOutcome::Won(claim) => claim,
-            ClaimOutcome::Held { owner, .. } => {
+            ClaimOutcome::Held { owner, expires_ms } => {
+                self.log_wait(target, owner.as_deref(), expires_ms);
                 on_event(Event::Waiting {
                     target,
                     owner: owner.as_deref(),
+                    expires_ms,
                 });
                 return Ok(None);
             }
@@ -753,6 +760,35 @@ impl Orchestrator {
             }
         }
         result.map(Some)
+    }
+
+    /// Says at info level who holds `target`'s claim and until when — once per holder, not on
+    /// every poll.
+    fn log_wait(&self, target: &BenchmarkTarget, owner: Option<&str>, expires_ms: Option<i64>) {
+        let holder = owner.unwrap_or("a worker that has not tagged its claim yet");
+        let mut waits = self
+            .waits_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if waits.get(&target.key).map(String::as_str) == Some(holder) {
+            return;
+        }
+        waits.insert(target.key.clone(), holder.to_string());
+        let until = match expires_ms {
+            Some(expires) => format!(
+                "its lease ends in {:.1} s unless renewed",
+                (expires - now_ms()) as f64 / 1000.0
+            ),
+            None => format!(
+                "no lease yet; taken over after {:.0} s",
+                self.options.claims.lease().as_secs_f64()
+            ),
+        };
+        tracing::info!(
+            "{}: waiting for worker {holder}, which holds the claim of key {} ({until})",
+            target.backbone,
+            target.key
+        );
     }
 
     fn under_claim(

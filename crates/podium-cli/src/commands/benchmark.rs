@@ -120,7 +120,11 @@ impl Session {
     ) -> anyhow::Result<Orchestrator> {
         let lease = match lease_seconds {
             Some(seconds) => claim::parse_lease(&seconds.to_string()).with_context(|| {
-                format!("--lease-seconds {seconds}: expected a positive number of seconds")
+                format!(
+                    "--lease-seconds (or {}) {seconds}: expected a number of seconds in (0, {}]",
+                    claim::LEASE_ENV,
+                    claim::MAX_LEASE.as_secs()
+                )
             })?,
             None => claim::DEFAULT_LEASE,
         };
@@ -287,7 +291,7 @@ pub(crate) fn benchmark_step(
     let progress = progress_bar(global, remaining);
     let outcomes = orchestrator.run(plan, &|event| match event {
         Event::Measuring(target) => progress.set_message(format!("measuring {}", target.backbone)),
-        Event::Waiting { target, owner } => progress.set_message(format!(
+        Event::Waiting { target, owner, .. } => progress.set_message(format!(
             "{}: waiting for worker {}",
             target.backbone,
             owner.unwrap_or("(starting)")
@@ -319,11 +323,14 @@ pub(crate) fn benchmark_step(
     }))
 }
 
-/// Ctrl-C marks in-flight benchmark runs KILLED and releases claims, then exits 130.
+/// Ctrl-C, SIGTERM (what `timeout`, Docker, Kubernetes and Slurm send) and SIGHUP mark
+/// in-flight benchmark runs KILLED and release claims, then exit 130.
 fn install_interrupt_handler(in_flight: InFlight) {
     let installed = ctrlc::set_handler(move || {
         let killed = in_flight.interrupt_all();
-        eprintln!("interrupted: {killed} benchmark run(s) marked KILLED, claims released");
+        eprintln!(
+            "interrupted (Ctrl-C or SIGTERM): {killed} benchmark run(s) marked KILLED, claims released"
+        );
         std::process::exit(130);
     });
     if let Err(err) = installed {
