@@ -275,12 +275,22 @@ fn a_killed_worker_leaves_no_cache_and_its_claim_is_taken_over_after_the_lease()
 
 #[test]
 fn ctrl_c_marks_the_run_killed_and_releases_the_claim() {
+    a_signal_marks_the_run_killed_and_releases_the_claim("-INT");
+}
+
+/// What `timeout`, Docker, Kubernetes and Slurm send: handled like Ctrl-C.
+#[test]
+fn sigterm_marks_the_run_killed_and_releases_the_claim() {
+    a_signal_marks_the_run_killed_and_releases_the_claim("-TERM");
+}
+
+fn a_signal_marks_the_run_killed_and_releases_the_claim(signal: &str) {
     let project = sqlite_project(&BACKBONES[..1]);
     project.set_benchmark(SLOW_BENCHMARK);
     let mut worker = spawn_slow_worker(&project, "60");
     let running = wait_for_running_run(&project.uri);
     let status = Command::new("kill")
-        .args(["-INT", &worker.id().to_string()])
+        .args([signal, &worker.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -516,4 +526,28 @@ fn a_pipeline_measured_run_is_shown_as_the_pipelines_and_podium_still_measures()
     let (_, rank) = project.run_json(&["rank"]);
     assert_eq!(rank["ranked"][0]["latency_ms"].as_f64().unwrap(), ours, "{rank}");
     assert_eq!(rank["harness"], "podium");
+}
+
+#[test]
+fn absurd_leases_are_refused_with_a_clear_error_not_a_panic() {
+    let project = sqlite_project(&BACKBONES[..1]);
+    for (flag, env) in [
+        (None, Some("1e308")),
+        (Some("18446744073709551615"), None),
+        (Some("0"), None),
+    ] {
+        let mut command = project.podium(&["benchmark"]);
+        if let Some(seconds) = flag {
+            command.args(["--lease-seconds", seconds]);
+        }
+        if let Some(seconds) = env {
+            command.env("PODIUM_CLAIM_LEASE_SECONDS", seconds);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("604800"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(finished_benchmarks(&project.uri).is_empty());
 }
