@@ -101,8 +101,11 @@ pub enum CacheLookup {
     /// No file.
     Missing,
     /// A file that is not podium's result for this key (unreadable, not JSON of the right shape,
-    /// another key or harness version, or the pipeline's own result): a miss.
+    /// another key or harness version): a miss, replaced on the next write.
     Invalid(String),
+    /// The pipeline's own result (no `podium` object) occupies the file: a miss that is never
+    /// overwritten.
+    PipelineOwned(PathBuf),
 }
 
 /// The benchmark results of one environment.
@@ -129,7 +132,9 @@ fn safe_component(text: &str) -> Option<&str> {
 }
 
 fn prefix8(text: &str) -> &str {
-    text.char_indices().nth(8).map_or(text, |(end, _)| &text[..end])
+    text.char_indices()
+        .nth(8)
+        .map_or(text, |(end, _)| &text[..end])
 }
 
 impl BenchmarkCache {
@@ -185,7 +190,9 @@ impl BenchmarkCache {
         } else {
             podium_keys::sha256_hex(key)
         };
-        self.dir.join("cache").join(format!("benchmark_{stem}.json"))
+        self.dir
+            .join("cache")
+            .join(format!("benchmark_{stem}.json"))
     }
 
     /// Reads podium's entry of `key`; anything unusable is [`CacheLookup::Invalid`], never an
@@ -206,10 +213,7 @@ impl BenchmarkCache {
             }
         };
         let Some(podium) = document.get(PODIUM_FIELD) else {
-            return CacheLookup::Invalid(format!(
-                "{} holds the pipeline's result (no `{PODIUM_FIELD}` object), not podium's",
-                path.display()
-            ));
+            return CacheLookup::PipelineOwned(path);
         };
         match CachedBenchmark::deserialize(podium) {
             Ok(entry) if entry.benchmark_key != key => CacheLookup::Invalid(format!(
@@ -217,13 +221,11 @@ impl BenchmarkCache {
                 path.display(),
                 entry.benchmark_key
             )),
-            Ok(entry) if entry.harness_version != HARNESS_VERSION => {
-                CacheLookup::Invalid(format!(
-                    "{} was measured by harness version {}, not {HARNESS_VERSION}",
-                    path.display(),
-                    entry.harness_version
-                ))
-            }
+            Ok(entry) if entry.harness_version != HARNESS_VERSION => CacheLookup::Invalid(format!(
+                "{} was measured by harness version {}, not {HARNESS_VERSION}",
+                path.display(),
+                entry.harness_version
+            )),
             Ok(entry) => CacheLookup::Hit(entry),
             Err(err) => CacheLookup::Invalid(format!("{} is corrupt: {err}", path.display())),
         }
@@ -250,12 +252,18 @@ impl BenchmarkCache {
                 return Ok(None);
             }
         }
-        let context = || format!("writing the benchmark result of key {}", entry.benchmark_key);
-        let document = pipeline_document(entry, &self.device).map_err(|err| BenchError::Config {
-            file: path.clone(),
-            key: PODIUM_FIELD.into(),
-            message: format!("{}: {err}", context()),
-        })?;
+        let context = || {
+            format!(
+                "writing the benchmark result of key {}",
+                entry.benchmark_key
+            )
+        };
+        let document =
+            pipeline_document(entry, &self.device).map_err(|err| BenchError::Config {
+                file: path.clone(),
+                key: PODIUM_FIELD.into(),
+                message: format!("{}: {err}", context()),
+            })?;
         podium_variants::fs::write_json_atomic(&path, &document)
             .map_err(BenchError::layout(context()))?;
         Ok(Some(path))
@@ -267,7 +275,8 @@ impl BenchmarkCache {
 fn pipeline_document(entry: &CachedBenchmark, device: &str) -> Result<Value, serde_json::Error> {
     let mut document = Map::new();
     let mut batches: BTreeMap<u64, Map<String, Value>> = BTreeMap::new();
-    let number = |value: f64| serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number);
+    let number =
+        |value: f64| serde_json::Number::from_f64(value).map_or(Value::Null, Value::Number);
     for (name, value) in &entry.metrics {
         let Some(rest) = name.strip_prefix("latency_batch_") else {
             continue;
@@ -300,7 +309,10 @@ fn pipeline_document(entry: &CachedBenchmark, device: &str) -> Result<Value, ser
         document.insert(format!("batch_{batch}"), Value::Object(fields));
     }
     document.insert("device".into(), Value::String(device.to_string()));
-    document.insert("timestamp".into(), Value::String(utc_timestamp(entry.created_ms)));
+    document.insert(
+        "timestamp".into(),
+        Value::String(utc_timestamp(entry.created_ms)),
+    );
     document.insert(PODIUM_FIELD.into(), serde_json::to_value(entry)?);
     Ok(Value::Object(document))
 }
@@ -362,7 +374,10 @@ mod tests {
     fn the_file_has_the_pipelines_shape_with_podiums_object_inside() {
         let dir = tempfile::tempdir().unwrap();
         let cache = BenchmarkCache::new(dir.path(), &"b".repeat(64), "result.json");
-        let path = cache.write(&location(), &entry("r:d:e:b")).unwrap().unwrap();
+        let path = cache
+            .write(&location(), &entry("r:d:e:b"))
+            .unwrap()
+            .unwrap();
         assert!(path.ends_with("bert/study-ssssssss/trial-tttttttt/bench-bbbbbbbb/result.json"));
         let doc: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
         assert_eq!(doc["batch_1"]["mean_ms"], 1.25);
@@ -385,20 +400,29 @@ mod tests {
         let path = cache.path_for(&location(), key);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, b"{\"podium\": trunc").unwrap();
-        assert!(matches!(cache.read(&location(), key), CacheLookup::Invalid(m) if m.contains("corrupt")));
+        assert!(
+            matches!(cache.read(&location(), key), CacheLookup::Invalid(m) if m.contains("corrupt"))
+        );
         cache.write(&location(), &entry("r:other:e:b")).unwrap();
-        assert!(matches!(cache.read(&location(), key), CacheLookup::Invalid(m) if m.contains("holds key")));
+        assert!(
+            matches!(cache.read(&location(), key), CacheLookup::Invalid(m) if m.contains("holds key"))
+        );
         let mut old = entry(key);
         old.harness_version = HARNESS_VERSION - 1;
         cache.write(&location(), &old).unwrap();
-        assert!(matches!(cache.read(&location(), key), CacheLookup::Invalid(m) if m.contains("harness")));
+        assert!(
+            matches!(cache.read(&location(), key), CacheLookup::Invalid(m) if m.contains("harness"))
+        );
         cache.write(&location(), &entry(key)).unwrap();
         assert!(matches!(cache.read(&location(), key), CacheLookup::Hit(_)));
 
         // The pipeline's own result: not podium's, and never overwritten.
         let pipeline = b"{\"batch_1\": {\"mean_ms\": 9.0}, \"device\": \"cuda\"}";
         std::fs::write(&path, pipeline).unwrap();
-        assert!(matches!(cache.read(&location(), key), CacheLookup::Invalid(m) if m.contains("pipeline")));
+        assert_eq!(
+            cache.read(&location(), key),
+            CacheLookup::PipelineOwned(path.clone())
+        );
         assert_eq!(cache.write(&location(), &entry(key)).unwrap(), None);
         assert_eq!(std::fs::read(&path).unwrap(), pipeline);
     }
@@ -416,6 +440,9 @@ mod tests {
         odd.study_key_hash = "s".into();
         let path = cache.path_for(&odd, "a/b");
         assert!(path.starts_with("/o/cache"));
-        assert_eq!(path.file_name().unwrap().len(), "benchmark_.json".len() + 64);
+        assert_eq!(
+            path.file_name().unwrap().len(),
+            "benchmark_.json".len() + 64
+        );
     }
 }

@@ -197,8 +197,10 @@ impl Claims {
             // Owner, key and expiry travel in the create itself: a claim is never untagged,
             // and a retry after a lost response recognises its own claim by the owner tag.
             let claim_tags = self.new_claim_tags(key);
-            let claim_tags: Vec<(&str, &str)> =
-                claim_tags.iter().map(|(tag, value)| (*tag, value.as_str())).collect();
+            let claim_tags: Vec<(&str, &str)> = claim_tags
+                .iter()
+                .map(|(tag, value)| (*tag, value.as_str()))
+                .collect();
             match self.store.create_experiment_with_tags(&name, &claim_tags) {
                 Ok(experiment_id) => {
                     let claim = self.claim_of(&name, key, experiment_id);

@@ -189,10 +189,7 @@ impl BenchmarkReport {
             .flat_map(LatencyStats::metrics)
             .collect();
         if let Some(largest) = self.results.iter().max_by_key(|stats| stats.batch_size) {
-            metrics.insert(
-                THROUGHPUT_METRIC.into(),
-                largest.throughput_seq_per_s,
-            );
+            metrics.insert(THROUGHPUT_METRIC.into(), largest.throughput_seq_per_s);
         }
         metrics.insert("threads".into(), self.threads as f64);
         if let Some(tokenization) = &self.tokenization {

@@ -170,7 +170,12 @@ fn a_deleted_experiment_holding_the_name_is_reported() {
 /// lease on itself; anyone else still sees it held.
 fn a_retry_after_a_lost_create_recognises_its_own_claim(store: Arc<dyn TrackingStore>) {
     let tags = TagRegistry::defaults();
-    let alice = Claims::new(store.clone(), "alice".into(), Duration::from_secs(60), &tags);
+    let alice = Claims::new(
+        store.clone(),
+        "alice".into(),
+        Duration::from_secs(60),
+        &tags,
+    );
     let bob = Claims::new(store.clone(), "bob".into(), Duration::from_secs(60), &tags);
     let key = "lost:d:e:b";
     let expires = (podium_bench::claim::now_ms() + 60_000).to_string();
@@ -186,8 +191,14 @@ fn a_retry_after_a_lost_create_recognises_its_own_claim(store: Arc<dyn TrackingS
         )
         .unwrap();
     let experiment = store.get_experiment(&id).unwrap();
-    assert_eq!(experiment.tags[claim_tag::OWNER], "alice", "tagged in the create");
-    assert!(matches!(bob.try_claim(key).unwrap(), ClaimOutcome::Held { owner: Some(owner), .. } if owner == "alice"));
+    assert_eq!(
+        experiment.tags[claim_tag::OWNER],
+        "alice",
+        "tagged in the create"
+    );
+    assert!(
+        matches!(bob.try_claim(key).unwrap(), ClaimOutcome::Held { owner: Some(owner), .. } if owner == "alice")
+    );
     let claim = won(alice.try_claim(key).unwrap());
     assert_eq!(claim.experiment_id(), id);
     claim.release().unwrap();

@@ -251,10 +251,11 @@ pub fn rank_champions(
         let aggregated = aggregate_latency(&input.benchmarks, aggregation);
         // What the standing run lacks; with no usable latency, what the latest run lacks.
         let checked = aggregated.map(|(_, run)| run).or_else(|| {
-            input
-                .benchmarks
-                .iter()
-                .max_by(|a, b| a.start_time.cmp(&b.start_time).then_with(|| a.run_id.cmp(&b.run_id)))
+            input.benchmarks.iter().max_by(|a, b| {
+                a.start_time
+                    .cmp(&b.start_time)
+                    .then_with(|| a.run_id.cmp(&b.run_id))
+            })
         });
         let empty = BTreeMap::new();
         let metrics = checked.map_or(&empty, |run| &run.metrics);
@@ -270,7 +271,12 @@ pub fn rank_champions(
         let runs = input
             .benchmarks
             .iter()
-            .filter(|run| run.metrics.get(LATENCY_METRIC).copied().is_some_and(countable_metric))
+            .filter(|run| {
+                run.metrics
+                    .get(LATENCY_METRIC)
+                    .copied()
+                    .is_some_and(countable_metric)
+            })
             .count();
         match aggregated {
             Some((latency, run)) if problems.is_empty() => usable.push((input, latency, run, runs)),

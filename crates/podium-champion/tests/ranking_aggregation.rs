@@ -85,7 +85,9 @@ fn aggregates_follow_the_pipelines_definitions() {
     let mut with_nan = runs.clone();
     with_nan.push(sample("roberta-3", 400, f64::NAN));
     assert_eq!(
-        aggregate_latency(&with_nan, LatencyAggregation::Latest).unwrap().0,
+        aggregate_latency(&with_nan, LatencyAggregation::Latest)
+            .unwrap()
+            .0,
         20.0
     );
     assert!(aggregate_latency(&[], LatencyAggregation::Mean).is_none());

@@ -65,9 +65,7 @@ fn json_report_has_every_metric_per_batch_size() {
         metrics["throughput_batch_2_seq_per_s"]
     );
     for batch in [1, 2] {
-        for suffix in [
-            "ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "std_ms", "cv",
-        ] {
+        for suffix in ["ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "std_ms", "cv"] {
             let key = format!("latency_batch_{batch}_{suffix}");
             assert!(metrics[&key].as_f64().unwrap() >= 0.0, "{key}");
         }

@@ -441,7 +441,10 @@ fn podium_runs_pass_the_pipelines_existence_check(project: &Project) {
         assert!(doc["batch_1"]["mean_ms"].as_f64().unwrap() > 0.0, "{doc}");
         assert!(doc["batch_2"]["median_ms"].is_number(), "{doc}");
         assert_eq!(doc["podium"]["benchmark_key"], key.as_str());
-        assert_eq!(doc["podium"]["harness_version"], podium_bench::HARNESS_VERSION);
+        assert_eq!(
+            doc["podium"]["harness_version"],
+            podium_bench::HARNESS_VERSION
+        );
     }
 }
 
@@ -481,8 +484,14 @@ fn a_pipeline_measured_run_is_shown_as_the_pipelines_and_podium_still_measures()
         ("benchmark_key", key.as_str()),
         ("code.stage", "benchmarking"),
         ("code.model", "bert"),
-        ("code.study_key_hash", champion.tag("code.study_key_hash").unwrap()),
-        ("code.trial_key_hash", champion.tag("code.trial_key_hash").unwrap()),
+        (
+            "code.study_key_hash",
+            champion.tag("code.study_key_hash").unwrap(),
+        ),
+        (
+            "code.trial_key_hash",
+            champion.tag("code.trial_key_hash").unwrap(),
+        ),
         ("mlflow.runType", "benchmark"),
     ]
     .into_iter()
@@ -506,7 +515,11 @@ fn a_pipeline_measured_run_is_shown_as_the_pipelines_and_podium_still_measures()
 
     let (output, report) = project.run_json(&["benchmark"]);
     assert!(output.status.success(), "{report}");
-    assert_eq!(names(&report, "benchmarked"), ["bert-base-cased"], "{report}");
+    assert_eq!(
+        names(&report, "benchmarked"),
+        ["bert-base-cased"],
+        "{report}"
+    );
     let ours = report["results"]["bert-base-cased"]["latency_batch_1_ms"]
         .as_f64()
         .unwrap();
@@ -522,9 +535,16 @@ fn a_pipeline_measured_run_is_shown_as_the_pipelines_and_podium_still_measures()
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("measured by the pipeline: 1"), "{stdout}");
-    assert!(stdout.contains("benchmarked 0, skipped 1, restored 0, failed 0"), "{stdout}");
+    assert!(
+        stdout.contains("benchmarked 0, skipped 1, restored 0, failed 0"),
+        "{stdout}"
+    );
     let (_, rank) = project.run_json(&["rank"]);
-    assert_eq!(rank["ranked"][0]["latency_ms"].as_f64().unwrap(), ours, "{rank}");
+    assert_eq!(
+        rank["ranked"][0]["latency_ms"].as_f64().unwrap(),
+        ours,
+        "{rank}"
+    );
     assert_eq!(rank["harness"], "podium");
 }
 

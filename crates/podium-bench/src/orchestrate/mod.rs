@@ -46,10 +46,12 @@ use serde::Serialize;
 
 use crate::HARNESS_VERSION;
 use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
-use crate::cache::{BenchmarkCache, CacheLookup, CachedBenchmark, DEFAULT_FILENAME, ResultLocation};
+use crate::bench_config::BenchmarkConfig;
+use crate::cache::{
+    BenchmarkCache, CacheLookup, CachedBenchmark, DEFAULT_FILENAME, ResultLocation,
+};
 use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
 use crate::error::BenchError;
-use crate::bench_config::BenchmarkConfig;
 use crate::harness::InputSpec;
 
 pub use interrupt::InFlight;
@@ -266,13 +268,20 @@ pub fn status_of(
         };
     }
     match (finished, cache) {
-        (Some(run), CacheLookup::Hit(_)) => PlanStatus::Done(Box::new(run)),
+        // The pipeline's own file holds the place: MLflow alone holds podium's result.
+        (Some(run), CacheLookup::Hit(_) | CacheLookup::PipelineOwned(_)) => {
+            PlanStatus::Done(Box::new(run))
+        }
         (Some(run), _) => PlanStatus::RestoreCache(Box::new(run)),
         (None, CacheLookup::Hit(entry)) => PlanStatus::RestoreMlflow(Box::new(entry.clone())),
         (None, CacheLookup::Missing) => PlanStatus::ToRun("not benchmarked yet".into()),
         (None, CacheLookup::Invalid(reason)) => {
             PlanStatus::ToRun(format!("not in MLflow; cache unusable ({reason})"))
         }
+        (None, CacheLookup::PipelineOwned(path)) => PlanStatus::ToRun(format!(
+            "not in MLflow; {} is the pipeline's result, not podium's",
+            path.display()
+        )),
     }
 }
 
@@ -433,7 +442,9 @@ impl Orchestrator {
     pub fn new(options: OrchestratorOptions) -> Self {
         // `outputs/benchmarking/{env}`: the parent of the layout's `cache/` folder.
         let cache_dir = options.layout.benchmark_cache_dir(&options.environment);
-        let results_dir = cache_dir.parent().map_or(cache_dir.clone(), Path::to_path_buf);
+        let results_dir = cache_dir
+            .parent()
+            .map_or(cache_dir.clone(), Path::to_path_buf);
         let cache = BenchmarkCache::new(
             results_dir,
             &options.settings.benchmark_config_hash,
@@ -525,7 +536,9 @@ impl Orchestrator {
             &filter.status(RunStatus::Finished),
             ViewType::ActiveOnly,
         )
-        .map_err(BenchError::mlflow(format!("searching FINISHED benchmark runs of {what}")))
+        .map_err(BenchError::mlflow(format!(
+            "searching FINISHED benchmark runs of {what}"
+        )))
     }
 
     /// The harness version a run was measured by, when podium measured it.
@@ -560,20 +573,29 @@ impl Orchestrator {
     /// The FINISHED runs the pipeline measured for `target` — by its key, or by its study and
     /// trial key hashes (the pipeline's fallback) — i.e. those without podium's harness tag,
     /// sorted by start time then run id. Shown as the pipeline's results; never podium's.
-    pub fn pipeline_runs(&self, target: &BenchmarkTarget) -> Result<Vec<PipelineResult>, BenchError> {
+    pub fn pipeline_runs(
+        &self,
+        target: &BenchmarkTarget,
+    ) -> Result<Vec<PipelineResult>, BenchError> {
         let tags = &self.options.tags;
         let mut found: BTreeMap<String, PipelineResult> = BTreeMap::new();
         let by_key = Filter::new().tag_eq(tags.get(Tag::BenchmarkKey), &target.key);
         for run in self.finished_runs(by_key, &format!("key {}", target.key))? {
             if self.harness_of(&run).is_none() {
-                found.insert(run.id().to_string(), PipelineResult::of(target, &run, MatchedBy::BenchmarkKey, tags));
+                found.insert(
+                    run.id().to_string(),
+                    PipelineResult::of(target, &run, MatchedBy::BenchmarkKey, tags),
+                );
             }
         }
         if let Some(trial_key_hash) = &target.champion.trial_key_hash {
             let by_hashes = Filter::new()
                 .tag_eq(tags.get(Tag::StudyKeyHash), &target.champion.study_key_hash)
                 .tag_eq(tags.get(Tag::TrialKeyHash), trial_key_hash);
-            let what = format!("study {} trial {trial_key_hash}", target.champion.study_key_hash);
+            let what = format!(
+                "study {} trial {trial_key_hash}",
+                target.champion.study_key_hash
+            );
             for run in self.finished_runs(by_hashes, &what)? {
                 if self.harness_of(&run).is_none() && !found.contains_key(run.id()) {
                     found.insert(
@@ -654,7 +676,9 @@ impl Orchestrator {
                         start_time: entry.created_ms,
                         metrics: entry.metrics,
                     }],
-                    CacheLookup::Missing | CacheLookup::Invalid(_) => Vec::new(),
+                    CacheLookup::Missing
+                    | CacheLookup::Invalid(_)
+                    | CacheLookup::PipelineOwned(_) => Vec::new(),
                 })
             })
             .collect()
@@ -914,7 +938,10 @@ impl Orchestrator {
             (Tag::StudyKeyHash, champion.study_key_hash.clone()),
             // The pipeline sets it whenever a grouping hash is present (always, here).
             (Tag::GroupingSchemaVersion, "1".to_string()),
-            (Tag::BenchmarkConfigHash, settings.benchmark_config_hash.clone()),
+            (
+                Tag::BenchmarkConfigHash,
+                settings.benchmark_config_hash.clone(),
+            ),
             (Tag::LineageHpoTrialRunId, champion.trial_run_id.clone()),
             (Tag::MlflowRunType, "benchmark".to_string()),
             (Tag::BenchmarkSource, "hpo_trial".to_string()),
@@ -932,7 +959,10 @@ impl Orchestrator {
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
             (Tag::BenchmarkHarnessVersion, HARNESS_VERSION.to_string()),
-            (Tag::BenchmarkWorker, self.options.claims.owner().to_string()),
+            (
+                Tag::BenchmarkWorker,
+                self.options.claims.owner().to_string(),
+            ),
         ]
         .into_iter()
         .map(|(tag, value)| (registry.get(tag).to_string(), value))
@@ -1018,19 +1048,12 @@ impl Orchestrator {
                 ),
             })?;
         let token_tag = self.options.tags.get(Tag::BenchmarkCreationToken);
-        let token = format!(
-            "{}:{:016x}",
-            self.options.claims.owner(),
-            fastrand::u64(..)
-        );
+        let token = format!("{}:{:016x}", self.options.claims.owner(), fastrand::u64(..));
         let mut tags = tags.clone();
         tags.insert(token_tag.to_string(), token.clone());
-        let created = self.store().create_run(
-            &experiment_id,
-            &self.run_name(target),
-            now_ms(),
-            &tags,
-        );
+        let created =
+            self.store()
+                .create_run(&experiment_id, &self.run_name(target), now_ms(), &tags);
         let filter = Filter::new().tag_eq(token_tag, &token);
         let with_token = search_all(
             self.store(),
@@ -1057,10 +1080,12 @@ impl Orchestrator {
                 existing.clone()
             }
             (Err(_), None) => {
-                return created.map(|run| run.run_id).map_err(BenchError::mlflow(format!(
-                    "creating the benchmark run of {} (key {})",
-                    target.backbone, target.key
-                )));
+                return created
+                    .map(|run| run.run_id)
+                    .map_err(BenchError::mlflow(format!(
+                        "creating the benchmark run of {} (key {})",
+                        target.backbone, target.key
+                    )));
             }
         };
         for duplicate in found.iter().filter(|id| **id != kept) {
@@ -1087,10 +1112,18 @@ impl Orchestrator {
         let filter = Filter::new()
             .tag_eq(self.options.tags.get(Tag::BenchmarkKey), &target.key)
             .status(RunStatus::Running);
-        let runs = match search_all(self.store(), &[experiment_id], &filter, ViewType::ActiveOnly) {
+        let runs = match search_all(
+            self.store(),
+            &[experiment_id],
+            &filter,
+            ViewType::ActiveOnly,
+        ) {
             Ok(runs) => runs,
             Err(err) => {
-                tracing::warn!("{}: cannot look for orphaned RUNNING runs: {err}", target.backbone);
+                tracing::warn!(
+                    "{}: cannot look for orphaned RUNNING runs: {err}",
+                    target.backbone
+                );
                 return;
             }
         };

@@ -66,7 +66,12 @@ pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
         .values()
         .map(|report| BenchmarkTarget::new(report, orchestrator.settings()))
         .collect();
-    let ranking = ranking(&session, &orchestrator, &targets, args.aggregation.resolve())?;
+    let ranking = ranking(
+        &session,
+        &orchestrator,
+        &targets,
+        args.aggregation.resolve(),
+    )?;
     match global.format {
         Format::Json => output::print_json(&ranking)?,
         Format::Table => print_ranking(&ranking),

@@ -276,7 +276,11 @@ pub fn pipeline_existence_check(
         .collect();
     let out = podium_testkit::run_python(
         PIPELINE_EXISTENCE_CHECK,
-        &[uri, "t-benchmark", &serde_json::Value::Array(checks).to_string()],
+        &[
+            uri,
+            "t-benchmark",
+            &serde_json::Value::Array(checks).to_string(),
+        ],
     );
     serde_json::from_str(out.trim()).unwrap()
 }
