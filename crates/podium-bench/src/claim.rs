@@ -217,10 +217,12 @@ impl Claims {
                 Err(MlflowError::AlreadyExists { .. }) => {}
                 Err(source) => {
                     // The request may have reached the server before the response was lost.
-                    if let Ok(Some(existing)) = self.store.get_experiment_by_name(&name) {
-                        if let Some(claim) = self.own_claim(&name, key, &existing) {
-                            return Ok(ClaimOutcome::Won(claim));
-                        }
+                    let own = match self.store.get_experiment_by_name(&name) {
+                        Ok(Some(existing)) => self.own_claim(&name, key, &existing),
+                        _ => None,
+                    };
+                    if let Some(claim) = own {
+                        return Ok(ClaimOutcome::Won(claim));
                     }
                     return Err(BenchError::Mlflow {
                         context: format!("creating claim {name} for benchmark key {key}"),

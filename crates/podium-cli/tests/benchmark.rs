@@ -441,7 +441,11 @@ fn podium_runs_pass_the_pipelines_existence_check(project: &Project) {
         assert!(doc["batch_1"]["mean_ms"].as_f64().unwrap() > 0.0, "{doc}");
         assert!(doc["batch_2"]["median_ms"].is_number(), "{doc}");
         // The fallback check found the run of the first identity: its file holds that key.
-        let stored_key = if expected_by_key == 1 { key } else { &identities[0].0 };
+        let stored_key = if expected_by_key == 1 {
+            key
+        } else {
+            &identities[0].0
+        };
         assert_eq!(doc["podium"]["benchmark_key"], stored_key.as_str());
         assert_eq!(
             doc["podium"]["harness_version"],
