@@ -208,7 +208,7 @@ pub fn aggregate_latency(
 ///     input("distilbert", 0.86, vec![sample("b1", 1, 14.0), sample("b2", 2, 10.0)]),
 ///     input("bert", 0.88, vec![]),
 /// ];
-/// let ranking = rank(&inputs, &SelectionConfig::default(), LatencyAggregation::Latest);
+/// let ranking = rank_champions(&inputs, &SelectionConfig::default(), LatencyAggregation::Latest);
 /// // deberta: best metric (1.0), slowest (0.0) → 0.7·1 + 0.3·0 = 0.7; distilbert → 0.3.
 /// assert_eq!(ranking.ranked[0].backbone, "deberta");
 /// assert!((ranking.ranked[0].composite_score - 0.7).abs() < 1e-12);
