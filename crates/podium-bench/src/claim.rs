@@ -83,6 +83,10 @@ pub fn claim_name(key: &str) -> String {
     format!("{CLAIM_PREFIX}{}", &digest[..32])
 }
 
+/// The longest lease accepted: a week. Longer ones would keep a dead worker's key blocked for
+/// longer than any benchmark takes, and would overflow expiry arithmetic.
+pub const MAX_LEASE: Duration = Duration::from_secs(7 * 24 * 3600);
+
 /// The lease from [`LEASE_ENV`] when set, else [`DEFAULT_LEASE`].
 pub fn lease_from_env() -> Result<Duration, BenchError> {
     match std::env::var(LEASE_ENV) {
@@ -90,17 +94,30 @@ pub fn lease_from_env() -> Result<Duration, BenchError> {
             parse_lease(&text).ok_or_else(|| BenchError::Config {
                 file: LEASE_ENV.into(),
                 key: LEASE_ENV.into(),
-                message: format!("{text:?} is not a positive number of seconds"),
+                message: format!(
+                    "{text:?} is not a number of seconds in (0, {}]",
+                    MAX_LEASE.as_secs()
+                ),
             })
         }
         _ => Ok(DEFAULT_LEASE),
     }
 }
 
-/// Parses a positive number of seconds.
+/// Parses a number of seconds in (0, [`MAX_LEASE`]]; anything else (not a number, zero,
+/// negative, NaN, infinite, longer than a week) is `None`.
+///
+/// ```
+/// use podium_bench::claim::parse_lease;
+/// assert_eq!(parse_lease("1.5").map(|d| d.as_millis()), Some(1500));
+/// assert_eq!(parse_lease("1e308"), None);
+/// assert_eq!(parse_lease("18446744073709551615"), None);
+/// assert_eq!(parse_lease("0"), None);
+/// ```
 pub fn parse_lease(text: &str) -> Option<Duration> {
     let seconds: f64 = text.trim().parse().ok()?;
-    (seconds.is_finite() && seconds > 0.0).then(|| Duration::from_secs_f64(seconds))
+    let valid = seconds.is_finite() && seconds > 0.0 && seconds <= MAX_LEASE.as_secs_f64();
+    valid.then(|| Duration::from_secs_f64(seconds))
 }
 
 /// A worker identity unique across machines and processes: `host:pid:random`.
@@ -177,9 +194,16 @@ impl Claims {
         // Each pass either wins, sees a live claim, or removes an expired one; a few passes
         // cover a takeover followed by another worker winning the re-create.
         for _ in 0..4 {
-            match self.store.create_experiment(&name) {
+            // Owner, key and expiry travel in the create itself: a claim is never untagged,
+            // and a retry after a lost response recognises its own claim by the owner tag.
+            let claim_tags = self.new_claim_tags(key);
+            let claim_tags: Vec<(&str, &str)> = claim_tags
+                .iter()
+                .map(|(tag, value)| (*tag, value.as_str()))
+                .collect();
+            match self.store.create_experiment_with_tags(&name, &claim_tags) {
                 Ok(experiment_id) => {
-                    let claim = self.tag_new_claim(&name, key, experiment_id)?;
+                    let claim = self.claim_of(&name, key, experiment_id);
                     if let Some(previous) = taken_over {
                         fail_abandoned_run(
                             self.store.as_ref(),
@@ -192,6 +216,14 @@ impl Claims {
                 }
                 Err(MlflowError::AlreadyExists { .. }) => {}
                 Err(source) => {
+                    // The request may have reached the server before the response was lost.
+                    let own = match self.store.get_experiment_by_name(&name) {
+                        Ok(Some(existing)) => self.own_claim(&name, key, &existing),
+                        _ => None,
+                    };
+                    if let Some(claim) = own {
+                        return Ok(ClaimOutcome::Won(claim));
+                    }
                     return Err(BenchError::Mlflow {
                         context: format!("creating claim {name} for benchmark key {key}"),
                         source: Box::new(source),
@@ -215,6 +247,13 @@ impl Claims {
                         existing.experiment_id, existing.experiment_id
                     ),
                 });
+            }
+            if let Some(claim) = self.own_claim(&name, key, &existing) {
+                tracing::info!(
+                    "claim {name} of benchmark key {key} is already this worker's (a lost \
+                     response to its create): keeping it"
+                );
+                return Ok(ClaimOutcome::Won(claim));
             }
             let expires_ms = existing
                 .tags
@@ -257,13 +296,19 @@ impl Claims {
         }
     }
 
-    fn tag_new_claim(
-        &self,
-        name: &str,
-        key: &str,
-        experiment_id: String,
-    ) -> Result<Claim, BenchError> {
-        let claim = Claim {
+    /// The tags a new claim on `key` is created with.
+    fn new_claim_tags(&self, key: &str) -> [(&'static str, String); 3] {
+        let expires =
+            now_ms().saturating_add(i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX));
+        [
+            (claim_tag::OWNER, self.owner.clone()),
+            (claim_tag::KEY, key.to_string()),
+            (claim_tag::EXPIRES_MS, expires.to_string()),
+        ]
+    }
+
+    fn claim_of(&self, name: &str, key: &str, experiment_id: String) -> Claim {
+        Claim {
             store: self.store.clone(),
             name: name.to_string(),
             key: key.to_string(),
@@ -271,28 +316,21 @@ impl Claims {
             owner: self.owner.clone(),
             lease: self.lease,
             lost: Arc::new(AtomicBool::new(false)),
-        };
-        let tagged = [
-            (claim_tag::OWNER, self.owner.clone()),
-            (claim_tag::KEY, key.to_string()),
-            (claim_tag::EXPIRES_MS, claim.next_expiry().to_string()),
-        ]
-        .into_iter()
-        .try_for_each(|(tag, value)| {
-            self.store
-                .set_experiment_tag(&claim.experiment_id, tag, &value)
-        });
-        if let Err(source) = tagged {
-            // An untagged claim would block others for a whole lease: give it back now.
-            if let Err(err) = claim.bury_self("released") {
-                tracing::warn!("cannot give back claim {name}: {err}");
-            }
-            return Err(BenchError::Mlflow {
-                context: format!("tagging claim {name} for benchmark key {key}"),
-                source: Box::new(source),
-            });
         }
-        Ok(claim)
+    }
+
+    /// `existing` as this worker's own claim on `key` (active, for this key, owner tag = this
+    /// worker), with its lease renewed; `None` when it is not (or cannot be renewed).
+    fn own_claim(&self, name: &str, key: &str, existing: &Experiment) -> Option<Claim> {
+        let ours = existing.is_active()
+            && existing.tags.get(claim_tag::OWNER) == Some(&self.owner)
+            && existing.tags.get(claim_tag::KEY).map(String::as_str) == Some(key);
+        if !ours {
+            return None;
+        }
+        let claim = self.claim_of(name, key, existing.experiment_id.clone());
+        claim.renew().ok()?;
+        Some(claim)
     }
 
     /// Renames the claim experiment `existing` (by id, so a newer claim under the same name is

@@ -164,3 +164,57 @@ fn a_deleted_experiment_holding_the_name_is_reported() {
     let message = claims.try_claim("d:d:e:b").unwrap_err().to_string();
     assert!(message.contains("mlflow gc"), "{message}");
 }
+
+/// A lost response to the claim's create: the experiment exists with this worker's owner tag
+/// (tags travel in the create), and the retry recognises it as its own instead of waiting a
+/// lease on itself; anyone else still sees it held.
+fn a_retry_after_a_lost_create_recognises_its_own_claim(store: Arc<dyn TrackingStore>) {
+    let tags = TagRegistry::defaults();
+    let alice = Claims::new(
+        store.clone(),
+        "alice".into(),
+        Duration::from_secs(60),
+        &tags,
+    );
+    let bob = Claims::new(store.clone(), "bob".into(), Duration::from_secs(60), &tags);
+    let key = "lost:d:e:b";
+    let expires = (podium_bench::claim::now_ms() + 60_000).to_string();
+    // What alice's create did on the server before its response was lost.
+    let id = store
+        .create_experiment_with_tags(
+            &claim_name(key),
+            &[
+                (claim_tag::OWNER, "alice"),
+                (claim_tag::KEY, key),
+                (claim_tag::EXPIRES_MS, expires.as_str()),
+            ],
+        )
+        .unwrap();
+    let experiment = store.get_experiment(&id).unwrap();
+    assert_eq!(
+        experiment.tags[claim_tag::OWNER],
+        "alice",
+        "tagged in the create"
+    );
+    assert!(
+        matches!(bob.try_claim(key).unwrap(), ClaimOutcome::Held { owner: Some(owner), .. } if owner == "alice")
+    );
+    let claim = won(alice.try_claim(key).unwrap());
+    assert_eq!(claim.experiment_id(), id);
+    claim.release().unwrap();
+    won(bob.try_claim(key).unwrap());
+}
+
+#[test]
+fn a_retry_after_a_lost_create_recognises_its_own_claim_on_sqlite() {
+    let (_dir, store) = sqlite();
+    a_retry_after_a_lost_create_recognises_its_own_claim(store);
+}
+
+#[test]
+fn a_retry_after_a_lost_create_recognises_its_own_claim_on_a_server() {
+    let server = podium_testkit::MlflowServer::start().unwrap();
+    let store: Arc<dyn TrackingStore> =
+        Arc::from(podium_mlflow::open_store(Some(server.url())).unwrap());
+    a_retry_after_a_lost_create_recognises_its_own_claim(store);
+}

@@ -57,6 +57,6 @@ pub use best_trial::{
 };
 pub use config::SelectionConfig;
 pub use error::ChampionError;
-pub use ranking::{Ranking, RankingInput, rank_champions};
+pub use ranking::{BenchmarkSample, LatencyAggregation, Ranking, RankingInput, rank_champions};
 pub use selection::{ChampionReport, SelectionResults, Selector, select_champion};
 pub use verify::{HashProblem, HashReport, verify_hashes};

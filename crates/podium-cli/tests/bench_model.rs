@@ -59,13 +59,17 @@ fn json_report_has_every_metric_per_batch_size() {
     assert_eq!(report["model"]["model_type"], "distilbert");
     assert_eq!(report["model"]["bare_encoder"], false);
     let metrics = report["metrics"].as_object().unwrap();
+    // The pipeline's overall throughput: the largest batch size's.
+    assert_eq!(
+        metrics["throughput_samples_per_sec"],
+        metrics["throughput_batch_2_seq_per_s"]
+    );
     for batch in [1, 2] {
-        for suffix in [
-            "ms", "p90_ms", "p95_ms", "p99_ms", "mean_ms", "std_ms", "cv",
-        ] {
+        for suffix in ["ms", "p50_ms", "p90_ms", "p95_ms", "p99_ms", "std_ms", "cv"] {
             let key = format!("latency_batch_{batch}_{suffix}");
             assert!(metrics[&key].as_f64().unwrap() >= 0.0, "{key}");
         }
+        assert!(!metrics.contains_key(&format!("latency_batch_{batch}_mean_ms")));
         assert!(
             metrics[&format!("throughput_batch_{batch}_seq_per_s")]
                 .as_f64()

@@ -20,7 +20,7 @@ fn benchmark_runs(uri: &str) -> Vec<Run> {
     search_all(
         store.as_ref(),
         &[experiment.experiment_id],
-        &Filter::new().tag_eq("code.stage", "benchmark"),
+        &Filter::new().tag_eq("code.stage", "benchmarking"),
         ViewType::ActiveOnly,
     )
     .unwrap()
@@ -102,7 +102,7 @@ fn each_side_is_restored_from_the_other_without_measuring() {
 }
 
 #[test]
-fn benchmark_settings_change_the_key_but_run_mode_does_not_and_force_remeasures() {
+fn benchmark_settings_and_run_mode_change_the_key_and_force_remeasures() {
     let project = sqlite_project(&BACKBONES[..1]);
     let (_, first) = project.run_json(&["benchmark"]);
     assert_eq!(names(&first, "benchmarked").len(), 1);
@@ -117,12 +117,14 @@ fn benchmark_settings_change_the_key_but_run_mode_does_not_and_force_remeasures(
             .replace("iterations: 3", "iterations: 4")
             .replace("mode: null", "mode: reuse_if_exists"),
     );
-    let (_, same) = project.run_json(&["benchmark"]);
+    let (_, reuse) = project.run_json(&["benchmark"]);
     assert_eq!(
-        names(&same, "skipped").len(),
+        names(&reuse, "benchmarked").len(),
         1,
-        "run.mode is not part of the key: {same}"
+        "the key hashes the whole benchmark.yaml, run.mode included (the pipeline's key): {reuse}"
     );
+    let (_, same) = project.run_json(&["benchmark"]);
+    assert_eq!(names(&same, "skipped").len(), 1, "{same}");
 
     let (_, forced) = project.run_json(&["benchmark", "--force"]);
     assert_eq!(names(&forced, "benchmarked").len(), 1, "{forced}");
@@ -134,7 +136,7 @@ fn benchmark_settings_change_the_key_but_run_mode_does_not_and_force_remeasures(
     let (_, force_new) = project.run_json(&["benchmark"]);
     assert_eq!(names(&force_new, "benchmarked").len(), 1, "{force_new}");
     let counts: Vec<usize> = finished_benchmarks(&project.uri).into_values().collect();
-    assert_eq!(counts.iter().sum::<usize>(), 4);
+    assert_eq!(counts.iter().sum::<usize>(), 5);
 
     // run.mode: null inherits the HPO config's force_new.
     project.set_benchmark(&FAST_BENCHMARK.replace("iterations: 3", "iterations: 4"));
@@ -178,7 +180,7 @@ fn a_failure_leaves_the_run_failed_and_no_cache_file() {
     let runs = benchmark_runs(&project.uri);
     let failed: Vec<&Run> = runs
         .iter()
-        .filter(|run| run.tag("code.backbone") == Some("distilbert"))
+        .filter(|run| run.tag("code.model") == Some("distilbert"))
         .collect();
     assert_eq!(failed.len(), 1);
     assert_eq!(failed[0].info.status, RunStatus::Failed);
@@ -273,12 +275,22 @@ fn a_killed_worker_leaves_no_cache_and_its_claim_is_taken_over_after_the_lease()
 
 #[test]
 fn ctrl_c_marks_the_run_killed_and_releases_the_claim() {
+    a_signal_marks_the_run_killed_and_releases_the_claim("-INT");
+}
+
+/// What `timeout`, Docker, Kubernetes and Slurm send: handled like Ctrl-C.
+#[test]
+fn sigterm_marks_the_run_killed_and_releases_the_claim() {
+    a_signal_marks_the_run_killed_and_releases_the_claim("-TERM");
+}
+
+fn a_signal_marks_the_run_killed_and_releases_the_claim(signal: &str) {
     let project = sqlite_project(&BACKBONES[..1]);
     project.set_benchmark(SLOW_BENCHMARK);
     let mut worker = spawn_slow_worker(&project, "60");
     let running = wait_for_running_run(&project.uri);
     let status = Command::new("kill")
-        .args(["-INT", &worker.id().to_string()])
+        .args([signal, &worker.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
@@ -342,4 +354,226 @@ fn four_concurrent_workers_measure_each_key_once_on_a_server() {
         dir,
     };
     four_workers(&project);
+}
+
+/// `(benchmark_key, study_key_hash, trial_key_hash)` of every FINISHED podium benchmark run.
+fn run_identities(uri: &str) -> Vec<(String, String, String)> {
+    let mut identities: Vec<(String, String, String)> = benchmark_runs(uri)
+        .into_iter()
+        .filter(|run| run.info.status == RunStatus::Finished)
+        .map(|run| {
+            (
+                run.tag("benchmark_key").unwrap().to_string(),
+                run.tag("code.study_key_hash").unwrap().to_string(),
+                run.tag("code.trial_key_hash").unwrap().to_string(),
+            )
+        })
+        .collect();
+    identities.sort();
+    identities
+}
+
+/// Podium's runs are found by the pipeline's existence check (key first, then study + trial
+/// hash) and read with the pipeline's names; the pipeline's layout holds the disk results.
+fn podium_runs_pass_the_pipelines_existence_check(project: &Project) {
+    let (output, report) = project.run_json(&["benchmark"]);
+    assert!(output.status.success(), "{report}");
+    assert_eq!(names(&report, "benchmarked").len(), 2, "{report}");
+    let identities = run_identities(&project.uri);
+    assert_eq!(identities.len(), 2);
+    let mut checks = identities.clone();
+    // A key the store does not hold: the pipeline falls back to the study + trial hashes.
+    checks.push((
+        "elsewhere:d:e:c".to_string(),
+        identities[0].1.clone(),
+        identities[0].2.clone(),
+    ));
+    let found = support::pipeline_existence_check(&project.uri, &checks);
+    for (check, (key, study, trial)) in found.iter().zip(&checks) {
+        let expected_by_key = usize::from(!key.starts_with("elsewhere"));
+        assert_eq!(check["by_key"], expected_by_key, "{check}");
+        assert_eq!(check["by_hash"], 1, "{check}");
+        assert_eq!(check["stage"], "benchmarking", "{check}");
+        assert_eq!(check["run_type"], "benchmark", "{check}");
+        let run_name = check["run_name"].as_str().unwrap();
+        let bench8 = &check["config_hash"].as_str().unwrap()[..8];
+        let model = check["model"].as_str().unwrap();
+        assert_eq!(
+            run_name,
+            format!(
+                "local_{model}_benchmark_study-{}_trial-{}_bench-{bench8}",
+                &study[..8],
+                &trial[..8]
+            )
+        );
+        assert_eq!(
+            check["metrics"],
+            serde_json::json!([
+                "latency_batch_1_cv",
+                "latency_batch_1_ms",
+                "latency_batch_1_p50_ms",
+                "latency_batch_1_p90_ms",
+                "latency_batch_1_p95_ms",
+                "latency_batch_1_p99_ms",
+                "latency_batch_1_std_ms",
+                "throughput_samples_per_sec"
+            ])
+        );
+        assert_eq!(
+            check["params"],
+            serde_json::json!([
+                "benchmark_batch_sizes",
+                "benchmark_device",
+                "benchmark_iterations",
+                "benchmark_max_length",
+                "benchmark_warmup_iterations"
+            ])
+        );
+        let file = project
+            .cache_dir()
+            .join(model)
+            .join(format!("study-{}", &study[..8]))
+            .join(format!("trial-{}", &trial[..8]))
+            .join(format!("bench-{bench8}"))
+            .join("benchmark.json");
+        let doc: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert!(doc["batch_1"]["mean_ms"].as_f64().unwrap() > 0.0, "{doc}");
+        assert!(doc["batch_2"]["median_ms"].is_number(), "{doc}");
+        // The fallback check found the run of the first identity: its file holds that key.
+        let stored_key = if expected_by_key == 1 {
+            key
+        } else {
+            &identities[0].0
+        };
+        assert_eq!(doc["podium"]["benchmark_key"], stored_key.as_str());
+        assert_eq!(
+            doc["podium"]["harness_version"],
+            podium_bench::HARNESS_VERSION
+        );
+    }
+}
+
+#[test]
+fn podium_runs_pass_the_pipelines_existence_check_on_sqlite() {
+    podium_runs_pass_the_pipelines_existence_check(&sqlite_project(&BACKBONES[..2]));
+}
+
+#[test]
+fn podium_runs_pass_the_pipelines_existence_check_on_a_server() {
+    let server = podium_testkit::MlflowServer::start().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = podium_mlflow::open_store(Some(server.url())).unwrap();
+    support::populate(store.as_ref(), dir.path(), &BACKBONES[..2]);
+    support::write_configs(&dir.path().join("config"), &BACKBONES[..2]);
+    let project = Project {
+        uri: server.url().to_string(),
+        dir,
+    };
+    podium_runs_pass_the_pipelines_existence_check(&project);
+}
+
+#[test]
+fn a_pipeline_measured_run_is_shown_as_the_pipelines_and_podium_still_measures() {
+    let project = sqlite_project(&BACKBONES[..1]);
+    let (_, plan) = project.run_json(&["benchmark", "--dry-run"]);
+    let planned = &plan["plan"]["bert-base-cased"];
+    let key = planned["key"].as_str().unwrap().to_string();
+    let store = podium_mlflow::open_store(Some(&project.uri)).unwrap();
+    let champion = store
+        .get_run(planned["champion_run_id"].as_str().unwrap())
+        .unwrap();
+    // A run the pipeline's benchmark tracker wrote: its tags, PyTorch numbers, no podium
+    // harness tag.
+    let experiment = store.create_experiment("t-benchmark").unwrap();
+    let tags: std::collections::BTreeMap<String, String> = [
+        ("benchmark_key", key.as_str()),
+        ("code.stage", "benchmarking"),
+        ("code.model", "bert"),
+        (
+            "code.study_key_hash",
+            champion.tag("code.study_key_hash").unwrap(),
+        ),
+        (
+            "code.trial_key_hash",
+            champion.tag("code.trial_key_hash").unwrap(),
+        ),
+        ("mlflow.runType", "benchmark"),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let pipeline_run = store
+        .create_run(&experiment, "local_bert_benchmark_pipeline", 10, &tags)
+        .unwrap();
+    let point = podium_mlflow::MetricPoint {
+        key: "latency_batch_1_ms",
+        value: 999.0,
+        timestamp: 11,
+        step: 0,
+    };
+    store
+        .log_batch(&pipeline_run.run_id, &[point], &[], &[])
+        .unwrap();
+    store
+        .update_run(&pipeline_run.run_id, RunStatus::Finished, Some(12))
+        .unwrap();
+
+    let (output, report) = project.run_json(&["benchmark"]);
+    assert!(output.status.success(), "{report}");
+    assert_eq!(
+        names(&report, "benchmarked"),
+        ["bert-base-cased"],
+        "{report}"
+    );
+    let ours = report["results"]["bert-base-cased"]["latency_batch_1_ms"]
+        .as_f64()
+        .unwrap();
+    assert!(ours < 999.0, "podium's own measurement: {report}");
+    let pipeline = report["pipeline_results"].as_array().unwrap();
+    assert_eq!(pipeline.len(), 1, "{report}");
+    assert_eq!(pipeline[0]["run_id"], pipeline_run.run_id.as_str());
+    assert_eq!(pipeline[0]["matched_by"], "benchmark_key");
+    assert_eq!(pipeline[0]["metrics"]["latency_batch_1_ms"], 999.0);
+
+    // Done now (podium's run), the pipeline's run still shown apart and never ranked.
+    let output = project.podium(&["run"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("measured by the pipeline: 1"), "{stdout}");
+    assert!(
+        stdout.contains("benchmarked 0, skipped 1, restored 0, failed 0"),
+        "{stdout}"
+    );
+    let (_, rank) = project.run_json(&["rank"]);
+    assert_eq!(
+        rank["ranked"][0]["latency_ms"].as_f64().unwrap(),
+        ours,
+        "{rank}"
+    );
+    assert_eq!(rank["harness"], "podium");
+}
+
+#[test]
+fn absurd_leases_are_refused_with_a_clear_error_not_a_panic() {
+    let project = sqlite_project(&BACKBONES[..1]);
+    for (flag, env) in [
+        (None, Some("1e308")),
+        (Some("18446744073709551615"), None),
+        (Some("0"), None),
+    ] {
+        let mut command = project.podium(&["benchmark"]);
+        if let Some(seconds) = flag {
+            command.args(["--lease-seconds", seconds]);
+        }
+        if let Some(seconds) = env {
+            command.env("PODIUM_CLAIM_LEASE_SECONDS", seconds);
+        }
+        let output = command.output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("604800"), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
+    assert!(finished_benchmarks(&project.uri).is_empty());
 }

@@ -149,11 +149,18 @@ pub enum Tag {
     LegacyBenchmarkConfigHash,
     /// legacy.run_id_prefix — legacy run id prefix.
     LegacyRunIdPrefix,
+    /// benchmark.source — what was benchmarked (`hpo_trial` for champions).
+    BenchmarkSource,
+    /// benchmark.benchmarked_model — the backbone as configured.
+    BenchmarkedModel,
+    /// benchmark.creation_token — a token the creating worker draws before `runs/create`, so a
+    /// retry after a lost response finds the run it already created.
+    BenchmarkCreationToken,
 }
 
 impl Tag {
     /// Every tag, in registry order.
-    pub const ALL: [Tag; 67] = [
+    pub const ALL: [Tag; 70] = [
         Tag::Backbone,
         Tag::Stage,
         Tag::Variant,
@@ -221,6 +228,9 @@ impl Tag {
         Tag::LegacyVariant,
         Tag::LegacyBenchmarkConfigHash,
         Tag::LegacyRunIdPrefix,
+        Tag::BenchmarkSource,
+        Tag::BenchmarkedModel,
+        Tag::BenchmarkCreationToken,
     ];
 
     /// The (section, name) pair of `tags.yaml`.
@@ -293,6 +303,9 @@ impl Tag {
             Tag::LegacyVariant => ("legacy", "variant"),
             Tag::LegacyBenchmarkConfigHash => ("legacy", "benchmark_config_hash"),
             Tag::LegacyRunIdPrefix => ("legacy", "run_id_prefix"),
+            Tag::BenchmarkSource => ("benchmark", "source"),
+            Tag::BenchmarkedModel => ("benchmark", "benchmarked_model"),
+            Tag::BenchmarkCreationToken => ("benchmark", "creation_token"),
         }
     }
 
@@ -366,6 +379,9 @@ impl Tag {
             Tag::LegacyVariant => "code.variant",
             Tag::LegacyBenchmarkConfigHash => "code.benchmark_config_hash",
             Tag::LegacyRunIdPrefix => "code.run_id_prefix",
+            Tag::BenchmarkSource => "benchmark_source",
+            Tag::BenchmarkedModel => "benchmarked_model",
+            Tag::BenchmarkCreationToken => "code.benchmark.creation_token",
         }
     }
 
@@ -412,8 +428,6 @@ pub mod stage {
     pub const HPO_TRIAL: &str = "hpo_trial";
     /// podium's earlier sweep stage (kept until every reader uses [`HPO`]).
     pub const HPO_SWEEP: &str = "hpo_sweep";
-    /// podium's earlier benchmark stage (kept until every writer uses [`BENCHMARKING`]).
-    pub const BENCHMARK: &str = "benchmark";
 }
 
 /// The resolved registry: each [`Tag`] to the MLflow tag key in use.

@@ -1237,15 +1237,34 @@ impl TrackingStore for RestStore {
     }
 
     fn create_experiment(&self, name: &str) -> Result<String, MlflowError> {
+        self.create_experiment_with_tags(name, &[])
+    }
+
+    fn create_experiment_with_tags(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<String, MlflowError> {
+        #[derive(Serialize)]
+        struct Tag<'a> {
+            key: &'a str,
+            value: &'a str,
+        }
         #[derive(Serialize)]
         struct Request<'a> {
             name: &'a str,
+            #[serde(skip_serializing_if = "Vec::is_empty")]
+            tags: Vec<Tag<'a>>,
         }
         #[derive(Deserialize)]
         struct Response {
             experiment_id: String,
         }
-        match self.post::<_, Response>("experiments/create", &Request { name }) {
+        let request = Request {
+            name,
+            tags: tags.iter().map(|(key, value)| Tag { key, value }).collect(),
+        };
+        match self.post::<_, Response>("experiments/create", &request) {
             Ok(response) => Ok(response.experiment_id),
             Err(err) if is_already_exists(&err) => Err(MlflowError::AlreadyExists {
                 what: "experiment",

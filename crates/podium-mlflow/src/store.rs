@@ -27,6 +27,22 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
     /// This is MLflow's only atomic create, so claims are built on it.
     fn create_experiment(&self, name: &str) -> Result<String, MlflowError>;
 
+    /// Creates an experiment carrying `tags` from its first instant (one `experiments/create`
+    /// call with tags; one transaction on SQLite), so whoever reads the new experiment — a
+    /// retry after a lost response included — sees them. The default creates, then tags
+    /// (not atomic); the stores override it.
+    fn create_experiment_with_tags(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<String, MlflowError> {
+        let id = self.create_experiment(name)?;
+        for (key, value) in tags {
+            self.set_experiment_tag(&id, key, value)?;
+        }
+        Ok(id)
+    }
+
     /// The experiment with this id (active or deleted); [`MlflowError::NotFound`] if none.
     fn get_experiment(&self, experiment_id: &str) -> Result<Experiment, MlflowError>;
 

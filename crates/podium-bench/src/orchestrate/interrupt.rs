@@ -1,4 +1,4 @@
-//! What a Ctrl-C must clean up: benchmark runs in flight (marked KILLED) and claims held
+//! What a Ctrl-C or SIGTERM must clean up: benchmark runs in flight (marked KILLED) and claims held
 //! (released so other workers need not wait for the lease).
 //!
 //! The binary installs the signal handler and calls [`InFlight::interrupt_all`]; the library
@@ -100,7 +100,7 @@ impl InFlight {
             if let Some(run_id) = &entry.run_id {
                 let result = self
                     .store
-                    .set_tag(run_id, &self.error_tag, "interrupted by the user (Ctrl-C)")
+                    .set_tag(run_id, &self.error_tag, "interrupted (Ctrl-C or SIGTERM)")
                     .and_then(|()| {
                         self.store
                             .update_run(run_id, RunStatus::Killed, Some(now_ms()))

@@ -1,7 +1,15 @@
-//! Idempotent benchmarking of champions (DESIGN §6): each champion's benchmark key is measured
-//! once, recorded in the benchmark experiment (MLflow) and in the disk cache, and either side
-//! is restored from the other without measuring again. Concurrent workers on one tracking store
+//! Idempotent benchmarking of champions: each champion's benchmark key
+//! (`{champion_run_id}:{data_fp}:{eval_fp}:{config_hash(benchmark.yaml)}`, the pipeline's) is
+//! measured once, recorded in the benchmark experiment (MLflow) as a run the pipeline's own
+//! tools read, and on disk where the pipeline puts results ([`crate::cache`]); either side is
+//! restored from the other without measuring again. Concurrent workers on one tracking store
 //! coordinate through [`crate::claim`].
+//!
+//! Done for podium means a FINISHED run with the key **and** podium's harness tag at the
+//! current [`HARNESS_VERSION`] (or the disk result holding both). Runs the pipeline measured
+//! (found by the key, or by study + trial key hash, without podium's harness tag) are reported
+//! as the pipeline's ([`Orchestrator::pipeline_results`]), never counted as done and never
+//! ranked against podium's latencies.
 //!
 //! The order of writes is what makes crashes harmless: the MLflow run is created RUNNING,
 //! gets its metrics, and is marked FINISHED only while this worker still holds the key's claim;
@@ -26,8 +34,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use podium_champion::ChampionReport;
+use podium_champion::ranking::BenchmarkSample;
 use podium_champion::selection::Champion;
-use podium_keys::{PyValue, Tag, TagRegistry, stage};
+use podium_keys::{PyValue, Separators, Tag, TagRegistry, stage};
 use podium_mlflow::{
     Filter, MetricPoint, MlflowError, Run, RunStatus, TrackingStore, ViewType, search_all,
 };
@@ -38,7 +47,9 @@ use serde::Serialize;
 use crate::HARNESS_VERSION;
 use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
 use crate::bench_config::BenchmarkConfig;
-use crate::cache::{BenchmarkCache, CacheLookup, CachedBenchmark};
+use crate::cache::{
+    BenchmarkCache, CacheLookup, CachedBenchmark, DEFAULT_FILENAME, ResultLocation,
+};
 use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
 use crate::error::BenchError;
 use crate::harness::InputSpec;
@@ -49,14 +60,21 @@ pub use measure::{CheckpointMeasurer, Measurement, Measurer};
 /// MLflow's limit on a tag value is larger, but error messages this long are noise.
 const MAX_ERROR_TAG_CHARS: usize = 4000;
 
-/// The benchmark settings in force: the typed config for the harness, its fingerprint for
-/// the key, the run mode, and the fingerprints used when a champion run has no tags for them.
+/// The benchmark settings in force: the typed config for the harness, its hashes for the key,
+/// the run tags and the disk layout, the run mode, and the fingerprints used when a champion
+/// run has no tags for them.
 #[derive(Debug, Clone)]
 pub struct BenchmarkSettings {
     /// `config/benchmark.yaml`, validated.
     pub config: BenchmarkConfig,
-    /// The benchmark fingerprint (config hash without `run`, with the harness version).
-    pub bench_fingerprint: String,
+    /// `podium_keys::config_hash` of the whole benchmark.yaml: the key's last part.
+    pub config_hash: String,
+    /// sha256 of the compact dump of the whole benchmark.yaml (the pipeline's
+    /// `benchmark_config_hash`): the `code.benchmark_config_hash` tag, `bench-{b8}` folder and
+    /// run name.
+    pub benchmark_config_hash: String,
+    /// `output.filename` (default `benchmark.json`).
+    pub output_filename: String,
     /// `run.mode` after inheriting the HPO config's mode.
     pub run_mode: RunMode,
     /// Re-measure even when a result exists (`force_new`, or `--force`).
@@ -121,9 +139,20 @@ impl BenchmarkSettings {
                 source: Box::new(source),
             }
         };
+        let output_filename = hashing_view
+            .get("output")
+            .and_then(|output| output.get("filename"))
+            .and_then(PyValue::as_str)
+            .unwrap_or(DEFAULT_FILENAME)
+            .to_string();
         Ok(Self {
-            bench_fingerprint: podium_keys::benchmark_fingerprint(&hashing_view, HARNESS_VERSION)
-                .map_err(keys_error("benchmark"))?,
+            config_hash: podium_keys::config_hash(&hashing_view)
+                .map_err(keys_error("benchmark config hash"))?,
+            benchmark_config_hash: podium_keys::sha256_hex(
+                &podium_keys::py_json(&hashing_view, Separators::Compact)
+                    .map_err(keys_error("benchmark config hash"))?,
+            ),
+            output_filename,
             run_mode: RunMode::inherit(config.run_mode, hpo_mode),
             force: force || RunMode::inherit(config.run_mode, hpo_mode) == RunMode::ForceNew,
             default_data_fingerprint: podium_keys::data_fingerprint(&data)
@@ -174,7 +203,7 @@ impl BenchmarkTarget {
             &champion.run_id,
             &data_fingerprint,
             &eval_fingerprint,
-            &settings.bench_fingerprint,
+            &settings.config_hash,
         );
         Self {
             backbone: backbone.to_string(),
@@ -183,6 +212,15 @@ impl BenchmarkTarget {
             key,
             data_fingerprint,
             eval_fingerprint,
+        }
+    }
+
+    /// Where the target's result lives on disk.
+    pub fn location(&self) -> ResultLocation {
+        ResultLocation {
+            model: self.model.clone(),
+            study_key_hash: self.champion.study_key_hash.clone(),
+            trial_key_hash: self.champion.trial_key_hash.clone(),
         }
     }
 }
@@ -230,13 +268,20 @@ pub fn status_of(
         };
     }
     match (finished, cache) {
-        (Some(run), CacheLookup::Hit(_)) => PlanStatus::Done(Box::new(run)),
+        // The pipeline's own file holds the place: MLflow alone holds podium's result.
+        (Some(run), CacheLookup::Hit(_) | CacheLookup::PipelineOwned(_)) => {
+            PlanStatus::Done(Box::new(run))
+        }
         (Some(run), _) => PlanStatus::RestoreCache(Box::new(run)),
         (None, CacheLookup::Hit(entry)) => PlanStatus::RestoreMlflow(Box::new(entry.clone())),
         (None, CacheLookup::Missing) => PlanStatus::ToRun("not benchmarked yet".into()),
         (None, CacheLookup::Invalid(reason)) => {
             PlanStatus::ToRun(format!("not in MLflow; cache unusable ({reason})"))
         }
+        (None, CacheLookup::PipelineOwned(path)) => PlanStatus::ToRun(format!(
+            "not in MLflow; {} is the pipeline's result, not podium's",
+            path.display()
+        )),
     }
 }
 
@@ -294,6 +339,50 @@ pub struct BenchmarkOutcome {
     pub error: Option<String>,
 }
 
+/// How a pipeline-measured run was found for a target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MatchedBy {
+    /// Its `benchmark_key` tag is the target's key.
+    BenchmarkKey,
+    /// Its study and trial key hashes are the champion's (the pipeline's fallback lookup).
+    StudyTrialHash,
+}
+
+/// A FINISHED benchmark run the pipeline measured (no podium harness tag) for a champion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PipelineResult {
+    /// The champion's backbone.
+    pub backbone: String,
+    /// The pipeline's benchmark run.
+    pub run_id: String,
+    /// Its run name.
+    pub run_name: String,
+    /// Its `benchmark_key` tag, when set.
+    pub benchmark_key: Option<String>,
+    /// How it was found.
+    pub matched_by: MatchedBy,
+    /// Start time, Unix milliseconds.
+    pub start_time: Option<i64>,
+    /// Its metrics, under the pipeline's names and meanings.
+    #[serde(with = "podium_mlflow::model::metric_map")]
+    pub metrics: BTreeMap<String, f64>,
+}
+
+impl PipelineResult {
+    fn of(target: &BenchmarkTarget, run: &Run, matched_by: MatchedBy, tags: &TagRegistry) -> Self {
+        Self {
+            backbone: target.backbone.clone(),
+            run_id: run.id().to_string(),
+            run_name: run.info.run_name.clone(),
+            benchmark_key: run.tag(tags.get(Tag::BenchmarkKey)).map(str::to_string),
+            matched_by,
+            start_time: run.info.start_time,
+            metrics: run.metrics.clone(),
+        }
+    }
+}
+
 /// Progress notifications for a caller drawing a bar or logging.
 #[derive(Debug)]
 pub enum Event<'a> {
@@ -305,6 +394,8 @@ pub enum Event<'a> {
         target: &'a BenchmarkTarget,
         /// The other worker, when known.
         owner: Option<&'a str>,
+        /// When its lease expires (Unix ms), when known.
+        expires_ms: Option<i64>,
     },
     /// A target is settled.
     Settled(&'a BenchmarkOutcome),
@@ -342,17 +433,30 @@ pub struct Orchestrator {
     cache: BenchmarkCache,
     experiment_id: Mutex<Option<String>>,
     session_start_ms: i64,
+    /// The holder last reported per key a worker waits on.
+    waits_logged: Mutex<BTreeMap<String, String>>,
 }
 
 impl Orchestrator {
     /// An orchestrator; nothing is read or written yet.
     pub fn new(options: OrchestratorOptions) -> Self {
-        let cache = BenchmarkCache::new(options.layout.benchmark_cache_dir(&options.environment));
+        // `outputs/benchmarking/{env}`: the parent of the layout's `cache/` folder.
+        let cache_dir = options.layout.benchmark_cache_dir(&options.environment);
+        let results_dir = cache_dir
+            .parent()
+            .map_or(cache_dir.clone(), Path::to_path_buf);
+        let cache = BenchmarkCache::new(
+            results_dir,
+            &options.settings.benchmark_config_hash,
+            &options.settings.output_filename,
+        )
+        .with_device(&options.settings.config.device);
         Self {
             options,
             cache,
             experiment_id: Mutex::new(None),
             session_start_ms: now_ms(),
+            waits_logged: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -421,34 +525,110 @@ impl Orchestrator {
         }
     }
 
-    /// The latest FINISHED benchmark run of `key` (one search), if any.
-    pub fn finished_run(&self, key: &str) -> Result<Option<Run>, BenchError> {
+    /// FINISHED runs of the benchmark experiment matching `filter`.
+    fn finished_runs(&self, filter: Filter, what: &str) -> Result<Vec<Run>, BenchError> {
         let Some(experiment_id) = self.experiment_id(false)? else {
-            return Ok(None);
+            return Ok(Vec::new());
         };
-        let filter = Filter::new()
-            .tag_eq(self.options.tags.get(Tag::BenchmarkKey), key)
-            .status(RunStatus::Finished);
-        let runs = search_all(
+        search_all(
             self.store(),
             &[experiment_id],
-            &filter,
+            &filter.status(RunStatus::Finished),
             ViewType::ActiveOnly,
         )
         .map_err(BenchError::mlflow(format!(
-            "searching FINISHED benchmark runs of key {key}"
-        )))?;
-        Ok(runs.into_iter().max_by(|a, b| {
+            "searching FINISHED benchmark runs of {what}"
+        )))
+    }
+
+    /// The harness version a run was measured by, when podium measured it.
+    fn harness_of<'r>(&self, run: &'r Run) -> Option<&'r str> {
+        run.tag(self.options.tags.get(Tag::BenchmarkHarnessVersion))
+    }
+
+    /// Podium's FINISHED runs of `key` by the current harness, oldest first (start time, then
+    /// run id): the runs ranking aggregates. One search.
+    pub fn podium_runs(&self, key: &str) -> Result<Vec<Run>, BenchError> {
+        let filter = Filter::new().tag_eq(self.options.tags.get(Tag::BenchmarkKey), key);
+        let current = HARNESS_VERSION.to_string();
+        let mut runs: Vec<Run> = self
+            .finished_runs(filter, &format!("key {key}"))?
+            .into_iter()
+            .filter(|run| self.harness_of(run) == Some(current.as_str()))
+            .collect();
+        runs.sort_by(|a, b| {
             a.info
                 .start_time
                 .cmp(&b.info.start_time)
                 .then_with(|| a.id().cmp(b.id()))
-        }))
+        });
+        Ok(runs)
+    }
+
+    /// The latest FINISHED run of `key` that podium measured with the current harness, if any.
+    pub fn finished_run(&self, key: &str) -> Result<Option<Run>, BenchError> {
+        Ok(self.podium_runs(key)?.pop())
+    }
+
+    /// The FINISHED runs the pipeline measured for `target` — by its key, or by its study and
+    /// trial key hashes (the pipeline's fallback) — i.e. those without podium's harness tag,
+    /// sorted by start time then run id. Shown as the pipeline's results; never podium's.
+    pub fn pipeline_runs(
+        &self,
+        target: &BenchmarkTarget,
+    ) -> Result<Vec<PipelineResult>, BenchError> {
+        let tags = &self.options.tags;
+        let mut found: BTreeMap<String, PipelineResult> = BTreeMap::new();
+        let by_key = Filter::new().tag_eq(tags.get(Tag::BenchmarkKey), &target.key);
+        for run in self.finished_runs(by_key, &format!("key {}", target.key))? {
+            if self.harness_of(&run).is_none() {
+                found.insert(
+                    run.id().to_string(),
+                    PipelineResult::of(target, &run, MatchedBy::BenchmarkKey, tags),
+                );
+            }
+        }
+        if let Some(trial_key_hash) = &target.champion.trial_key_hash {
+            let by_hashes = Filter::new()
+                .tag_eq(tags.get(Tag::StudyKeyHash), &target.champion.study_key_hash)
+                .tag_eq(tags.get(Tag::TrialKeyHash), trial_key_hash);
+            let what = format!(
+                "study {} trial {trial_key_hash}",
+                target.champion.study_key_hash
+            );
+            for run in self.finished_runs(by_hashes, &what)? {
+                if self.harness_of(&run).is_none() && !found.contains_key(run.id()) {
+                    found.insert(
+                        run.id().to_string(),
+                        PipelineResult::of(target, &run, MatchedBy::StudyTrialHash, tags),
+                    );
+                }
+            }
+        }
+        let mut results: Vec<PipelineResult> = found.into_values().collect();
+        results.sort_by(|a, b| {
+            a.start_time
+                .cmp(&b.start_time)
+                .then_with(|| a.run_id.cmp(&b.run_id))
+        });
+        Ok(results)
+    }
+
+    /// The pipeline-measured results of every target, in target order.
+    pub fn pipeline_results(
+        &self,
+        targets: &[BenchmarkTarget],
+    ) -> Result<Vec<PipelineResult>, BenchError> {
+        let mut all = Vec::new();
+        for target in targets {
+            all.extend(self.pipeline_runs(target)?);
+        }
+        Ok(all)
     }
 
     fn status(&self, target: &BenchmarkTarget) -> Result<PlanStatus, BenchError> {
         let finished = self.finished_run(&target.key)?;
-        let cache = self.cache.read(&target.key);
+        let cache = self.cache.read(&target.location(), &target.key);
         Ok(status_of(
             finished,
             &cache,
@@ -469,21 +649,36 @@ impl Orchestrator {
             .collect()
     }
 
-    /// The recorded result of each target, MLflow first, else the disk cache; `None` when
+    /// The recorded results of each target, for ranking: podium's FINISHED runs of its key by
+    /// the current harness (oldest first), else the disk result as one sample; empty when
     /// neither has one.
     pub fn results(
         &self,
         targets: &[BenchmarkTarget],
-    ) -> Result<Vec<Option<BTreeMap<String, f64>>>, BenchError> {
+    ) -> Result<Vec<Vec<BenchmarkSample>>, BenchError> {
         targets
             .iter()
             .map(|target| {
-                if let Some(run) = self.finished_run(&target.key)? {
-                    return Ok(Some(run.metrics));
+                let runs = self.podium_runs(&target.key)?;
+                if !runs.is_empty() {
+                    return Ok(runs
+                        .into_iter()
+                        .map(|run| BenchmarkSample {
+                            run_id: run.id().to_string(),
+                            start_time: run.info.start_time.unwrap_or(0),
+                            metrics: run.metrics,
+                        })
+                        .collect());
                 }
-                Ok(match self.cache.read(&target.key) {
-                    CacheLookup::Hit(entry) => Some(entry.metrics),
-                    CacheLookup::Missing | CacheLookup::Invalid(_) => None,
+                Ok(match self.cache.read(&target.location(), &target.key) {
+                    CacheLookup::Hit(entry) => vec![BenchmarkSample {
+                        run_id: entry.benchmark_run_id,
+                        start_time: entry.created_ms,
+                        metrics: entry.metrics,
+                    }],
+                    CacheLookup::Missing
+                    | CacheLookup::Invalid(_)
+                    | CacheLookup::PipelineOwned(_) => Vec::new(),
                 })
             })
             .collect()
@@ -570,10 +765,12 @@ impl Orchestrator {
         }
         let claim = match self.options.claims.try_claim(&target.key)? {
             ClaimOutcome::Won(claim) => claim,
-            ClaimOutcome::Held { owner, .. } => {
+            ClaimOutcome::Held { owner, expires_ms } => {
+                self.log_wait(target, owner.as_deref(), expires_ms);
                 on_event(Event::Waiting {
                     target,
                     owner: owner.as_deref(),
+                    expires_ms,
                 });
                 return Ok(None);
             }
@@ -589,6 +786,35 @@ impl Orchestrator {
         result.map(Some)
     }
 
+    /// Says at info level who holds `target`'s claim and until when — once per holder, not on
+    /// every poll.
+    fn log_wait(&self, target: &BenchmarkTarget, owner: Option<&str>, expires_ms: Option<i64>) {
+        let holder = owner.unwrap_or("a worker that has not tagged its claim yet");
+        let mut waits = self
+            .waits_logged
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if waits.get(&target.key).map(String::as_str) == Some(holder) {
+            return;
+        }
+        waits.insert(target.key.clone(), holder.to_string());
+        let until = match expires_ms {
+            Some(expires) => format!(
+                "its lease ends in {:.1} s unless renewed",
+                (expires - now_ms()) as f64 / 1000.0
+            ),
+            None => format!(
+                "no lease yet; taken over after {:.0} s",
+                self.options.claims.lease().as_secs_f64()
+            ),
+        };
+        tracing::info!(
+            "{}: waiting for worker {holder}, which holds the claim of key {} ({until})",
+            target.backbone,
+            target.key
+        );
+    }
+
     fn under_claim(
         &self,
         target: &BenchmarkTarget,
@@ -599,8 +825,12 @@ impl Orchestrator {
         match self.status(target)? {
             PlanStatus::Done(run) => Ok(self.outcome_from_run(target, Outcome::Skipped, &run)),
             PlanStatus::RestoreCache(run) => self.restore_cache(target, &run),
-            PlanStatus::RestoreMlflow(entry) => self.restore_mlflow(target, &entry, claim),
+            PlanStatus::RestoreMlflow(entry) => {
+                self.fail_orphans(target);
+                self.restore_mlflow(target, &entry, claim)
+            }
             PlanStatus::ToRun(reason) => {
+                self.fail_orphans(target);
                 tracing::info!("{}: measuring ({reason})", target.backbone);
                 on_event(Event::Measuring(target));
                 self.measure(target, claim)
@@ -654,6 +884,7 @@ impl Orchestrator {
     ) -> CachedBenchmark {
         CachedBenchmark {
             benchmark_key: target.key.clone(),
+            harness_version: HARNESS_VERSION,
             backbone: target.backbone.clone(),
             champion_run_id: target.champion.run_id.clone(),
             benchmark_run_id: run_id.to_string(),
@@ -678,92 +909,98 @@ impl Orchestrator {
             .end_time
             .or(run.info.start_time)
             .unwrap_or_else(now_ms);
-        let path = self.cache.write(&self.cache_entry(
-            target,
-            run.id(),
-            &run.metrics,
-            &run.tags,
-            created,
-        ))?;
-        tracing::info!(
-            "{}: restored {} from FINISHED run {}",
-            target.backbone,
-            path.display(),
-            run.id()
-        );
+        let written = self.cache.write(
+            &target.location(),
+            &self.cache_entry(target, run.id(), &run.metrics, &run.tags, created),
+        )?;
+        if let Some(path) = written {
+            tracing::info!(
+                "{}: restored {} from FINISHED run {}",
+                target.backbone,
+                path.display(),
+                run.id()
+            );
+        }
         Ok(self.outcome_from_run(target, Outcome::RestoredCache, run))
     }
 
-    /// The tags of a new benchmark run of `target`.
+    /// The tags of a new benchmark run of `target`: those the pipeline's benchmark tracker
+    /// writes (stage, model, grouping hashes, benchmark config hash, lineage, run type, key,
+    /// source) and podium's own `code.benchmark.*` tags.
     fn run_tags(&self, target: &BenchmarkTarget) -> BTreeMap<String, String> {
         let registry = &self.options.tags;
         let champion = &target.champion;
+        let settings = &self.options.settings;
         let mut run_tags: BTreeMap<String, String> = [
-            (registry.get(Tag::BenchmarkKey), target.key.clone()),
-            (registry.get(Tag::Stage), stage::BENCHMARK.to_string()),
-            (registry.get(Tag::Backbone), target.model.clone()),
+            (Tag::BenchmarkKey, target.key.clone()),
+            (Tag::Stage, stage::BENCHMARKING.to_string()),
+            (Tag::Model, target.model.clone()),
+            (Tag::StudyKeyHash, champion.study_key_hash.clone()),
+            // The pipeline sets it whenever a grouping hash is present (always, here).
+            (Tag::GroupingSchemaVersion, "1".to_string()),
             (
-                registry.get(Tag::StudyKeyHash),
-                champion.study_key_hash.clone(),
+                Tag::LegacyBenchmarkConfigHash,
+                settings.benchmark_config_hash.clone(),
             ),
+            (Tag::LineageHpoTrialRunId, champion.trial_run_id.clone()),
+            (Tag::MlflowRunType, "benchmark".to_string()),
+            (Tag::BenchmarkSource, "hpo_trial".to_string()),
+            (Tag::BenchmarkedModel, target.backbone.clone()),
+            (Tag::DataFingerprint, target.data_fingerprint.clone()),
+            (Tag::EvalFingerprint, target.eval_fingerprint.clone()),
+            (Tag::BenchmarkChampionRunId, champion.run_id.clone()),
+            (Tag::BenchmarkTrialRunId, champion.trial_run_id.clone()),
             (
-                registry.get(Tag::DataFingerprint),
-                target.data_fingerprint.clone(),
-            ),
-            (
-                registry.get(Tag::EvalFingerprint),
-                target.eval_fingerprint.clone(),
-            ),
-            (
-                registry.get(Tag::BenchmarkChampionRunId),
-                champion.run_id.clone(),
-            ),
-            (
-                registry.get(Tag::BenchmarkTrialRunId),
-                champion.trial_run_id.clone(),
-            ),
-            (
-                registry.get(Tag::BenchmarkEnvironment),
+                Tag::BenchmarkEnvironment,
                 self.options.environment.as_str().to_string(),
             ),
             (
-                registry.get(Tag::BenchmarkPodiumVersion),
+                Tag::BenchmarkPodiumVersion,
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
+            (Tag::BenchmarkHarnessVersion, HARNESS_VERSION.to_string()),
             (
-                registry.get(Tag::BenchmarkHarnessVersion),
-                HARNESS_VERSION.to_string(),
-            ),
-            (
-                registry.get(Tag::BenchmarkWorker),
+                Tag::BenchmarkWorker,
                 self.options.claims.owner().to_string(),
             ),
         ]
         .into_iter()
-        .map(|(key, value)| (key.to_string(), value))
+        .map(|(tag, value)| (registry.get(tag).to_string(), value))
         .collect();
         let optional = [
-            (
-                registry.get(Tag::TrialKeyHash),
-                champion.trial_key_hash.as_ref(),
-            ),
-            (
-                registry.get(Tag::LineageHpoSweepRunId),
-                champion.sweep_run_id.as_ref(),
-            ),
-            (
-                registry.get(Tag::BenchmarkRefitRunId),
-                champion.refit_run_id.as_ref(),
-            ),
+            (Tag::TrialKeyHash, champion.trial_key_hash.as_ref()),
+            (Tag::LineageHpoSweepRunId, champion.sweep_run_id.as_ref()),
+            (Tag::LineageHpoRefitRunId, champion.refit_run_id.as_ref()),
+            (Tag::BenchmarkRefitRunId, champion.refit_run_id.as_ref()),
         ];
-        for (key, value) in optional {
+        for (tag, value) in optional {
             if let Some(value) = value {
-                run_tags.insert(key.to_string(), value.clone());
+                run_tags.insert(registry.get(tag).to_string(), value.clone());
             }
         }
         run_tags
     }
 
+    /// The run name the pipeline gives a benchmark run:
+    /// `{env}_{model}_benchmark_study-{s8}_trial-{t8}_bench-{b8}` (`unknown` for a missing hash).
+    fn run_name(&self, target: &BenchmarkTarget) -> String {
+        let short = |hash: Option<&str>| -> String {
+            match hash {
+                Some(hash) if !hash.is_empty() => hash.chars().take(8).collect(),
+                _ => "unknown".to_string(),
+            }
+        };
+        format!(
+            "{}_{}_benchmark_study-{}_trial-{}_bench-{}",
+            self.options.environment.as_str(),
+            target.model,
+            short(Some(&target.champion.study_key_hash)),
+            short(target.champion.trial_key_hash.as_deref()),
+            short(Some(&self.options.settings.benchmark_config_hash)),
+        )
+    }
+
+    /// The params of a measured run: the pipeline's `benchmark_*` params, then podium's own.
     fn params(&self) -> Vec<(&'static str, String)> {
         let config = &self.options.settings.config;
         let (input, test_data) = match &config.input {
@@ -771,12 +1008,13 @@ impl Orchestrator {
             InputSpec::TestData { path } => ("test_data", path.display().to_string()),
         };
         let mut params = vec![
-            ("batch_sizes", format!("{:?}", config.batch_sizes)),
-            ("max_length", config.max_length.to_string()),
-            ("warmup", config.warmup.to_string()),
-            ("iterations", config.iterations.to_string()),
+            // Python's str() of a list of ints: `[1, 8, 32]`.
+            ("benchmark_batch_sizes", format!("{:?}", config.batch_sizes)),
+            ("benchmark_iterations", config.iterations.to_string()),
+            ("benchmark_warmup_iterations", config.warmup.to_string()),
+            ("benchmark_max_length", config.max_length.to_string()),
+            ("benchmark_device", config.device.clone()),
             ("min_duration_s", config.min_duration_s.to_string()),
-            ("device", config.device.clone()),
             ("input", input.to_string()),
             (
                 "run_mode",
@@ -790,6 +1028,10 @@ impl Orchestrator {
         params
     }
 
+    /// Creates the RUNNING benchmark run of `target`, safely against lost responses: the run
+    /// carries a fresh creation token, and when `runs/create` fails (or a retry inside the
+    /// store created it twice) the runs carrying the token are looked up — one is kept, any
+    /// duplicate is marked FAILED — before the error is believed.
     fn create_run(
         &self,
         target: &BenchmarkTarget,
@@ -805,19 +1047,97 @@ impl Orchestrator {
                     self.options.benchmark_experiment
                 ),
             })?;
-        let run = self
-            .store()
-            .create_run(
-                &experiment_id,
-                &format!("benchmark-{}", target.model),
-                now_ms(),
-                tags,
-            )
-            .map_err(BenchError::mlflow(format!(
-                "creating the benchmark run of {} (key {})",
-                target.backbone, target.key
-            )))?;
-        Ok(run.run_id)
+        let token_tag = self.options.tags.get(Tag::BenchmarkCreationToken);
+        let token = format!("{}:{:016x}", self.options.claims.owner(), fastrand::u64(..));
+        let mut tags = tags.clone();
+        tags.insert(token_tag.to_string(), token.clone());
+        let created =
+            self.store()
+                .create_run(&experiment_id, &self.run_name(target), now_ms(), &tags);
+        let filter = Filter::new().tag_eq(token_tag, &token);
+        let with_token = search_all(
+            self.store(),
+            std::slice::from_ref(&experiment_id),
+            &filter,
+            ViewType::ActiveOnly,
+        );
+        let mut found: Vec<String> = match &with_token {
+            Ok(runs) => runs.iter().map(|run| run.id().to_string()).collect(),
+            Err(err) => {
+                tracing::warn!("cannot look up benchmark runs by creation token {token}: {err}");
+                Vec::new()
+            }
+        };
+        found.sort();
+        let kept = match (&created, found.first()) {
+            (Ok(run), _) => run.run_id.clone(),
+            (Err(err), Some(existing)) => {
+                tracing::warn!(
+                    "{}: creating the benchmark run failed ({err}), but run {existing} with \
+                     this worker's creation token exists: using it",
+                    target.backbone
+                );
+                existing.clone()
+            }
+            (Err(_), None) => {
+                return created
+                    .map(|run| run.run_id)
+                    .map_err(BenchError::mlflow(format!(
+                        "creating the benchmark run of {} (key {})",
+                        target.backbone, target.key
+                    )));
+            }
+        };
+        for duplicate in found.iter().filter(|id| **id != kept) {
+            tracing::warn!(
+                "{}: run {duplicate} is a second create of run {kept} (a lost response was \
+                 retried): marking it FAILED",
+                target.backbone
+            );
+            self.mark_failed_with(
+                duplicate,
+                &format!("duplicate create of benchmark run {kept} after a lost response"),
+            );
+        }
+        Ok(kept)
+    }
+
+    /// Marks FAILED every RUNNING benchmark run of `key` other than those podium is measuring
+    /// right now: called under the key's claim, so their workers' claims are gone (they died,
+    /// or lost the response to their `runs/create`).
+    fn fail_orphans(&self, target: &BenchmarkTarget) {
+        let Ok(Some(experiment_id)) = self.experiment_id(false) else {
+            return;
+        };
+        let filter = Filter::new()
+            .tag_eq(self.options.tags.get(Tag::BenchmarkKey), &target.key)
+            .status(RunStatus::Running);
+        let runs = match search_all(
+            self.store(),
+            &[experiment_id],
+            &filter,
+            ViewType::ActiveOnly,
+        ) {
+            Ok(runs) => runs,
+            Err(err) => {
+                tracing::warn!(
+                    "{}: cannot look for orphaned RUNNING runs: {err}",
+                    target.backbone
+                );
+                return;
+            }
+        };
+        for run in runs.iter().filter(|run| self.harness_of(run).is_some()) {
+            tracing::warn!(
+                "{}: RUNNING benchmark run {} has no live claim behind it: marking it FAILED",
+                target.backbone,
+                run.id()
+            );
+            self.mark_failed_with(
+                run.id(),
+                "orphaned: the worker that created it no longer holds the key's claim",
+            );
+        }
     }
 
     fn log_metrics(
@@ -846,11 +1166,12 @@ impl Orchestrator {
 
     /// Ends a run FAILED with the error as a tag (best effort: the error itself is reported).
     fn mark_failed(&self, run_id: &str, error: &BenchError) {
-        let message: String = error
-            .to_string()
-            .chars()
-            .take(MAX_ERROR_TAG_CHARS)
-            .collect();
+        self.mark_failed_with(run_id, &error.to_string());
+    }
+
+    /// Ends a run FAILED with `reason` as its error tag (best effort).
+    fn mark_failed_with(&self, run_id: &str, reason: &str) {
+        let message: String = reason.chars().take(MAX_ERROR_TAG_CHARS).collect();
         let result = self
             .store()
             .set_tag(run_id, self.options.tags.get(Tag::BenchmarkError), &message)
@@ -930,7 +1251,7 @@ impl Orchestrator {
         // Point the cache at the run that now exists in this store.
         let mut updated = entry.clone();
         updated.benchmark_run_id = run_id.clone();
-        self.cache.write(&updated)?;
+        self.cache.write(&target.location(), &updated)?;
         tracing::info!(
             "{}: restored FINISHED run {run_id} from the disk cache",
             target.backbone
@@ -1024,7 +1345,7 @@ impl Orchestrator {
         final_tags.extend(extra_tags.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let entry = self.cache_entry(target, &run_id, &measurement.metrics, &final_tags, now_ms());
         // MLflow already holds the result; a failed cache write is repaired by the next call.
-        if let Err(err) = self.cache.write(&entry) {
+        if let Err(err) = self.cache.write(&target.location(), &entry) {
             tracing::warn!("{}: {err}", target.backbone);
         }
         Ok(BenchmarkOutcome {

@@ -1,6 +1,6 @@
-//! `podium benchmark`: benchmark each backbone's champion once (DESIGN §6). Shows what is done,
-//! restored and still to run, measures the rest under claims (safe with concurrent workers),
-//! and prints the results.
+//! `podium benchmark`: benchmark each backbone's champion once. Shows what is done, restored
+//! and still to run, measures the rest under claims (safe with concurrent workers), and prints
+//! the results — podium's, and apart from them the runs the pipeline measured itself.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
@@ -15,7 +15,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use podium_bench::claim::{self, Claims};
 use podium_bench::orchestrate::{
     BenchmarkOutcome, BenchmarkSettings, BenchmarkTarget, CheckpointMeasurer, Event, InFlight,
-    Orchestrator, OrchestratorOptions, Outcome, PlanStatus, PlannedBenchmark,
+    Orchestrator, OrchestratorOptions, Outcome, PipelineResult, PlanStatus, PlannedBenchmark,
 };
 use podium_champion::config::SELECTION_CONFIG_FILE;
 use podium_champion::{SelectionConfig, SelectionResults, Selector};
@@ -121,7 +121,11 @@ impl Session {
     ) -> anyhow::Result<Orchestrator> {
         let lease = match lease_seconds {
             Some(seconds) => claim::parse_lease(&seconds.to_string()).with_context(|| {
-                format!("--lease-seconds {seconds}: expected a positive number of seconds")
+                format!(
+                    "--lease-seconds (or {}) {seconds}: expected a number of seconds in (0, {}]",
+                    claim::LEASE_ENV,
+                    claim::MAX_LEASE.as_secs()
+                )
             })?,
             None => claim::DEFAULT_LEASE,
         };
@@ -150,6 +154,8 @@ pub(crate) struct BenchmarkSummary {
     pub failed: BTreeMap<String, String>,
     #[serde(serialize_with = "serialize_results")]
     pub results: BTreeMap<String, BTreeMap<String, f64>>,
+    /// FINISHED runs the pipeline measured for these champions: not podium's results.
+    pub pipeline_results: Vec<PipelineResult>,
     #[serde(skip)]
     pub outcomes: Vec<BenchmarkOutcome>,
 }
@@ -183,6 +189,14 @@ impl BenchmarkSummary {
             self.skipped.len(),
             self.restored.len(),
             self.failed.len()
+        )
+    }
+
+    /// How many of the champions' results the pipeline measured (shown, never counted).
+    pub fn pipeline_line(&self) -> String {
+        format!(
+            "measured by the pipeline: {} (not podium's harness: not counted, not ranked)",
+            self.pipeline_results.len()
         )
     }
 
@@ -222,6 +236,7 @@ pub fn run(global: &GlobalArgs, args: BenchmarkArgs) -> anyhow::Result<ExitCode>
         Format::Json => output::print_json(&step.summary)?,
         Format::Table => {
             print_results(&step.summary);
+            println!("{}", step.summary.pipeline_line());
             println!("{}", step.summary.counts_line());
         }
     }
@@ -277,7 +292,7 @@ pub(crate) fn benchmark_step(
     let progress = progress_bar(global, remaining);
     let outcomes = orchestrator.run(plan, &|event| match event {
         Event::Measuring(target) => progress.set_message(format!("measuring {}", target.backbone)),
-        Event::Waiting { target, owner } => progress.set_message(format!(
+        Event::Waiting { target, owner, .. } => progress.set_message(format!(
             "{}: waiting for worker {}",
             target.backbone,
             owner.unwrap_or("(starting)")
@@ -299,6 +314,9 @@ pub(crate) fn benchmark_step(
     for outcome in outcomes {
         summary.record(outcome);
     }
+    summary.pipeline_results = orchestrator
+        .pipeline_results(&targets)
+        .context("looking up benchmark runs the pipeline measured")?;
     Ok(Some(BenchmarkStep {
         summary,
         targets,
@@ -306,11 +324,14 @@ pub(crate) fn benchmark_step(
     }))
 }
 
-/// Ctrl-C marks in-flight benchmark runs KILLED and releases claims, then exits 130.
+/// Ctrl-C, SIGTERM (what `timeout`, Docker, Kubernetes and Slurm send) and SIGHUP mark
+/// in-flight benchmark runs KILLED and release claims, then exit 130.
 fn install_interrupt_handler(in_flight: InFlight) {
     let installed = ctrlc::set_handler(move || {
         let killed = in_flight.interrupt_all();
-        eprintln!("interrupted: {killed} benchmark run(s) marked KILLED, claims released");
+        eprintln!(
+            "interrupted (Ctrl-C or SIGTERM): {killed} benchmark run(s) marked KILLED, claims released"
+        );
         std::process::exit(130);
     });
     if let Err(err) = installed {
@@ -428,7 +449,8 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
     let mut table = output::table([
         "backbone",
         "outcome",
-        "latency b1 ms (p50)",
+        "latency b1 ms (mean)",
+        "p50 ms",
         "p95 ms",
         "throughput b1 seq/s",
         "benchmark run",
@@ -445,6 +467,7 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
             outcome.backbone.clone(),
             label.to_string(),
             metric_cell(&outcome.metrics, "latency_batch_1_ms"),
+            metric_cell(&outcome.metrics, "latency_batch_1_p50_ms"),
             metric_cell(&outcome.metrics, "latency_batch_1_p95_ms"),
             metric_cell(&outcome.metrics, "throughput_batch_1_seq_per_s"),
             outcome
@@ -454,6 +477,30 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
         ]);
     }
     println!("{table}");
+    if !summary.pipeline_results.is_empty() {
+        let mut pipeline = output::table([
+            "backbone",
+            "pipeline run",
+            "found by",
+            "latency b1 ms (mean)",
+            "p95 ms",
+        ]);
+        for result in &summary.pipeline_results {
+            pipeline.add_row(vec![
+                result.backbone.clone(),
+                result.run_id.clone(),
+                match result.matched_by {
+                    podium_bench::orchestrate::MatchedBy::BenchmarkKey => "benchmark key",
+                    podium_bench::orchestrate::MatchedBy::StudyTrialHash => "study + trial hash",
+                }
+                .to_string(),
+                metric_cell(&result.metrics, "latency_batch_1_ms"),
+                metric_cell(&result.metrics, "latency_batch_1_p95_ms"),
+            ]);
+        }
+        println!("measured by the pipeline (PyTorch; shown apart, never ranked):");
+        println!("{pipeline}");
+    }
     for (backbone, message) in &summary.failed {
         println!("error ({backbone}): {message}");
     }

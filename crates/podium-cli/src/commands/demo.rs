@@ -91,6 +91,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
             hpo_config: None,
             lease_seconds: None,
         },
+        aggregation: super::rank::AggregationArgs::default(),
     };
     let code = super::run::run(&demo_global, every_backbone_once)?;
     say("");

@@ -1,12 +1,13 @@
-//! `podium rank`: the composite ranking of the champions (DESIGN §5) from their recorded
-//! benchmark results (the benchmark experiment, else the disk cache). Measures nothing.
+//! `podium rank`: the composite ranking of the champions from podium's recorded benchmark
+//! results (its runs in the benchmark experiment, aggregated per `latency_aggregation`, else
+//! the disk result). Measures nothing; the pipeline's own (PyTorch) runs are never ranked.
 
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
 use podium_bench::orchestrate::{BenchmarkTarget, InFlight, Orchestrator};
-use podium_champion::{Ranking, RankingInput, rank_champions};
+use podium_champion::{LatencyAggregation, Ranking, RankingInput, rank_champions};
 
 use crate::GlobalArgs;
 use crate::commands::benchmark::{BenchmarkArgs, Session};
@@ -22,6 +23,24 @@ pub struct RankArgs {
     /// [default: CONFIG_DIR/hpo/prod.yaml].
     #[arg(long, value_name = "FILE")]
     pub hpo_config: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub aggregation: AggregationArgs,
+}
+
+/// How several benchmark runs of one key become one latency.
+#[derive(Debug, Clone, Default, Args)]
+pub struct AggregationArgs {
+    /// latest | median | mean over podium's runs of a key (the selection config's
+    /// `benchmark.latency_aggregation`; default latest).
+    #[arg(long, value_name = "HOW")]
+    pub latency_aggregation: Option<LatencyAggregation>,
+}
+
+impl AggregationArgs {
+    /// The aggregation in force: the flag, else the default (`latest`, the pipeline's).
+    pub fn resolve(&self) -> LatencyAggregation {
+        self.latency_aggregation.unwrap_or_default()
+    }
 }
 
 /// Runs `podium rank`; exit 1 when a backbone has no champion or cannot be ranked.
@@ -47,7 +66,12 @@ pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
         .values()
         .map(|report| BenchmarkTarget::new(report, orchestrator.settings()))
         .collect();
-    let ranking = ranking(&session, &orchestrator, &targets)?;
+    let ranking = ranking(
+        &session,
+        &orchestrator,
+        &targets,
+        args.aggregation.resolve(),
+    )?;
     match global.format {
         Format::Json => output::print_json(&ranking)?,
         Format::Table => print_ranking(&ranking),
@@ -69,6 +93,7 @@ pub(crate) fn ranking(
     session: &Session,
     orchestrator: &Orchestrator,
     targets: &[BenchmarkTarget],
+    aggregation: LatencyAggregation,
 ) -> anyhow::Result<Ranking> {
     let results = orchestrator
         .results(targets)
@@ -76,13 +101,13 @@ pub(crate) fn ranking(
     let inputs: Vec<RankingInput> = targets
         .iter()
         .zip(results)
-        .map(|(target, metrics)| RankingInput {
+        .map(|(target, benchmarks)| RankingInput {
             backbone: target.backbone.clone(),
             metric: target.champion.metric,
-            benchmark_metrics: metrics.unwrap_or_default(),
+            benchmarks,
         })
         .collect();
-    Ok(rank_champions(&inputs, &session.selection))
+    Ok(rank_champions(&inputs, &session.selection, aggregation))
 }
 
 /// The ranking as a table, then the unranked champions with their reasons.
@@ -94,6 +119,7 @@ pub(crate) fn print_ranking(ranking: &Ranking) {
         "metric",
         "metric score",
         "latency b1 ms",
+        "runs",
         "latency score",
     ]);
     for ranked in &ranking.ranked {
@@ -104,10 +130,15 @@ pub(crate) fn print_ranking(ranking: &Ranking) {
             format!("{:.4}", ranked.metric),
             format!("{:.4}", ranked.metric_score),
             format!("{:.3}", ranked.latency_ms),
+            ranked.latency_runs.to_string(),
             format!("{:.4}", ranked.latency_score),
         ]);
     }
     println!("{table}");
+    println!(
+        "latency b1 ms: {} harness, {} of each run's timed passes, {} over a key's runs",
+        ranking.harness, ranking.latency_statistic, ranking.latency_aggregation
+    );
     println!(
         "composite = {:.3} × metric score + {:.3} × latency score",
         ranking.f1_weight, ranking.latency_weight

@@ -11,7 +11,7 @@ use crate::GlobalArgs;
 use crate::commands::benchmark::{
     BenchmarkArgs, BenchmarkSummary, Session, benchmark_step, exit_code, print_results,
 };
-use crate::commands::rank::{print_ranking, ranking};
+use crate::commands::rank::{AggregationArgs, print_ranking, ranking};
 use crate::output::{self, Format};
 
 /// `podium run` arguments (those of `podium benchmark`).
@@ -19,6 +19,8 @@ use crate::output::{self, Format};
 pub struct RunArgs {
     #[command(flatten)]
     pub benchmark: BenchmarkArgs,
+    #[command(flatten)]
+    pub aggregation: AggregationArgs,
 }
 
 #[derive(Serialize)]
@@ -44,7 +46,12 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
     let Some(step) = benchmark_step(global, &args.benchmark, &session, &selection)? else {
         return Ok(ExitCode::SUCCESS);
     };
-    let ranking = ranking(&session, &step.orchestrator, &step.targets)?;
+    let ranking = ranking(
+        &session,
+        &step.orchestrator,
+        &step.targets,
+        args.aggregation.resolve(),
+    )?;
     let summary = &step.summary;
     match global.format {
         Format::Json => output::print_json(&RunReport {
@@ -60,6 +67,7 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
         Format::Table => {
             print_results(summary);
             print_ranking(&ranking);
+            println!("{}", summary.pipeline_line());
             println!("{}", summary.counts_line());
         }
     }

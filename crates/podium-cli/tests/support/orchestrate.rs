@@ -35,18 +35,29 @@ impl Project {
         self.root().join("config")
     }
 
+    /// `outputs/benchmarking/local`: the pipeline's benchmark results tree.
     pub fn cache_dir(&self) -> PathBuf {
-        self.root().join("outputs/benchmarking/local/cache")
+        self.root().join("outputs/benchmarking/local")
     }
 
+    /// Every result file under the results tree
+    /// (`{model}/study-{s8}/trial-{t8}/bench-{b8}/benchmark.json`).
     pub fn cache_files(&self) -> Vec<PathBuf> {
-        let Ok(entries) = std::fs::read_dir(self.cache_dir()) else {
-            return Vec::new();
-        };
-        let mut files: Vec<PathBuf> = entries
-            .map(|entry| entry.unwrap().path())
-            .filter(|path| path.extension().is_some_and(|e| e == "json"))
-            .collect();
+        fn walk(dir: &Path, files: &mut Vec<PathBuf>) {
+            let Ok(entries) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for entry in entries {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, files);
+                } else if path.extension().is_some_and(|e| e == "json") {
+                    files.push(path);
+                }
+            }
+        }
+        let mut files = Vec::new();
+        walk(&self.cache_dir(), &mut files);
         files.sort();
         files
     }
@@ -166,6 +177,7 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
         {
             let tags: BTreeMap<String, String> = [
                 ("code.backbone", short.to_string()),
+                ("code.model", short.to_string()),
                 ("code.stage", "hpo_trial".to_string()),
                 ("code.study_key_hash", study.clone()),
                 (
@@ -230,7 +242,7 @@ pub fn finished_benchmarks(uri: &str) -> BTreeMap<String, usize> {
         return BTreeMap::new();
     };
     let filter = podium_mlflow::Filter::new()
-        .tag_eq("code.stage", "benchmark")
+        .tag_eq("code.stage", "benchmarking")
         .status(RunStatus::Finished);
     let runs = podium_mlflow::search_all(
         store.as_ref(),
@@ -246,6 +258,60 @@ pub fn finished_benchmarks(uri: &str) -> BTreeMap<String, usize> {
             .or_insert(0) += 1;
     }
     counts
+}
+
+/// The pipeline's benchmark existence check (`benchmark_exists_in_mlflow`), restated in Python
+/// with the real mlflow client: a FINISHED run with the key in the benchmark experiment, else
+/// one with the study and trial key hashes. Prints one JSON object per check.
+pub const PIPELINE_EXISTENCE_CHECK: &str = r#"
+import json, sys
+from mlflow.tracking import MlflowClient
+uri, experiment_name = sys.argv[1], sys.argv[2]
+checks = json.loads(sys.argv[3])
+client = MlflowClient(tracking_uri=uri)
+experiment = client.get_experiment_by_name(experiment_name)
+out = []
+for check in checks:
+    runs = client.search_runs(experiment_ids=[experiment.experiment_id],
+        filter_string=f"tags.benchmark_key = '{check['key']}'", max_results=10)
+    by_key = [r for r in runs if r.info.status == "FINISHED"]
+    runs = client.search_runs(experiment_ids=[experiment.experiment_id],
+        filter_string=f"tags.code.trial_key_hash = '{check['trial']}' AND tags.code.study_key_hash = '{check['study']}'",
+        max_results=10)
+    by_hash = [r for r in runs if r.info.status == "FINISHED"]
+    run = (by_key or by_hash or [None])[0]
+    out.append({
+        "by_key": len(by_key), "by_hash": len(by_hash),
+        "stage": run.data.tags.get("code.stage") if run else None,
+        "model": run.data.tags.get("code.model") if run else None,
+        "run_type": run.data.tags.get("mlflow.runType") if run else None,
+        "run_name": run.info.run_name if run else None,
+        "config_hash": run.data.tags.get("code.benchmark_config_hash") if run else None,
+        "metrics": sorted(k for k in (run.data.metrics if run else {})
+                          if k.startswith("latency_batch_1") or k == "throughput_samples_per_sec"),
+        "params": sorted(k for k in (run.data.params if run else {}) if k.startswith("benchmark_")),
+    })
+print(json.dumps(out))
+"#;
+
+/// Runs [`PIPELINE_EXISTENCE_CHECK`] for `(key, study_key_hash, trial_key_hash)` triples.
+pub fn pipeline_existence_check(
+    uri: &str,
+    checks: &[(String, String, String)],
+) -> Vec<serde_json::Value> {
+    let checks: Vec<serde_json::Value> = checks
+        .iter()
+        .map(|(key, study, trial)| serde_json::json!({"key": key, "study": study, "trial": trial}))
+        .collect();
+    let out = podium_testkit::run_python(
+        PIPELINE_EXISTENCE_CHECK,
+        &[
+            uri,
+            "t-benchmark",
+            &serde_json::Value::Array(checks).to_string(),
+        ],
+    );
+    serde_json::from_str(out.trim()).unwrap()
 }
 
 pub fn names(json: &serde_json::Value, field: &str) -> Vec<String> {

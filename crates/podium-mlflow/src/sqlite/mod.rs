@@ -1242,6 +1242,14 @@ impl TrackingStore for SqliteStore {
     }
 
     fn create_experiment(&self, name: &str) -> Result<String, MlflowError> {
+        self.create_experiment_with_tags(name, &[])
+    }
+
+    fn create_experiment_with_tags(
+        &self,
+        name: &str,
+        tags: &[(&str, &str)],
+    ) -> Result<String, MlflowError> {
         if name.trim().is_empty() {
             return Err(MlflowError::InvalidQuery(
                 "an experiment name must not be empty".to_string(),
@@ -1281,6 +1289,17 @@ impl TrackingStore for SqliteStore {
                     params![location, id],
                 )
                 .map_err(|err| self.sql_error(&format!("creating experiment {name:?}"), err))?;
+            for (key, value) in tags {
+                transaction
+                    .execute(
+                        "INSERT INTO experiment_tags (key, value, experiment_id) VALUES (?1, ?2, ?3) \
+                         ON CONFLICT (key, experiment_id) DO UPDATE SET value = excluded.value",
+                        params![key, value, id],
+                    )
+                    .map_err(|err| {
+                        self.sql_error(&format!("tagging new experiment {name:?}"), err)
+                    })?;
+            }
             Ok(id.to_string())
         })
     }
