@@ -1,12 +1,12 @@
-//! The CPU path (direct GEMMs on strided views, fused attention, reused workspaces) against the
-//! portable path (plain candle tensor ops), on random architectures, head shapes, batch sizes,
+//! The fast CPU path (direct GEMMs on strided views, fused attention, reused workspaces) against
+//! the reference path (candle-transformers' models), on random architectures, head shapes, batch sizes,
 //! sequence lengths and padding — shapes the fixed transformers fixtures do not reach — and
 //! across thread counts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use candle_core::Device;
-use podium_bench::random_checkpoint::RandomCheckpoint;
-use podium_bench::runtime::{Architecture, EncodedBatch, Execution, Model};
+use podium_runtime::random_checkpoint::RandomCheckpoint;
+use podium_runtime::runtime::{Architecture, EncodedBatch, Execution, Model};
 use proptest::prelude::*;
 
 const ARCHITECTURES: [Architecture; 5] = [
@@ -76,7 +76,7 @@ proptest! {
         checkpoint.intermediate_size = 2 * heads * head_dim;
         let dir = tempfile::tempdir().unwrap();
         checkpoint.write(dir.path()).unwrap();
-        let fast = Model::load_with(dir.path(), &Device::Cpu, Execution::Auto).unwrap();
+        let fast = Model::load_with(dir.path(), &Device::Cpu, Execution::Cpu).unwrap();
         let portable = Model::load_with(dir.path(), &Device::Cpu, Execution::Portable).unwrap();
         let batch = padded_batch(&fast, seq, &lengths, id_seed);
 
