@@ -103,7 +103,10 @@ fn metadata(extra: &[&str]) -> Value {
 /// Every package podium-runtime reaches through the resolved graph of `metadata`, itself
 /// excluded (all dependency kinds: `cargo tree -p podium-runtime` shows the same set).
 fn runtime_closure(metadata: &Value) -> Vec<String> {
-    let nodes = metadata["resolve"]["nodes"].as_array().cloned().unwrap_or_default();
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
     let name_of = |id: &str| -> String {
         metadata["packages"]
             .as_array()
@@ -114,9 +117,10 @@ fn runtime_closure(metadata: &Value) -> Vec<String> {
             .unwrap_or_default()
             .to_string()
     };
-    let Some(root) = nodes.iter().find(|node| {
-        name_of(node["id"].as_str().unwrap_or_default()) == RUNTIME
-    }) else {
+    let Some(root) = nodes
+        .iter()
+        .find(|node| name_of(node["id"].as_str().unwrap_or_default()) == RUNTIME)
+    else {
         return vec![format!("{RUNTIME} missing from cargo metadata")];
     };
     let mut seen: Vec<String> = Vec::new();

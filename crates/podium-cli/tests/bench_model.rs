@@ -238,7 +238,11 @@ fn execution_picks_the_path_and_the_report_names_it() {
     for (execution, ran, label) in [
         ("auto", "cpu", "fast CPU path"),
         ("cpu", "cpu", "fast CPU path"),
-        ("portable", "portable", "reference (candle-transformers) path"),
+        (
+            "portable",
+            "portable",
+            "reference (candle-transformers) path",
+        ),
     ] {
         let mut args = vec![
             "bench-model",
@@ -266,7 +270,12 @@ fn execution_picks_the_path_and_the_report_names_it() {
     }
     let output = podium(
         config.path(),
-        &["bench-model", checkpoint.to_str().unwrap(), "--execution", "gpu"],
+        &[
+            "bench-model",
+            checkpoint.to_str().unwrap(),
+            "--execution",
+            "gpu",
+        ],
     );
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&output.stderr);

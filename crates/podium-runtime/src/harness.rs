@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::error::{RuntimeError, Result};
+use crate::error::{Result, RuntimeError};
 use crate::inputs::{BatchSource, TokenizationStats};
 use crate::runtime::{EncodedBatch, ForwardProfile, Model, ModelInfo};
 

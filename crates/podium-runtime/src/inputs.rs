@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::error::{RuntimeError, Result};
+use crate::error::{Result, RuntimeError};
 use crate::runtime::{EncodedBatch, ModelConfig};
 
 /// Seed of the synthetic inputs when none is given: fixed so every run measures the same ids.

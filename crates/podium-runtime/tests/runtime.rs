@@ -244,7 +244,10 @@ fn minilm_logits_match_transformers() {
         &bare.forward_to_vec(&batch).unwrap(),
         &reference_bare.forward_to_vec(&batch).unwrap(),
     );
-    assert!(diff < TOLERANCE, "bare MiniLM: max |cpu - portable| = {diff}");
+    assert!(
+        diff < TOLERANCE,
+        "bare MiniLM: max |cpu - portable| = {diff}"
+    );
 }
 
 #[test]

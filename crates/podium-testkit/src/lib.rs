@@ -503,4 +503,3 @@ fn serve_connection(
     stream.write_all(&force_close(&response))?;
     stream.flush()
 }
-

@@ -37,10 +37,10 @@ use serde::Serialize;
 
 use crate::HARNESS_VERSION;
 use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
+use crate::bench_config::BenchmarkConfig;
 use crate::cache::{BenchmarkCache, CacheLookup, CachedBenchmark};
 use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
 use crate::error::BenchError;
-use crate::bench_config::BenchmarkConfig;
 use crate::harness::InputSpec;
 
 pub use interrupt::InFlight;

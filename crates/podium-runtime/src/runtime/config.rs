@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{RuntimeError, Result};
+use crate::error::{Result, RuntimeError};
 
 /// The `model_type` values the runtime implements.
 pub const SUPPORTED_MODEL_TYPES: [&str; 5] =

