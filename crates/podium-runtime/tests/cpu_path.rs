@@ -83,10 +83,17 @@ proptest! {
         let one_thread = forward_in_pool(&fast, &batch, 1);
         let reference = portable.forward_to_vec(&batch).unwrap();
         prop_assert_eq!(one_thread.len(), reference.len());
+        // candle-transformers' DeBERTa zeroes the attention of padding queries where
+        // transformers (and the fast path) spread it evenly: compare DeBERTa on real tokens,
+        // every other architecture everywhere.
+        let deberta = ARCHITECTURES[architecture] == Architecture::DebertaV2;
+        let width = one_thread.len() / batch.attention_mask.len();
         let worst = one_thread
-            .iter()
-            .zip(&reference)
-            .map(|(a, b)| (a - b).abs())
+            .chunks(width)
+            .zip(reference.chunks(width))
+            .zip(&batch.attention_mask)
+            .filter(|(_, real)| !deberta || **real != 0)
+            .flat_map(|((a, b), _)| a.iter().zip(b).map(|(x, y)| (x - y).abs()))
             .fold(0f32, f32::max);
         prop_assert!(worst < 1e-4, "max |cpu - portable| = {worst}");
 

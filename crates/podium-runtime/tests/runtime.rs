@@ -92,11 +92,34 @@ fn check_logits(name: &str, execution: Execution) {
         &matrix_u32(&reference["attention_mask"]),
     );
     let logits = model.forward_to_vec(&batch).unwrap();
-    let diff = max_abs_diff(&logits, &flat_f32(&reference["logits"]));
+    let expected = flat_f32(&reference["logits"]);
+    let diff = max_abs_diff(&logits, &expected);
+    let real = real_token_diff(&logits, &expected, &batch.attention_mask);
     assert!(
-        diff < TOLERANCE,
-        "{name} ({execution:?}): max |Δ| = {diff} vs transformers"
+        real < TOLERANCE,
+        "{name} ({execution:?}): max |Δ| = {real} on real tokens vs transformers"
     );
+    // candle-transformers' DeBERTa zeroes the attention of padding queries (the original
+    // XSoftmax), transformers 5 spreads it evenly: the outputs at padding positions differ,
+    // those of real tokens do not. Everywhere else every position matches.
+    if !(execution == Execution::Portable && name.starts_with("deberta")) {
+        assert!(
+            diff < TOLERANCE,
+            "{name} ({execution:?}): max |Δ| = {diff} vs transformers"
+        );
+    }
+}
+
+/// Max |a - b| over the rows of real tokens only (`mask` 1), each row `a.len() / mask.len()`
+/// values wide.
+fn real_token_diff(a: &[f32], b: &[f32], mask: &[u32]) -> f32 {
+    let width = a.len() / mask.len();
+    a.chunks(width)
+        .zip(b.chunks(width))
+        .zip(mask)
+        .filter(|(_, real)| **real != 0)
+        .flat_map(|((x, y), _)| x.iter().zip(y).map(|(p, q)| (p - q).abs()))
+        .fold(0.0, f32::max)
 }
 
 #[test]

@@ -3,15 +3,18 @@
 //! on the encoder output. Plain candle tensor ops, so it runs on any device (CUDA included),
 //! and it is what the fast CPU path is checked against.
 //!
-//! Two adapters, each because candle-transformers 0.11 gets a supported checkpoint wrong (both
+//! Three adapters, each because candle-transformers 0.11 gets a supported checkpoint wrong (all
 //! recorded in docs/PERFORMANCE.md with a reproduction):
 //!
 //! - DistilBERT runs on [`BertModel`] with its weights renamed: `distilbert::DistilBertModel`
 //!   computes `activation: "gelu"` with the tanh approximation, where transformers uses the
 //!   exact (erf) GELU. A DistilBERT layer is a BERT layer with other tensor names and no token
 //!   types, so a renaming (and a zero token-type row) is all it takes.
-//! - DeBERTa-v2's head is our own biased `Linear` on `DebertaV2Model`: `DebertaV2NERModel`
-//!   loads `classifier` without its bias, which transformers' head has.
+//! - DeBERTa-v2's head is our own biased `Linear` on the encoder: `DebertaV2NERModel` loads
+//!   `classifier` without its bias, which transformers' head has.
+//! - DeBERTa-v2 runs `DebertaV2Model`'s embeddings and encoder with `[batch, seq]` position
+//!   ids: with its own `[1, seq]` ids, absolute positions (`position_biased_input`) fail for
+//!   any batch above one (a non-broadcasting add).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -34,7 +37,11 @@ enum Encoder {
     Bert(bert::BertModel),
     /// roberta and xlm-roberta.
     Roberta(xlm_roberta::XLMRobertaModel),
-    DebertaV2(Box<debertav2::DebertaV2Model>),
+    /// `DebertaV2Model`'s two halves, called as it calls them but with explicit position ids.
+    DebertaV2 {
+        embeddings: Box<debertav2::DebertaV2Embeddings>,
+        encoder: Box<debertav2::DebertaV2Encoder>,
+    },
 }
 
 /// candle-transformers' encoder and an optional token-classification head.
@@ -49,7 +56,7 @@ impl std::fmt::Debug for ReferenceModel {
         let encoder = match self.encoder {
             Encoder::Bert(_) => "bert::BertModel",
             Encoder::Roberta(_) => "xlm_roberta::XLMRobertaModel",
-            Encoder::DebertaV2(_) => "debertav2::DebertaV2Model",
+            Encoder::DebertaV2 { .. } => "debertav2::DebertaV2Model",
         };
         f.debug_struct("ReferenceModel")
             .field("encoder", &encoder)
@@ -111,8 +118,16 @@ impl ReferenceModel {
                             key: "model_type".into(),
                             message: "deberta-v2 without its relative-attention settings".into(),
                         })?;
-                debertav2::DebertaV2Model::load(encoder_vb, &deberta_config(config, settings))
-                    .map(|model| Encoder::DebertaV2(Box::new(model)))
+                let deberta = deberta_config(config, settings);
+                debertav2::DebertaV2Embeddings::load(encoder_vb.pp("embeddings"), &deberta)
+                    .and_then(|embeddings| {
+                        let encoder =
+                            debertav2::DebertaV2Encoder::load(encoder_vb.pp("encoder"), &deberta)?;
+                        Ok(Encoder::DebertaV2 {
+                            embeddings: Box::new(embeddings),
+                            encoder: Box::new(encoder),
+                        })
+                    })
             }
         }
         .map_err(|err| weights_error(file, architecture, err))?;
@@ -146,8 +161,25 @@ impl ReferenceModel {
             Encoder::Roberta(model) => {
                 model.forward(&ids, &mask, &token_types, None, None, None)?
             }
-            Encoder::DebertaV2(model) => {
-                model.forward(&ids, Some(token_types), Some(mask.to_dtype(DType::F32)?))?
+            Encoder::DebertaV2 {
+                embeddings,
+                encoder,
+            } => {
+                // `[batch, seq]` position ids: DebertaV2Model's own `[1, seq]` ids make its
+                // embeddings `add` (not broadcast) `[1, seq, h]` to `[batch, seq, h]`, which
+                // fails for any batch above one when position_biased_input is set.
+                let positions = Tensor::arange(0u32, batch.seq as u32, &self.device)?
+                    .unsqueeze(0)?
+                    .repeat((batch.batch, 1))?;
+                let mask = mask.to_dtype(DType::F32)?;
+                let embedded = embeddings.forward(
+                    Some(&ids),
+                    Some(&token_types),
+                    Some(&positions),
+                    Some(&mask),
+                    None,
+                )?;
+                encoder.forward(&embedded, &mask, None, None)?
             }
         };
         watch.lap(Stage::EncoderLayers);
