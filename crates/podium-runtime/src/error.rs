@@ -157,8 +157,8 @@ pub enum RuntimeError {
         model_type: String,
         /// Execution path (`cpu`, `portable`).
         path: String,
-        /// What candle said.
-        source: candle_core::Error,
+        /// What candle said (boxed: it is large).
+        source: Box<candle_core::Error>,
     },
 }
 

@@ -158,7 +158,7 @@ impl Model {
             .map_err(|source| RuntimeError::Forward {
                 model_type: self.info.model_type.clone(),
                 path: self.info.execution.name().into(),
-                source,
+                source: Box::new(source),
             })
     }
 

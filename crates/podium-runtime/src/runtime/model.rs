@@ -473,7 +473,7 @@ impl TokenClassifier {
         RuntimeError::Forward {
             model_type: self.config.architecture.model_type().into(),
             path: self.execution.name().into(),
-            source,
+            source: Box::new(source),
         }
     }
 
@@ -538,7 +538,7 @@ impl TokenClassifier {
     }
 
     fn check_batch(&self, batch: &EncodedBatch) -> Result<()> {
-        let tokens = batch.batch.checked_mul(batch.seq).unwrap_or(usize::MAX);
+        let tokens = batch.batch.saturating_mul(batch.seq);
         if tokens == 0 {
             return Err(RuntimeError::Input("empty batch".into()));
         }
