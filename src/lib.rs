@@ -7,10 +7,13 @@
 //! use podium::run_mode::{decide, Decision, Existing, RunMode};
 //! assert_eq!(decide(RunMode::ReuseIfExists, Existing::Complete), Decision::Reuse);
 //! ```
+//!
+//! [`runtime`] (loading and timing a checkpoint) depends on no other podium crate.
 
 pub use podium_bench as bench;
 pub use podium_champion as champion;
 pub use podium_keys as keys;
 pub use podium_mlflow as mlflow;
 pub use podium_run_mode as run_mode;
+pub use podium_runtime as runtime;
 pub use podium_variants as variants;

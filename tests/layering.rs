@@ -1,14 +1,17 @@
-//! The crates are layered (DESIGN §1): each podium crate depends only on crates below it in
-//! `LAYERS`. This reads `cargo metadata` so a stray dependency fails CI instead of quietly
-//! turning the stack into a web.
+//! The crates are layered: each podium crate depends only on crates below it in `LAYERS`, and
+//! podium-runtime (the model runtime) on no podium crate at all, nor on an HTTP client or
+//! SQLite, so a service that only times checkpoints links nothing else. This reads
+//! `cargo metadata` so a stray dependency fails CI instead of quietly turning the stack into a
+//! web.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::process::Command;
 
 use serde_json::Value;
 
-/// Bottom to top.
-const LAYERS: [&str; 7] = [
+/// Bottom to top. podium-runtime sits at the bottom: it may depend on no other podium crate.
+const LAYERS: [&str; 8] = [
+    "podium-runtime",
     "podium-run-mode",
     "podium-variants",
     "podium-keys",
@@ -77,16 +80,15 @@ fn violations(metadata: &Value) -> Vec<String> {
     found
 }
 
-#[test]
-fn workspace_respects_the_layering() {
+/// The standalone runtime: none of these may appear anywhere in its dependency tree (normal,
+/// build or dev dependencies).
+const RUNTIME: &str = "podium-runtime";
+const RUNTIME_FORBIDDEN: [&str; 3] = ["reqwest", "rusqlite", "libsqlite3-sys"];
+
+fn metadata(extra: &[&str]) -> Value {
     let output = Command::new(env!("CARGO"))
-        .args([
-            "metadata",
-            "--format-version",
-            "1",
-            "--no-deps",
-            "--offline",
-        ])
+        .args(["metadata", "--format-version", "1", "--offline"])
+        .args(extra)
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .unwrap();
@@ -95,7 +97,91 @@ fn workspace_respects_the_layering() {
         "cargo metadata failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let metadata: Value = serde_json::from_slice(&output.stdout).unwrap();
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+/// Every package podium-runtime reaches through the resolved graph of `metadata`, itself
+/// excluded (all dependency kinds: `cargo tree -p podium-runtime` shows the same set).
+fn runtime_closure(metadata: &Value) -> Vec<String> {
+    let nodes = metadata["resolve"]["nodes"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let name_of = |id: &str| -> String {
+        metadata["packages"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|package| package["id"] == id)
+            .and_then(|package| package["name"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let Some(root) = nodes
+        .iter()
+        .find(|node| name_of(node["id"].as_str().unwrap_or_default()) == RUNTIME)
+    else {
+        return vec![format!("{RUNTIME} missing from cargo metadata")];
+    };
+    let mut seen: Vec<String> = Vec::new();
+    let mut stack = vec![root["id"].as_str().unwrap_or_default().to_string()];
+    let mut names = Vec::new();
+    while let Some(id) = stack.pop() {
+        if seen.contains(&id) {
+            continue;
+        }
+        seen.push(id.clone());
+        if let Some(node) = nodes.iter().find(|node| node["id"] == id.as_str()) {
+            for dep in node["dependencies"].as_array().into_iter().flatten() {
+                stack.push(dep.as_str().unwrap_or_default().to_string());
+            }
+        }
+        let name = name_of(&id);
+        if name != RUNTIME {
+            names.push(name);
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// What in `closure` (the runtime's dependency names) breaks the runtime's independence.
+fn runtime_violations(closure: &[String]) -> Vec<String> {
+    closure
+        .iter()
+        .filter(|name| is_podium(name) || RUNTIME_FORBIDDEN.contains(&name.as_str()))
+        .map(|name| format!("{RUNTIME} depends (directly or not) on {name}"))
+        .collect()
+}
+
+#[test]
+fn the_runtime_links_no_podium_crate_no_http_client_no_sqlite() {
+    // The host's dependency graph only: the other platforms' crates are not downloaded here.
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let version = Command::new(rustc).arg("-vV").output().unwrap();
+    let version = String::from_utf8_lossy(&version.stdout).into_owned();
+    let host = version
+        .lines()
+        .find_map(|line| line.strip_prefix("host: "))
+        .expect("rustc -vV names the host")
+        .trim()
+        .to_string();
+    let closure = runtime_closure(&metadata(&["--filter-platform", &host]));
+    assert!(
+        closure.iter().any(|name| name == "candle-transformers"),
+        "the dependency walk found the runtime's own dependencies: {closure:?}"
+    );
+    let found = runtime_violations(&closure);
+    assert!(found.is_empty(), "{}", found.join("\n"));
+    // The check itself can fail.
+    let bad = runtime_violations(&["podium-keys".into(), "reqwest".into(), "serde".into()]);
+    assert_eq!(bad.len(), 2, "{bad:?}");
+}
+
+#[test]
+fn workspace_respects_the_layering() {
+    let metadata = metadata(&["--no-deps"]);
     let names: Vec<&str> = metadata["packages"]
         .as_array()
         .unwrap()

@@ -1,10 +1,13 @@
-//! candle token-classification runtime, timing harness and idempotent benchmarking.
+//! Idempotent benchmarking of champion checkpoints: benchmark keys, claims, MLflow runs and
+//! disk results around the model runtime of [`podium_runtime`].
 //!
-//! - [`runtime`]: loads a Hugging Face checkpoint directory (bert, distilbert, roberta,
-//!   xlm-roberta, deberta-v2 with a token-classification head, or a bare encoder) and runs it;
-//! - [`inputs`]: synthetic ids or tokenised test data, padded/truncated to `max_length`;
-//! - [`harness`]: warmup + timed passes and their statistics (`latency_batch_{b}_ms`, …), and the
-//!   validated `config/benchmark.yaml`.
+//! - [`bench_config`]: the validated `config/benchmark.yaml`, which builds the runtime's
+//!   [`harness::HarnessSettings`] and [`harness::InputSpec`];
+//! - [`acquire`], [`cache`], [`claim`], [`orchestrate`]: finding a champion's checkpoint, the
+//!   disk cache, the claims protocol and the benchmark run lifecycle;
+//! - [`runtime`], [`inputs`], [`harness`], [`random_checkpoint`]: re-exported from
+//!   podium-runtime (loading and timing a checkpoint needs nothing else, and links nothing
+//!   else: depend on podium-runtime directly for that).
 //!
 //! The statistics need no model:
 //!
@@ -18,25 +21,6 @@
 //! assert_eq!(stats.metrics()["latency_batch_8_p50_ms"], 11.5);
 //! assert!((stats.throughput_seq_per_s - 8.0 * 1000.0 / 11.75).abs() < 1e-9);
 //! ```
-//!
-//! Timing a checkpoint (`podium bench-model DIR` does the same):
-//!
-//! ```no_run
-//! use podium_bench::{harness, inputs, runtime};
-//!
-//! let model = runtime::Model::load(std::path::Path::new("outputs/checkpoint"), &runtime::parse_device("cpu")?)?;
-//! let settings = harness::HarnessSettings { batch_sizes: vec![1, 8], ..Default::default() };
-//! let source = inputs::BatchSource::synthetic(model.config(), 128);
-//! let report = harness::run(&model, &settings, &source)?;
-//! println!("{:?}", report.metrics());
-//! // Where the time goes, stage by stage (GEMMs vs the fused kernels between them):
-//! for batch in harness::profile(&model, &settings, &source)? {
-//!     for stage in batch.profile.stages() {
-//!         println!("{} {:?} {:.3} ms", batch.batch_size, stage.stage, stage.ms_per_pass);
-//!     }
-//! }
-//! # Ok::<(), podium_bench::BenchError>(())
-//! ```
 
 pub mod acquire;
 pub mod archive;
@@ -44,13 +28,10 @@ pub mod bench_config;
 pub mod cache;
 pub mod claim;
 pub mod error;
-pub mod harness;
-pub mod inputs;
 pub mod orchestrate;
-pub mod random_checkpoint;
-pub mod runtime;
 
 pub use error::{BenchError, Result};
+pub use podium_runtime::{harness, inputs, random_checkpoint, runtime};
 
 /// Version of the timing harness and runtime. A benchmark run counts as done for podium only
 /// when its harness tag (`benchmark.harness_version`) holds this version: a change to how

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../podium-bench/tests/fixtures")
+        .join("../podium-runtime/tests/fixtures")
         .join(name)
 }
 
@@ -233,4 +233,87 @@ fn errors_name_the_problem() {
         stderr.contains("benchmark.yaml") && stderr.contains("batch_size"),
         "{stderr}"
     );
+}
+
+#[test]
+fn execution_picks_the_path_and_the_report_names_it() {
+    let config = tempfile::tempdir().unwrap();
+    let checkpoint = fixture("roberta");
+    for (execution, ran, label) in [
+        ("auto", "cpu", "fast CPU path"),
+        ("cpu", "cpu", "fast CPU path"),
+        (
+            "portable",
+            "portable",
+            "reference (candle-transformers) path",
+        ),
+    ] {
+        let mut args = vec![
+            "bench-model",
+            checkpoint.to_str().unwrap(),
+            "--batch-sizes",
+            "2",
+            "--max-length",
+            "12",
+            "--execution",
+            execution,
+        ];
+        args.extend(QUICK);
+        let table = podium(config.path(), &args);
+        assert!(
+            table.status.success(),
+            "{execution}: {}",
+            String::from_utf8_lossy(&table.stderr)
+        );
+        let stdout = String::from_utf8_lossy(&table.stdout);
+        assert!(stdout.contains(label), "{execution}: {stdout}");
+        args.extend(["--format", "json"]);
+        let json = podium(config.path(), &args);
+        let report: Value = serde_json::from_slice(&json.stdout).unwrap();
+        assert_eq!(report["model"]["execution"], ran, "{execution}");
+    }
+    let output = podium(
+        config.path(),
+        &[
+            "bench-model",
+            checkpoint.to_str().unwrap(),
+            "--execution",
+            "gpu",
+        ],
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auto, cpu, portable"), "{stderr}");
+}
+
+#[test]
+fn absurd_sizes_fail_with_a_clear_error() {
+    let config = tempfile::tempdir().unwrap();
+    let checkpoint = fixture("deberta-v2");
+    for (flag, value, expected) in [
+        ("--max-length", "100000", "max_position_embeddings"),
+        ("--threads", "1000000", "threads"),
+        ("--batch-sizes", "1000000000000", "MiB"),
+    ] {
+        let mut args = vec![
+            "bench-model",
+            checkpoint.to_str().unwrap(),
+            "--warmup",
+            "0",
+            "--iterations",
+            "1",
+            "--min-duration-s",
+            "0",
+        ];
+        args.extend([flag, value]);
+        if flag != "--max-length" {
+            // Within the fixture's 64 positions, so the knob under test is what fails.
+            args.extend(["--max-length", "16"]);
+        }
+        let output = podium(config.path(), &args);
+        assert!(!output.status.success(), "{flag} {value}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{flag} {value}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{flag} {value}: {stderr}");
+    }
 }

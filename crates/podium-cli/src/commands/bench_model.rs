@@ -1,6 +1,7 @@
-//! `podium bench-model CHECKPOINT_DIR`: time one checkpoint directory with the candle runtime,
-//! no MLflow involved. Settings come from `benchmark.yaml` in the config directory when it
-//! exists (else DESIGN §6's defaults); every flag overrides its key.
+//! `podium bench-model CHECKPOINT_DIR`: time one checkpoint directory with podium-runtime, no
+//! MLflow involved (`--execution` picks the fast CPU path or the candle-transformers reference
+//! path; the report says which ran). Settings come from `benchmark.yaml` in the config directory when it
+//! exists (else the built-in defaults); every flag overrides its key.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -10,7 +11,7 @@ use anyhow::Context;
 use clap::Args;
 use podium_bench::bench_config::BenchmarkConfig;
 use podium_bench::harness::{self, BenchmarkReport, InputSpec};
-use podium_bench::runtime::{self, Model, Stage, StageTime};
+use podium_bench::runtime::{self, Execution, Model, Stage, StageTime};
 use serde::Serialize;
 
 use crate::GlobalArgs;
@@ -45,6 +46,10 @@ pub struct BenchModelArgs {
     /// cpu or cuda:N (benchmark.yaml: device).
     #[arg(long)]
     pub device: Option<String>,
+    /// Execution path: auto (the fast CPU path on the CPU, the reference path elsewhere), cpu
+    /// (the fast CPU path), or portable (the reference path on candle-transformers' models).
+    #[arg(long, default_value = "auto", value_parser = parse_execution)]
+    pub execution: Execution,
     /// Also profile each batch size stage by stage (GEMMs vs the kernels between them), in
     /// separate passes after the timed ones.
     #[arg(long)]
@@ -82,7 +87,7 @@ pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode
     let mut settings = config.harness_settings();
     settings.progress = global.quiet == 0 && global.format == Format::Table;
     let device = runtime::parse_device(&config.device)?;
-    let model = Model::load(&args.checkpoint_dir, &device)
+    let model = Model::load_with(&args.checkpoint_dir, &device, args.execution)
         .with_context(|| format!("loading {}", args.checkpoint_dir.display()))?;
     if model.info().bare_encoder && global.format == Format::Table && global.quiet == 0 {
         eprintln!(
@@ -129,6 +134,15 @@ pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
+fn parse_execution(text: &str) -> Result<Execution, String> {
+    text.parse::<Execution>().map_err(|_| {
+        format!(
+            "expected one of {}, found {text:?}",
+            Execution::NAMES.join(", ")
+        )
+    })
+}
+
 fn apply_overrides(config: &mut BenchmarkConfig, args: &BenchModelArgs) -> std::io::Result<()> {
     if let Some(batch_sizes) = &args.batch_sizes {
         config.batch_sizes = batch_sizes.clone();
@@ -167,12 +181,17 @@ fn print_table(report: &BenchmarkReport) {
         format!("{} labels", model.num_labels)
     };
     println!(
-        "{} · {} · {} layers × {} hidden · {} · {} threads · {} input, length {}",
+        "{} · {} · {} layers × {} hidden · {} · {} path on {} · {} threads · {} input, length {}",
         model.checkpoint_dir.display(),
         model.model_type,
         model.num_layers,
         model.hidden_size,
         head,
+        match model.execution {
+            Execution::Portable => "reference (candle-transformers)",
+            _ => "fast CPU",
+        },
+        model.device,
         report.threads,
         report.input,
         report.max_length

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 use tokenizers::{Tokenizer, TruncationParams};
 
-use crate::error::{BenchError, Result};
+use crate::error::{Result, RuntimeError};
 use crate::runtime::{EncodedBatch, ModelConfig};
 
 /// Seed of the synthetic inputs when none is given: fixed so every run measures the same ids.
@@ -204,11 +204,11 @@ fn splitmix64(state: &mut u64) -> u64 {
 /// Reads test records: a JSON array, or JSON Lines (one object per line), of objects with
 /// `text` (a string) or `tokens` (a list of strings).
 pub fn load_records(file: &Path) -> Result<Vec<Record>> {
-    let text = std::fs::read_to_string(file).map_err(|source| BenchError::Read {
+    let text = std::fs::read_to_string(file).map_err(|source| RuntimeError::Read {
         file: file.to_path_buf(),
         source,
     })?;
-    let json_error = |message: String| BenchError::Json {
+    let json_error = |message: String| RuntimeError::Json {
         file: file.to_path_buf(),
         message,
     };
@@ -239,7 +239,7 @@ pub fn load_records(file: &Path) -> Result<Vec<Record>> {
         .map(|(position, value)| record_from_value(file, position, value))
         .collect::<Result<_>>()?;
     if records.is_empty() {
-        return Err(BenchError::TestData {
+        return Err(RuntimeError::TestData {
             file: file.to_path_buf(),
             message: "no records".into(),
         });
@@ -248,7 +248,7 @@ pub fn load_records(file: &Path) -> Result<Vec<Record>> {
 }
 
 fn record_from_value(file: &Path, position: usize, value: Value) -> Result<Record> {
-    let invalid = |message: &str| BenchError::TestData {
+    let invalid = |message: &str| RuntimeError::TestData {
         file: file.to_path_buf(),
         message: format!("record {position}: {message}"),
     };
@@ -278,12 +278,12 @@ fn record_from_value(file: &Path, position: usize, value: Value) -> Result<Recor
 /// Loads tokenizer.json with no padding of its own: padding is applied here, to `max_length`.
 pub fn load_tokenizer(file: &Path) -> Result<Tokenizer> {
     if !file.is_file() {
-        return Err(BenchError::MissingFile {
+        return Err(RuntimeError::MissingFile {
             file: file.to_path_buf(),
             hint: ": text inputs need the checkpoint's tokenizer".into(),
         });
     }
-    let mut tokenizer = Tokenizer::from_file(file).map_err(|err| BenchError::Tokenizer {
+    let mut tokenizer = Tokenizer::from_file(file).map_err(|err| RuntimeError::Tokenizer {
         file: file.to_path_buf(),
         message: err.to_string(),
     })?;
@@ -300,7 +300,7 @@ pub fn tokenize(
     max_length: usize,
     pad_id: u32,
 ) -> Result<TokenizedData> {
-    let tokenizer_error = |message: String| BenchError::Tokenizer {
+    let tokenizer_error = |message: String| RuntimeError::Tokenizer {
         file: PathBuf::from(tokenizer_file),
         message,
     };

@@ -42,8 +42,8 @@ pub enum Stage {
     FeedForwardDown,
     /// Bias + residual + LayerNorm after the feed-forward block.
     OutputNorm,
-    /// The whole of each encoder layer, on the portable (candle ops) path, which has no
-    /// finer boundaries worth timing.
+    /// The whole encoder (embeddings and every layer) on the reference path: candle-transformers'
+    /// models run as one call, with no finer boundaries to time.
     EncoderLayers,
     /// The token-classification head.
     Classifier,

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use candle_core::{DType, Device, Tensor};
 
-use crate::error::{BenchError, Result};
+use crate::error::{Result, RuntimeError};
 
 /// File names tried, in order.
 pub const WEIGHT_FILES: [&str; 2] = ["model.safetensors", "pytorch_model.bin"];
@@ -27,7 +27,7 @@ impl Weights {
             .map(|name| dir.join(name))
             .find(|path| path.is_file())
         else {
-            return Err(BenchError::MissingFile {
+            return Err(RuntimeError::MissingFile {
                 file: dir.join(WEIGHT_FILES.join(" or ")),
                 hint: if dir.join("model.safetensors.index.json").is_file() {
                     ": sharded checkpoints are not supported".into()
@@ -36,7 +36,7 @@ impl Weights {
                 },
             });
         };
-        let decode_error = |err: candle_core::Error| BenchError::Weights {
+        let decode_error = |err: candle_core::Error| RuntimeError::Weights {
             file: file.clone(),
             message: err.to_string(),
         };
@@ -72,6 +72,12 @@ impl Weights {
         };
     }
 
+    /// Every tensor as stored (CPU, file dtype), the encoder prefix in use, and the file: what
+    /// the reference path builds candle-transformers' models from.
+    pub(crate) fn into_parts(self) -> (HashMap<String, Tensor>, String, PathBuf) {
+        (self.tensors, self.prefix, self.file)
+    }
+
     /// Whether an unprefixed tensor exists.
     pub(crate) fn has_root(&self, name: &str) -> bool {
         self.tensors.contains_key(name)
@@ -92,12 +98,12 @@ impl Weights {
         let tensor = self
             .tensors
             .get(name)
-            .ok_or_else(|| BenchError::MissingTensor {
+            .ok_or_else(|| RuntimeError::MissingTensor {
                 file: self.file.clone(),
                 name: name.to_string(),
             })?;
         if tensor.dims() != shape {
-            return Err(BenchError::TensorShape {
+            return Err(RuntimeError::TensorShape {
                 file: self.file.clone(),
                 name: name.to_string(),
                 expected: shape.to_vec(),
@@ -108,7 +114,7 @@ impl Weights {
             .to_dtype(DType::F32)
             .and_then(|t| t.to_device(&self.device))
             .and_then(|t| t.contiguous())
-            .map_err(|err| BenchError::Weights {
+            .map_err(|err| RuntimeError::Weights {
                 file: self.file.clone(),
                 message: format!("{name}: {err}"),
             })

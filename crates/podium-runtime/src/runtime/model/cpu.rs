@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use super::super::gemm::{self, MatMut, MatRef, Parallelism};
 use super::super::kernels::{self, AttentionShape, RelativeTerms};
 use super::super::profile::{Stage, Stopwatch};
-use super::{Architecture, CandleResult, EncodedBatch, Layer, Linear, TokenClassifier};
+use super::{Architecture, CandleResult, EncodedBatch, FastModel, Layer, Linear};
 
 /// Every intermediate buffer of one forward pass.
 #[derive(Debug, Default)]
@@ -154,7 +154,7 @@ struct Call<'a> {
     relative_rows: usize,
 }
 
-impl TokenClassifier {
+impl FastModel {
     /// The CPU forward pass (see the module docs).
     pub(super) fn forward_cpu(
         &self,

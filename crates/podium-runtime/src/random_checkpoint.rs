@@ -9,8 +9,8 @@
 //! N(0, 0.02) like `initializer_range`; layer norms start at (1, 0).
 //!
 //! ```
-//! use podium_bench::random_checkpoint::RandomCheckpoint;
-//! use podium_bench::runtime::{Architecture, Model, parse_device};
+//! use podium_runtime::random_checkpoint::RandomCheckpoint;
+//! use podium_runtime::runtime::{Architecture, Model, parse_device};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let checkpoint = RandomCheckpoint::tiny_for("distilroberta-base", 7)
@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 use candle_core::{Device, Tensor};
 use serde_json::{Value, json};
 
-use crate::error::BenchError;
+use crate::error::RuntimeError;
 use crate::runtime::Architecture;
 
 /// The architecture `transformers` would give a backbone of this name: DistilBERT, XLM-RoBERTa,
@@ -325,7 +325,7 @@ impl RandomCheckpoint {
     /// Writes config.json and model.safetensors into `dir` (created as needed); each file is
     /// written to a temporary name and renamed, so a reader never sees half a checkpoint file.
     /// Returns `dir`.
-    pub fn write(&self, dir: &Path) -> Result<PathBuf, BenchError> {
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, RuntimeError> {
         self.check()?;
         std::fs::create_dir_all(dir).map_err(|source| write_error(dir, source.to_string()))?;
         let config = serde_json::to_string_pretty(&self.config_json())
@@ -342,15 +342,15 @@ impl RandomCheckpoint {
                     .map(|tensor| (name, tensor))
                     .map_err(|err| write_error(&dir.join("model.safetensors"), err.to_string()))
             })
-            .collect::<Result<HashMap<String, Tensor>, BenchError>>()?;
+            .collect::<Result<HashMap<String, Tensor>, RuntimeError>>()?;
         write_atomic(&dir.join("model.safetensors"), |path| {
             candle_core::safetensors::save(&tensors, path).map_err(|err| err.to_string())
         })?;
         Ok(dir.to_path_buf())
     }
 
-    fn check(&self) -> Result<(), BenchError> {
-        let invalid = |key: &str, message: &str| BenchError::Config {
+    fn check(&self) -> Result<(), RuntimeError> {
+        let invalid = |key: &str, message: &str| RuntimeError::Config {
             file: PathBuf::from("<random checkpoint>"),
             key: key.to_string(),
             message: message.to_string(),
@@ -386,8 +386,8 @@ fn layer_norm(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: &str, size: u
     out.push((format!("{name}.bias"), vec![size], vec![0.0; size]));
 }
 
-fn write_error(file: &Path, message: String) -> BenchError {
-    BenchError::Write {
+fn write_error(file: &Path, message: String) -> RuntimeError {
+    RuntimeError::Write {
         file: file.to_path_buf(),
         message,
     }
@@ -396,7 +396,7 @@ fn write_error(file: &Path, message: String) -> BenchError {
 fn write_atomic(
     path: &Path,
     write: impl FnOnce(&Path) -> Result<(), String>,
-) -> Result<(), BenchError> {
+) -> Result<(), RuntimeError> {
     let name = path
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())

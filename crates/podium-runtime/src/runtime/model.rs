@@ -1,31 +1,93 @@
-//! The encoder (embeddings + post-LayerNorm transformer layers) shared by every supported
-//! architecture, with the token-classification head on top.
+//! The model behind [`super::Model`]: one of two execution paths over the same checkpoint.
 //!
-//! Two interchangeable execution paths: on a CPU device, podium's own forward pass (`cpu`:
-//! direct GEMMs on strided slices with the fused kernels of [`super::kernels`] between them);
-//! elsewhere (CUDA) the same maths as plain candle tensor ops. [`Execution::Portable`] forces
-//! the second path on the CPU too, which the tests use to check one against the other.
+//! - The reference path (`reference`): candle-transformers' models with a token-classification
+//!   head, plain candle tensor ops on any device (CUDA included).
+//! - The fast CPU path ([`FastModel`], `cpu`): podium's own forward pass, every product a
+//!   direct GEMM on strided slices with the fused kernels of [`super::kernels`] between them.
+//!
+//! [`Execution::Auto`] takes the fast path on the CPU and the reference path elsewhere; the
+//! tests check the two against each other and both against transformers.
 
 use std::path::Path;
+use std::str::FromStr;
 
-use candle_core::{D, DType, Device, Storage, Tensor};
+use candle_core::{Device, Storage, Tensor};
+use serde::Serialize;
 
-use super::config::{Activation, Architecture, DebertaSettings, ModelConfig};
-use super::kernels::AttentionShape;
-use super::profile::{ForwardProfile, Stage, Stopwatch};
+use super::config::{Architecture, DebertaSettings, ModelConfig};
+use super::profile::{ForwardProfile, Stopwatch};
 use super::weights::Weights;
-use crate::error::{BenchError, Result};
+use crate::error::{Result, RuntimeError};
 
 mod cpu;
+mod reference;
 
-/// Which implementation of the non-GEMM operations runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Which execution path runs the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Execution {
-    /// Fused CPU kernels when the device is the CPU, candle ops otherwise.
+    /// The fast CPU path on the CPU, the reference path on any other device.
     #[default]
     Auto,
-    /// candle tensor ops only (any device).
+    /// The fast CPU path (CPU only).
+    Cpu,
+    /// The reference path on candle-transformers' models (any device).
     Portable,
+}
+
+impl Execution {
+    /// The names [`FromStr`] accepts, for help texts and errors.
+    pub const NAMES: [&'static str; 3] = ["auto", "cpu", "portable"];
+
+    /// `auto`, `cpu` or `portable`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Execution::Auto => "auto",
+            Execution::Cpu => "cpu",
+            Execution::Portable => "portable",
+        }
+    }
+
+    /// The path that runs on `device`: [`Execution::Cpu`] or [`Execution::Portable`], never
+    /// `Auto`. The fast path needs the CPU.
+    pub fn resolve(self, device: &Device) -> Result<Execution> {
+        match (self, device.is_cpu()) {
+            (Execution::Auto, true) | (Execution::Cpu, true) => Ok(Execution::Cpu),
+            (Execution::Auto, false) | (Execution::Portable, _) => Ok(Execution::Portable),
+            (Execution::Cpu, false) => Err(RuntimeError::Device {
+                device: super::device_name(device),
+                message:
+                    "the fast CPU path (execution cpu) runs on the CPU only; use auto or portable"
+                        .into(),
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Execution {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Execution {
+    type Err = RuntimeError;
+
+    fn from_str(text: &str) -> Result<Execution> {
+        match text {
+            "auto" => Ok(Execution::Auto),
+            "cpu" => Ok(Execution::Cpu),
+            "portable" => Ok(Execution::Portable),
+            other => Err(RuntimeError::Config {
+                file: "<options>".into(),
+                key: "execution".into(),
+                message: format!(
+                    "expected one of {}, found {other:?}",
+                    Execution::NAMES.join(", ")
+                ),
+            }),
+        }
+    }
 }
 
 /// A batch of token ids ready for the model, row-major `[batch, seq]`.
@@ -84,7 +146,7 @@ impl Linear {
             };
             Ok((weight, bias))
         };
-        let (weight_t, bias) = build().map_err(|err| BenchError::Weights {
+        let (weight_t, bias) = build().map_err(|err| RuntimeError::Weights {
             file: weights.file().to_path_buf(),
             message: format!("{}: {err}", names.join(", ")),
         })?;
@@ -144,7 +206,7 @@ fn host_vec(tensor: &Tensor, file: &Path) -> Result<Vec<f32>> {
     tensor
         .flatten_all()
         .and_then(|t| t.to_vec1::<f32>())
-        .map_err(|err| BenchError::Weights {
+        .map_err(|err| RuntimeError::Weights {
             file: file.to_path_buf(),
             message: err.to_string(),
         })
@@ -180,216 +242,56 @@ struct Layer {
     relative: Option<RelativeProjections>,
 }
 
-/// A loaded token-classification model (or bare encoder).
+/// The fast CPU path's weights, laid out for its GEMMs and kernels (see `cpu`).
 #[derive(Debug)]
-pub struct TokenClassifier {
+pub(crate) struct FastModel {
     config: ModelConfig,
     embeddings: Embeddings,
     layers: Vec<Layer>,
     classifier: Option<Linear>,
     num_labels: usize,
     device: Device,
-    execution: Execution,
     /// Buffers of the CPU path, kept between passes.
     workspaces: cpu::WorkspacePool,
 }
 
-impl TokenClassifier {
-    /// Builds the model from validated config.json and the checkpoint's weights.
-    pub(crate) fn build(
-        config: ModelConfig,
-        mut weights: Weights,
+impl FastModel {
+    fn build(
+        config: &ModelConfig,
+        weights: &Weights,
         device: &Device,
-        execution: Execution,
-    ) -> Result<TokenClassifier> {
-        weights.use_prefix_if_present(
-            config.architecture.weight_prefix(),
-            "embeddings.word_embeddings.weight",
-        );
+        labels: Option<usize>,
+    ) -> Result<FastModel> {
         let hidden = config.hidden_size;
-        let embeddings = load_embeddings(&config, &weights)?;
+        let embeddings = load_embeddings(config, weights)?;
         let relative_embeddings = match &config.deberta {
             Some(settings) if settings.relative_attention => {
-                Some(load_relative_embeddings(&config, settings, &weights)?)
+                Some(load_relative_embeddings(config, settings, weights)?)
             }
             _ => None,
         };
         let mut layers = Vec::with_capacity(config.num_layers);
         for index in 0..config.num_layers {
             layers.push(load_layer(
-                &config,
-                &weights,
+                config,
+                weights,
                 index,
                 relative_embeddings.as_ref(),
             )?);
         }
-        let (classifier, num_labels) = if weights.has_root("classifier.weight") {
-            let labels = weights
-                .root_shape("classifier.weight")
-                .and_then(|shape| shape.first().copied())
-                .unwrap_or(0);
-            if !config.id2label.is_empty() && config.id2label.len() != labels {
-                return Err(BenchError::TensorShape {
-                    file: weights.file().to_path_buf(),
-                    name: "classifier.weight".into(),
-                    expected: vec![config.id2label.len(), hidden],
-                    actual: weights.root_shape("classifier.weight").unwrap_or_default(),
-                });
-            }
-            (Some(Linear::load_head(&weights, hidden, labels)?), labels)
-        } else {
-            (None, 0)
+        let classifier = match labels {
+            Some(labels) => Some(Linear::load_head(weights, hidden, labels)?),
+            None => None,
         };
-        Ok(TokenClassifier {
-            config,
+        Ok(FastModel {
+            config: config.clone(),
             embeddings,
             layers,
             classifier,
-            num_labels,
+            num_labels: labels.unwrap_or(0),
             device: device.clone(),
-            execution,
             workspaces: cpu::WorkspacePool::default(),
         })
-    }
-
-    /// The validated configuration.
-    pub fn config(&self) -> &ModelConfig {
-        &self.config
-    }
-
-    /// Whether a token-classification head is present (else outputs are hidden states).
-    pub fn has_classifier(&self) -> bool {
-        self.classifier.is_some()
-    }
-
-    /// Width of each output row: labels with a head, hidden size without.
-    pub fn output_width(&self) -> usize {
-        if self.classifier.is_some() {
-            self.num_labels
-        } else {
-            self.config.hidden_size
-        }
-    }
-
-    /// The device the weights live on.
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
-    /// Runs the model: logits `[batch, seq, num_labels]` with a head, the last hidden states
-    /// `[batch, seq, hidden]` without.
-    pub fn forward(&self, batch: &EncodedBatch) -> Result<Tensor> {
-        self.check_batch(batch)?;
-        self.forward_inner(batch, &mut Stopwatch::off())
-            .map_err(|err| self.forward_error(err))
-    }
-
-    /// [`Self::forward`], adding the time of each stage to `profile`.
-    pub fn forward_profiled(
-        &self,
-        batch: &EncodedBatch,
-        profile: &mut ForwardProfile,
-    ) -> Result<Tensor> {
-        self.check_batch(batch)?;
-        let output = self
-            .forward_inner(batch, &mut Stopwatch::on(profile))
-            .map_err(|err| self.forward_error(err))?;
-        profile.finish_pass();
-        Ok(output)
-    }
-
-    fn forward_error(&self, err: candle_core::Error) -> BenchError {
-        BenchError::Forward {
-            model_type: self.config.architecture.model_type().into(),
-            message: err.to_string(),
-        }
-    }
-
-    fn check_batch(&self, batch: &EncodedBatch) -> Result<()> {
-        let tokens = batch.batch * batch.seq;
-        if tokens == 0 {
-            return Err(BenchError::Input("empty batch".into()));
-        }
-        if batch.input_ids.len() != tokens || batch.attention_mask.len() != tokens {
-            return Err(BenchError::Input(format!(
-                "{} ids and {} mask values for a {}×{} batch",
-                batch.input_ids.len(),
-                batch.attention_mask.len(),
-                batch.batch,
-                batch.seq
-            )));
-        }
-        if let Some(id) = batch
-            .input_ids
-            .iter()
-            .find(|id| **id as usize >= self.config.vocab_size)
-        {
-            return Err(BenchError::Input(format!(
-                "token id {id} is outside the vocabulary of {}",
-                self.config.vocab_size
-            )));
-        }
-        let positions_needed = match self.config.architecture {
-            Architecture::Roberta | Architecture::XlmRoberta => {
-                batch.seq + self.config.pad_token_id as usize + 1
-            }
-            _ => batch.seq,
-        };
-        if self.embeddings.position.is_some()
-            && positions_needed > self.config.max_position_embeddings
-        {
-            return Err(BenchError::Input(format!(
-                "sequence length {} needs {positions_needed} positions; the model has {}",
-                batch.seq, self.config.max_position_embeddings
-            )));
-        }
-        Ok(())
-    }
-
-    fn fast_path(&self) -> bool {
-        self.execution == Execution::Auto && self.device.is_cpu()
-    }
-
-    fn forward_inner(
-        &self,
-        batch: &EncodedBatch,
-        watch: &mut Stopwatch<'_>,
-    ) -> CandleResult<Tensor> {
-        if self.fast_path() {
-            return self.forward_cpu(batch, watch);
-        }
-        let (b, s) = (batch.batch, batch.seq);
-        let mask_host: Vec<f32> = batch
-            .attention_mask
-            .iter()
-            .map(|m| f32::from(u8::from(*m != 0)))
-            .collect();
-        let mut hidden = self.embed(batch, &mask_host)?;
-        watch.lap(Stage::Embeddings);
-        let shape = AttentionShape {
-            batch: b,
-            seq: s,
-            heads: self.config.num_heads,
-            head_dim: self.config.head_dim(),
-        };
-        let (c2p_index, p2c_index) = match self.relative_settings() {
-            Some(settings) => relative_indices(settings, s),
-            None => (Vec::new(), Vec::new()),
-        };
-        let ctx = PortableContext::new(&mask_host, &c2p_index, &p2c_index, shape, &self.device)?;
-        for layer in &self.layers {
-            hidden = self.layer_portable(layer, &hidden, shape, &ctx)?;
-            watch.lap(Stage::EncoderLayers);
-        }
-        let output = match &self.classifier {
-            Some(head) => {
-                let logits = head.forward(&hidden)?;
-                watch.lap(Stage::Classifier);
-                logits
-            }
-            None => hidden,
-        };
-        output.reshape((b, s, self.output_width()))
     }
 
     /// DeBERTa's relative-attention settings, when it uses relative attention.
@@ -423,76 +325,6 @@ impl TokenClassifier {
         Ok(x)
     }
 
-    fn layer_portable(
-        &self,
-        layer: &Layer,
-        x: &Tensor,
-        shape: AttentionShape,
-        ctx: &PortableContext,
-    ) -> CandleResult<Tensor> {
-        let AttentionShape {
-            batch,
-            seq,
-            heads,
-            head_dim,
-        } = shape;
-        let tokens = batch * seq;
-        let qkv = layer
-            .qkv
-            .forward(x)?
-            .reshape((batch, seq, 3, heads, head_dim))?
-            .permute((2, 3, 0, 1, 4))?
-            .contiguous()?;
-        let q = (qkv.get(0)?.reshape((heads * batch, seq, head_dim))? * self.query_scale() as f64)?;
-        let k = qkv.get(1)?.reshape((heads * batch, seq, head_dim))?;
-        let v = qkv.get(2)?.reshape((heads * batch, seq, head_dim))?;
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(projections) = &layer.relative {
-            if let Some(key_t) = &projections.key_t {
-                let c2p = q
-                    .reshape((heads, tokens, head_dim))?
-                    .matmul(key_t)?
-                    .reshape((heads * batch, seq, ()))?
-                    .contiguous()?;
-                scores = (scores + c2p.gather(&ctx.c2p_index, D::Minus1)?)?;
-            }
-            if let Some(query_t) = &projections.query_t {
-                let p2c = k
-                    .reshape((heads, tokens, head_dim))?
-                    .matmul(query_t)?
-                    .reshape((heads * batch, seq, ()))?
-                    .contiguous()?;
-                scores = (scores + p2c.gather(&ctx.p2c_index, D::Minus1)?.t()?)?;
-            }
-        }
-        let scores = scores.reshape((heads, batch, seq, seq))?;
-        let keep = match self.config.architecture {
-            Architecture::DebertaV2 => &ctx.pair_mask,
-            _ => &ctx.key_mask,
-        };
-        let keep = keep.broadcast_as((heads, batch, seq, seq))?;
-        let masked = keep.where_cond(&scores, &ctx.masked_value.broadcast_as(scores.shape())?)?;
-        let probs = candle_nn::ops::softmax_last_dim(&masked)?;
-        let context = probs
-            .reshape((heads * batch, seq, seq))?
-            .matmul(&v)?
-            .reshape((heads, batch, seq, head_dim))?
-            .permute((1, 2, 0, 3))?
-            .reshape((tokens, shape.hidden()))?;
-        let attention = layer
-            .attention_norm
-            .forward(&(layer.output.forward(&context)? + x)?)?;
-        let intermediate = layer.intermediate.forward(&attention)?;
-        let intermediate = match self.config.activation {
-            Activation::Gelu => intermediate.gelu_erf()?,
-            Activation::GeluTanh => intermediate.gelu()?,
-            Activation::Relu => intermediate.relu()?,
-        };
-        layer
-            .output_norm
-            .forward(&(layer.ffn_output.forward(&intermediate)? + attention)?)
-    }
-
     /// Multiplier folded into the query: 1/√(head_dim · scale_factor).
     fn query_scale(&self) -> f32 {
         let factor = match &self.config.deberta {
@@ -505,45 +337,231 @@ impl TokenClassifier {
     }
 }
 
-/// Per-call tensors of the portable path.
-struct PortableContext {
-    /// `[1, batch, 1, seq]`, u8: key j of row b is real.
-    key_mask: Tensor,
-    /// `[1, batch, seq, seq]`, u8: query i and key j of row b are both real (DeBERTa).
-    pair_mask: Tensor,
-    masked_value: Tensor,
-    c2p_index: Tensor,
-    p2c_index: Tensor,
+#[derive(Debug)]
+enum ExecutionPath {
+    Fast(FastModel),
+    Reference(reference::ReferenceModel),
 }
 
-impl PortableContext {
-    fn new(
-        mask: &[f32],
-        c2p_index: &[u32],
-        p2c_index: &[u32],
-        shape: AttentionShape,
+/// A loaded token-classification model (or bare encoder) on one execution path.
+#[derive(Debug)]
+pub struct TokenClassifier {
+    config: ModelConfig,
+    /// [`Execution::Cpu`] or [`Execution::Portable`] (resolved at load).
+    execution: Execution,
+    /// Rows of `classifier.weight`; `None` for a bare encoder.
+    labels: Option<usize>,
+    device: Device,
+    path: ExecutionPath,
+}
+
+impl TokenClassifier {
+    /// Builds the model from validated config.json and the checkpoint's weights, on the path
+    /// `execution` resolves to on `device`.
+    pub(crate) fn build(
+        config: ModelConfig,
+        mut weights: Weights,
         device: &Device,
-    ) -> CandleResult<PortableContext> {
-        let (batch, seq) = (shape.batch, shape.seq);
-        let mask_u8: Vec<u8> = mask.iter().map(|m| (*m != 0.0) as u8).collect();
-        let key_mask = Tensor::from_vec(mask_u8.clone(), (1, batch, 1, seq), device)?;
-        let query_mask = Tensor::from_vec(mask_u8, (1, batch, seq, 1), device)?;
-        let pair_mask = key_mask.broadcast_mul(&query_mask)?;
-        let index = |table: &[u32]| -> CandleResult<Tensor> {
-            if table.is_empty() {
-                return Tensor::zeros((1, 1, 1), DType::U32, device);
+        execution: Execution,
+    ) -> Result<TokenClassifier> {
+        let execution = execution.resolve(device)?;
+        weights.use_prefix_if_present(
+            config.architecture.weight_prefix(),
+            "embeddings.word_embeddings.weight",
+        );
+        let labels = if weights.has_root("classifier.weight") {
+            let shape = weights.root_shape("classifier.weight").unwrap_or_default();
+            let labels = shape.first().copied().unwrap_or(0);
+            if (!config.id2label.is_empty() && config.id2label.len() != labels)
+                || shape.get(1) != Some(&config.hidden_size)
+            {
+                return Err(RuntimeError::TensorShape {
+                    file: weights.file().to_path_buf(),
+                    name: "classifier.weight".into(),
+                    expected: vec![
+                        if config.id2label.is_empty() {
+                            labels
+                        } else {
+                            config.id2label.len()
+                        },
+                        config.hidden_size,
+                    ],
+                    actual: shape,
+                });
             }
-            Tensor::from_slice(table, (1, seq, seq), device)?
-                .broadcast_as((shape.heads * batch, seq, seq))?
-                .contiguous()
+            Some(labels)
+        } else {
+            None
         };
-        Ok(PortableContext {
-            key_mask,
-            pair_mask,
-            masked_value: Tensor::new(f32::MIN, device)?,
-            c2p_index: index(c2p_index)?,
-            p2c_index: index(p2c_index)?,
+        let path = match execution {
+            Execution::Portable => {
+                let (tensors, prefix, file) = weights.into_parts();
+                ExecutionPath::Reference(reference::ReferenceModel::build(
+                    &config, tensors, &prefix, labels, &file, device,
+                )?)
+            }
+            _ => ExecutionPath::Fast(FastModel::build(&config, &weights, device, labels)?),
+        };
+        Ok(TokenClassifier {
+            config,
+            execution,
+            labels,
+            device: device.clone(),
+            path,
         })
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &ModelConfig {
+        &self.config
+    }
+
+    /// The path that runs: [`Execution::Cpu`] or [`Execution::Portable`].
+    pub fn execution(&self) -> Execution {
+        self.execution
+    }
+
+    /// Whether a token-classification head is present (else outputs are hidden states).
+    pub fn has_classifier(&self) -> bool {
+        self.labels.is_some()
+    }
+
+    /// Width of each output row: labels with a head, hidden size without.
+    pub fn output_width(&self) -> usize {
+        self.labels.unwrap_or(self.config.hidden_size)
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> &Device {
+        &self.device
+    }
+
+    /// Runs the model: logits `[batch, seq, num_labels]` with a head, the last hidden states
+    /// `[batch, seq, hidden]` without.
+    pub fn forward(&self, batch: &EncodedBatch) -> Result<Tensor> {
+        self.check_batch(batch)?;
+        self.forward_inner(batch, &mut Stopwatch::off())
+            .map_err(|err| self.forward_error(err))
+    }
+
+    /// [`Self::forward`], adding the time of each stage to `profile`.
+    pub fn forward_profiled(
+        &self,
+        batch: &EncodedBatch,
+        profile: &mut ForwardProfile,
+    ) -> Result<Tensor> {
+        self.check_batch(batch)?;
+        let output = self
+            .forward_inner(batch, &mut Stopwatch::on(profile))
+            .map_err(|err| self.forward_error(err))?;
+        profile.finish_pass();
+        Ok(output)
+    }
+
+    fn forward_inner(
+        &self,
+        batch: &EncodedBatch,
+        watch: &mut Stopwatch<'_>,
+    ) -> CandleResult<Tensor> {
+        match &self.path {
+            ExecutionPath::Fast(model) => model.forward_cpu(batch, watch),
+            ExecutionPath::Reference(model) => model.forward(batch, watch),
+        }
+    }
+
+    fn forward_error(&self, source: candle_core::Error) -> RuntimeError {
+        RuntimeError::Forward {
+            model_type: self.config.architecture.model_type().into(),
+            path: self.execution.name().into(),
+            source: Box::new(source),
+        }
+    }
+
+    /// Checks that rows of `seq` tokens fit the model's position table (RoBERTa counts
+    /// positions past its padding id; DeBERTa's relative buckets are laid out for
+    /// `max_position_embeddings` too).
+    pub fn check_length(&self, seq: usize) -> Result<()> {
+        let positions_needed = match self.config.architecture {
+            Architecture::Roberta | Architecture::XlmRoberta => {
+                seq.saturating_add(self.config.pad_token_id as usize + 1)
+            }
+            _ => seq,
+        };
+        if positions_needed > self.config.max_position_embeddings {
+            return Err(RuntimeError::Input(format!(
+                "sequence length {seq} needs {positions_needed} positions; the model has {} (max_position_embeddings of config.json)",
+                self.config.max_position_embeddings
+            )));
+        }
+        Ok(())
+    }
+
+    /// Bytes one forward pass of `batch` rows × `seq` tokens holds at its peak (weights not
+    /// included), as estimated from the path's intermediate buffers. The fast path's figure is
+    /// exact up to small vectors; the reference path keeps more candle intermediates alive, so
+    /// its figure is an upper estimate.
+    pub fn estimated_pass_bytes(&self, batch: usize, seq: usize) -> u64 {
+        // f64: no overflow whatever the request; the figure is an estimate anyway.
+        let config = &self.config;
+        let (b, s) = (batch as f64, seq as f64);
+        let tokens = b * s;
+        let hidden = config.hidden_size as f64;
+        let inner = config.intermediate_size as f64;
+        let heads = config.num_heads as f64;
+        let blocks_by_pairs = b * heads * s * s;
+        let relative_rows = config
+            .deberta
+            .as_ref()
+            .filter(|d| d.relative_attention)
+            .map(|d| 2.0 * d.attention_span() as f64);
+        let output = tokens * self.output_width() as f64;
+        let floats = match self.execution {
+            Execution::Portable => {
+                let relative = relative_rows
+                    .map(|rows| 10.0 * blocks_by_pairs + 2.0 * b * heads * s * rows)
+                    .unwrap_or(0.0);
+                10.0 * tokens * hidden
+                    + 2.0 * tokens * inner
+                    + 4.0 * blocks_by_pairs
+                    + relative
+                    + output
+            }
+            _ => {
+                let relative = relative_rows
+                    .map(|rows| 2.0 * b * heads * s * rows + 2.0 * s * s)
+                    .unwrap_or(0.0);
+                7.0 * tokens * hidden + tokens * inner + blocks_by_pairs + relative + 2.0 * output
+            }
+        };
+        // `as` saturates: an absurd request reads as u64::MAX bytes.
+        (floats * 4.0) as u64
+    }
+
+    fn check_batch(&self, batch: &EncodedBatch) -> Result<()> {
+        let tokens = batch.batch.saturating_mul(batch.seq);
+        if tokens == 0 {
+            return Err(RuntimeError::Input("empty batch".into()));
+        }
+        if batch.input_ids.len() != tokens || batch.attention_mask.len() != tokens {
+            return Err(RuntimeError::Input(format!(
+                "{} ids and {} mask values for a {}×{} batch",
+                batch.input_ids.len(),
+                batch.attention_mask.len(),
+                batch.batch,
+                batch.seq
+            )));
+        }
+        if let Some(id) = batch
+            .input_ids
+            .iter()
+            .find(|id| **id as usize >= self.config.vocab_size)
+        {
+            return Err(RuntimeError::Input(format!(
+                "token id {id} is outside the vocabulary of {}",
+                self.config.vocab_size
+            )));
+        }
+        self.check_length(batch.seq)
     }
 }
 
@@ -643,7 +661,7 @@ fn load_embeddings(config: &ModelConfig, weights: &Weights) -> Result<Embeddings
                 "embeddings.token_type_embeddings.weight",
                 &[config.type_vocab_size, embedding_size],
             )?;
-            Some(table.get(0).map_err(|err| BenchError::Weights {
+            Some(table.get(0).map_err(|err| RuntimeError::Weights {
                 file: weights.file().to_path_buf(),
                 message: err.to_string(),
             })?)
@@ -692,7 +710,7 @@ fn load_relative_embeddings(
         config.hidden_size,
         config.layer_norm_eps,
     )?;
-    norm.forward(&table).map_err(|err| BenchError::Weights {
+    norm.forward(&table).map_err(|err| RuntimeError::Weights {
         file: weights.file().to_path_buf(),
         message: format!("encoder.rel_embeddings: {err}"),
     })
@@ -794,7 +812,7 @@ fn load_relative_projections(
             .and_then(|t| t.reshape((rows, heads, head_dim)))
             .and_then(|t| t.permute((1, 2, 0)))
             .and_then(|t| t.contiguous())
-            .map_err(|err| BenchError::Weights {
+            .map_err(|err| RuntimeError::Weights {
                 file: weights.file().to_path_buf(),
                 message: format!("{projection}: {err}"),
             })
@@ -855,6 +873,29 @@ mod tests {
         for pair in got[13..].windows(2) {
             assert!(pair[0] <= pair[1], "{got:?}");
         }
+    }
+
+    #[test]
+    fn execution_names_round_trip_and_auto_resolves_by_device() {
+        for name in Execution::NAMES {
+            assert_eq!(
+                name.parse::<Execution>().map(Execution::name).ok(),
+                Some(name)
+            );
+        }
+        let err = "gpu".parse::<Execution>().err().map(|e| e.to_string());
+        assert!(
+            err.as_deref()
+                .is_some_and(|e| e.contains("execution") && e.contains("auto, cpu, portable")),
+            "{err:?}"
+        );
+        let cpu = Device::Cpu;
+        assert_eq!(Execution::Auto.resolve(&cpu).ok(), Some(Execution::Cpu));
+        assert_eq!(Execution::Cpu.resolve(&cpu).ok(), Some(Execution::Cpu));
+        assert_eq!(
+            Execution::Portable.resolve(&cpu).ok(),
+            Some(Execution::Portable)
+        );
     }
 
     #[test]

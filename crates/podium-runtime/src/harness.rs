@@ -1,5 +1,5 @@
 //! The timing harness: warmup, timed forward passes and latency statistics (the settings come
-//! from `config/benchmark.yaml`, see [`crate::bench_config`]).
+//! from `config/benchmark.yaml` in podium-bench, or from the caller).
 //!
 //! Each forward pass is timed on its own (the clock stops after the output is materialised).
 //! Per batch size the harness runs at least `iterations` passes AND for at least
@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde::Serialize;
 
-use crate::error::{BenchError, Result};
+use crate::error::{Result, RuntimeError};
 use crate::inputs::{BatchSource, TokenizationStats};
 use crate::runtime::{EncodedBatch, ForwardProfile, Model, ModelInfo};
 
@@ -209,6 +209,7 @@ pub fn run(
     source: &BatchSource,
 ) -> Result<BenchmarkReport> {
     validate_settings(settings)?;
+    check_fits(model, settings, source)?;
     let (pool, threads) = compute_pool(settings)?;
     let progress = progress_bar(settings);
     let mut results = Vec::with_capacity(settings.batch_sizes.len());
@@ -268,6 +269,7 @@ pub fn profile(
     source: &BatchSource,
 ) -> Result<Vec<BatchProfile>> {
     validate_settings(settings)?;
+    check_fits(model, settings, source)?;
     let (pool, _) = compute_pool(settings)?;
     settings
         .batch_sizes
@@ -291,13 +293,31 @@ pub fn profile(
         .collect()
 }
 
+/// Every batch size at the source's length must fit the model and the memory, checked before
+/// the first pass so an impossible request fails at once instead of part-way through.
+fn check_fits(model: &Model, settings: &HarnessSettings, source: &BatchSource) -> Result<()> {
+    settings
+        .batch_sizes
+        .iter()
+        .try_for_each(|&batch_size| model.check_fits(batch_size, source.max_length()))
+}
+
+/// The most compute threads a setting may ask for: four per hardware thread (oversubscribing
+/// further only measures the scheduler).
+pub fn max_threads() -> usize {
+    std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .saturating_mul(4)
+}
+
 fn compute_pool(settings: &HarnessSettings) -> Result<(rayon::ThreadPool, usize)> {
     let threads = settings.threads.unwrap_or_else(default_threads);
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .thread_name(|index| format!("podium-compute-{index}"))
         .build()
-        .map_err(|err| BenchError::ThreadPool {
+        .map_err(|err| RuntimeError::ThreadPool {
             threads,
             message: err.to_string(),
         })?;
@@ -305,7 +325,7 @@ fn compute_pool(settings: &HarnessSettings) -> Result<(rayon::ThreadPool, usize)
 }
 
 fn validate_settings(settings: &HarnessSettings) -> Result<()> {
-    let invalid = |key: &str, message: &str| BenchError::Config {
+    let invalid = |key: &str, message: &str| RuntimeError::Config {
         file: PathBuf::from("<options>"),
         key: key.into(),
         message: message.into(),
@@ -322,11 +342,17 @@ fn validate_settings(settings: &HarnessSettings) -> Result<()> {
     if !settings.min_duration_s.is_finite() || settings.min_duration_s < 0.0 {
         return Err(invalid("min_duration_s", "must be a number ≥ 0"));
     }
-    if settings.threads == Some(0) {
-        return Err(invalid(
-            "threads",
-            "must be at least 1 (or null for physical cores)",
-        ));
+    if let Some(threads) = settings.threads {
+        let max = max_threads();
+        if threads == 0 || threads > max {
+            return Err(invalid(
+                "threads",
+                &format!(
+                    "must be 1 ..= {max} (4 × the {} hardware threads here), or null for physical cores; found {threads}",
+                    max / 4
+                ),
+            ));
+        }
     }
     Ok(())
 }
@@ -390,7 +416,10 @@ pub enum InputSpec {
 impl InputSpec {
     /// The batches this input names for `model`; a relative test-data path is taken from
     /// `root` (the project root, against which `config/benchmark.yaml` paths are written).
+    ///
+    /// `max_length` is checked against the model's positions first.
     pub fn prepare(&self, model: &Model, root: &Path, max_length: usize) -> Result<BatchSource> {
+        model.check_length(max_length)?;
         match self {
             InputSpec::Synthetic => Ok(BatchSource::synthetic(model.config(), max_length)),
             InputSpec::TestData { path } => BatchSource::test_data(

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use crate::error::{BenchError, Result};
+use crate::error::{Result, RuntimeError};
 
 /// The `model_type` values the runtime implements.
 pub const SUPPORTED_MODEL_TYPES: [&str; 5] =
@@ -144,23 +144,23 @@ impl ModelConfig {
     pub fn from_file(file: &Path) -> Result<ModelConfig> {
         let text = std::fs::read_to_string(file).map_err(|source| {
             if source.kind() == std::io::ErrorKind::NotFound {
-                BenchError::MissingFile {
+                RuntimeError::MissingFile {
                     file: file.to_path_buf(),
                     hint: ": a checkpoint directory needs config.json".into(),
                 }
             } else {
-                BenchError::Read {
+                RuntimeError::Read {
                     file: file.to_path_buf(),
                     source,
                 }
             }
         })?;
-        let value: Value = serde_json::from_str(&text).map_err(|err| BenchError::Json {
+        let value: Value = serde_json::from_str(&text).map_err(|err| RuntimeError::Json {
             file: file.to_path_buf(),
             message: err.to_string(),
         })?;
         let Value::Object(map) = value else {
-            return Err(BenchError::Json {
+            return Err(RuntimeError::Json {
                 file: file.to_path_buf(),
                 message: "expected a JSON object".into(),
             });
@@ -173,7 +173,7 @@ impl ModelConfig {
         let keys = Keys { map, file };
         let model_type = keys.string("model_type")?;
         let architecture =
-            Architecture::parse(&model_type).ok_or_else(|| BenchError::UnsupportedModelType {
+            Architecture::parse(&model_type).ok_or_else(|| RuntimeError::UnsupportedModelType {
                 file: file.to_path_buf(),
                 model_type: model_type.clone(),
                 supported: SUPPORTED_MODEL_TYPES.join(", "),
@@ -252,8 +252,8 @@ struct Keys<'a> {
 }
 
 impl Keys<'_> {
-    fn invalid(&self, key: &str, message: impl Into<String>) -> BenchError {
-        BenchError::ModelConfig {
+    fn invalid(&self, key: &str, message: impl Into<String>) -> RuntimeError {
+        RuntimeError::ModelConfig {
             file: PathBuf::from(self.file),
             key: key.to_string(),
             message: message.into(),

@@ -1,5 +1,6 @@
 //! The model runtime: load a Hugging Face token-classification checkpoint directory and run it
-//! with candle (DESIGN §6).
+//! with candle, on the reference path (candle-transformers' models, any device) or the fast CPU
+//! path (see [`Execution`]).
 //!
 //! Supported `model_type`s: [`SUPPORTED_MODEL_TYPES`]. A checkpoint without `classifier.*`
 //! weights (a sentence encoder such as all-MiniLM-L6-v2) runs as the bare encoder, returns its
@@ -22,7 +23,7 @@ pub use model::{EncodedBatch, Execution, TokenClassifier};
 pub use profile::{ForwardProfile, Stage, StageTime};
 pub use weights::WEIGHT_FILES;
 
-use crate::error::{BenchError, Result};
+use crate::error::{Result, RuntimeError};
 
 /// The tokenizer file of a checkpoint directory.
 pub const TOKENIZER_FILE: &str = "tokenizer.json";
@@ -54,6 +55,9 @@ pub struct ModelInfo {
     pub tokenizer_file: Option<PathBuf>,
     /// Device the model runs on (`cpu`, `cuda:0`).
     pub device: String,
+    /// The execution path that runs it: `cpu` (the fast CPU path) or `portable` (the reference
+    /// path on candle-transformers' models).
+    pub execution: Execution,
 }
 
 /// A loaded checkpoint.
@@ -64,7 +68,7 @@ pub struct Model {
 }
 
 impl Model {
-    /// Loads `dir` onto `device` with the default execution path.
+    /// Loads `dir` onto `device` with the default execution path ([`Execution::Auto`]).
     pub fn load(dir: &Path, device: &Device) -> Result<Model> {
         Self::load_with(dir, device, Execution::Auto)
     }
@@ -72,7 +76,7 @@ impl Model {
     /// Loads `dir` onto `device`, choosing the execution path.
     pub fn load_with(dir: &Path, device: &Device, execution: Execution) -> Result<Model> {
         if !dir.is_dir() {
-            return Err(BenchError::MissingFile {
+            return Err(RuntimeError::MissingFile {
                 file: dir.to_path_buf(),
                 hint: ": not a checkpoint directory".into(),
             });
@@ -100,6 +104,7 @@ impl Model {
             bare_encoder: !network.has_classifier(),
             tokenizer_file,
             device: device_name(device),
+            execution: network.execution(),
         };
         if info.bare_encoder {
             tracing::warn!(
@@ -112,6 +117,7 @@ impl Model {
                 checkpoint = %dir.display(),
                 model_type = %info.model_type,
                 labels = info.num_labels,
+                execution = %info.execution,
                 "loaded token-classification checkpoint"
             );
         }
@@ -149,16 +155,65 @@ impl Model {
         output
             .flatten_all()
             .and_then(|t| t.to_vec1::<f32>())
-            .map_err(|err| BenchError::Forward {
+            .map_err(|source| RuntimeError::Forward {
                 model_type: self.info.model_type.clone(),
-                message: err.to_string(),
+                path: self.info.execution.name().into(),
+                source: Box::new(source),
             })
     }
+
+    /// Checks that rows of `seq` tokens fit the model's positions (`max_position_embeddings`).
+    pub fn check_length(&self, seq: usize) -> Result<()> {
+        self.network.check_length(seq)
+    }
+
+    /// Checks, before anything is allocated, that batches of `batch` rows × `seq` tokens fit:
+    /// `seq` within the model's positions (`max_position_embeddings`), and the estimated
+    /// memory of one forward pass ([`TokenClassifier::estimated_pass_bytes`]) within what the
+    /// system reports as available (Linux `MemAvailable`; on CUDA and where the figure is
+    /// unknown only the length is checked).
+    pub fn check_fits(&self, batch: usize, seq: usize) -> Result<()> {
+        self.network.check_length(seq)?;
+        if !self.network.device().is_cpu() {
+            return Ok(());
+        }
+        let Some(available) = available_memory_bytes() else {
+            return Ok(());
+        };
+        let needed = self.network.estimated_pass_bytes(batch, seq);
+        if needed > available {
+            return Err(RuntimeError::OutOfMemory {
+                model_type: self.info.model_type.clone(),
+                path: self.info.execution.name().into(),
+                batch,
+                seq,
+                needed_mib: needed / (1 << 20),
+                available_mib: available / (1 << 20),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `MemAvailable` of /proc/meminfo in bytes (Linux), else `None`.
+fn available_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text
+        .lines()
+        .find(|line| line.starts_with("MemAvailable:"))?;
+    let kib: u64 = line
+        .trim_start_matches("MemAvailable:")
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    kib.checked_mul(1024)
 }
 
 /// Parses `cpu` or `cuda:N` (the latter only when built with the `cuda` feature).
 pub fn parse_device(spec: &str) -> Result<Device> {
-    let invalid = |message: &str| BenchError::Device {
+    let invalid = |message: &str| RuntimeError::Device {
         device: spec.to_string(),
         message: message.to_string(),
     };
