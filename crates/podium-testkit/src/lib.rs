@@ -623,3 +623,239 @@ fn send_reply(stream: &mut TcpStream, reply: &HttpReply) -> io::Result<()> {
     }
     stream.flush()
 }
+
+/// What a [`HostileServer`] does wrong. Requests it has no answer for are forwarded to the
+/// upstream server when one is given, else answered 404.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hostile {
+    /// `runs/search` answers a valid JSON object of this many bytes (a huge field nobody
+    /// asked for), sent without a length.
+    HugeBody(u64),
+    /// `runs/search` answers one run and the same `next_page_token` forever.
+    RepeatedPageToken,
+    /// The listing of an artifact directory gives `files` files of `listed` bytes each (or no
+    /// size when `None`); each file's body then streams `sent` bytes, unsized.
+    LyingArtifactSizes {
+        /// Files in the listing.
+        files: usize,
+        /// The size the listing claims.
+        listed: Option<u64>,
+        /// The bytes actually sent per file.
+        sent: u64,
+    },
+    /// `runs/get` answers a run whose `artifact_uri` is `mlflow-artifacts://{0}/1/r1/artifacts`
+    /// (another host), and artifact requests are answered as for a well-formed one-file model.
+    ForeignArtifactHost(String),
+    /// Every request is answered 400 with a message echoing the request's head (its
+    /// `Authorization` header included), padded to at least this many bytes.
+    ReflectAuthHeader(usize),
+    /// The first this many requests are forwarded, but their response is cut off halfway.
+    TruncatedBody(usize),
+    /// The first this many requests are forwarded (the real server does the work), then the
+    /// connection closes without an answer.
+    ResetAfterWork(usize),
+}
+
+/// A loopback HTTP server misbehaving in one [`Hostile`] way, recording every request.
+#[derive(Debug)]
+pub struct HostileServer {
+    stub: StubServer,
+    received: std::sync::Arc<std::sync::Mutex<Vec<HttpRequest>>>,
+}
+
+impl HostileServer {
+    /// Starts one, forwarding what the mode does not answer to `upstream` when given.
+    pub fn start(mode: Hostile, upstream: Option<&str>) -> io::Result<HostileServer> {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::sync::{Arc, Mutex};
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        let count = AtomicUsize::new(0);
+        let upstream_url = upstream.map(str::to_string);
+        let stub = StubServer::start(upstream, move |request| {
+            log.lock().unwrap().push(request.clone());
+            let index = count.fetch_add(1, Ordering::SeqCst);
+            let path = request.target.split('?').next().unwrap_or_default();
+            match &mode {
+                Hostile::HugeBody(bytes) => {
+                    path.ends_with("/runs/search").then(|| huge_json(*bytes))
+                }
+                Hostile::RepeatedPageToken => path.ends_with("/runs/search").then(|| {
+                    HttpReply::json(
+                        200,
+                        &format!(
+                            r#"{{"runs": [{}], "next_page_token": "same-token"}}"#,
+                            run_json("r1", "mlflow-artifacts:/1/r1/artifacts")
+                        ),
+                    )
+                }),
+                Hostile::LyingArtifactSizes {
+                    files,
+                    listed,
+                    sent,
+                } => artifact_reply(request, *files, *listed, *sent),
+                Hostile::ForeignArtifactHost(host) => {
+                    if path.ends_with("/runs/get") {
+                        let uri = format!("mlflow-artifacts://{host}/1/r1/artifacts");
+                        Some(HttpReply::json(
+                            200,
+                            &format!(r#"{{"run": {}}}"#, run_json("r1", &uri)),
+                        ))
+                    } else {
+                        artifact_reply(request, 1, Some(2), 2)
+                    }
+                }
+                Hostile::ReflectAuthHeader(padding) => {
+                    let head_end = request
+                        .raw
+                        .windows(4)
+                        .position(|window| window == b"\r\n\r\n")
+                        .unwrap_or(request.raw.len());
+                    let head = String::from_utf8_lossy(&request.raw[..head_end]).into_owned();
+                    let message = format!("bad request {head}{}", "x".repeat(*padding));
+                    let body = serde_json_string(&message);
+                    Some(HttpReply::json(
+                        400,
+                        &format!(r#"{{"error_code": "BAD_REQUEST", "message": {body}}}"#),
+                    ))
+                }
+                Hostile::TruncatedBody(first) if index < *first => {
+                    let upstream = upstream_url.as_deref()?;
+                    let raw = forward(upstream, request).ok()?;
+                    let mut reply = parse_raw_reply(&raw)?;
+                    let half = reply.body.len() / 2;
+                    reply.delivery = Delivery::Truncated(half);
+                    Some(reply)
+                }
+                Hostile::ResetAfterWork(first) if index < *first => {
+                    let upstream = upstream_url.as_deref()?;
+                    forward(upstream, request).ok()?;
+                    Some(HttpReply::json(200, "").delivered(Delivery::Drop))
+                }
+                Hostile::TruncatedBody(_) | Hostile::ResetAfterWork(_) => None,
+            }
+        })?;
+        Ok(HostileServer { stub, received })
+    }
+
+    /// Base URL, e.g. `http://127.0.0.1:5123`.
+    pub fn url(&self) -> &str {
+        self.stub.url()
+    }
+
+    /// Every request received so far, in order.
+    pub fn received(&self) -> Vec<HttpRequest> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+impl HttpRequest {
+    /// The value of header `name` (case-insensitive), if the request had one.
+    pub fn header(&self, name: &str) -> Option<String> {
+        let head_end = self
+            .raw
+            .windows(4)
+            .position(|window| window == b"\r\n\r\n")?;
+        String::from_utf8_lossy(&self.raw[..head_end])
+            .lines()
+            .skip(1)
+            .filter_map(|line| line.split_once(':'))
+            .find(|(key, _)| key.trim().eq_ignore_ascii_case(name))
+            .map(|(_, value)| value.trim().to_string())
+    }
+}
+
+/// A JSON string literal of `text`.
+fn serde_json_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// One MLflow run as JSON.
+fn run_json(run_id: &str, artifact_uri: &str) -> String {
+    format!(
+        r#"{{"info": {{"run_id": "{run_id}", "run_uuid": "{run_id}", "experiment_id": "1", "run_name": "r", "status": "FINISHED", "start_time": 1, "artifact_uri": "{artifact_uri}", "lifecycle_stage": "active"}}, "data": {{}}}}"#
+    )
+}
+
+/// `{"runs": [], "padding": "xxx…"}` of about `bytes` bytes, streamed without a length.
+fn huge_json(bytes: u64) -> HttpReply {
+    // The opening once, then the padding repeated; the string is never closed, so a client
+    // reading it all would fail too, but it must give up at its size cap first.
+    let opening = r#"{"runs": [], "padding": ""#;
+    let body = format!("{opening}{}", "x".repeat(1 << 16));
+    HttpReply::json(200, &body).delivered(Delivery::Stream {
+        prefix: opening.len(),
+        total: bytes,
+    })
+}
+
+/// Listings and file bodies of an artifact tree `…/model` with `files` files `w{i}.bin`.
+fn artifact_reply(
+    request: &HttpRequest,
+    files: usize,
+    listed: Option<u64>,
+    sent: u64,
+) -> Option<HttpReply> {
+    let target = &request.target;
+    if let Some(query) = target.strip_prefix("/api/2.0/mlflow-artifacts/artifacts?path=") {
+        let path = query.replace("%2F", "/");
+        let body = if path.ends_with("/artifacts") {
+            r#"{"files": [{"path": "model", "is_dir": true}]}"#.to_string()
+        } else {
+            let entries: Vec<String> = (0..files)
+                .map(|i| match listed {
+                    Some(size) => {
+                        format!(r#"{{"path": "w{i}.bin", "is_dir": false, "file_size": {size}}}"#)
+                    }
+                    None => format!(r#"{{"path": "w{i}.bin", "is_dir": false}}"#),
+                })
+                .collect();
+            format!(r#"{{"files": [{}]}}"#, entries.join(", "))
+        };
+        return Some(HttpReply::json(200, &body));
+    }
+    target
+        .starts_with("/api/2.0/mlflow-artifacts/artifacts/")
+        .then(|| HttpReply {
+            status: 200,
+            headers: vec![("Content-Type".into(), "application/octet-stream".into())],
+            body: vec![b'w'; 64 << 10],
+            delivery: Delivery::Stream {
+                prefix: 0,
+                total: sent,
+            },
+        })
+}
+
+/// A raw HTTP response as a [`HttpReply`] (length and connection headers dropped).
+fn parse_raw_reply(raw: &[u8]) -> Option<HttpReply> {
+    let head_end = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
+    let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
+    let mut lines = head.lines();
+    let status = lines.next()?.split_whitespace().nth(1)?.parse().ok()?;
+    let headers = lines
+        .filter_map(|line| line.split_once(':'))
+        .filter(|(name, _)| {
+            !["content-length", "connection", "transfer-encoding"]
+                .contains(&name.trim().to_ascii_lowercase().as_str())
+        })
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .collect();
+    Some(HttpReply {
+        status,
+        headers,
+        body: raw[head_end + 4..].to_vec(),
+        delivery: Delivery::Whole,
+    })
+}
