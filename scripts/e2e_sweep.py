@@ -2,124 +2,66 @@
 
 Usage:
   python e2e_sweep.py --tracking-uri URI --root ROOT --config-dir DIR --checkpoint-dir CKPT \
-      --out RESULT.json [--trials N] [--backbone B ...]
+      --out RESULT.json [--experiment NAME] [--trials N] [--backbone B ...]
 
-For every backbone: an Optuna study stored in the study folder
-`ROOT/outputs/hpo/{env}/{model}/hpo_{model}/study.db`, a sweep (parent) run, one nested MLflow
-run per trial (tags from config/tags.yaml; study and trial key hashes computed with the canonical
-JSON rule: json.dumps(sort_keys=True, separators=(",", ":")) + sha256), `trial_{n}/metrics.json`
-on disk, and a refit run of the best trial that uploads `CKPT/{model}` as the MLflow artifact
-`checkpoint/` (through the server's artifact proxy). Only the upload holds the checkpoint: no
-checkpoint_path tag and no copy in the disk layout, so a reader must download it.
+Reads the pipeline's config layout: `DIR/experiment/<name>.yaml` (the only one unless
+--experiment names it) names the data, train, HPO (stages.hpo.hpo_config, else hpo_config) and
+benchmark files, relative to DIR; the backbones are the HPO config's search_space.backbone.values
+(as written). The key formulas (fingerprints, derived eval config, study key v2, family key,
+trial key schema "2.0") are those of scripts/keys-reference.py, imported, not restated.
+
+For every backbone: an MLflow experiment `{experiment_name}-hpo-{backbone}`, an Optuna study
+stored in the study folder `ROOT/outputs/hpo/{env}/{model}/{study_name}/study.db` ({model}: the
+text before the first '-'), a sweep (parent) run, one nested MLflow run per trial and a refit run
+of the best trial, tagged as the pipeline tags them (tag keys from tags.yaml): the sweep has stage
+`hpo` and `code.model` = the backbone as written; trials have stage `hpo`, `code.model` = the short
+name, `mlflow.parentRunId` = the sweep and no schema tag (read as "2.0"); sweep and refit carry
+`code.study.key_schema_version` "2.0", both fingerprints and the objective direction. The refit
+uploads `CKPT/{model}` as the MLflow artifact `checkpoint/` (through the server's artifact proxy),
+then the sweep's `code.artifact.available` turns "true". Only the upload holds the checkpoint: no
+checkpoint_path tag and no copy in the disk layout, so a reader must download it. Each trial also
+writes `trial_{n}/metrics.json` in the study folder.
 
 Writes to RESULT.json, per backbone: study_key_hash, sweep/best-trial/refit run ids, best value
 (a file, because mlflow prints run links on stdout).
 """
 
 import argparse
-import hashlib
+import importlib.util
 import json
 import os
 
 import mlflow
 import optuna
-import yaml
 
 
-def sha256(text):
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def load_keys_reference():
+    """scripts/keys-reference.py (a hyphenated file name: loaded by path)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "keys-reference.py")
+    spec = importlib.util.spec_from_file_location("keys_reference", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
-def compact(value):
-    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+keys = load_keys_reference()
 
 
-def default_dump(value):
-    return json.dumps(value, sort_keys=True)
-
-
-def load(config_dir, name):
-    with open(os.path.join(config_dir, name)) as handle:
-        return yaml.safe_load(handle) or {}
-
-
-def data_fingerprint(data):
-    identity = data.get("content_hash") or data.get("manifest_hash")
-    if identity:
-        return sha256(str(identity))
-    return sha256(
-        default_dump(
-            {
-                "name": data.get("name"),
-                "version": data.get("version"),
-                "split_seed": data.get("split_seed"),
-                "label_mapping": data.get("label_mapping", {}),
-                "schema": data.get("schema", {}),
-            }
-        )
-    )
-
-
-def eval_fingerprint(evaluation):
-    return sha256(
-        default_dump(
-            {
-                "evaluator_version": evaluation.get("evaluator_version", "default"),
-                "metric_spec": evaluation.get("metric", {}),
-                "thresholding": evaluation.get("thresholding", {}),
-                "full_eval_config": evaluation,
-            }
-        )
-    )
-
-
-def study_payload(data, hpo, train, evaluation, model, schema_version, with_search_space):
-    objective = hpo.get("objective", {})
-    payload = {
-        "schema_version": schema_version,
-        "data": {
-            "name": data.get("name", ""),
-            "version": data.get("version", ""),
-            "schema": data.get("schema", {}),
-            "split_seed": data.get("split_seed", "default"),
-            "label_mapping": data.get("label_mapping", {}),
-            "data_fingerprint": data_fingerprint(data),
-        },
-        "hpo": {
-            "objective": {
-                "metric": objective.get("metric", "macro-f1"),
-                "direction": objective.get("direction", "maximize"),
-            },
-            "k_fold": hpo.get("k_fold", {}),
-            "sampling": {"algorithm": hpo.get("sampling", {}).get("algorithm", "random")},
-            "early_termination": hpo.get("early_termination", {}),
-        },
-        "training": {
-            "max_steps": train.get("max_steps"),
-            "num_epochs": train.get("num_epochs"),
-            "seed_policy": train.get("seed_policy", "default"),
-        },
-        "evaluation": {"eval_fingerprint": eval_fingerprint(evaluation)},
-        "model": model.lower().strip(),
-    }
-    if with_search_space:
-        payload["hpo"]["search_space"] = hpo.get("search_space", {})
-    return payload
-
-
-def tag_keys(config_dir):
-    """(section, name) -> MLflow tag key, from tags.yaml (every key the pipeline uses)."""
-    return load(config_dir, "tags.yaml")
+def bound(spec, *names):
+    for name in names:
+        if name in spec:
+            return float(spec[name])  # PyYAML reads `1e-5` (no dot) as a string
+    raise ValueError(f"search space entry {spec!r} has none of {names}")
 
 
 def suggest(trial, name, spec):
     kind = spec["type"]
     if kind == "loguniform":
-        return trial.suggest_float(name, float(spec["low"]), float(spec["high"]), log=True)
+        return trial.suggest_float(name, bound(spec, "min", "low"), bound(spec, "max", "high"), log=True)
     if kind == "uniform":
-        return trial.suggest_float(name, float(spec["low"]), float(spec["high"]))
+        return trial.suggest_float(name, bound(spec, "min", "low"), bound(spec, "max", "high"))
     if kind == "int":
-        return trial.suggest_int(name, int(spec["low"]), int(spec["high"]))
+        return trial.suggest_int(name, int(bound(spec, "min", "low")), int(bound(spec, "max", "high")))
     if kind in ("choice", "categorical"):
         return trial.suggest_categorical(name, spec.get("values", spec.get("choices")))
     raise ValueError(f"unknown search space type {kind!r} for {name}")
@@ -136,7 +78,7 @@ def fake_score(params, offset):
 
 
 def sweep(args, backbone, index, configs, tags):
-    data, hpo, train, evaluation, experiment = configs
+    data, hpo, train, benchmark, experiment_name = configs
     model = backbone.split("-")[0]
     environment = os.environ.get("PODIUM_ENVIRONMENT", "local")
     study_name = hpo.get("checkpoint", {}).get("study_name", "hpo_{backbone}").replace(
@@ -145,29 +87,30 @@ def sweep(args, backbone, index, configs, tags):
     study_dir = os.path.join(args.root, "outputs", "hpo", environment, model, study_name)
     os.makedirs(study_dir, exist_ok=True)
 
-    study_key_hash = sha256(compact(study_payload(data, hpo, train, evaluation, backbone, "2.0", True)))
-    family_hash = sha256(
-        compact(study_payload(data, hpo, train, evaluation, backbone, "family-2.0", False))
-    )
+    study_keys = keys.study_keys(data, hpo, train, benchmark, backbone)
+    study_key_hash = study_keys["study_key_hash"]
     direction = hpo.get("objective", {}).get("direction", "maximize")
     metric = hpo.get("objective", {}).get("metric", "macro-f1")
-    common = {
-        tags["process"]["backbone"]: model,
-        tags["process"]["variant"]: "1",
-        tags["grouping"]["study_key_hash"]: study_key_hash,
-        tags["grouping"]["study_family_hash"]: family_hash,
-        tags["study"]["key_schema_version"]: "2.0",
-        tags["fingerprint"]["data"]: data_fingerprint(data),
-        tags["fingerprint"]["eval"]: eval_fingerprint(evaluation),
+    key_schema = {tags["study"]["key_schema_version"]: "2.0"}
+    sweep_copied = {
+        **key_schema,
+        tags["fingerprint"]["data"]: study_keys["data_fingerprint"],
+        tags["fingerprint"]["eval"]: study_keys["eval_fingerprint"],
         tags["objective"]["direction"]: direction,
     }
+    grouping = {
+        tags["grouping"]["study_key_hash"]: study_key_hash,
+        tags["grouping"]["study_family_hash"]: study_keys["study_family_hash"],
+        tags["grouping"]["grouping_schema_version"]: "1",
+        tags["process"]["storage_env"]: environment,
+        tags["process"]["env"]: environment,
+    }
     stage = tags["process"]["stage"]
+    model_tag = tags["process"]["model"]
     available = tags["artifact"]["available"]
+    search_space = {name: spec for name, spec in hpo["search_space"].items() if name != "backbone"}
 
-    experiment_name = experiment["hpo_experiment"].replace("{name}", experiment["name"]).replace(
-        "{backbone}", model
-    )
-    mlflow.set_experiment(experiment_name)
+    mlflow.set_experiment(f"{experiment_name}-hpo-{backbone}")
     study = optuna.create_study(
         study_name=study_name,
         storage=f"sqlite:///{os.path.join(study_dir, 'study.db')}",
@@ -176,27 +119,33 @@ def sweep(args, backbone, index, configs, tags):
         load_if_exists=True,
     )
     trial_runs = {}
-    with mlflow.start_run(run_name=study_name, tags={**common, stage: "hpo_sweep", available: "false"}) as parent:
+    sweep_tags = {
+        **grouping,
+        **sweep_copied,
+        stage: "hpo",
+        model_tag: backbone,
+        available: "false",
+        tags["mlflow"]["run_type"]: "sweep",
+        tags["azureml"]["run_type"]: "sweep",
+        tags["azureml"]["sweep"]: "true",
+        tags["hpo"]["refit_planned"]: "true",
+    }
+    with mlflow.start_run(run_name=study_name, tags=sweep_tags) as parent:
         sweep_run_id = parent.info.run_id
 
         def objective(trial):
-            params = {name: suggest(trial, name, spec) for name, spec in hpo["search_space"].items()}
-            trial_key_hash = sha256(
-                compact(
-                    {
-                        "schema_version": "1.0",
-                        "study_key_hash": study_key_hash,
-                        "hyperparameters": params,
-                    }
-                )
-            )
+            params = {name: suggest(trial, name, spec) for name, spec in search_space.items()}
+            trial_key_hash = keys.sha256_hex(keys.trial_key(study_key_hash, params))
             run_tags = {
-                **common,
-                stage: "hpo_trial",
-                available: "false",
+                **grouping,
+                stage: "hpo",
+                model_tag: model,
                 tags["grouping"]["trial_key_hash"]: trial_key_hash,
-                tags["lineage"]["hpo_sweep_run_id"]: sweep_run_id,
+                tags["azureml"]["run_type"]: "trial",
+                tags["legacy"]["trial_number"]: str(trial.number),
+                tags["hpo"]["trial_number"]: str(trial.number),
             }
+            # nested=True: mlflow.parentRunId is the sweep run.
             with mlflow.start_run(run_name=f"trial_{trial.number}", nested=True, tags=run_tags) as run:
                 value = fake_score(params, 0.01 * index)
                 mlflow.log_params(params)
@@ -211,19 +160,32 @@ def sweep(args, backbone, index, configs, tags):
         study.optimize(objective, n_trials=args.trials)
         best = study.best_trial
         best_run_id, best_trial_key_hash, best_params = trial_runs[best.number]
+        mlflow.set_tags({
+            tags["hpo"]["best_trial_run_id"]: best_run_id,
+            tags["hpo"]["best_trial_number"]: str(best.number),
+        })
         refit_tags = {
-            **common,
+            **grouping,
+            **sweep_copied,
             stage: "hpo_refit",
-            available: "true",
+            model_tag: model,
             tags["grouping"]["trial_key_hash"]: best_trial_key_hash,
-            tags["lineage"]["hpo_sweep_run_id"]: sweep_run_id,
+            tags["grouping"]["parent_run_id"]: sweep_run_id,
+            tags["process"]["run_type"]: "refit",
+            tags["mlflow"]["run_type"]: "refit",
+            tags["azureml"]["run_type"]: "refit",
             tags["refit"]["of_trial_run_id"]: best_run_id,
+            tags["training"]["refit"]: "true",
+            tags["training"]["refit_has_validation"]: "false",
         }
         with mlflow.start_run(run_name=f"refit_trial_{best.number}", nested=True, tags=refit_tags) as refit:
             mlflow.log_params(best_params)
             mlflow.log_metric(metric, best.value)
             mlflow.log_artifacts(os.path.join(args.checkpoint_dir, model), "checkpoint")
+            mlflow.set_tag(available, "true")
             refit_run_id = refit.info.run_id
+        # The sweep's artifact tag turns "true" once the checkpoint is logged.
+        mlflow.set_tag(available, "true")
     return {
         "study_key_hash": study_key_hash,
         "sweep_run_id": sweep_run_id,
@@ -240,22 +202,31 @@ def main():
     parser.add_argument("--config-dir", required=True)
     parser.add_argument("--checkpoint-dir", required=True)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--hpo-config", default="hpo/prod.yaml")
+    parser.add_argument("--experiment", help="config/experiment/<NAME>.yaml (default: the only one)")
     parser.add_argument("--trials", type=int, default=4)
     parser.add_argument("--backbone", action="append", dest="backbones")
     args = parser.parse_args()
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     mlflow.set_tracking_uri(args.tracking_uri)
-    configs = (
-        load(args.config_dir, "data.yaml"),
-        load(args.config_dir, args.hpo_config),
-        load(args.config_dir, "train.yaml"),
-        load(args.config_dir, "eval.yaml"),
-        load(args.config_dir, "experiment.yaml"),
+    files = keys.experiment_files(args.config_dir, args.experiment)
+    folder = os.path.join(args.config_dir, "experiment")
+    experiment_file = (
+        os.path.join(folder, f"{args.experiment}.yaml")
+        if args.experiment
+        else os.path.join(folder, next(f for f in sorted(os.listdir(folder)) if f.endswith((".yaml", ".yml"))))
     )
-    tags = tag_keys(args.config_dir)
-    backbones = args.backbones or configs[4]["backbones"]
+    experiment_name = keys.load(experiment_file)["experiment_name"]
+    hpo = keys.load(files["hpo"])
+    configs = (
+        keys.load(files["data"]),
+        hpo,
+        keys.load(files["train"]),
+        keys.load(files["benchmark"]) if os.path.exists(files["benchmark"]) else None,
+        experiment_name,
+    )
+    tags = keys.load(os.path.join(args.config_dir, "tags.yaml"))
+    backbones = args.backbones or hpo["search_space"]["backbone"]["values"]
     result = {
         backbone: sweep(args, backbone, index, configs, tags)
         for index, backbone in enumerate(backbones)

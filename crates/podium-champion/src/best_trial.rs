@@ -1,4 +1,4 @@
-//! Best-trial retrieval with source fallbacks (DESIGN §5): per backbone, the best trial from the
+//! Best-trial retrieval with source fallbacks: per backbone, the best trial from the
 //! first source that has one — MLflow, then the Optuna `study.db` files in the study folders, then
 //! `trial_*/metrics.json` on disk — saying which source answered and warning when MLflow and the
 //! study disagree.
@@ -762,9 +762,17 @@ fn trial_metric(
         path: path.to_path_buf(),
         message,
     };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
+    let text = match podium_variants::fs::read_regular_text(path, TRIAL_METRICS_MAX_BYTES) {
+        Ok(text) => text,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err)
+            if matches!(
+                err.kind(),
+                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
+            ) =>
+        {
+            return Err(invalid(err.to_string()));
+        }
         Err(source) => {
             return Err(ChampionError::Io {
                 path: path.to_path_buf(),
@@ -772,19 +780,6 @@ fn trial_metric(
             });
         }
     };
-    if !meta.is_file() {
-        return Err(invalid("not a regular file".to_string()));
-    }
-    if meta.len() > TRIAL_METRICS_MAX_BYTES {
-        return Err(invalid(format!(
-            "{} bytes, more than the {TRIAL_METRICS_MAX_BYTES} a metrics file may hold",
-            meta.len()
-        )));
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| ChampionError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
     let metrics = optuna_study::parse_python_json(&text).map_err(invalid)?;
     let value = match metrics.get(metric) {
         None | Some(Value::Null) => return Ok(None),

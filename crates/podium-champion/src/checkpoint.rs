@@ -1,4 +1,4 @@
-//! Local checkpoint resolution: steps (1)–(3) of DESIGN §6's checkpoint acquisition, shared by
+//! Local checkpoint resolution: the on-disk steps of checkpoint acquisition, shared by
 //! the disk artifact check of champion selection and by the benchmark's acquisition (which adds
 //! step (4), the download).
 //!
@@ -198,7 +198,7 @@ impl LocalCheckpoints {
         }
     }
 
-    /// Resolves a run's checkpoint (steps 1–3 of DESIGN §6; see [`resolve_local`]).
+    /// Resolves a run's checkpoint on disk (see [`resolve_local`]).
     pub fn resolve(&self, run: &Run, tags: &TagRegistry) -> Option<LocalCheckpoint> {
         let found = |path: PathBuf, source| {
             is_checkpoint_dir(&path).then_some(LocalCheckpoint { path, source })

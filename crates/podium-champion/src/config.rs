@@ -14,6 +14,7 @@ use serde::{Serialize, Serializer};
 use serde_yaml::{Mapping, Value};
 
 use crate::error::ChampionError;
+pub use crate::ranking::LatencyAggregation;
 
 /// The file name under the config directory.
 pub const SELECTION_CONFIG_FILE: &str = "best_model_selection.yaml";
@@ -41,30 +42,6 @@ pub struct SelectionConfig {
 pub struct RunSettings {
     /// `run.mode` (None when absent or null).
     pub mode: Option<RunMode>,
-}
-
-/// `benchmark.latency_aggregation`: how several podium benchmark runs of one key become the
-/// latency the ranking uses.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum LatencyAggregation {
-    /// The most recent run (the pipeline's default).
-    #[default]
-    Latest,
-    /// The median over the runs.
-    Median,
-    /// The mean over the runs.
-    Mean,
-}
-
-impl fmt::Display for LatencyAggregation {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            LatencyAggregation::Latest => "latest",
-            LatencyAggregation::Median => "median",
-            LatencyAggregation::Mean => "mean",
-        })
-    }
 }
 
 /// `objective.*`.
@@ -216,7 +193,7 @@ fn serialize_display<T: fmt::Display, S: Serializer>(
 }
 
 impl SelectionConfig {
-    /// Loads `path`; a missing file gives the defaults (DESIGN §5).
+    /// Loads `path`; a missing file gives the defaults.
     ///
     /// ```
     /// use podium_champion::config::{SchemaPreference, SelectionConfig};

@@ -785,7 +785,7 @@ pub struct Selector<'a> {
     pub environment: &'a Environment,
 }
 
-/// Selects one backbone's champion (DESIGN §5 steps 1–7); see [`Selector::select`].
+/// Selects one backbone's champion (candidates, groups, stable scores, champion, refit); see [`Selector::select`].
 pub fn select_champion(
     backbone: &str,
     store: &dyn TrackingStore,

@@ -252,7 +252,7 @@ fn trial_run(name: &str, f1: f64, variant: &str, batch_size: &str) -> Value {
     let tags = TagRegistry::defaults();
     json!({
         "name": name,
-        "experiment": "proj-hpo-distilbert",
+        "experiment": "proj-hpo-distilbert-base-uncased",
         "tags": {
             tags.get(Tag::Backbone): "distilbert",
             tags.get(Tag::Stage): stage::HPO_TRIAL,
@@ -269,7 +269,7 @@ fn sweep_run() -> Value {
     let tags = TagRegistry::defaults();
     json!({
         "name": "sweep",
-        "experiment": "proj-hpo-distilbert",
+        "experiment": "proj-hpo-distilbert-base-uncased",
         "tags": {tags.get(Tag::Stage): stage::HPO_TRIAL, tags.get(Tag::Backbone): "distilbert"},
         "metrics": {"macro-f1": 0.999},
     })

@@ -129,7 +129,7 @@ fn prefer_v2_with_only_v1_present_gives_no_champion_with_a_clear_reason() {
         panic!("unexpected {err}");
     };
     assert!(
-        reason.contains("\"2.0\"") && reason.contains("only schema 1.0 groups"),
+        reason.contains("only schema 1.0 groups") && reason.contains("prefer_schema_version"),
         "{reason}"
     );
     assert!(
@@ -699,8 +699,8 @@ fn report_carries_every_step_7_field() {
 #[test]
 fn many_backbones_answer_independently() {
     let store = MemoryStore::new();
-    let distil = store.experiment("p-hpo-distilbert");
-    let deberta = store.experiment("p-hpo-deberta");
+    let distil = store.experiment("p-hpo-distilbert-base-uncased");
+    let deberta = store.experiment("p-hpo-deberta-v3-small");
     let runs = group("g", &[0.7, 0.9, 0.8]);
     for run in &runs {
         store.insert(run.clone().experiment(&distil));

@@ -142,7 +142,7 @@ fn table_has_a_row_per_batch_size_and_config_file_is_used() {
     let config = tempfile::tempdir().unwrap();
     std::fs::write(
         config.path().join("benchmark.yaml"),
-        "batch_sizes: [1, 3]\nmax_length: 8\nwarmup: 0\niterations: 2\nmin_duration_s: 0\nthreads: 1\n",
+        "benchmarking:\n  batch_sizes: [1, 3]\n  max_length: 8\n  warmup_iterations: 0\n  iterations: 2\n  min_duration_s: 0\n  threads: 1\n",
     )
     .unwrap();
     let checkpoint = fixture("deberta-v2");

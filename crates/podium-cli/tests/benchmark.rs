@@ -140,15 +140,18 @@ fn benchmark_settings_and_run_mode_change_the_key_and_force_remeasures() {
 
     // run.mode: null inherits the HPO config's force_new.
     project.set_benchmark(&FAST_BENCHMARK.replace("iterations: 3", "iterations: 4"));
+    let hpo_prod = project.config_dir().join("hpo/prod.yaml");
+    let reusing = std::fs::read_to_string(&hpo_prod).unwrap();
+    assert!(reusing.contains("mode: reuse_if_exists"));
     std::fs::write(
-        project.config_dir().join("hpo/prod.yaml"),
-        "run:\n  mode: force_new\n",
+        &hpo_prod,
+        reusing.replace("mode: reuse_if_exists", "mode: force_new"),
     )
     .unwrap();
     let (_, inherited) = project.run_json(&["benchmark"]);
     assert_eq!(names(&inherited, "benchmarked").len(), 1, "{inherited}");
     let hpo_smoke = project.config_dir().join("hpo/smoke.yaml");
-    std::fs::write(&hpo_smoke, "run:\n  mode: reuse_if_exists\n").unwrap();
+    std::fs::write(&hpo_smoke, &reusing).unwrap();
     let (_, smoke) = project.run_json(&["benchmark", "--hpo-config", hpo_smoke.to_str().unwrap()]);
     assert_eq!(names(&smoke, "skipped").len(), 1, "{smoke}");
 }
@@ -220,8 +223,11 @@ fn wait_for_running_run(uri: &str) -> Run {
 }
 
 /// Long enough that a worker is still measuring when the test interrupts it.
-const SLOW_BENCHMARK: &str = "run:\n  mode: null\nbatch_sizes: [1]\nmax_length: 16\n\
-warmup: 1\niterations: 3\nmin_duration_s: 3\ndevice: cpu\nthreads: 1\ninput: synthetic\n";
+const SLOW_BENCHMARK: &str = concat!(
+    "run:\n  mode: null\nbenchmarking:\n  batch_sizes: [1]\n  max_length: 16\n",
+    "  warmup_iterations: 1\n  iterations: 3\n  min_duration_s: 3\n  device: cpu\n",
+    "  threads: 1\n  input: synthetic\n",
+);
 
 #[test]
 fn a_killed_worker_leaves_no_cache_and_its_claim_is_taken_over_after_the_lease() {

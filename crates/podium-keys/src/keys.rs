@@ -1,4 +1,4 @@
-//! Study, family, trial and benchmark keys, fingerprints and config hashes (DESIGN §3), each
+//! Study, family, trial and benchmark keys, fingerprints and config hashes, each
 //! byte-identical to the Python pipeline's.
 //!
 //! Every function takes the configs as [`PyValue`]s loaded with [`crate::load_path`] /

@@ -1,5 +1,5 @@
 //! Python-compatible canonical JSON, PyYAML-compatible loading, fingerprints, study/trial/family/
-//! benchmark keys, the tag registry and the tag builder (DESIGN §3).
+//! benchmark keys, the tag registry and the tag builder.
 //!
 //! Every hash here is byte-identical to what the Python pipeline computes from the same YAML
 //! files: configs are loaded with PyYAML's YAML 1.1 rules ([`load_yaml_str`], [`load_path`]),

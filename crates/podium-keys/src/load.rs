@@ -39,37 +39,22 @@ pub fn load_path(path: &Path) -> Result<PyValue, KeysError> {
 /// Reads a config file's text: a regular file of at most [`MAX_CONFIG_BYTES`] (a FIFO or
 /// `/dev/zero` named as a config must not hang or exhaust memory).
 pub fn read_config_text(path: &Path) -> Result<String, KeysError> {
-    use std::io::Read as _;
-    let io_error = |source| KeysError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let metadata = std::fs::metadata(path).map_err(io_error)?;
-    if !metadata.is_file() {
-        return Err(KeysError::Config {
-            file: Some(path.to_path_buf()),
-            key: String::new(),
-            message: "not a regular file".into(),
-        });
-    }
-    let too_big = || KeysError::Config {
-        file: Some(path.to_path_buf()),
-        key: String::new(),
-        message: format!("larger than {MAX_CONFIG_BYTES} bytes; not a config file"),
-    };
-    if metadata.len() > MAX_CONFIG_BYTES {
-        return Err(too_big());
-    }
-    let file = std::fs::File::open(path).map_err(io_error)?;
-    let mut bytes = Vec::new();
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(io_error)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(too_big());
-    }
-    String::from_utf8(bytes)
-        .map_err(|err| io_error(std::io::Error::new(std::io::ErrorKind::InvalidData, err)))
+    podium_variants::fs::read_regular_text(path, MAX_CONFIG_BYTES).map_err(|source| {
+        match source.kind() {
+            // The reader's own refusals (not a regular file, too large, not UTF-8).
+            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
+                KeysError::Config {
+                    file: Some(path.to_path_buf()),
+                    key: String::new(),
+                    message: source.to_string(),
+                }
+            }
+            _ => KeysError::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+        }
+    })
 }
 
 /// Loads text whose format is unknown: JSON rules when the whole text is valid JSON (a JSON
@@ -944,7 +929,7 @@ fn construct_mapping(node: &Node, depth: usize, budget: &Budget) -> Result<Built
 pub const MAX_YAML_VALUES: usize = 4_000_000;
 
 /// The largest config text podium reads (bytes).
-pub const MAX_CONFIG_BYTES: u64 = 64 * 1024 * 1024;
+pub use podium_variants::fs::MAX_CONFIG_BYTES;
 
 /// What is left of [`MAX_YAML_VALUES`] while constructing one document.
 #[derive(Debug)]

@@ -196,7 +196,7 @@ impl fmt::Display for RunMode {
     }
 }
 
-/// The decision table of DESIGN §2.
+/// The decision table: what exists (nothing, incomplete, complete) × run mode → Reuse, Resume or CreateNew.
 ///
 /// | mode | nothing exists | exists, incomplete | exists, complete |
 /// |---|---|---|---|

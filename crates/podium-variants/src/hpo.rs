@@ -336,8 +336,8 @@ impl HpoStudies {
             .max_by(|a, b| a.variant.cmp(&b.variant).then_with(|| b.name.cmp(&a.name))))
     }
 
-    /// Applies the run-mode decision (DESIGN §2) to the latest study: Reuse and Resume return
-    /// it, CreateNew allocates the next variant. `state` tells whether a study folder holds a
+    /// Applies the run-mode decision ([`podium_run_mode::decide`]) to the latest study: Reuse
+    /// and Resume return it, CreateNew allocates the next variant. `state` tells whether a study folder holds a
     /// finished study (the caller knows how: Optuna's `study.db`, MLflow, …).
     pub fn choose(
         &self,

@@ -19,7 +19,7 @@
 //! # Ok(()) }
 //! ```
 //!
-//! The layout is `{root}/outputs/{process}/{environment}/{model}/…` (DESIGN §2). Everything here
+//! The layout is `{root}/outputs/{process}/{environment}/{model}/…`. Everything here
 //! that writes to disk does so atomically: variant folders are claimed with a single
 //! `create_dir`, files are replaced through [`fs::write_atomic`].
 

@@ -30,16 +30,17 @@ pub struct RankArgs {
 /// How several benchmark runs of one key become one latency.
 #[derive(Debug, Clone, Default, Args)]
 pub struct AggregationArgs {
-    /// latest | median | mean over podium's runs of a key (the selection config's
-    /// `benchmark.latency_aggregation`; default latest).
+    /// latest | median | mean over podium's runs of a key; overrides the selection config's
+    /// `benchmark.latency_aggregation` (default latest).
     #[arg(long, value_name = "HOW")]
     pub latency_aggregation: Option<LatencyAggregation>,
 }
 
 impl AggregationArgs {
-    /// The aggregation in force: the flag, else the default (`latest`, the pipeline's).
-    pub fn resolve(&self) -> LatencyAggregation {
-        self.latency_aggregation.unwrap_or_default()
+    /// The aggregation in force: the flag, else the selection config's
+    /// `benchmark.latency_aggregation` (default `latest`, the pipeline's).
+    pub fn resolve(&self, configured: LatencyAggregation) -> LatencyAggregation {
+        self.latency_aggregation.unwrap_or(configured)
     }
 }
 
@@ -70,7 +71,8 @@ pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
         &session,
         &orchestrator,
         &targets,
-        args.aggregation.resolve(),
+        args.aggregation
+            .resolve(session.selection.benchmark.latency_aggregation),
     )?;
     match global.format {
         Format::Json => output::print_json(&ranking)?,

@@ -50,7 +50,8 @@ pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
         &session,
         &step.orchestrator,
         &step.targets,
-        args.aggregation.resolve(),
+        args.aggregation
+            .resolve(session.selection.benchmark.latency_aggregation),
     )?;
     let summary = &step.summary;
     match global.format {

@@ -1,4 +1,4 @@
-//! `podium select`: each backbone's champion trial (DESIGN §5), with the reasons runs lost.
+//! `podium select`: each backbone's champion trial, with the reasons runs lost.
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;

@@ -98,8 +98,11 @@ impl Project {
 }
 
 /// Tiny harness settings: a benchmark takes milliseconds.
-pub const FAST_BENCHMARK: &str = "run:\n  mode: null\nbenchmarking:\n  batch_sizes: [1, 2]\n  max_length: 16\n\
-  warmup_iterations: 1\n  iterations: 3\n  min_duration_s: 0\n  device: cpu\n  threads: 1\n  input: synthetic\n";
+pub const FAST_BENCHMARK: &str = concat!(
+    "run:\n  mode: null\nbenchmarking:\n  batch_sizes: [1, 2]\n  max_length: 16\n",
+    "  warmup_iterations: 1\n  iterations: 3\n  min_duration_s: 0\n  device: cpu\n",
+    "  threads: 1\n  input: synthetic\n",
+);
 
 fn repo_config(name: &str) -> String {
     std::fs::read_to_string(podium_testkit::workspace_root().join("config").join(name)).unwrap()
