@@ -21,11 +21,11 @@ use std::path::{Path, PathBuf};
 
 use podium_champion::{SelectionConfig, Selector};
 use podium_keys::{
-    HpoRunRole, HpoRunTags, StudyConfigs, StudyIdentity, StudyKeySchema, TagRegistry,
+    PipelineRunRole, PipelineRunTags, StudyConfigs, StudyIdentity, StudyKeySchema, TagRegistry,
     load_json_str, load_path, trial_key, trial_key_hash,
 };
 use podium_mlflow::{MetricPoint, RunStatus, SqliteStore, TrackingStore};
-use podium_variants::{Environment, ExperimentConfig, OutputLayout, backbone_short_name};
+use podium_variants::{Environment, ExperimentConfig, OutputLayout};
 
 /// The backbone of the store this example creates.
 const EXAMPLE_BACKBONE: &str = "distilbert";
@@ -120,7 +120,7 @@ fn main() -> Result<(), Box<dyn Error>> {
 }
 
 /// Logs two studies of distilbert (the prod and the smoke search space) with their refits,
-/// tagged by podium's tag builder from the repository's configs.
+/// tagged as the pipeline tags them (podium-keys' `PipelineRunTags`) from the repository's configs.
 fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error>> {
     let experiments = ExperimentConfig::from_config_dir(config_dir, None)?;
     let registry = TagRegistry::load(&config_dir.join("tags.yaml"))?;
@@ -130,11 +130,11 @@ fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error
     let store = SqliteStore::open(db)?;
     let experiment = store.create_experiment(&experiments.hpo_experiment_name(backbone))?;
     let studies = [
-        ("hpo/prod.yaml", "1", [0.861, 0.874, 0.869, 0.858]),
-        ("hpo/smoke.yaml", "2", [0.849, 0.855, 0.851, 0.842]),
+        ("hpo/prod.yaml", [0.861, 0.874, 0.869, 0.858]),
+        ("hpo/smoke.yaml", [0.849, 0.855, 0.851, 0.842]),
     ];
     let mut time = 1_735_725_600_000_i64;
-    for (hpo_file, variant, metrics) in studies {
+    for (hpo_file, metrics) in studies {
         let hpo = load_path(&config_dir.join(hpo_file))?;
         let configs = StudyConfigs {
             data: &data,
@@ -146,11 +146,24 @@ fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error
             code_version: None,
         };
         let study = StudyIdentity::compute(&configs, StudyKeySchema::V2)?;
-        let model = backbone_short_name(backbone);
-        let tags_for = |role: HpoRunRole<'_>| -> BTreeMap<String, String> {
-            run_tags(&registry, model, variant, &study, role)
+        let tags_for = |role: PipelineRunRole<'_>| -> BTreeMap<String, String> {
+            PipelineRunTags {
+                backbone,
+                study: &study,
+                role,
+                // The sweep's tag decides for its trials: the study's checkpoints were logged.
+                artifact_available: true,
+                environment: "local",
+                project: None,
+            }
+            .build(&registry)
         };
-        let sweep = store.create_run(&experiment, "sweep", time, &tags_for(HpoRunRole::Sweep))?;
+        let sweep = store.create_run(
+            &experiment,
+            "sweep",
+            time,
+            &tags_for(PipelineRunRole::Sweep),
+        )?;
         let mut best: Option<(f64, String, String)> = None;
         for (number, metric) in metrics.into_iter().enumerate() {
             time += 1_000;
@@ -159,11 +172,11 @@ fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error
                 number + 1
             ))?;
             let trial_hash = trial_key_hash(&trial_key(&study.study_key_hash, &params)?);
-            let mut tags = tags_for(HpoRunRole::Trial {
-                trial_key_hash: &trial_hash,
+            let tags = tags_for(PipelineRunRole::Trial {
+                trial_number: number as u64,
                 sweep_run_id: &sweep.run_id,
+                trial_key_hash: Some(&trial_hash),
             });
-            tags.insert("mlflow.parentRunId".into(), sweep.run_id.clone());
             let run = store.create_run(&experiment, &format!("trial_{number}"), time, &tags)?;
             let point = MetricPoint {
                 key: "macro-f1",
@@ -179,35 +192,15 @@ fn write_example_sweep(db: &Path, config_dir: &Path) -> Result<(), Box<dyn Error
         }
         if let Some((_, trial_run, trial_hash)) = best {
             time += 1_000;
-            let mut tags: BTreeMap<String, String> = tags_for(HpoRunRole::Refit {
+            let tags = tags_for(PipelineRunRole::Refit {
                 trial_key_hash: &trial_hash,
                 of_trial_run_id: &trial_run,
                 sweep_run_id: &sweep.run_id,
             });
-            tags.insert("mlflow.parentRunId".into(), sweep.run_id.clone());
             let refit = store.create_run(&experiment, "refit", time, &tags)?;
             store.update_run(&refit.run_id, RunStatus::Finished, Some(time + 500))?;
         }
         store.update_run(&sweep.run_id, RunStatus::Finished, Some(time + 1_000))?;
     }
     Ok(())
-}
-
-/// The tag set of one run of the example sweep (podium's tag builder).
-fn run_tags(
-    registry: &TagRegistry,
-    model: &str,
-    variant: &str,
-    study: &StudyIdentity,
-    role: HpoRunRole<'_>,
-) -> BTreeMap<String, String> {
-    HpoRunTags {
-        backbone: model,
-        variant,
-        study,
-        role,
-        artifact_available: matches!(role, HpoRunRole::Refit { .. }),
-        checkpoint_path: None,
-    }
-    .build(registry)
 }
