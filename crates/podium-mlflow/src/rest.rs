@@ -734,23 +734,22 @@ fn describe_transport_error(err: &reqwest::Error) -> String {
         "request failed".to_string()
     };
     // The innermost cause says what actually happened (refused, reset, …); URLs are not in it.
-    let mut source = err.source();
-    let mut last = None;
-    while let Some(cause) = source {
-        last = Some(cause.to_string());
-        source = cause.source();
-    }
-    if let Some(cause) = last {
-        message.push_str(": ");
-        message.push_str(&cause);
-    }
+    append_innermost_cause(&mut message, err.source());
     message
 }
 
 fn describe_io_error(err: &std::io::Error) -> String {
     use std::error::Error as _;
     let mut message = err.to_string();
-    let mut source = err.source();
+    append_innermost_cause(&mut message, err.source());
+    message
+}
+
+/// Appends `: {innermost cause}` of a source chain, when there is one.
+fn append_innermost_cause(
+    message: &mut String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) {
     let mut last = None;
     while let Some(cause) = source {
         last = Some(cause.to_string());
@@ -760,7 +759,6 @@ fn describe_io_error(err: &std::io::Error) -> String {
         message.push_str(": ");
         message.push_str(&cause);
     }
-    message
 }
 
 /// A `Retry-After` in seconds; absurd values (`1e308`) saturate and are capped by the caller.
