@@ -75,11 +75,13 @@ def main() -> None:
             mean = float(values.mean())
             std = float(values.std())
             metrics.update({
-                f"latency_batch_{batch}_ms": float(np.percentile(values, 50)),
+                # The names and meanings of podium's harness: `_ms` is the mean (the
+                # pipeline's meaning), the median is `_p50_ms`.
+                f"latency_batch_{batch}_ms": mean,
+                f"latency_batch_{batch}_p50_ms": float(np.percentile(values, 50)),
                 f"latency_batch_{batch}_p90_ms": float(np.percentile(values, 90)),
                 f"latency_batch_{batch}_p95_ms": float(np.percentile(values, 95)),
                 f"latency_batch_{batch}_p99_ms": float(np.percentile(values, 99)),
-                f"latency_batch_{batch}_mean_ms": mean,
                 f"latency_batch_{batch}_std_ms": std,
                 f"latency_batch_{batch}_cv": std / mean,
                 f"throughput_batch_{batch}_seq_per_s": batch * 1e3 / mean,

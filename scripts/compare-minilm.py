@@ -64,7 +64,9 @@ def main() -> None:
             for path in paths
         }
         for batch in batches:
-            key = f"latency_batch_{batch}_ms"
+            # The median on both sides: `latency_batch_{b}_ms` is the mean (the pipeline's
+            # meaning), which one descheduled pass on a busy machine moves.
+            key = f"latency_batch_{batch}_p50_ms"
             cv = f"latency_batch_{batch}_cv"
             peer = torch_report["metrics"][key]
             line = (f"round {round_index} (load {load:.2f}) batch {batch}: "
