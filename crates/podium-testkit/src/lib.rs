@@ -8,6 +8,8 @@
 //!   after a grace period) when the handle drops, also when a test panics;
 //! - [`StubServer`], [`FaultProxy`] and [`HostileServer`]: loopback HTTP servers that answer
 //!   what a real server never would (faults, huge or cut-off bodies, lying listings);
+//! - [`chaos::ChaosProxy`]: a seeded fault-injecting proxy in front of a real server (503s,
+//!   lost, truncated and reset responses by path and probability), for storms;
 //! - [`run_python`]: runs a Python snippet or script in that venv and returns its stdout.
 //!
 //! ```no_run
@@ -16,6 +18,8 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+pub mod chaos;
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -839,7 +843,7 @@ fn artifact_reply(
 }
 
 /// A raw HTTP response as a [`HttpReply`] (length and connection headers dropped).
-fn parse_raw_reply(raw: &[u8]) -> Option<HttpReply> {
+pub(crate) fn parse_raw_reply(raw: &[u8]) -> Option<HttpReply> {
     let head_end = raw.windows(4).position(|window| window == b"\r\n\r\n")?;
     let head = String::from_utf8_lossy(&raw[..head_end]).into_owned();
     let mut lines = head.lines();

@@ -693,10 +693,15 @@ impl Orchestrator {
         on_event: &dyn Fn(Event<'_>),
     ) -> Vec<BenchmarkOutcome> {
         let mut outcomes: Vec<Option<BenchmarkOutcome>> = vec![None; plan.len()];
-        let mut pending: VecDeque<(usize, PlannedBenchmark)> =
-            plan.into_iter().enumerate().collect();
+        // `true`: the status needs a claim, and was decided earlier (by the plan, or when the
+        // key was found held); it is looked up again right before the claim attempt.
+        let mut pending: VecDeque<(usize, PlannedBenchmark, bool)> = plan
+            .into_iter()
+            .enumerate()
+            .map(|(index, planned)| (index, planned, true))
+            .collect();
         let mut waits_in_a_row = 0usize;
-        while let Some((index, planned)) = pending.pop_front() {
+        while let Some((index, mut planned, stale)) = pending.pop_front() {
             let target = &planned.target;
             if self.options.in_flight.is_interrupted() {
                 let error = BenchError::Interrupted {
@@ -706,6 +711,23 @@ impl Orchestrator {
                 on_event(Event::Settled(&outcome));
                 outcomes[index] = Some(outcome);
                 continue;
+            }
+            let needs_claim = matches!(
+                planned.status,
+                PlanStatus::ToRun(_) | PlanStatus::RestoreMlflow(_)
+            );
+            if stale && needs_claim {
+                // A key another worker finished since it was planned or found held is skipped
+                // without claiming it: each claim won leaves a tombstone experiment behind.
+                match self.status(target) {
+                    Ok(status) => planned.status = status,
+                    Err(err) => {
+                        let outcome = self.failed(target, None, &err);
+                        on_event(Event::Settled(&outcome));
+                        outcomes[index] = Some(outcome);
+                        continue;
+                    }
+                }
             }
             match self.settle(&planned, on_event) {
                 Ok(Some(outcome)) => {
@@ -720,22 +742,7 @@ impl Orchestrator {
                         std::thread::sleep(self.options.poll_interval);
                         waits_in_a_row = 0;
                     }
-                    let status = match self.status(target) {
-                        Ok(status) => status,
-                        Err(err) => {
-                            let outcome = self.failed(target, None, &err);
-                            on_event(Event::Settled(&outcome));
-                            outcomes[index] = Some(outcome);
-                            continue;
-                        }
-                    };
-                    pending.push_back((
-                        index,
-                        PlannedBenchmark {
-                            target: planned.target,
-                            status,
-                        },
-                    ));
+                    pending.push_back((index, planned, true));
                 }
                 Err(err) => {
                     waits_in_a_row = 0;
