@@ -86,7 +86,7 @@ fi
 url="http://127.0.0.1:$mlflow_port"
 log "mlflow server on $url (backend postgresql://127.0.0.1:$pg_port/mlflow)"
 setsid "$venv/bin/mlflow" server --host 127.0.0.1 --port "$mlflow_port" \
-  --backend-store-uri "postgresql://postgres@127.0.0.1:$pg_port/mlflow" \
+  --backend-store-uri "postgresql+psycopg2://postgres@127.0.0.1:$pg_port/mlflow" \
   --artifacts-destination "$work/artifacts" --serve-artifacts --workers 4 \
   >"$work/mlflow.log" 2>&1 &
 mlflow_pid=$!
