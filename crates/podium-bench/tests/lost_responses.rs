@@ -12,7 +12,7 @@ use podium_bench::claim::{ClaimOutcome, Claims, claim_name, claim_tag};
 use podium_bench::orchestrate::Outcome;
 use podium_keys::{Tag, TagRegistry};
 use podium_mlflow::rest::{RestConfig, RestStore};
-use podium_mlflow::{RunStatus, TrackingStore};
+use podium_mlflow::RunStatus;
 use podium_testkit::MlflowServer;
 use podium_testkit::chaos::{ChaosProxy, ChaosRule, Fault};
 use support::{benchmark_runs, fast_store, project, runs_per_key};
