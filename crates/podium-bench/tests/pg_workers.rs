@@ -55,11 +55,12 @@ fn workers_on_a_postgresql_backed_server_measure_each_key_once() {
     let (active, deleted) = claim_experiments(&url);
     println!(
         "postgresql: {workers} workers x {champions} champions in {:.1} s: {} benchmarked, {} \
-         skipped, {} failed; FINISHED/RUNNING per key all (1, 0): {}; live claims {}; claim \
+         skipped, {} restored, {} failed; FINISHED/RUNNING per key all (1, 0): {}; live claims {}; claim \
          tombstones {}",
         elapsed.as_secs_f64(),
         count(Outcome::Benchmarked),
         count(Outcome::Skipped),
+        count(Outcome::RestoredCache) + count(Outcome::RestoredMlflow),
         count(Outcome::Failed),
         project
             .keys()
