@@ -7,7 +7,8 @@
 # `mlflow server --backend-store-uri postgresql://…` and runs the ignored test binary
 # `pg_workers` of podium-bench: WORKERS workers × CHAMPIONS champions, then checks exactly one
 # FINISHED run per key, no RUNNING run and no live claim. Everything is stopped and removed on
-# exit.
+# exit. PODIUM_PY_VENV (the Python of the final claim listing) is honoured as by the tests;
+# unset, scripts/python-env.sh creates target/py-venv.
 #
 # Usage: scripts/pg-mlflow-server.sh            # 8 workers × 12 champions
 #        WORKERS=8 CHAMPIONS=24 scripts/pg-mlflow-server.sh
@@ -58,7 +59,7 @@ cleanup() {
   if [[ -n "$mlflow_pid" ]]; then
     # The server leads its own process group (setsid): stop it whole.
     kill -TERM -- "-$mlflow_pid" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 -- "-$mlflow_pid" 2>/dev/null || break; sleep 0.1; done
+    for _ in $(seq 150); do kill -0 -- "-$mlflow_pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL -- "-$mlflow_pid" 2>/dev/null || true
   fi
   "${as_pg[@]}" "$bin/pg_ctl" -D "$data" -m fast stop >/dev/null 2>&1 || true
