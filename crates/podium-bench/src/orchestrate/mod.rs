@@ -45,7 +45,7 @@ use podium_variants::{Environment, OutputLayout, backbone_short_name};
 use serde::Serialize;
 
 use crate::HARNESS_VERSION;
-use crate::acquire::{AcquiredCheckpoint, acquire_checkpoint};
+use crate::acquire::{AcquiredCheckpoint, AcquisitionSettings, acquire_checkpoint_with};
 use crate::bench_config::BenchmarkConfig;
 use crate::cache::{
     BenchmarkCache, CacheLookup, CachedBenchmark, DEFAULT_FILENAME, ResultLocation,
@@ -83,6 +83,8 @@ pub struct BenchmarkSettings {
     pub default_data_fingerprint: String,
     /// Eval fingerprint of `config/eval.yaml`, for champions without the tag.
     pub default_eval_fingerprint: String,
+    /// Where checkpoints are looked for (`paths.yaml`, `artifact_acquisition.yaml`).
+    pub acquisition: AcquisitionSettings,
 }
 
 impl BenchmarkSettings {
@@ -159,6 +161,7 @@ impl BenchmarkSettings {
                 .map_err(keys_error("data"))?,
             default_eval_fingerprint: podium_keys::eval_fingerprint(&eval)
                 .map_err(keys_error("eval"))?,
+            acquisition: AcquisitionSettings::load(config_dir)?,
             config,
         })
     }
@@ -1280,12 +1283,13 @@ impl Orchestrator {
             tracing::warn!("{err}");
         }
         let heartbeat = claim.heartbeat();
-        let measured = acquire_checkpoint(
+        let measured = acquire_checkpoint_with(
             self.store(),
             &target.champion.run_id,
             &self.options.tags,
             &self.options.layout,
             &self.options.environment,
+            &self.options.settings.acquisition,
         )
         .and_then(|checkpoint| {
             tracing::info!(
