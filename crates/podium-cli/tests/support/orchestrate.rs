@@ -167,7 +167,7 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
             eval_fingerprint: podium_keys::sha256_hex("eval"),
             objective_direction: "maximize".into(),
         };
-        let pipeline_tags = |role| {
+        let pipeline_tags = |role: PipelineRunRole<'_>| {
             PipelineRunTags {
                 backbone,
                 study: &study,
