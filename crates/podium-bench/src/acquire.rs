@@ -133,12 +133,14 @@ impl AcquisitionSettings {
     /// invalid one an error naming the file and key.
     pub fn load(config_dir: &Path) -> Result<Self, BenchError> {
         let paths_file = config_dir.join("paths.yaml");
-        let paths = PathsConfig::load(&paths_file)
-            .map_err(BenchError::layout(format!("loading {}", paths_file.display())))?;
+        let paths = PathsConfig::load(&paths_file).map_err(BenchError::layout(format!(
+            "loading {}",
+            paths_file.display()
+        )))?;
         let acquisition_file = config_dir.join(AcquisitionConfig::FILE);
-        let acquisition = AcquisitionConfig::load(&acquisition_file).map_err(BenchError::layout(
-            format!("loading {}", acquisition_file.display()),
-        ))?;
+        let acquisition = AcquisitionConfig::load(&acquisition_file).map_err(
+            BenchError::layout(format!("loading {}", acquisition_file.display())),
+        )?;
         Ok(Self { paths, acquisition })
     }
 

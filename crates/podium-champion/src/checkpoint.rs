@@ -240,9 +240,8 @@ impl LocalCheckpoints {
             }
             let name = entry.file_name().to_string_lossy().into_owned();
             if name.starts_with("trial-") || name.starts_with("trial_") {
-                let hashes = TrialMeta::read(&path).and_then(|meta| {
-                    Some((meta.study_key_hash?, meta.trial_key_hash?))
-                });
+                let hashes = TrialMeta::read(&path)
+                    .and_then(|meta| Some((meta.study_key_hash?, meta.trial_key_hash?)));
                 self.trials.push(TrialFolder {
                     path,
                     study_folder: folder.clone(),
@@ -284,8 +283,12 @@ impl LocalCheckpoints {
         {
             return Some(hit);
         }
-        let study = run.tag(tags.get(Tag::StudyKeyHash)).filter(|h| !h.is_empty());
-        let trial = run.tag(tags.get(Tag::TrialKeyHash)).filter(|h| !h.is_empty());
+        let study = run
+            .tag(tags.get(Tag::StudyKeyHash))
+            .filter(|h| !h.is_empty());
+        let trial = run
+            .tag(tags.get(Tag::TrialKeyHash))
+            .filter(|h| !h.is_empty());
         // The pipeline's local copies: by run id first, then by the hash prefixes.
         let mut copy_names = vec![format!("checkpoint_{}", head(run.id(), 12))];
         if let (Some(study), Some(trial)) = (study, trial) {
@@ -593,8 +596,7 @@ mod tests {
         let mut refit = run(&[("code.model", "bert-base-cased")], "");
         refit.info.run_id = "abcdefabcdef0123".into();
         let roots = [root.path().join("elsewhere/copies")];
-        let index =
-            LocalCheckpoints::scan_with_roots(&layout, &Environment::Colab, "bert", &roots);
+        let index = LocalCheckpoints::scan_with_roots(&layout, &Environment::Colab, "bert", &roots);
         assert_eq!(index.resolve(&refit, &tags).unwrap().path, copy);
         // The default roots do not include `copies`.
         assert_eq!(
@@ -603,7 +605,11 @@ mod tests {
         );
         // A run id that would climb out of the search root names nothing.
         make_checkpoint(&root.path().join("elsewhere/stolen"), "model.safetensors");
-        std::fs::create_dir_all(root.path().join("elsewhere/copies/colab/bert/checkpoint_..")).unwrap();
+        std::fs::create_dir_all(
+            root.path()
+                .join("elsewhere/copies/colab/bert/checkpoint_.."),
+        )
+        .unwrap();
         refit.info.run_id = "../../../stolen".into();
         assert_eq!(index.resolve(&refit, &tags), None);
     }
@@ -622,14 +628,19 @@ mod tests {
         make_checkpoint(&misnamed.join("checkpoint"), "model.safetensors");
         std::fs::write(
             misnamed.join("trial_meta.json"),
-            format!(r#"{{"study_key_hash": "{study}", "trial_key_hash": "{}"}}"#, "c".repeat(64)),
+            format!(
+                r#"{{"study_key_hash": "{study}", "trial_key_hash": "{}"}}"#,
+                "c".repeat(64)
+            ),
         )
         .unwrap();
         let legacy = model_dir.join("hpo_distilbert/trial_3");
         std::fs::create_dir_all(&legacy).unwrap();
         std::fs::write(
             legacy.join("trial_meta.json"),
-            format!(r#"{{"study_key_hash": "{study}", "trial_key_hash": "{trial}", "trial_number": 3}}"#),
+            format!(
+                r#"{{"study_key_hash": "{study}", "trial_key_hash": "{trial}", "trial_number": 3}}"#
+            ),
         )
         .unwrap();
         // Folds: fold1 scores best on macro-f1; fold2 has only other metrics, its first one

@@ -70,15 +70,18 @@ fn generated_project(uri: &str, artifact_root: bool) -> (Project, serde_json::Va
 /// The refit run id of each backbone's champion, as the generator wrote it (trial 1 is the
 /// best of both sweeps in the `basic` store).
 fn refit_ids(manifest: &serde_json::Value) -> Vec<(String, String)> {
-    [("distilbert", "distilbert-0-refit-1"), ("deberta-v3-small", "deberta-1-refit-1")]
-        .into_iter()
-        .map(|(backbone, run)| {
-            let id = manifest["runs"][run]
-                .as_str()
-                .unwrap_or_else(|| panic!("no run {run} in {manifest}"));
-            (backbone.to_string(), id.to_string())
-        })
-        .collect()
+    [
+        ("distilbert", "distilbert-0-refit-1"),
+        ("deberta-v3-small", "deberta-1-refit-1"),
+    ]
+    .into_iter()
+    .map(|(backbone, run)| {
+        let id = manifest["runs"][run]
+            .as_str()
+            .unwrap_or_else(|| panic!("no run {run} in {manifest}"));
+        (backbone.to_string(), id.to_string())
+    })
+    .collect()
 }
 
 /// The FINISHED benchmark runs of experiment `t-benchmark`.
@@ -188,8 +191,14 @@ fn run_twice_on_a_generated_store(project: &Project, manifest: &serde_json::Valu
     for ((_, study, trial), run) in checks.iter().zip(&runs) {
         let (refit_id, _) = lineage(run);
         let refit = store.get_run(&refit_id).unwrap();
-        assert_eq!(refit.tag(registry.get(Tag::StudyKeyHash)), Some(study.as_str()));
-        assert_eq!(refit.tag(registry.get(Tag::TrialKeyHash)), Some(trial.as_str()));
+        assert_eq!(
+            refit.tag(registry.get(Tag::StudyKeyHash)),
+            Some(study.as_str())
+        );
+        assert_eq!(
+            refit.tag(registry.get(Tag::TrialKeyHash)),
+            Some(trial.as_str())
+        );
     }
     for check in pipeline_existence_check(&project.uri, &checks) {
         assert_eq!(check["by_key"], 1, "{check}");
@@ -215,7 +224,11 @@ fn run_twice_on_a_generated_store(project: &Project, manifest: &serde_json::Valu
         text.ends_with("benchmarked 0, skipped 2, restored 0, failed 0\n"),
         "{text}"
     );
-    assert_eq!(benchmark_runs(&project.uri).len(), 2, "nothing measured again");
+    assert_eq!(
+        benchmark_runs(&project.uri).len(),
+        2,
+        "nothing measured again"
+    );
 }
 
 #[test]

@@ -677,7 +677,12 @@ mod tests {
         std::fs::write(v2.join("checkpoint/config.json"), "{}").unwrap();
         std::fs::create_dir_all(v2.join("checkpoint/model.shards")).unwrap();
         assert_eq!(decide(RunMode::ReuseIfExists), (Decision::Reuse, 2));
-        for (flag, complete) in [("false", false), ("0", false), ("\"\"", false), ("\"yes\"", true)] {
+        for (flag, complete) in [
+            ("false", false),
+            ("0", false),
+            ("\"\"", false),
+            ("\"yes\"", true),
+        ] {
             std::fs::write(
                 v1.path.join("metadata.json"),
                 format!(r#"{{"status": {{"training": {{"completed": {flag}}}}}}}"#),

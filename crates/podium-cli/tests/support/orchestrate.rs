@@ -179,7 +179,12 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
             .build(&registry)
         };
         let sweep = store
-            .create_run(&experiment, "sweep", 900, &pipeline_tags(PipelineRunRole::Sweep))
+            .create_run(
+                &experiment,
+                "sweep",
+                900,
+                &pipeline_tags(PipelineRunRole::Sweep),
+            )
             .unwrap();
         store
             .update_run(&sweep.run_id, RunStatus::Finished, Some(3_500))
