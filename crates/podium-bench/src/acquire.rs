@@ -1,12 +1,16 @@
 //! Checkpoint acquisition for a champion, first hit wins: (1) the `artifact.checkpoint_path`
-//! tag, (2) `checkpoint/` under a local artifact_uri, (3) the Python pipeline's
-//! `study-{hash8}/trial-{hash8}` layout — steps shared with champion selection via
-//! [`podium_champion::checkpoint`] — else (4) the run's checkpoint artifact, downloaded through
+//! tag, (2) `checkpoint/` under a local artifact_uri, (3) the pipeline's local copies in the
+//! search roots of `artifact_acquisition.yaml` (`outputs/{root}/{env}/{model}/
+//! checkpoint_{run_id[:12]}`, then `checkpoint_{s8}_{t8}`), (4) the study tree
+//! `outputs/hpo/{env}/{model}/…/study-{s8}/trial-{t8}/` (`refit/`, else the best `cv/fold{i}`,
+//! else the trial's checkpoint) — steps shared with champion selection via
+//! [`podium_champion::checkpoint`] — else (5) the run's checkpoint artifact, downloaded through
 //! the tracking store (artifact proxy or local artifact root) into
 //! `outputs/cache/checkpoints/{run_id}/checkpoint` and reused next time: a refit run's
 //! `best_trial_checkpoint.tar.gz` archive (a final training's `checkpoint.tar.gz`), extracted
 //! safely ([`crate::archive`]) into a temp dir that is renamed into place, else a plain
-//! `checkpoint/` directory.
+//! `checkpoint/` directory. With [`AcquisitionSettings`] from the config folder, `outputs/` is
+//! where `paths.yaml` puts it on this platform (`base.outputs` or its `env_overrides`).
 //!
 //! ```
 //! use std::collections::BTreeMap;
@@ -41,11 +45,12 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 use podium_champion::checkpoint::{
-    self, CHECKPOINT_DIR_ARTIFACT, CheckpointSource, checkpoint_artifact_paths, is_checkpoint_dir,
+    self, CHECKPOINT_DIR_ARTIFACT, CheckpointSource, LocalCheckpoints, checkpoint_artifact_paths,
+    is_checkpoint_dir,
 };
 use podium_keys::TagRegistry;
 use podium_mlflow::{Run, TrackingStore};
-use podium_variants::{Environment, OutputLayout};
+use podium_variants::{AcquisitionConfig, Environment, OutputLayout, PathsConfig};
 use serde::Serialize;
 
 use crate::archive::{self, ExtractLimits};
@@ -62,11 +67,13 @@ pub enum AcquisitionSource {
     CheckpointPathTag,
     /// (2) `checkpoint/` under a local artifact_uri.
     LocalArtifactUri,
-    /// (3) the Python pipeline's output layout.
+    /// (3) a local copy in a search root of `artifact_acquisition.yaml`.
+    SearchRoot,
+    /// (4) the Python pipeline's study tree.
     OutputLayout,
-    /// (4) downloaded by an earlier benchmark and reused from the checkpoint cache.
+    /// (5) downloaded by an earlier benchmark and reused from the checkpoint cache.
     DownloadCache,
-    /// (4) downloaded now through the tracking store.
+    /// (5) downloaded now through the tracking store.
     Download,
 }
 
@@ -76,6 +83,7 @@ impl AcquisitionSource {
         match self {
             AcquisitionSource::CheckpointPathTag => "checkpoint_path_tag",
             AcquisitionSource::LocalArtifactUri => "local_artifact_uri",
+            AcquisitionSource::SearchRoot => "search_root",
             AcquisitionSource::OutputLayout => "output_layout",
             AcquisitionSource::DownloadCache => "download_cache",
             AcquisitionSource::Download => "download",
@@ -94,6 +102,7 @@ impl From<CheckpointSource> for AcquisitionSource {
         match source {
             CheckpointSource::CheckpointPathTag => AcquisitionSource::CheckpointPathTag,
             CheckpointSource::LocalArtifactUri => AcquisitionSource::LocalArtifactUri,
+            CheckpointSource::SearchRoot => AcquisitionSource::SearchRoot,
             CheckpointSource::OutputLayout => AcquisitionSource::OutputLayout,
         }
     }
@@ -108,7 +117,42 @@ pub struct AcquiredCheckpoint {
     pub source: AcquisitionSource,
 }
 
-/// Finds or downloads the checkpoint of run `run_id` (see the module docs for the order).
+/// Where acquisition looks, from the config folder: `paths.yaml` (the outputs folder per
+/// platform, the folder names of the search roots) and `artifact_acquisition.yaml` (the search
+/// roots).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AcquisitionSettings {
+    /// `config/paths.yaml`.
+    pub paths: PathsConfig,
+    /// `config/artifact_acquisition.yaml`.
+    pub acquisition: AcquisitionConfig,
+}
+
+impl AcquisitionSettings {
+    /// Reads both files from `config_dir`; a missing file gives the pipeline's defaults, an
+    /// invalid one an error naming the file and key.
+    pub fn load(config_dir: &Path) -> Result<Self, BenchError> {
+        let paths_file = config_dir.join("paths.yaml");
+        let paths = PathsConfig::load(&paths_file).map_err(BenchError::layout(format!(
+            "loading {}",
+            paths_file.display()
+        )))?;
+        let acquisition_file = config_dir.join(AcquisitionConfig::FILE);
+        let acquisition = AcquisitionConfig::load(&acquisition_file).map_err(
+            BenchError::layout(format!("loading {}", acquisition_file.display())),
+        )?;
+        Ok(Self { paths, acquisition })
+    }
+
+    /// `layout` with its outputs folder where `paths.yaml` puts it on `environment`.
+    pub fn layout(&self, layout: &OutputLayout, environment: &Environment) -> OutputLayout {
+        self.paths.layout(layout.root(), environment)
+    }
+}
+
+/// Finds or downloads the checkpoint of run `run_id` (see the module docs for the order) with
+/// the default settings: `outputs/` under the layout's root and the pipeline's default search
+/// roots.
 pub fn acquire_checkpoint(
     store: &dyn TrackingStore,
     run_id: &str,
@@ -116,10 +160,29 @@ pub fn acquire_checkpoint(
     layout: &OutputLayout,
     environment: &Environment,
 ) -> Result<AcquiredCheckpoint, BenchError> {
+    acquire_checkpoint_with(
+        store,
+        run_id,
+        tags,
+        layout,
+        environment,
+        &AcquisitionSettings::default(),
+    )
+}
+
+/// [`acquire_checkpoint`] with the settings of a config folder.
+pub fn acquire_checkpoint_with(
+    store: &dyn TrackingStore,
+    run_id: &str,
+    tags: &TagRegistry,
+    layout: &OutputLayout,
+    environment: &Environment,
+    settings: &AcquisitionSettings,
+) -> Result<AcquiredCheckpoint, BenchError> {
     let run = store
         .get_run(run_id)
         .map_err(BenchError::mlflow(format!("reading champion run {run_id}")))?;
-    acquire_for_run(store, &run, tags, layout, environment)
+    acquire_for_run_with(store, &run, tags, layout, environment, settings)
 }
 
 /// [`acquire_checkpoint`] for a run already read.
@@ -130,7 +193,37 @@ pub fn acquire_for_run(
     layout: &OutputLayout,
     environment: &Environment,
 ) -> Result<AcquiredCheckpoint, BenchError> {
-    if let Some(local) = checkpoint::resolve_local(run, tags, layout, environment) {
+    acquire_for_run_with(
+        store,
+        run,
+        tags,
+        layout,
+        environment,
+        &AcquisitionSettings::default(),
+    )
+}
+
+/// [`acquire_checkpoint_with`] for a run already read.
+pub fn acquire_for_run_with(
+    store: &dyn TrackingStore,
+    run: &Run,
+    tags: &TagRegistry,
+    layout: &OutputLayout,
+    environment: &Environment,
+    settings: &AcquisitionSettings,
+) -> Result<AcquiredCheckpoint, BenchError> {
+    let layout = &settings.layout(layout, environment);
+    let search_roots = settings
+        .acquisition
+        .search_root_dirs(&settings.paths, layout);
+    let local = LocalCheckpoints::scan_with_roots(
+        layout,
+        environment,
+        checkpoint::model_folder(run, tags),
+        &search_roots,
+    )
+    .resolve(run, tags);
+    if let Some(local) = local {
         return Ok(AcquiredCheckpoint {
             path: local.path,
             source: local.source.into(),
@@ -180,10 +273,16 @@ pub fn acquire_for_run(
         run_id: run_id.to_string(),
         message: format!(
             "not found locally (the {} tag, {CHECKPOINT_ARTIFACT}/ under artifact_uri {}, \
-             outputs/hpo/{}/…/study-…/trial-…) and no checkpoint artifact could be downloaded \
-             ({})",
+             checkpoint_… copies under {}, {}/hpo/{}/…/study-…/trial-…) and no checkpoint \
+             artifact could be downloaded ({})",
             tags.get(podium_keys::Tag::ArtifactCheckpointPath),
             run.info.artifact_uri,
+            search_roots
+                .iter()
+                .map(|root| root.join(environment.as_str()).display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            layout.outputs_dir().display(),
             environment.as_str(),
             failures.join("; ")
         ),

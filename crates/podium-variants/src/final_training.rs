@@ -241,34 +241,35 @@ impl FinalTrainings {
         self.merge(&index)
     }
 
-    /// Whether a variant is complete, as the pipeline decides it: its `metadata.json` says
-    /// `status.training.completed: true`, or its `checkpoint/` holds a `config.json` and a
-    /// `model.*` file.
+    /// Whether a variant is complete, as the pipeline decides it: its `metadata.json` has a
+    /// truthy `status.training.completed` (Python's truthiness: `true`, a non-zero number, a
+    /// non-empty string or collection), or its `checkpoint/` holds a `config.json` and an entry
+    /// named `model.*`.
     pub fn is_complete(&self, variant: u32) -> bool {
         let dir = self.variant(variant).path;
         let completed = std::fs::read_to_string(dir.join("metadata.json"))
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-            .is_some_and(|meta| meta["status"]["training"]["completed"] == true);
+            .is_some_and(|meta| truthy(&meta["status"]["training"]["completed"]));
         if completed {
             return true;
         }
         let checkpoint = dir.join("checkpoint");
         checkpoint.join("config.json").is_file()
             && std::fs::read_dir(&checkpoint).is_ok_and(|entries| {
-                entries.flatten().any(|entry| {
-                    entry.file_name().to_string_lossy().starts_with("model.")
-                        && entry.path().is_file()
-                })
+                entries
+                    .flatten()
+                    .any(|entry| entry.file_name().to_string_lossy().starts_with("model."))
             })
     }
 
     /// The variant a final training uses under `mode`, as the pipeline's final-training config
     /// resolves it: `force_new` always takes the next variant (an explicit `number` is ignored);
     /// otherwise an explicit `number` is used as is (reused when complete, else trained in that
-    /// folder); `reuse_if_exists` reuses the highest
-    /// existing variant when it is complete; everything else — an incomplete variant included,
-    /// which is never resumed — takes the next variant. Nothing is created.
+    /// folder); `reuse_if_exists` reuses the existing variant when it is complete — the highest
+    /// the index records for this key, else (no entry) the highest folder, as the pipeline looks
+    /// it up; everything else — an incomplete variant included, which is never resumed — takes
+    /// the next variant (above every variant the index or the disk knows). Nothing is created.
     pub fn resolve_variant(
         &self,
         mode: RunMode,
@@ -286,7 +287,14 @@ impl FinalTrainings {
             return Ok((decision, found));
         }
         if mode == RunMode::ReuseIfExists
-            && let Some(latest) = self.list()?.into_iter().map(|found| found.variant).max()
+            && let Some(latest) = {
+                let known = self.list()?;
+                let indexed = known.iter().filter(|found| found.in_index);
+                indexed
+                    .map(|found| found.variant)
+                    .max()
+                    .or_else(|| known.iter().map(|found| found.variant).max())
+            }
             && self.is_complete(latest)
         {
             return Ok((Decision::Reuse, self.variant(latest)));
@@ -393,6 +401,18 @@ impl FinalTrainings {
                 });
         }
         Ok(found.into_values().collect())
+    }
+}
+
+/// Python's truthiness of a JSON value.
+fn truthy(value: &serde_json::Value) -> bool {
+    match value {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(flag) => *flag,
+        serde_json::Value::Number(number) => number.as_f64().is_some_and(|n| n != 0.0),
+        serde_json::Value::String(text) => !text.is_empty(),
+        serde_json::Value::Array(items) => !items.is_empty(),
+        serde_json::Value::Object(entries) => !entries.is_empty(),
     }
 }
 
@@ -626,5 +646,49 @@ mod tests {
         )
         .unwrap();
         assert_eq!(decide(RunMode::ReuseIfExists, None), (Decision::Reuse, 2));
+    }
+
+    #[test]
+    fn reuse_looks_at_the_indexed_variant_as_the_pipeline_does() {
+        let root = tempfile::tempdir().unwrap();
+        let trainings = trainings(root.path());
+        let decide = |mode| {
+            let (decision, found) = trainings.resolve_variant(mode, None).unwrap();
+            (decision, found.variant)
+        };
+        // v1 is indexed and complete (a truthy flag that is not `true`); a crashed v2 left a
+        // folder the index does not know.
+        let v1 = trainings.allocate().unwrap();
+        std::fs::write(
+            v1.path.join("metadata.json"),
+            r#"{"status": {"training": {"completed": 1}}}"#,
+        )
+        .unwrap();
+        std::fs::create_dir_all(trainings.variant(2).path.join("checkpoint")).unwrap();
+        assert_eq!(decide(RunMode::ReuseIfExists), (Decision::Reuse, 1));
+        // A new variant still goes above every folder.
+        assert_eq!(decide(RunMode::ForceNew), (Decision::CreateNew, 3));
+        // Without index entries the highest folder is the one looked at: incomplete, so the
+        // next variant starts.
+        std::fs::remove_file(trainings.index_path()).unwrap();
+        assert_eq!(decide(RunMode::ReuseIfExists), (Decision::CreateNew, 3));
+        // `model.*` may be a folder (a sharded checkpoint), as the pipeline's glob sees it.
+        let v2 = trainings.variant(2).path;
+        std::fs::write(v2.join("checkpoint/config.json"), "{}").unwrap();
+        std::fs::create_dir_all(v2.join("checkpoint/model.shards")).unwrap();
+        assert_eq!(decide(RunMode::ReuseIfExists), (Decision::Reuse, 2));
+        for (flag, complete) in [
+            ("false", false),
+            ("0", false),
+            ("\"\"", false),
+            ("\"yes\"", true),
+        ] {
+            std::fs::write(
+                v1.path.join("metadata.json"),
+                format!(r#"{{"status": {{"training": {{"completed": {flag}}}}}}}"#),
+            )
+            .unwrap();
+            assert_eq!(trainings.is_complete(1), complete, "{flag}");
+        }
     }
 }

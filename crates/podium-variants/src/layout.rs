@@ -70,12 +70,24 @@ impl FromStr for Process {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutputLayout {
     root: PathBuf,
+    outputs: PathBuf,
 }
 
 impl OutputLayout {
     /// The layout under a project root (`--root`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into() }
+        let root = root.into();
+        let outputs = root.join("outputs");
+        Self { root, outputs }
+    }
+
+    /// The layout under a project root whose outputs folder is elsewhere (`paths.yaml`'s
+    /// `base.outputs` or its per-platform override).
+    pub fn with_outputs_dir(root: impl Into<PathBuf>, outputs: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            outputs: outputs.into(),
+        }
     }
 
     /// The project root.
@@ -83,9 +95,9 @@ impl OutputLayout {
         &self.root
     }
 
-    /// `{root}/outputs`.
+    /// `{root}/outputs`, unless the layout was made with another outputs folder.
     pub fn outputs_dir(&self) -> PathBuf {
-        self.root.join("outputs")
+        self.outputs.clone()
     }
 
     /// `{root}/outputs/{process}/{environment}/{model}`, model being the short backbone name.

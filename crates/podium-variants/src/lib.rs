@@ -45,4 +45,4 @@ pub use hpo::{
     parse_variant, pipeline_studies, variant_name,
 };
 pub use layout::{OutputLayout, Process, StudyDir, TrialMeta, model_folder};
-pub use paths_config::PathsConfig;
+pub use paths_config::{AcquisitionConfig, DEFAULT_SEARCH_ROOTS, PathsConfig};

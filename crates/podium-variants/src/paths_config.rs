@@ -1,6 +1,8 @@
 //! `config/paths.yaml`, as the pipeline writes it: where `outputs/` is (`base.outputs`, and
 //! per platform `env_overrides.{colab,kaggle,azureml}.base.outputs`), the folder names of each
-//! process (`outputs:`) and the v2 folder patterns (`patterns:`).
+//! process (`outputs:`) and the v2 folder patterns (`patterns:`); and
+//! `config/artifact_acquisition.yaml`, whose `search_roots` name the outputs folders the
+//! pipeline keeps local copies of checkpoints in.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +10,10 @@ use std::path::{Path, PathBuf};
 use serde_yaml::Value;
 
 use crate::config_keys::{KeySchema, mapping_keys};
+use crate::environment::Environment;
 use crate::error::VariantsError;
 use crate::experiment::{kind, read_yaml};
+use crate::layout::{OutputLayout, check_component};
 
 const TOP_KEYS: KeySchema<'static> = KeySchema {
     used: &["base", "env_overrides", "outputs", "patterns"],
@@ -175,6 +179,132 @@ impl PathsConfig {
             root.join(path)
         }
     }
+
+    /// The output layout of project `root` on `environment`: its outputs folder is
+    /// [`PathsConfig::outputs_root`]. Depends only on the root, so applying it to a layout that
+    /// already went through it changes nothing.
+    pub fn layout(&self, root: &Path, environment: &Environment) -> OutputLayout {
+        OutputLayout::with_outputs_dir(root, self.outputs_root(root, environment.as_str()))
+    }
+
+    /// The folder name of an output category (`outputs.<category>`, else the category itself,
+    /// as the pipeline resolves it).
+    pub fn output_name<'a>(&'a self, category: &'a str) -> &'a str {
+        self.output_names
+            .get(category)
+            .map(String::as_str)
+            .unwrap_or(category)
+    }
+}
+
+const ACQUISITION_KEYS: KeySchema<'static> = KeySchema {
+    used: &["search_roots"],
+    ignored: &[
+        "priority",
+        "artifact_kinds",
+        "local",
+        "drive",
+        "mlflow",
+        "output_base_dir",
+    ],
+};
+
+/// The search roots the pipeline uses when its config does not name any.
+pub const DEFAULT_SEARCH_ROOTS: [&str; 2] = ["artifacts", "best_model_selection"];
+
+/// The parsed `artifact_acquisition.yaml`: which outputs folders hold the pipeline's local
+/// copies of checkpoints (`outputs/{root}/{env}/{model}/checkpoint_…`), in search order. The
+/// pipeline's source priorities and its Drive settings are accepted and not used: podium
+/// always looks on local disk first and downloads from the tracking store last, and has no
+/// Drive source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcquisitionConfig {
+    /// `search_roots`: output categories, each one folder name (resolved through
+    /// `paths.yaml`'s `outputs:` names).
+    pub search_roots: Vec<String>,
+    /// Keys the pipeline defines that podium does not read.
+    pub ignored_keys: Vec<String>,
+}
+
+impl Default for AcquisitionConfig {
+    fn default() -> Self {
+        Self {
+            search_roots: DEFAULT_SEARCH_ROOTS.iter().map(|r| r.to_string()).collect(),
+            ignored_keys: Vec::new(),
+        }
+    }
+}
+
+impl AcquisitionConfig {
+    /// The file name inside the config folder.
+    pub const FILE: &'static str = "artifact_acquisition.yaml";
+
+    /// Loads `artifact_acquisition.yaml`; a missing file, or one without `search_roots`, gives
+    /// the pipeline's defaults. Errors name the file and the key.
+    pub fn load(path: &Path) -> Result<Self, VariantsError> {
+        if !path.exists() {
+            return Ok(Self::default());
+        }
+        let doc = read_yaml(path)?;
+        let invalid = |key: &str, message: String| VariantsError::Config {
+            file: path.to_path_buf(),
+            key: key.to_string(),
+            message,
+        };
+        let mut config = Self::default();
+        match &doc {
+            Value::Null => return Ok(config),
+            Value::Mapping(_) => {}
+            other => {
+                return Err(invalid(
+                    "",
+                    format!("expected a mapping, found {}", kind(other)),
+                ));
+            }
+        }
+        config.ignored_keys =
+            ACQUISITION_KEYS.check(path, "", mapping_keys(&doc).iter().map(String::as_str))?;
+        match doc.get("search_roots") {
+            None | Some(Value::Null) => {}
+            Some(Value::Sequence(roots)) => {
+                config.search_roots = roots
+                    .iter()
+                    .enumerate()
+                    .map(|(index, root)| {
+                        let key = format!("search_roots[{index}]");
+                        match root {
+                            Value::String(name) => {
+                                check_component("search root", name).map_err(|err| {
+                                    invalid(&key, format!("expected one folder name: {err}"))
+                                })?;
+                                Ok(name.clone())
+                            }
+                            other => Err(invalid(
+                                &key,
+                                format!("expected a folder name, found {}", kind(other)),
+                            )),
+                        }
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "search_roots",
+                    format!("expected a list of folder names, found {}", kind(other)),
+                ));
+            }
+        }
+        Ok(config)
+    }
+
+    /// The search roots as folders under `layout`'s outputs folder, in order.
+    pub fn search_root_dirs(&self, paths: &PathsConfig, layout: &OutputLayout) -> Vec<PathBuf> {
+        let outputs = layout.outputs_dir();
+        self.search_roots
+            .iter()
+            .map(|root| outputs.join(paths.output_name(root)))
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -205,5 +335,69 @@ mod tests {
         std::fs::write(&path, "base:\n  outptus: x\n").unwrap();
         let message = PathsConfig::load(&path).unwrap_err().to_string();
         assert!(message.contains("base.outptus"), "{message}");
+    }
+
+    #[test]
+    fn layout_follows_the_platform_override() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("paths.yaml");
+        std::fs::write(
+            &path,
+            "base:\n  outputs: out\nenv_overrides:\n  colab:\n    base:\n      outputs: /content/o\noutputs:\n  artifacts: local_copies\n",
+        )
+        .unwrap();
+        let paths = PathsConfig::load(&path).unwrap();
+        let root = Path::new("/r");
+        let local = paths.layout(root, &Environment::Local);
+        assert_eq!(local.outputs_dir(), Path::new("/r/out"));
+        assert_eq!(local.root(), root);
+        let colab = paths.layout(root, &Environment::Colab);
+        assert_eq!(colab.outputs_dir(), Path::new("/content/o"));
+        assert_eq!(
+            colab.checkpoint_cache_dir("run1").unwrap(),
+            Path::new("/content/o/cache/checkpoints/run1")
+        );
+        // Applying it again to the resulting layout's root changes nothing.
+        assert_eq!(paths.layout(colab.root(), &Environment::Colab), colab);
+        assert_eq!(
+            AcquisitionConfig::default().search_root_dirs(&paths, &local),
+            [
+                Path::new("/r/out/local_copies"),
+                Path::new("/r/out/best_model_selection")
+            ]
+        );
+    }
+
+    #[test]
+    fn acquisition_config_is_validated_with_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(AcquisitionConfig::FILE);
+        assert_eq!(
+            AcquisitionConfig::load(&path).unwrap(),
+            AcquisitionConfig::default()
+        );
+        std::fs::write(
+            &path,
+            "search_roots: [\"best_model_selection\"]\npriority: [local, mlflow]\nmlflow:\n  enabled: true\n",
+        )
+        .unwrap();
+        let config = AcquisitionConfig::load(&path).unwrap();
+        assert_eq!(config.search_roots, ["best_model_selection"]);
+        assert_eq!(config.ignored_keys, ["priority", "mlflow"]);
+        for (text, key) in [
+            ("search_root: [a]\n", "`search_root`"),
+            ("search_roots: artifacts\n", "`search_roots`"),
+            ("search_roots: [a, 3]\n", "`search_roots[1]`"),
+            ("search_roots: [a, \"../x\"]\n", "`search_roots[1]`"),
+            ("search_roots: [\"\"]\n", "`search_roots[0]`"),
+        ] {
+            std::fs::write(&path, text).unwrap();
+            let message = AcquisitionConfig::load(&path).unwrap_err().to_string();
+            assert!(message.contains(key), "{text}: {message}");
+            assert!(
+                message.contains(AcquisitionConfig::FILE),
+                "{text}: {message}"
+            );
+        }
     }
 }

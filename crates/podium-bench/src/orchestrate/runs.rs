@@ -10,7 +10,7 @@ use podium_mlflow::{Filter, MetricPoint, MlflowError, Run, RunStatus, ViewType, 
 
 use super::{BenchmarkOutcome, BenchmarkTarget, Orchestrator, Outcome};
 use crate::HARNESS_VERSION;
-use crate::acquire::acquire_checkpoint;
+use crate::acquire::acquire_checkpoint_with;
 use crate::cache::CachedBenchmark;
 use crate::claim::{Claim, now_ms};
 use crate::error::BenchError;
@@ -426,12 +426,13 @@ impl Orchestrator {
             tracing::warn!("{err}");
         }
         let heartbeat = claim.heartbeat();
-        let measured = acquire_checkpoint(
+        let measured = acquire_checkpoint_with(
             self.store(),
             &target.champion.run_id,
             &self.options.tags,
             &self.options.layout,
             &self.options.environment,
+            &self.options.settings.acquisition,
         )
         .and_then(|checkpoint| {
             tracing::info!(

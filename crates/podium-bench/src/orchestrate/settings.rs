@@ -6,6 +6,7 @@ use std::path::Path;
 use podium_keys::{PyValue, Separators};
 use podium_run_mode::RunMode;
 
+use crate::acquire::AcquisitionSettings;
 use crate::bench_config::BenchmarkConfig;
 use crate::cache::DEFAULT_FILENAME;
 use crate::error::BenchError;
@@ -33,6 +34,8 @@ pub struct BenchmarkSettings {
     pub default_data_fingerprint: String,
     /// Eval fingerprint of `config/eval.yaml`, for champions without the tag.
     pub default_eval_fingerprint: String,
+    /// Where checkpoints are looked for (`paths.yaml`, `artifact_acquisition.yaml`).
+    pub acquisition: AcquisitionSettings,
 }
 
 impl BenchmarkSettings {
@@ -109,6 +112,7 @@ impl BenchmarkSettings {
                 .map_err(keys_error("data"))?,
             default_eval_fingerprint: podium_keys::eval_fingerprint(&eval)
                 .map_err(keys_error("eval"))?,
+            acquisition: AcquisitionSettings::load(config_dir)?,
             config,
         })
     }

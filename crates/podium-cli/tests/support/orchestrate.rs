@@ -1,5 +1,5 @@
 //! A project with champions on a tracking store, for the `podium benchmark`/`run` tests: tiny
-//! random checkpoints, HPO trial runs tagged like the Python pipeline's, and configs with very
+//! random checkpoints, HPO runs tagged as the Python pipeline tags them, and configs with very
 //! small harness settings.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
 
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use podium_bench::random_checkpoint::RandomCheckpoint;
+use podium_keys::{PipelineRunRole, PipelineRunTags, StudyIdentity, Tag, TagRegistry};
 use podium_mlflow::{MetricPoint, RunStatus, TrackingStore};
 
 /// Backbones with distinct short names (and a mix of architectures).
@@ -140,11 +141,13 @@ pub fn write_configs(config_dir: &Path, backbones: &[&str]) {
     .unwrap();
 }
 
-/// Logs a sweep and three FINISHED hpo_trial runs under it per backbone (experiment
-/// `t-hpo-{backbone}`), each trial tagged
-/// with a tiny checkpoint under `root/checkpoints/{short}`. Returns the champion run ids
-/// (the best trial of each backbone), in `backbones` order.
+/// Logs a sweep and three FINISHED trial runs under it per backbone (experiment
+/// `t-hpo-{backbone}`), tagged as the pipeline tags them ([`PipelineRunTags`]: stage `hpo`,
+/// `code.model`, no schema tag on trials), plus podium's checkpoint-path tag naming a tiny
+/// checkpoint under `root/checkpoints/{short}`. Returns the champion run ids (the best trial of
+/// each backbone), in `backbones` order.
 pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> Vec<String> {
+    let registry = TagRegistry::defaults();
     let mut champions = Vec::new();
     for (index, backbone) in backbones.iter().enumerate() {
         let short = backbone.split('-').next().unwrap();
@@ -155,20 +158,33 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
         let experiment = store
             .create_experiment(&format!("t-hpo-{backbone}"))
             .unwrap();
-        let study = podium_keys::sha256_hex(&format!("study-{short}"));
-        // Trials are children of their sweep run, as in the pipeline (selection reads only
-        // runs with a parent).
-        let sweep_tags: BTreeMap<String, String> = [
-            ("code.backbone", short.to_string()),
-            ("code.stage", "hpo_sweep".to_string()),
-            ("code.study_key_hash", study.clone()),
-            ("code.study.key_schema_version", "2.0".to_string()),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect();
+        let study = StudyIdentity {
+            schema_version: "2.0".into(),
+            study_key: format!("{{\"study\": \"{short}\"}}"),
+            study_key_hash: podium_keys::sha256_hex(&format!("study-{short}")),
+            study_family_hash: podium_keys::sha256_hex(&format!("family-{short}")),
+            data_fingerprint: podium_keys::sha256_hex("data"),
+            eval_fingerprint: podium_keys::sha256_hex("eval"),
+            objective_direction: "maximize".into(),
+        };
+        let pipeline_tags = |role: PipelineRunRole<'_>| {
+            PipelineRunTags {
+                backbone,
+                study: &study,
+                role,
+                artifact_available: true,
+                environment: "local",
+                project: Some("resume-ner"),
+            }
+            .build(&registry)
+        };
         let sweep = store
-            .create_run(&experiment, "sweep", 900, &sweep_tags)
+            .create_run(
+                &experiment,
+                "sweep",
+                900,
+                &pipeline_tags(PipelineRunRole::Sweep),
+            )
             .unwrap();
         store
             .update_run(&sweep.run_id, RunStatus::Finished, Some(3_500))
@@ -178,26 +194,16 @@ pub fn populate(store: &dyn TrackingStore, root: &Path, backbones: &[&str]) -> V
             .into_iter()
             .enumerate()
         {
-            let tags: BTreeMap<String, String> = [
-                ("code.backbone", short.to_string()),
-                ("code.model", short.to_string()),
-                ("code.stage", "hpo_trial".to_string()),
-                ("code.study_key_hash", study.clone()),
-                (
-                    "code.trial_key_hash",
-                    podium_keys::sha256_hex(&format!("{short}-{trial}")),
-                ),
-                ("code.study.key_schema_version", "2.0".to_string()),
-                ("code.artifact.available", "true".to_string()),
-                (
-                    "code.artifact.checkpoint_path",
-                    checkpoint.display().to_string(),
-                ),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .chain([("mlflow.parentRunId".to_string(), sweep.run_id.clone())])
-            .collect();
+            let trial_key_hash = podium_keys::sha256_hex(&format!("{short}-{trial}"));
+            let mut tags = pipeline_tags(PipelineRunRole::Trial {
+                trial_number: trial as u64,
+                sweep_run_id: &sweep.run_id,
+                trial_key_hash: Some(&trial_key_hash),
+            });
+            tags.insert(
+                registry.get(Tag::ArtifactCheckpointPath).to_string(),
+                checkpoint.display().to_string(),
+            );
             let run = store
                 .create_run(
                     &experiment,
