@@ -25,7 +25,12 @@ const READERS: [&[&str]; 9] = [
     &["select"],
     &["select", "--profile"],
     &["verify-hashes", "--experiment", "podium-ner-hpo-distilbert"],
-    &["runs", "search", "--experiment", "podium-ner-hpo-distilbert"],
+    &[
+        "runs",
+        "search",
+        "--experiment",
+        "podium-ner-hpo-distilbert",
+    ],
     &["benchmark"],
     &["benchmark", "--dry-run"],
     &["rank"],
@@ -51,7 +56,10 @@ fn a_mistyped_sqlite_path_is_refused_and_nothing_is_created() {
         args.extend(["--tracking-uri", "sqlite:///does/not/exist.db"]);
         let output = podium(dir.path(), &args);
         assert_refused(&output, "does/not/exist.db", command);
-        assert!(!dir.path().join("does").exists(), "{command:?} created does/");
+        assert!(
+            !dir.path().join("does").exists(),
+            "{command:?} created does/"
+        );
     }
     // An absolute path whose folder exists: the file is not created either.
     let db = dir.path().join("absent.db");
