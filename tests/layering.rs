@@ -10,7 +10,7 @@ use std::process::Command;
 use serde_json::Value;
 
 /// Bottom to top. podium-runtime sits at the bottom: it may depend on no other podium crate.
-const LAYERS: [&str; 8] = [
+const LAYERS: [&str; 9] = [
     "podium-runtime",
     "podium-run-mode",
     "podium-variants",
@@ -18,6 +18,7 @@ const LAYERS: [&str; 8] = [
     "podium-mlflow",
     "podium-champion",
     "podium-bench",
+    "podium-project",
     "podium-cli",
 ];
 /// Test support: allowed as a dev-dependency anywhere, never as a normal or build dependency.

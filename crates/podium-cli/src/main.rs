@@ -49,6 +49,23 @@ pub struct GlobalArgs {
     pub quiet: u8,
 }
 
+impl GlobalArgs {
+    /// Where the project is, as the flags say.
+    pub fn project_options(&self) -> podium_project::ProjectOptions {
+        podium_project::ProjectOptions::new(&self.config_dir, &self.root)
+            .experiment(self.experiment.clone())
+            .tracking_uri(self.tracking_uri.clone())
+    }
+
+    /// The project of the flags, its store opened under the rule of `access`.
+    pub fn open_project(
+        &self,
+        access: podium_project::StoreAccess,
+    ) -> anyhow::Result<podium_project::Project> {
+        Ok(self.project_options().open(access)?)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// HPO and final-training variants: list them, or compute the next one.
@@ -92,9 +109,12 @@ fn init_logging(global: &GlobalArgs) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PODIUM_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    // Log messages carry store and config text (run names, server errors): they go through
+    // the same escaping as everything else shown, so no colour codes of podium's own either.
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| output::EscapingWriter(std::io::stderr()))
+        .with_ansi(false)
         .with_target(false)
         .init();
 }

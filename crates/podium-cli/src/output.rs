@@ -32,6 +32,17 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints one line of text that may hold store or config text (run names, metric keys,
+/// error messages), control characters escaped.
+pub fn print_line(text: &str) {
+    println!("{}", escape_controls(text));
+}
+
+/// [`print_line`] on stderr.
+pub fn eprint_line(text: &str) {
+    eprintln!("{}", escape_controls(text));
+}
+
 /// `text` with every control character except the line break written as an escape (`\t`,
 /// `\r`, `\x1b`, `\u{9b}`, …), and the Unicode bidirectional overrides too (they reorder
 /// what a terminal shows). Text without any is returned as is.
@@ -57,6 +68,24 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
         }
     }
     Cow::Owned(out)
+}
+
+/// A writer that escapes control characters ([`escape_controls`]) in what passes through it,
+/// for the log lines on stderr. Each write is expected to be whole lines of text, as the log
+/// formatter writes one event at a time.
+#[derive(Debug)]
+pub struct EscapingWriter<W>(pub W);
+
+impl<W: std::io::Write> std::io::Write for EscapingWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let text = String::from_utf8_lossy(buf);
+        self.0.write_all(escape_controls(&text).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
 }
 
 fn needs_escape(c: char) -> bool {
@@ -145,6 +174,19 @@ mod tests {
         assert!(!shown.contains('\u{1b}'), "{shown}");
         assert!(!shown.contains('\u{7}'), "{shown}");
         assert!(shown.contains("run\\x1b[2J"), "{shown}");
+    }
+
+    #[test]
+    fn the_log_writer_escapes_what_it_passes_on() {
+        use std::io::Write;
+        let mut writer = EscapingWriter(Vec::new());
+        writer
+            .write_all("WARN run evil\u{1b}[2J\n".as_bytes())
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(writer.0).unwrap(),
+            "WARN run evil\\x1b[2J\n"
+        );
     }
 
     #[test]

@@ -161,3 +161,46 @@ fn control_characters_from_the_store_are_escaped_in_tables_and_messages() {
     assert!(!stderr.contains('\u{1b}'), "{stderr:?}");
     assert!(stderr.contains("[2Jsuch"), "{stderr}");
 }
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let path = entry.unwrap().path();
+        let target = to.join(path.file_name().unwrap());
+        if path.is_dir() {
+            copy_dir(&path, &target);
+        } else {
+            std::fs::copy(&path, &target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn per_backbone_errors_and_log_lines_are_escaped_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let uri = store_with_run(dir.path(), "t0");
+    let config = dir.path().join("config");
+    copy_dir(&podium_testkit::workspace_root().join("config"), &config);
+    let hpo = config.join("hpo").join("prod.yaml");
+    let text = std::fs::read_to_string(&hpo).unwrap().replace(
+        r#"values: ["distilbert", "distilroberta", "deberta"]"#,
+        r#"values: ["evil\e[2Jbert"]"#,
+    );
+    assert!(text.contains("evil"), "the HPO config changed shape");
+    std::fs::write(&hpo, text).unwrap();
+    let config = config.display().to_string();
+    for command in [&["select"][..], &["rank"], &["run"]] {
+        let mut args = command.to_vec();
+        args.extend(["--config-dir", &config, "--tracking-uri", &uri]);
+        let output = run(&args);
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {stderr}");
+        assert!(!stdout.contains('\u{1b}'), "{command:?}: {stdout:?}");
+        assert!(!stderr.contains('\u{1b}'), "{command:?}: {stderr:?}");
+        assert!(
+            format!("{stdout}{stderr}").contains("evil\\x1b[2Jbert"),
+            "{command:?}: {stdout}{stderr}"
+        );
+    }
+}

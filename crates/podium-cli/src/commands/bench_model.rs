@@ -90,11 +90,11 @@ pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode
     let model = Model::load_with(&args.checkpoint_dir, &device, args.execution)
         .with_context(|| format!("loading {}", args.checkpoint_dir.display()))?;
     if model.info().bare_encoder && global.format == Format::Table && global.quiet == 0 {
-        eprintln!(
+        output::eprint_line(&format!(
             "note: {} has no classifier weights; timing the bare {} encoder",
             args.checkpoint_dir.display(),
             model.info().model_type
-        );
+        ));
     }
     // Paths in benchmark.yaml are written from the project root; a --test-data path was
     // typed from here, and apply_overrides made it absolute.
@@ -180,7 +180,7 @@ fn print_table(report: &BenchmarkReport) {
     } else {
         format!("{} labels", model.num_labels)
     };
-    println!(
+    output::print_line(&format!(
         "{} · {} · {} layers × {} hidden · {} · {} path on {} · {} threads · {} input, length {}",
         model.checkpoint_dir.display(),
         model.model_type,
@@ -195,7 +195,7 @@ fn print_table(report: &BenchmarkReport) {
         report.threads,
         report.input,
         report.max_length
-    );
+    ));
     if let Some(tokenization) = &report.tokenization {
         println!(
             "tokenisation: {} records in {:.2} ms ({:.3} ms/record, {} truncated)",
@@ -229,7 +229,7 @@ fn print_table(report: &BenchmarkReport) {
     }
     println!("{table}");
     for warning in &report.warnings {
-        println!("warning: {warning}");
+        output::print_line(&format!("warning: {warning}"));
     }
 }
 

@@ -6,24 +6,13 @@ use std::collections::BTreeMap;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use podium_bench::claim::{self, Claims};
-use podium_bench::orchestrate::{
-    BenchmarkOutcome, BenchmarkSettings, BenchmarkTarget, CheckpointMeasurer, Event, InFlight,
-    Orchestrator, OrchestratorOptions, Outcome, PipelineResult, PlanStatus, PlannedBenchmark,
-};
-use podium_champion::config::SELECTION_CONFIG_FILE;
-use podium_champion::{SelectionConfig, SelectionResults, Selector};
-use podium_keys::TagRegistry;
-use podium_mlflow::TrackingStore;
-use podium_mlflow::uri::{redact_uri, resolve_tracking_uri};
-use podium_variants::{Environment, ExperimentConfig, OutputLayout};
-use serde::Serialize;
+use podium_bench::claim;
+use podium_bench::orchestrate::{Event, InFlight, MatchedBy, Outcome, PlanStatus};
+use podium_project::{BenchmarkRequest, BenchmarkSummary, Benchmarks, Project, StoreAccess};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -49,198 +38,34 @@ pub struct BenchmarkArgs {
     pub lease_seconds: Option<f64>,
 }
 
-/// The configs and store every orchestration command needs.
-pub(crate) struct Session {
-    pub store: Arc<dyn TrackingStore>,
-    pub experiments: ExperimentConfig,
-    pub tags: TagRegistry,
-    pub selection: SelectionConfig,
-    pub environment: Environment,
-    pub layout: OutputLayout,
-}
-
-impl Session {
-    pub fn open(global: &GlobalArgs) -> anyhow::Result<Session> {
-        let experiments =
-            ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
-        let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
-        let selection = SelectionConfig::load(&global.config_dir.join(SELECTION_CONFIG_FILE))?;
-        let environment = Environment::detect()?;
-        let layout = OutputLayout::new(&global.root);
-        let uri = resolve_tracking_uri(global.tracking_uri.as_deref(), &|name| {
-            std::env::var(name).ok()
-        });
-        let store: Arc<dyn TrackingStore> = Arc::from(
-            podium_mlflow::open_store(Some(&uri))
-                .with_context(|| format!("opening tracking store {}", redact_uri(&uri)))?,
-        );
-        Ok(Session {
-            store,
-            experiments,
-            tags,
-            selection,
-            environment,
-            layout,
-        })
-    }
-
-    /// Every requested backbone's champion.
-    pub fn select(&self, backbones: &[String]) -> SelectionResults {
-        Selector {
-            store: self.store.as_ref(),
-            config: &self.selection,
-            tags: &self.tags,
-            layout: &self.layout,
-            environment: &self.environment,
+impl BenchmarkArgs {
+    /// What the flags ask the library for.
+    pub fn request(&self) -> BenchmarkRequest {
+        BenchmarkRequest {
+            backbones: self.backbones.clone(),
+            force: self.force,
+            hpo_config: self.hpo_config.clone(),
+            lease_seconds: self.lease_seconds,
         }
-        .select_many(self.experiments.backbones_or(backbones), &self.experiments)
-    }
-
-    pub fn settings(
-        &self,
-        global: &GlobalArgs,
-        args: &BenchmarkArgs,
-    ) -> anyhow::Result<BenchmarkSettings> {
-        let hpo_config = args
-            .hpo_config
-            .clone()
-            .unwrap_or_else(|| global.config_dir.join("hpo").join("prod.yaml"));
-        Ok(BenchmarkSettings::load(
-            &global.config_dir,
-            &hpo_config,
-            args.force,
-        )?)
-    }
-
-    pub fn orchestrator(
-        &self,
-        global: &GlobalArgs,
-        settings: BenchmarkSettings,
-        lease_seconds: Option<f64>,
-        in_flight: InFlight,
-    ) -> anyhow::Result<Orchestrator> {
-        let lease = match lease_seconds {
-            Some(seconds) => claim::parse_lease(&seconds.to_string()).with_context(|| {
-                format!(
-                    "--lease-seconds (or {}) {seconds}: expected a number of seconds in (0, {}]",
-                    claim::LEASE_ENV,
-                    claim::MAX_LEASE.as_secs()
-                )
-            })?,
-            None => claim::DEFAULT_LEASE,
-        };
-        let measurer = CheckpointMeasurer::new(settings.config.clone(), &global.root);
-        Ok(Orchestrator::new(OrchestratorOptions {
-            store: self.store.clone(),
-            tags: self.tags.clone(),
-            layout: self.layout.clone(),
-            environment: self.environment.clone(),
-            benchmark_experiment: self.experiments.benchmark_experiment_name(),
-            settings,
-            claims: Claims::new(self.store.clone(), claim::worker_id(), lease, &self.tags),
-            in_flight,
-            measurer: Box::new(measurer),
-            poll_interval: (lease / 10).clamp(Duration::from_millis(200), Duration::from_secs(5)),
-        }))
-    }
-}
-
-/// What `podium benchmark` (and the benchmark step of `podium run`) did.
-#[derive(Debug, Default, Serialize)]
-pub(crate) struct BenchmarkSummary {
-    pub benchmarked: Vec<String>,
-    pub skipped: Vec<String>,
-    pub restored: Vec<String>,
-    pub failed: BTreeMap<String, String>,
-    #[serde(serialize_with = "serialize_results")]
-    pub results: BTreeMap<String, BTreeMap<String, f64>>,
-    /// FINISHED runs the pipeline measured for these champions: not podium's results.
-    pub pipeline_results: Vec<PipelineResult>,
-    #[serde(skip)]
-    pub outcomes: Vec<BenchmarkOutcome>,
-}
-
-fn serialize_results<S: serde::Serializer>(
-    results: &BTreeMap<String, BTreeMap<String, f64>>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    use serde::ser::SerializeMap;
-    let mut map = serializer.serialize_map(Some(results.len()))?;
-    for (backbone, metrics) in results {
-        map.serialize_entry(backbone, &Metrics(metrics))?;
-    }
-    map.end()
-}
-
-struct Metrics<'a>(&'a BTreeMap<String, f64>);
-
-impl Serialize for Metrics<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        podium_mlflow::model::metric_map::serialize(self.0, serializer)
-    }
-}
-
-impl BenchmarkSummary {
-    /// The line scripts (and the demo) rely on.
-    pub fn counts_line(&self) -> String {
-        format!(
-            "benchmarked {}, skipped {}, restored {}, failed {}",
-            self.benchmarked.len(),
-            self.skipped.len(),
-            self.restored.len(),
-            self.failed.len()
-        )
-    }
-
-    /// How many of the champions' results the pipeline measured (shown, never counted).
-    pub fn pipeline_line(&self) -> String {
-        format!(
-            "measured by the pipeline: {} (not podium's harness: not counted, not ranked)",
-            self.pipeline_results.len()
-        )
-    }
-
-    fn record(&mut self, outcome: BenchmarkOutcome) {
-        let backbone = outcome.backbone.clone();
-        match outcome.outcome {
-            Outcome::Benchmarked => self.benchmarked.push(backbone.clone()),
-            Outcome::Skipped => self.skipped.push(backbone.clone()),
-            Outcome::RestoredCache | Outcome::RestoredMlflow => {
-                self.restored.push(backbone.clone());
-            }
-            Outcome::Failed => {
-                self.failed.insert(
-                    backbone.clone(),
-                    outcome
-                        .error
-                        .clone()
-                        .unwrap_or_else(|| "failed".to_string()),
-                );
-            }
-        }
-        if outcome.outcome != Outcome::Failed {
-            self.results.insert(backbone, outcome.metrics.clone());
-        }
-        self.outcomes.push(outcome);
     }
 }
 
 /// Runs `podium benchmark`; exit 1 when any champion could not be selected or benchmarked.
 pub fn run(global: &GlobalArgs, args: BenchmarkArgs) -> anyhow::Result<ExitCode> {
-    let session = Session::open(global)?;
-    let selection = session.select(&args.backbones);
-    let Some(step) = benchmark_step(global, &args, &session, &selection)? else {
+    // Benchmark runs go into the store of the HPO runs they measure: it must exist.
+    let project = global.open_project(StoreAccess::Existing)?;
+    let Some((summary, _)) = benchmark_step(global, &args, &project)? else {
         return Ok(ExitCode::SUCCESS);
     };
     match global.format {
-        Format::Json => output::print_json(&step.summary)?,
+        Format::Json => output::print_json(&summary)?,
         Format::Table => {
-            print_results(&step.summary);
-            println!("{}", step.summary.pipeline_line());
-            println!("{}", step.summary.counts_line());
+            print_results(&summary);
+            println!("{}", summary.pipeline_line());
+            println!("{}", summary.counts_line());
         }
     }
-    Ok(exit_code(&step.summary))
+    Ok(exit_code(&summary))
 }
 
 pub(crate) fn exit_code(summary: &BenchmarkSummary) -> ExitCode {
@@ -251,46 +76,25 @@ pub(crate) fn exit_code(summary: &BenchmarkSummary) -> ExitCode {
     }
 }
 
-/// The benchmark step's results and the champions it covered.
-pub(crate) struct BenchmarkStep {
-    pub summary: BenchmarkSummary,
-    pub targets: Vec<BenchmarkTarget>,
-    pub orchestrator: Orchestrator,
-}
-
 /// Plans and (unless `--dry-run`, which prints the plan and returns `None`) benchmarks the
-/// selected champions. Selection errors count as failures.
+/// selected champions, with a progress bar and a Ctrl-C handler; the benchmarks stay for
+/// ranking.
 pub(crate) fn benchmark_step(
     global: &GlobalArgs,
     args: &BenchmarkArgs,
-    session: &Session,
-    selection: &SelectionResults,
-) -> anyhow::Result<Option<BenchmarkStep>> {
-    let settings = session.settings(global, args)?;
-    let in_flight = InFlight::new(session.store.clone(), &session.tags);
-    let orchestrator =
-        session.orchestrator(global, settings, args.lease_seconds, in_flight.clone())?;
-    let targets: Vec<BenchmarkTarget> = selection
-        .champions
-        .values()
-        .map(|report| BenchmarkTarget::new(report, orchestrator.settings()))
-        .collect();
-    let plan = orchestrator.plan(targets.clone())?;
+    project: &Project,
+) -> anyhow::Result<Option<(BenchmarkSummary, Benchmarks)>> {
+    let mut benchmarks = project.plan_benchmarks(&args.request())?;
     if args.dry_run {
-        print_plan(global.format, &plan, selection)?;
+        print_plan(global.format, &benchmarks)?;
         return Ok(None);
     }
     if global.format == Format::Table {
-        print_plan(global.format, &plan, selection)?;
+        print_plan(global.format, &benchmarks)?;
     }
-    install_interrupt_handler(in_flight);
-
-    let remaining = plan
-        .iter()
-        .filter(|planned| !matches!(planned.status, PlanStatus::Done(_)))
-        .count();
-    let progress = progress_bar(global, remaining);
-    let outcomes = orchestrator.run(plan, &|event| match event {
+    install_interrupt_handler(benchmarks.in_flight());
+    let progress = progress_bar(global, benchmarks.remaining());
+    let summary = benchmarks.run(&|event| match event {
         Event::Measuring(target) => progress.set_message(format!("measuring {}", target.backbone)),
         Event::Waiting { target, owner, .. } => progress.set_message(format!(
             "{}: waiting for worker {}",
@@ -304,24 +108,7 @@ pub(crate) fn benchmark_step(
         }
     });
     progress.finish_and_clear();
-
-    let mut summary = BenchmarkSummary::default();
-    for (backbone, err) in &selection.errors {
-        summary
-            .failed
-            .insert(backbone.clone(), format!("champion selection: {err}"));
-    }
-    for outcome in outcomes {
-        summary.record(outcome);
-    }
-    summary.pipeline_results = orchestrator
-        .pipeline_results(&targets)
-        .context("looking up benchmark runs the pipeline measured")?;
-    Ok(Some(BenchmarkStep {
-        summary,
-        targets,
-        orchestrator,
-    }))
+    Ok(Some((summary?, benchmarks)))
 }
 
 /// Ctrl-C, SIGTERM (what `timeout`, Docker, Kubernetes and Slurm send) and SIGHUP mark
@@ -351,56 +138,12 @@ fn progress_bar(global: &GlobalArgs, length: usize) -> ProgressBar {
     bar
 }
 
-#[derive(Serialize)]
-struct PlanEntry<'a> {
-    status: &'static str,
-    key: &'a str,
-    champion_run_id: &'a str,
-    reason: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct DryRun<'a> {
-    dry_run: bool,
-    plan: BTreeMap<&'a str, PlanEntry<'a>>,
-    failed: BTreeMap<&'a str, String>,
-}
-
-fn print_plan(
-    format: Format,
-    plan: &[PlannedBenchmark],
-    selection: &SelectionResults,
-) -> anyhow::Result<()> {
+fn print_plan(format: Format, benchmarks: &Benchmarks) -> anyhow::Result<()> {
     match format {
-        Format::Json => output::print_json(&DryRun {
-            dry_run: true,
-            plan: plan
-                .iter()
-                .map(|planned| {
-                    let reason = match &planned.status {
-                        PlanStatus::ToRun(reason) => Some(reason.as_str()),
-                        _ => None,
-                    };
-                    (
-                        planned.target.backbone.as_str(),
-                        PlanEntry {
-                            status: planned.status.label(),
-                            key: &planned.target.key,
-                            champion_run_id: &planned.target.champion.run_id,
-                            reason,
-                        },
-                    )
-                })
-                .collect(),
-            failed: selection
-                .errors
-                .iter()
-                .map(|(backbone, err)| (backbone.as_str(), err.to_string()))
-                .collect(),
-        }),
+        Format::Json => output::print_json(&benchmarks.dry_run_report()),
         Format::Table => {
             let mut table = output::table(["backbone", "champion run", "status", "why"]);
-            for planned in plan {
+            for planned in &benchmarks.plan {
                 let (status, why) = match &planned.status {
                     PlanStatus::Done(run) => ("done (skip)", format!("FINISHED run {}", run.id())),
                     PlanStatus::RestoreCache(run) => {
@@ -418,7 +161,7 @@ fn print_plan(
                     why,
                 ]);
             }
-            for (backbone, err) in &selection.errors {
+            for (backbone, err) in &benchmarks.selection.errors {
                 table.add_row(vec![
                     backbone.clone(),
                     "-".to_string(),
@@ -427,11 +170,7 @@ fn print_plan(
                 ]);
             }
             println!("{table}");
-            let to_run = plan
-                .iter()
-                .filter(|planned| !matches!(planned.status, PlanStatus::Done(_)))
-                .count();
-            if to_run == 0 {
+            if benchmarks.remaining() == 0 {
                 println!("nothing to measure: every champion is already benchmarked");
             }
             Ok(())
@@ -490,8 +229,8 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
                 result.backbone.clone(),
                 result.run_id.clone(),
                 match result.matched_by {
-                    podium_bench::orchestrate::MatchedBy::BenchmarkKey => "benchmark key",
-                    podium_bench::orchestrate::MatchedBy::StudyTrialHash => "study + trial hash",
+                    MatchedBy::BenchmarkKey => "benchmark key",
+                    MatchedBy::StudyTrialHash => "study + trial hash",
                 }
                 .to_string(),
                 metric_cell(&result.metrics, "latency_batch_1_ms"),
@@ -502,6 +241,6 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
         println!("{pipeline}");
     }
     for (backbone, message) in &summary.failed {
-        println!("error ({backbone}): {message}");
+        output::print_line(&format!("error ({backbone}): {message}"));
     }
 }

@@ -8,9 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use podium_keys::{
-    ProjectConfigs, PyValue, Separators, StudyConfigs, StudyKeys, benchmark_key, config_hash,
-    data_fingerprint, eval_fingerprint, load_path, normalize_hyperparameters, py_json, trial_key,
-    trial_key_hash,
+    PyValue, Separators, StudyConfigs, StudyKeys, benchmark_key, config_hash, data_fingerprint,
+    eval_fingerprint, load_path, normalize_hyperparameters, py_json, trial_key, trial_key_hash,
 };
 use serde_json::json;
 
@@ -184,17 +183,9 @@ fn study(global: &GlobalArgs, args: StudyArgs) -> anyhow::Result<serde_json::Val
             "give the files (--data, --hpo, --train, --model) or a backbone of the experiment in --config-dir (--backbone)"
         );
     };
-    let project = ProjectConfigs::load(&global.config_dir, global.experiment.as_deref())?;
-    if !project.backbones.is_empty() && !project.backbones.contains(backbone) {
-        bail!(
-            "backbone {backbone:?} is not in {} search_space.backbone.values ({})",
-            project.files.hpo.display(),
-            project.backbones.join(", ")
-        );
-    }
-    let mut configs = project.study_configs(backbone);
-    configs.code_version = args.code_version.as_deref();
-    let keys = StudyKeys::compute(&configs).context("computing the study keys")?;
+    let keys = global
+        .project_options()
+        .study_keys(backbone, args.code_version.as_deref())?;
     Ok(study_json(&keys))
 }
 

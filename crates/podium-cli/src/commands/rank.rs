@@ -4,13 +4,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use podium_bench::orchestrate::{BenchmarkTarget, InFlight, Orchestrator};
-use podium_champion::{LatencyAggregation, Ranking, RankingInput, rank_champions};
+use podium_champion::{LatencyAggregation, Ranking};
+use podium_project::StoreAccess;
 
 use crate::GlobalArgs;
-use crate::commands::benchmark::{BenchmarkArgs, Session};
 use crate::output::{self, Format};
 
 /// `podium rank` arguments.
@@ -36,80 +34,28 @@ pub struct AggregationArgs {
     pub latency_aggregation: Option<LatencyAggregation>,
 }
 
-impl AggregationArgs {
-    /// The aggregation in force: the flag, else the selection config's
-    /// `benchmark.latency_aggregation` (default `latest`, the pipeline's).
-    pub fn resolve(&self, configured: LatencyAggregation) -> LatencyAggregation {
-        self.latency_aggregation.unwrap_or(configured)
-    }
-}
-
 /// Runs `podium rank`; exit 1 when a backbone has no champion or cannot be ranked.
 pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
-    let session = Session::open(global)?;
-    let selection = session.select(&args.backbones);
-    let bench_args = BenchmarkArgs {
-        backbones: args.backbones.clone(),
-        force: false,
-        dry_run: false,
-        hpo_config: args.hpo_config.clone(),
-        lease_seconds: None,
-    };
-    let settings = session.settings(global, &bench_args)?;
-    let orchestrator = session.orchestrator(
-        global,
-        settings,
-        None,
-        InFlight::new(session.store.clone(), &session.tags),
-    )?;
-    let targets: Vec<BenchmarkTarget> = selection
-        .champions
-        .values()
-        .map(|report| BenchmarkTarget::new(report, orchestrator.settings()))
-        .collect();
-    let ranking = ranking(
-        &session,
-        &orchestrator,
-        &targets,
-        args.aggregation
-            .resolve(session.selection.benchmark.latency_aggregation),
+    let project = global.open_project(StoreAccess::Existing)?;
+    let report = project.ranking(
+        &args.backbones,
+        args.hpo_config.as_deref(),
+        args.aggregation.latency_aggregation,
     )?;
     match global.format {
-        Format::Json => output::print_json(&ranking)?,
-        Format::Table => print_ranking(&ranking),
+        Format::Json => output::print_json(&report.ranking)?,
+        Format::Table => print_ranking(&report.ranking),
     }
-    for (backbone, err) in &selection.errors {
-        eprintln!("error ({backbone}): {err}");
+    for (backbone, err) in &report.errors {
+        output::eprint_line(&format!("error ({backbone}): {err}"));
     }
     Ok(
-        if selection.errors.is_empty() && ranking.unranked.is_empty() {
+        if report.errors.is_empty() && report.ranking.unranked.is_empty() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
         },
     )
-}
-
-/// Ranks `targets` by their recorded benchmark results.
-pub(crate) fn ranking(
-    session: &Session,
-    orchestrator: &Orchestrator,
-    targets: &[BenchmarkTarget],
-    aggregation: LatencyAggregation,
-) -> anyhow::Result<Ranking> {
-    let results = orchestrator
-        .results(targets)
-        .context("reading benchmark results")?;
-    let inputs: Vec<RankingInput> = targets
-        .iter()
-        .zip(results)
-        .map(|(target, benchmarks)| RankingInput {
-            backbone: target.backbone.clone(),
-            metric: target.champion.metric,
-            benchmarks,
-        })
-        .collect();
-    Ok(rank_champions(&inputs, &session.selection, aggregation))
 }
 
 /// The ranking as a table, then the unranked champions with their reasons.
@@ -137,15 +83,18 @@ pub(crate) fn print_ranking(ranking: &Ranking) {
         ]);
     }
     println!("{table}");
-    println!(
+    output::print_line(&format!(
         "latency b1 ms: {} harness, {} of each run's timed passes, {} over a key's runs",
         ranking.harness, ranking.latency_statistic, ranking.latency_aggregation
-    );
+    ));
     println!(
         "composite = {:.3} × metric score + {:.3} × latency score",
         ranking.f1_weight, ranking.latency_weight
     );
     for unranked in &ranking.unranked {
-        println!("unranked ({}): {}", unranked.backbone, unranked.reason);
+        output::print_line(&format!(
+            "unranked ({}): {}",
+            unranked.backbone, unranked.reason
+        ));
     }
 }

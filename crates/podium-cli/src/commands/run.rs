@@ -4,14 +4,11 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use podium_champion::Ranking;
-use serde::Serialize;
+use podium_project::{RunReport, StoreAccess};
 
 use crate::GlobalArgs;
-use crate::commands::benchmark::{
-    BenchmarkArgs, BenchmarkSummary, Session, benchmark_step, exit_code, print_results,
-};
-use crate::commands::rank::{AggregationArgs, print_ranking, ranking};
+use crate::commands::benchmark::{BenchmarkArgs, benchmark_step, exit_code, print_results};
+use crate::commands::rank::{AggregationArgs, print_ranking};
 use crate::output::{self, Format};
 
 /// `podium run` arguments (those of `podium benchmark`).
@@ -23,54 +20,27 @@ pub struct RunArgs {
     pub aggregation: AggregationArgs,
 }
 
-#[derive(Serialize)]
-struct Counts {
-    benchmarked: usize,
-    skipped: usize,
-    restored: usize,
-    failed: usize,
-}
-
-#[derive(Serialize)]
-struct RunReport<'a> {
-    #[serde(flatten)]
-    summary: &'a BenchmarkSummary,
-    counts: Counts,
-    ranking: &'a Ranking,
-}
-
 /// Runs `podium run`; exit 1 when any backbone failed selection or benchmarking.
 pub fn run(global: &GlobalArgs, args: RunArgs) -> anyhow::Result<ExitCode> {
-    let session = Session::open(global)?;
-    let selection = session.select(&args.benchmark.backbones);
-    let Some(step) = benchmark_step(global, &args.benchmark, &session, &selection)? else {
+    // Benchmark runs go into the store of the HPO runs they measure: it must exist.
+    let project = global.open_project(StoreAccess::Existing)?;
+    let Some((summary, benchmarks)) = benchmark_step(global, &args.benchmark, &project)? else {
         return Ok(ExitCode::SUCCESS);
     };
-    let ranking = ranking(
-        &session,
-        &step.orchestrator,
-        &step.targets,
-        args.aggregation
-            .resolve(session.selection.benchmark.latency_aggregation),
-    )?;
-    let summary = &step.summary;
+    let ranking = benchmarks.ranking(&project, args.aggregation.latency_aggregation)?;
+    let code = exit_code(&summary);
     match global.format {
         Format::Json => output::print_json(&RunReport {
+            counts: summary.counts(),
             summary,
-            counts: Counts {
-                benchmarked: summary.benchmarked.len(),
-                skipped: summary.skipped.len(),
-                restored: summary.restored.len(),
-                failed: summary.failed.len(),
-            },
-            ranking: &ranking,
+            ranking,
         })?,
         Format::Table => {
-            print_results(summary);
+            print_results(&summary);
             print_ranking(&ranking);
             println!("{}", summary.pipeline_line());
             println!("{}", summary.counts_line());
         }
     }
-    Ok(exit_code(summary))
+    Ok(code)
 }

@@ -1,17 +1,12 @@
 //! `podium select`: each backbone's champion trial, with the reasons runs lost.
 
-use std::collections::BTreeMap;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use podium_champion::config::SELECTION_CONFIG_FILE;
+use podium_champion::ChampionReport;
 use podium_champion::selection::GroupStatus;
-use podium_champion::{ChampionReport, SelectionConfig, SelectionResults, Selector};
-use podium_keys::TagRegistry;
-use podium_mlflow::uri::{TrackingTarget, parse_tracking_uri, redact_uri, resolve_tracking_uri};
-use podium_variants::{Environment, ExperimentConfig, OutputLayout};
-use serde::Serialize;
+use podium_project::{SelectReport, SelectionTiming, StoreAccess};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -28,65 +23,20 @@ pub struct SelectArgs {
     pub profile: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct JsonReport<'a> {
-    champions: BTreeMap<&'a str, &'a ChampionReport>,
-    errors: BTreeMap<&'a str, String>,
-}
-
 /// Runs `podium select`; exit 1 when some backbone has no champion.
 pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
-    let experiments =
-        ExperimentConfig::from_config_dir(&global.config_dir, global.experiment.as_deref())?;
-    let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
-    let config = SelectionConfig::load(&global.config_dir.join(SELECTION_CONFIG_FILE))?;
-    let environment = Environment::detect()?;
-    let layout = OutputLayout::new(&global.root);
-
-    let uri = resolve_tracking_uri(global.tracking_uri.as_deref(), &|name| {
-        std::env::var(name).ok()
-    });
-    // Selecting reads; it must not create an empty database where the user mistyped a path.
-    if let TrackingTarget::Sqlite(path) = parse_tracking_uri(&uri)?
-        && !path.is_file()
-    {
-        anyhow::bail!(
-            "tracking store {} does not exist ({} is not a file)",
-            redact_uri(&uri),
-            path.display()
-        );
-    }
-    let store = podium_mlflow::uri::open_store(Some(&uri))
-        .with_context(|| format!("opening tracking store {}", redact_uri(&uri)))?;
-
-    let backbones = experiments.backbones_or(&args.backbones).to_vec();
-    let selector = Selector {
-        store: store.as_ref(),
-        config: &config,
-        tags: &tags,
-        layout: &layout,
-        environment: &environment,
-    };
+    let project = global.open_project(StoreAccess::Existing)?;
     let results = if args.profile {
-        select_profiled(&selector, &backbones, &experiments)
+        let (results, timings) = project.select_profiled(&args.backbones)?;
+        eprintln!("{}", profile_table(&timings));
+        results
     } else {
-        selector.select_many(&backbones, &experiments)
+        project.select(&args.backbones)?
     };
+    let report = SelectReport::from(&results);
 
     match global.format {
-        Format::Json => output::print_json(&JsonReport {
-            champions: results
-                .champions
-                .iter()
-                .map(|(backbone, report)| (backbone.as_str(), report))
-                .collect(),
-            errors: results
-                .errors
-                .iter()
-                .map(|(backbone, err)| (backbone.as_str(), err.to_string()))
-                .collect(),
-        })
-        .context("writing JSON")?,
+        Format::Json => output::print_json(&report).context("writing JSON")?,
         Format::Table => {
             let mut table = output::table([
                 "backbone",
@@ -98,13 +48,13 @@ pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
                 "groups (eligible/considered)",
                 "dropped runs",
             ]);
-            for (backbone, report) in &results.champions {
-                table.add_row(row(backbone, report));
+            for (backbone, champion) in &report.champions {
+                table.add_row(row(backbone, champion));
             }
             println!("{table}");
-            if let Some(report) = results.champions.values().next() {
-                let meta = &report.metadata;
-                println!(
+            if let Some(champion) = report.champions.values().next() {
+                let meta = &champion.metadata;
+                output::print_line(&format!(
                     "{} ({}), median of best {}, min {} trials per group, artifact check: {}, \
                      checkpoint from: {}",
                     meta.metric,
@@ -117,30 +67,23 @@ pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
                         "off".to_string()
                     },
                     meta.checkpoint_source,
-                );
+                ));
             }
-            for (backbone, err) in &results.errors {
-                println!("error ({backbone}): {err}");
+            for (backbone, err) in &report.errors {
+                output::print_line(&format!("error ({backbone}): {err}"));
             }
         }
     }
-    Ok(if results.errors.is_empty() {
+    Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
 }
 
-/// `select_many`, one backbone at a time so that each one's store and parsing time is its own,
-/// with a timing table on stderr. The rules' time is what remains of the backbone's wall time.
-fn select_profiled(
-    selector: &Selector<'_>,
-    backbones: &[String],
-    experiments: &ExperimentConfig,
-) -> SelectionResults {
-    podium_mlflow::timing::enable();
+/// Where each backbone's time went, for stderr.
+fn profile_table(timings: &[SelectionTiming]) -> output::Table {
     let seconds = |duration: std::time::Duration| format!("{:.3}", duration.as_secs_f64());
-    let mut results = SelectionResults::default();
     let mut table = output::table([
         "backbone",
         "wall s",
@@ -151,37 +94,19 @@ fn select_profiled(
         "runs",
         "entries",
     ]);
-    let mut unique: Vec<&String> = backbones.iter().collect();
-    unique.sort();
-    unique.dedup();
-    for backbone in unique {
-        let before = podium_mlflow::timing::snapshot();
-        let started = std::time::Instant::now();
-        let answer = selector.select(backbone, &experiments.hpo_experiment_name(backbone));
-        let wall = started.elapsed();
-        let spent = podium_mlflow::timing::snapshot().since(&before);
+    for timing in timings {
         table.add_row(vec![
-            backbone.clone(),
-            seconds(wall),
-            seconds(spent.store),
-            seconds(spent.parsing),
-            seconds(wall.saturating_sub(spent.store + spent.parsing)),
-            spent.pages.to_string(),
-            spent.runs.to_string(),
-            spent.rows.to_string(),
+            timing.backbone.clone(),
+            seconds(timing.wall),
+            seconds(timing.store),
+            seconds(timing.parsing),
+            seconds(timing.rules),
+            timing.pages.to_string(),
+            timing.runs.to_string(),
+            timing.rows.to_string(),
         ]);
-        match answer {
-            Ok(report) => {
-                results.champions.insert(backbone.clone(), report);
-            }
-            Err(err) => {
-                tracing::warn!("{err}");
-                results.errors.insert(backbone.clone(), err);
-            }
-        }
     }
-    eprintln!("{table}");
-    results
+    table
 }
 
 fn row(backbone: &str, report: &ChampionReport) -> Vec<String> {

@@ -300,7 +300,7 @@ fn next(
         }),
         // The bare name, so that shell scripts can use `$(podium variants next …)`.
         Format::Table => {
-            println!("{name}");
+            output::print_line(&name);
             Ok(())
         }
     }

@@ -3,11 +3,7 @@
 
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
 use clap::Args;
-use podium_champion::verify::verify_hashes;
-use podium_keys::TagRegistry;
-use podium_mlflow::uri::{TrackingTarget, parse_tracking_uri, redact_uri, resolve_tracking_uri};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -25,32 +21,13 @@ pub struct VerifyHashesArgs {
 
 /// Runs `podium verify-hashes`; exit 1 when any problem is found.
 pub fn run(global: &GlobalArgs, args: VerifyHashesArgs) -> anyhow::Result<ExitCode> {
-    let tags = TagRegistry::load(&global.config_dir.join("tags.yaml"))?;
-    let uri = resolve_tracking_uri(global.tracking_uri.as_deref(), &|name| {
-        std::env::var(name).ok()
-    });
-    // Opening a missing SQLite file would create an empty database: refuse instead.
-    if let TrackingTarget::Sqlite(path) = parse_tracking_uri(&uri)?
-        && !path.is_file()
-    {
-        bail!(
-            "tracking store {} does not exist (no file {})",
-            redact_uri(&uri),
-            path.display()
-        );
-    }
-    let store = podium_mlflow::uri::open_store(Some(&uri))
-        .with_context(|| format!("opening tracking store {}", redact_uri(&uri)))?;
-    let report = verify_hashes(
-        store.as_ref(),
-        &tags,
-        &args.experiment,
-        args.parent_run_id.as_deref(),
-    )?;
+    let report = global
+        .project_options()
+        .verify_hashes(&args.experiment, args.parent_run_id.as_deref())?;
     match global.format {
         Format::Json => output::print_json(&report)?,
         Format::Table => {
-            println!(
+            output::print_line(&format!(
                 "experiment {:?} ({}){}: {} sweep(s), {} trial(s), {} refit(s) checked, {} problem(s)",
                 report.experiment,
                 report.experiment_id,
@@ -63,7 +40,7 @@ pub fn run(global: &GlobalArgs, args: VerifyHashesArgs) -> anyhow::Result<ExitCo
                 report.trials,
                 report.refits,
                 report.problems.len()
-            );
+            ));
             if !report.problems.is_empty() {
                 let mut table = output::table(["problem", "run id", "related run", "detail"]);
                 for problem in &report.problems {

@@ -1,0 +1,244 @@
+//! [`ProjectOptions`] (where a project is) and [`Project`] (it, loaded and opened).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use podium_champion::SelectionConfig;
+use podium_champion::config::SELECTION_CONFIG_FILE;
+use podium_keys::{ProjectConfigs, TagRegistry};
+use podium_mlflow::TrackingStore;
+use podium_variants::{Environment, ExperimentConfig, ExperimentFiles, OutputLayout, PathsConfig};
+
+use crate::error::{ProjectError, Result};
+use crate::store::{EnvLookup, OpenedStore, StoreAccess, open_store, process_env};
+
+/// Where a project is: its config folder (the pipeline's `config/` layout), the experiment,
+/// the root whose `outputs/` it writes, the tracking URI and the environment variables to
+/// read (`MLFLOW_TRACKING_URI`, the REST settings, the environment detection).
+#[derive(Clone)]
+pub struct ProjectOptions {
+    /// `experiment/<name>.yaml`, `best_model_selection.yaml`, `tags.yaml`, … live here.
+    pub config_dir: PathBuf,
+    /// The stem of `experiment/<name>.yaml` or its `experiment_name`; `None`: the only one.
+    pub experiment: Option<String>,
+    /// Outputs live under `root/outputs`.
+    pub root: PathBuf,
+    /// The tracking URI; `None`: `MLFLOW_TRACKING_URI`, else `sqlite:///mlflow.db`.
+    pub tracking_uri: Option<String>,
+    /// Environment lookups.
+    pub env: EnvLookup,
+}
+
+impl std::fmt::Debug for ProjectOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProjectOptions")
+            .field("config_dir", &self.config_dir)
+            .field("experiment", &self.experiment)
+            .field("root", &self.root)
+            .field(
+                "tracking_uri",
+                &self
+                    .tracking_uri
+                    .as_deref()
+                    .map(podium_mlflow::uri::redact_uri),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProjectOptions {
+    /// A project whose configs are in `config_dir`, its outputs under `root`, the only
+    /// experiment, the tracking URI and every setting from the process environment.
+    pub fn new(config_dir: impl Into<PathBuf>, root: impl Into<PathBuf>) -> Self {
+        ProjectOptions {
+            config_dir: config_dir.into(),
+            experiment: None,
+            root: root.into(),
+            tracking_uri: None,
+            env: process_env(),
+        }
+    }
+
+    /// Picks the experiment (file stem or `experiment_name`).
+    pub fn experiment(mut self, experiment: Option<impl Into<String>>) -> Self {
+        self.experiment = experiment.map(Into::into);
+        self
+    }
+
+    /// Sets the tracking URI (`None`: `MLFLOW_TRACKING_URI`, else `sqlite:///mlflow.db`).
+    pub fn tracking_uri(mut self, uri: Option<impl Into<String>>) -> Self {
+        self.tracking_uri = uri.map(Into::into);
+        self
+    }
+
+    /// Reads environment variables through `env` instead of the process's.
+    pub fn env(mut self, env: EnvLookup) -> Self {
+        self.env = env;
+        self
+    }
+
+    /// The tag registry of `tags.yaml`.
+    pub fn tags(&self) -> Result<TagRegistry> {
+        Ok(TagRegistry::load(&self.config_dir.join("tags.yaml"))?)
+    }
+
+    /// The tracking store under the rule of `access` (see [`crate::store`]).
+    pub fn open_store(&self, access: StoreAccess) -> Result<Option<OpenedStore>> {
+        open_store(self.tracking_uri.as_deref(), access, &self.env)
+    }
+
+    /// The tracking store for a command that reads it (or writes into it): it must exist.
+    pub fn existing_store(&self) -> Result<OpenedStore> {
+        self.open_store(StoreAccess::Existing)?
+            .ok_or_else(|| ProjectError::Invalid("no tracking store was opened".into()))
+    }
+
+    /// The environment (`{environment}` folders, tags) detected from the variables of `env`.
+    pub fn environment(&self) -> Result<Environment> {
+        let env = self.env.clone();
+        Ok(Environment::detect_with(move |name: &str| env(name))?)
+    }
+
+    /// Loads the configs and opens the store: the [`Project`].
+    pub fn open(self, access: StoreAccess) -> Result<Project> {
+        Project::open(self, access)
+    }
+}
+
+/// A loaded project: the experiment and the files it names, the tag registry, the selection
+/// rules, the environment and output layout, and the opened tracking store. Every podium
+/// command is one method on it (or on [`ProjectOptions`], for those that need no experiment).
+#[derive(Clone)]
+pub struct Project {
+    options: ProjectOptions,
+    /// The experiment file and the data/train/HPO/benchmark files it names.
+    pub files: ExperimentFiles,
+    /// The experiment's names: backbones, HPO and benchmark experiments.
+    pub experiment: ExperimentConfig,
+    /// Tag keys (`tags.yaml`).
+    pub tags: TagRegistry,
+    /// Selection rules and ranking weights (`best_model_selection.yaml`).
+    pub selection: SelectionConfig,
+    /// The `{environment}` of output folders and tags.
+    pub environment: Environment,
+    /// `root/outputs/…`.
+    pub layout: OutputLayout,
+    store: Option<OpenedStore>,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project")
+            .field("options", &self.options)
+            .field("experiment", &self.experiment)
+            .field("environment", &self.environment)
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Project {
+    /// Loads the configs of `options`, then opens its store under the rule of `access`.
+    /// Configs load first: a broken config is reported before any store is touched.
+    pub fn open(options: ProjectOptions, access: StoreAccess) -> Result<Project> {
+        let files = ExperimentFiles::discover(&options.config_dir, options.experiment.as_deref())?;
+        let experiment = ExperimentConfig::from_files(&files)?;
+        let tags = options.tags()?;
+        let selection = SelectionConfig::load(&options.config_dir.join(SELECTION_CONFIG_FILE))?;
+        let environment = options.environment()?;
+        let layout = OutputLayout::new(&options.root);
+        let store = options.open_store(access)?;
+        Ok(Project {
+            options,
+            files,
+            experiment,
+            tags,
+            selection,
+            environment,
+            layout,
+            store,
+        })
+    }
+
+    /// Where the project is.
+    pub fn options(&self) -> &ProjectOptions {
+        &self.options
+    }
+
+    /// The config folder.
+    pub fn config_dir(&self) -> &Path {
+        &self.options.config_dir
+    }
+
+    /// The project root (outputs under `root/outputs`).
+    pub fn root(&self) -> &Path {
+        &self.options.root
+    }
+
+    /// The tracking store; `None` only when opened with [`StoreAccess::IfExists`] and its
+    /// SQLite file does not exist.
+    pub fn store(&self) -> Option<&Arc<dyn TrackingStore>> {
+        self.store.as_ref().map(|opened| &opened.store)
+    }
+
+    /// The tracking store, which a command that reads runs needs.
+    pub fn required_store(&self) -> Result<&Arc<dyn TrackingStore>> {
+        self.store().ok_or_else(|| {
+            ProjectError::Invalid(
+                "this project was opened without a tracking store (StoreAccess::IfExists)".into(),
+            )
+        })
+    }
+
+    /// The tracking URI in use, credentials removed; `None` without a store.
+    pub fn tracking_uri(&self) -> Option<&str> {
+        self.store.as_ref().map(|opened| opened.uri.as_str())
+    }
+
+    /// Whether opening the project created its SQLite store ([`StoreAccess::Create`]).
+    pub fn created_store(&self) -> bool {
+        self.store.as_ref().is_some_and(|opened| opened.created)
+    }
+
+    /// The backbones asked for, else every backbone of the HPO config of record.
+    pub fn backbones<'a>(&'a self, requested: &'a [String]) -> &'a [String] {
+        self.experiment.backbones_or(requested)
+    }
+
+    /// Every config the experiment names, loaded (data, train, HPO, benchmark), for the keys.
+    pub fn configs(&self) -> Result<ProjectConfigs> {
+        Ok(ProjectConfigs::from_files(self.files.clone())?)
+    }
+
+    /// `paths.yaml`, when the config folder has one.
+    pub fn paths_config(&self) -> Result<Option<PathsConfig>> {
+        let path = self.files.paths_config();
+        if !path.is_file() {
+            return Ok(None);
+        }
+        Ok(Some(PathsConfig::load(&path)?))
+    }
+}
+
+impl ProjectOptions {
+    /// Every study key of `backbone` (as written in the HPO config's search space) from the
+    /// experiment's data, train, HPO and benchmark configs; `code_version` is added to the v2
+    /// payload when given. Needs no store.
+    pub fn study_keys(
+        &self,
+        backbone: &str,
+        code_version: Option<&str>,
+    ) -> Result<podium_keys::StudyKeys> {
+        let project = ProjectConfigs::load(&self.config_dir, self.experiment.as_deref())?;
+        if !project.backbones.is_empty() && !project.backbones.iter().any(|b| b == backbone) {
+            return Err(ProjectError::Invalid(format!(
+                "backbone {backbone:?} is not in {} search_space.backbone.values ({})",
+                project.files.hpo.display(),
+                project.backbones.join(", ")
+            )));
+        }
+        let mut configs = project.study_configs(backbone);
+        configs.code_version = code_version;
+        Ok(podium_keys::StudyKeys::compute(&configs)?)
+    }
+}
