@@ -10,7 +10,9 @@ use podium_champion::SelectionConfig;
 use podium_keys::project::{HPO_KEYS, check_top_level_keys};
 use podium_keys::{ProjectConfigs, TagRegistry, load_path};
 use podium_run_mode::RunMode;
-use podium_variants::{ExperimentFiles, PathsConfig, StudyNaming, backbones_of_hpo_config};
+use podium_variants::{
+    AcquisitionConfig, ExperimentFiles, PathsConfig, StudyNaming, backbones_of_hpo_config,
+};
 use serde::Serialize;
 
 use crate::error::{ProjectError, Result};
@@ -158,11 +160,12 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> Resu
             reports.add(&files.benchmark, check_benchmark(&files.benchmark));
         }
     }
-    let fixed: [(&str, Checker); 4] = [
+    let fixed: [(&str, Checker); 5] = [
         (BenchmarkConfig::FILE, check_benchmark),
         ("best_model_selection.yaml", check_selection),
         ("tags.yaml", check_tags),
         ("paths.yaml", check_paths),
+        (AcquisitionConfig::FILE, check_acquisition),
     ];
     for (name, checker) in fixed {
         let path = dir.join(name);
@@ -263,6 +266,17 @@ fn check_tags(path: &Path) -> Result<(String, Vec<String>), String> {
 fn check_paths(path: &Path) -> Result<(String, Vec<String>), String> {
     let paths = PathsConfig::load(path).map_err(text)?;
     Ok((format!("outputs in {}", paths.outputs), paths.ignored_keys))
+}
+
+fn check_acquisition(path: &Path) -> Result<(String, Vec<String>), String> {
+    let acquisition = AcquisitionConfig::load(path).map_err(text)?;
+    Ok((
+        format!(
+            "checkpoint search roots: {}",
+            acquisition.search_roots.join(", ")
+        ),
+        acquisition.ignored_keys,
+    ))
 }
 
 /// The `.yaml`/`.yml` files directly in `dir`, sorted; none when `dir` does not exist.

@@ -146,7 +146,12 @@ impl Project {
         let tags = options.tags()?;
         let selection = SelectionConfig::load(&options.config_dir.join(SELECTION_CONFIG_FILE))?;
         let environment = options.environment()?;
-        let layout = OutputLayout::new(&options.root);
+        // `paths.yaml` decides where `outputs/` is on this platform (its `env_overrides`), for
+        // every command alike: selection's disk checks, results, acquisition.
+        let layout = match load_paths_config(&files)? {
+            Some(paths) => paths.layout(&options.root, &environment),
+            None => OutputLayout::new(&options.root),
+        };
         let store = options.open_store(access)?;
         Ok(Project {
             options,
@@ -212,12 +217,16 @@ impl Project {
 
     /// `paths.yaml`, when the config folder has one.
     pub fn paths_config(&self) -> Result<Option<PathsConfig>> {
-        let path = self.files.paths_config();
-        if !path.is_file() {
-            return Ok(None);
-        }
-        Ok(Some(PathsConfig::load(&path)?))
+        load_paths_config(&self.files)
     }
+}
+
+fn load_paths_config(files: &ExperimentFiles) -> Result<Option<PathsConfig>> {
+    let path = files.paths_config();
+    if !path.is_file() {
+        return Ok(None);
+    }
+    Ok(Some(PathsConfig::load(&path)?))
 }
 
 impl ProjectOptions {
