@@ -19,7 +19,8 @@ use crate::model::{
     Experiment, KeySelection, MetricPoint, MlflowFloat, Run, RunFields, RunInfo, RunStatus,
     RunsPage, ViewType,
 };
-use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
+use crate::request::SearchRequest;
+use crate::store::TrackingStore;
 use crate::uri::redact_uri;
 use podium_variants::fs::read_regular_file;
 
@@ -1339,16 +1340,7 @@ impl TrackingStore for RestStore {
         }
     }
 
-    fn search_runs_page_fields(
-        &self,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        order_by: &[String],
-        page_token: Option<&str>,
-        fields: &RunFields,
-    ) -> Result<RunsPage, MlflowError> {
+    fn search_runs_page(&self, request: &SearchRequest) -> Result<RunsPage, MlflowError> {
         #[derive(Serialize)]
         struct Request<'a> {
             experiment_ids: &'a [String],
@@ -1359,18 +1351,16 @@ impl TrackingStore for RestStore {
             #[serde(skip_serializing_if = "Option::is_none")]
             page_token: Option<&'a str>,
         }
-        if max_results == 0 || max_results > MAX_RESULTS_LIMIT {
-            return Err(MlflowError::InvalidQuery(format!(
-                "max_results must be between 1 and {MAX_RESULTS_LIMIT}, got {max_results}"
-            )));
-        }
+        request.check_page_size()?;
+        let fields = &request.fields;
+        let filter = request.filter.as_str();
         let request = Request {
-            experiment_ids,
+            experiment_ids: &request.experiment_ids,
             filter,
-            run_view_type: view_name(view),
-            max_results,
-            order_by,
-            page_token: page_token.filter(|token| !token.is_empty()),
+            run_view_type: view_name(request.view),
+            max_results: request.max_results,
+            order_by: &request.order_by,
+            page_token: request.token(),
         };
         let response =
             match self.post_seed("runs/search", &request, ProjectedSearchResponse(fields)) {

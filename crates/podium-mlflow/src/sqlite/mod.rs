@@ -50,7 +50,8 @@ use crate::model::{
     Experiment, INFINITY_SENTINEL, KeySelection, MetricPoint, MlflowFloat, Run, RunFields, RunInfo,
     RunStatus, RunsPage, ViewType,
 };
-use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
+use crate::request::SearchRequest;
+use crate::store::TrackingStore;
 
 /// The schema MLflow 3.17.2 creates, dumped by `scripts/dump-mlflow-schema.py`.
 pub const SCHEMA_SQL: &str = include_str!("../../schema/mlflow-3.17.2.sql");
@@ -129,16 +130,10 @@ impl Drop for ReleaseWriter<'_> {
     }
 }
 
-/// One page's worth of `search_runs_page` arguments.
-#[derive(Debug, Clone, Copy)]
-struct SearchRequest<'a> {
-    experiment_ids: &'a [String],
-    filter: &'a str,
-    view: ViewType,
-    max_results: usize,
-    order_by: &'a [String],
-    offset: usize,
-}
+/// Runs per statement of run data when a search is streamed ([`TrackingStore::search_runs_each`]):
+/// large enough that the data statement's fixed cost vanishes, small enough that a chunk's runs
+/// are a few hundred KiB.
+const STREAM_CHUNK: usize = 1024;
 
 /// One search page's split between SQLite stepping and building runs from its rows, kept only
 /// while [`crate::timing`] records (two clock reads per row, none otherwise).
@@ -698,20 +693,11 @@ impl SqliteStore {
     fn search_page(
         &self,
         transaction: &Transaction<'_>,
-        request: &SearchRequest<'_>,
-        fields: &RunFields,
+        request: &SearchRequest,
+        offset: usize,
     ) -> Result<RunsPage, MlflowError> {
-        let SearchRequest {
-            experiment_ids,
-            filter,
-            view,
-            max_results,
-            order_by,
-            offset,
-        } = *request;
-        let Some((sql, values)) =
-            runs_query(experiment_ids, filter, view, max_results, order_by, offset)?
-        else {
+        let max_results = request.max_results;
+        let Some((sql, values)) = runs_query(request, Some(max_results), offset)? else {
             return Ok(RunsPage::default());
         };
         let mut times = PageTimes::new();
@@ -729,12 +715,62 @@ impl SqliteStore {
             infos.truncate(max_results);
             encode_page_token(offset + max_results)
         });
-        let runs = self.load_run_data(transaction, infos, fields, &mut times)?;
+        let runs = self.load_run_data(transaction, infos, &request.fields, &mut times)?;
         times.record(runs.len());
         Ok(RunsPage {
             runs,
             next_page_token,
         })
+    }
+
+    /// Every run of `request` from `offset` on, in one statement stepped while the runs'
+    /// data is read [`STREAM_CHUNK`] runs at a time (one snapshot, one filter pass, at most a
+    /// chunk of runs held).
+    fn stream_runs(
+        &self,
+        transaction: &Transaction<'_>,
+        request: &SearchRequest,
+        offset: usize,
+        visit: &mut dyn FnMut(Run),
+    ) -> Result<usize, MlflowError> {
+        let Some((sql, values)) = runs_query(request, None, offset)? else {
+            return Ok(0);
+        };
+        let chunk_size = STREAM_CHUNK.min(request.max_results).max(1);
+        let mut times = PageTimes::new();
+        times.start();
+        let mut statement = transaction
+            .prepare(&sql)
+            .map_err(|err| self.sql_error("preparing the search", err))?;
+        let mut rows = statement
+            .query(rusqlite::params_from_iter(values))
+            .map_err(|err| self.sql_error("searching runs", err))?;
+        let mut chunk = Vec::with_capacity(chunk_size);
+        let mut count = 0;
+        loop {
+            let row = rows
+                .next()
+                .map_err(|err| self.sql_error("searching runs", err))?;
+            let done = row.is_none();
+            if let Some(row) = row {
+                chunk.push(
+                    run_info_from_row(row).map_err(|err| self.sql_error("searching runs", err))?,
+                );
+            }
+            if chunk.len() == chunk_size || (done && !chunk.is_empty()) {
+                times.stepped();
+                let infos = std::mem::replace(&mut chunk, Vec::with_capacity(chunk_size));
+                let runs = self.load_run_data(transaction, infos, &request.fields, &mut times)?;
+                times.record(runs.len());
+                count += runs.len();
+                runs.into_iter().for_each(&mut *visit);
+                times = PageTimes::new();
+                times.start();
+            }
+            if done {
+                return Ok(count);
+            }
+        }
     }
 
     fn create_run_in(
@@ -1027,14 +1063,21 @@ impl SqliteBatch<'_> {
 
 /// The statement that finds one page of runs (one extra row tells whether another page
 /// follows, as MLflow does), with its parameters; None when no experiment id can match.
+/// The statement of the runs of `request` from `offset`: `limit` runs plus one (telling whether
+/// another page follows, as MLflow does), or all of them.
 fn runs_query(
-    experiment_ids: &[String],
-    filter: &str,
-    view: ViewType,
-    max_results: usize,
-    order_by: &[String],
+    request: &SearchRequest,
+    limit: Option<usize>,
     offset: usize,
 ) -> Result<Option<(String, Vec<Value>)>, MlflowError> {
+    let SearchRequest {
+        experiment_ids,
+        filter,
+        view,
+        order_by,
+        ..
+    } = request;
+    let view = *view;
     let parsed = search::parse_filter(filter)?;
     let order = search::parse_order_by(order_by)?;
     let mut experiments = Vec::with_capacity(experiment_ids.len());
@@ -1076,10 +1119,10 @@ fn runs_query(
             .map(|stage| Value::Text((*stage).to_string())),
     );
     values.extend(parsed.params);
-    // One extra row tells whether another page follows, as MLflow does.
-    values.push(Value::Integer(
-        i64::try_from(max_results + 1).unwrap_or(i64::MAX),
-    ));
+    // SQLite reads a negative LIMIT as none.
+    values.push(Value::Integer(limit.map_or(-1, |limit| {
+        i64::try_from(limit + 1).unwrap_or(i64::MAX)
+    })));
     values.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
     Ok(Some((sql, values)))
 }
@@ -1404,34 +1447,20 @@ impl TrackingStore for SqliteStore {
         })
     }
 
-    fn search_runs_page_fields(
+    fn search_runs_page(&self, request: &SearchRequest) -> Result<RunsPage, MlflowError> {
+        request.check_page_size()?;
+        let offset = request.token().map_or(Ok(0), decode_page_token)?;
+        self.read(|transaction| self.search_page(transaction, request, offset))
+    }
+
+    fn search_runs_each(
         &self,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        order_by: &[String],
-        page_token: Option<&str>,
-        fields: &RunFields,
-    ) -> Result<RunsPage, MlflowError> {
-        if max_results == 0 || max_results > MAX_RESULTS_LIMIT {
-            return Err(MlflowError::InvalidQuery(format!(
-                "max_results must be between 1 and {MAX_RESULTS_LIMIT}, got {max_results}"
-            )));
-        }
-        let offset = match page_token.filter(|token| !token.is_empty()) {
-            Some(token) => decode_page_token(token)?,
-            None => 0,
-        };
-        let request = SearchRequest {
-            experiment_ids,
-            filter,
-            view,
-            max_results,
-            order_by,
-            offset,
-        };
-        self.read(|transaction| self.search_page(transaction, &request, fields))
+        request: &SearchRequest,
+        visit: &mut dyn FnMut(Run),
+    ) -> Result<usize, MlflowError> {
+        request.check_page_size()?;
+        let offset = request.token().map_or(Ok(0), decode_page_token)?;
+        self.read(|transaction| self.stream_runs(transaction, request, offset, visit))
     }
 
     fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {
