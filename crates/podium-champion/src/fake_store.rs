@@ -10,8 +10,7 @@ use std::sync::Mutex;
 
 use podium_mlflow::{
     Experiment, MetricPoint, MlflowError, Run, RunFields, RunInfo, RunStatus, RunsPage,
-    SearchRequest,
-    TrackingStore, ViewType,
+    SearchRequest, TrackingStore, ViewType,
 };
 
 /// Runs and experiments held in memory.

@@ -8,8 +8,8 @@ use std::path::Path;
 use podium_mlflow::query::{Direction, best_run, group_by_tag, runs_with_tags};
 use podium_mlflow::{
     Filter, MetricPoint, MlflowError, RestConfig, RestStore, Run, RunFields, RunStatus,
-    SearchRequest, SqliteStore, TrackingStore, ViewType, search_all, search_all_fields, search_all_raw,
-    search_all_raw_fields,
+    SearchRequest, SqliteStore, TrackingStore, ViewType, search_all, search_all_fields,
+    search_all_raw, search_all_raw_fields,
 };
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -166,11 +166,17 @@ fn projection_contract(store: &dyn TrackingStore, experiment: &str, run_ids: [&s
         assert_eq!(count, 3, "{label}");
         // Debug text, so that NaN metrics compare equal.
         let text = |runs: &[Run]| format!("{runs:?}");
-        assert_eq!(text(&streamed), text(&paged), "{label}: pages of {page_size}");
+        assert_eq!(
+            text(&streamed),
+            text(&paged),
+            "{label}: pages of {page_size}"
+        );
         let second = store.search_runs_page(&request).unwrap().next_page_token;
         let mut rest = Vec::new();
         store
-            .search_runs_each(&request.clone().page_token(second), &mut |run| rest.push(run))
+            .search_runs_each(&request.clone().page_token(second), &mut |run| {
+                rest.push(run)
+            })
             .unwrap();
         assert_eq!(
             text(&rest),

@@ -197,8 +197,11 @@ impl<R: Borrow<Run>> Group<R> {
         let beats = match &self.best {
             None => true,
             Some((best, best_value)) => {
-                trial_order(direction, (run.borrow(), value), (best.borrow(), *best_value))
-                    == Ordering::Less
+                trial_order(
+                    direction,
+                    (run.borrow(), value),
+                    (best.borrow(), *best_value),
+                ) == Ordering::Less
             }
         };
         if beats {

@@ -14,7 +14,7 @@ use super::rules::{
     TrialGroups, artifact_tag_true, artifact_verdict, available_by_verdicts, choose_refit,
 };
 use super::{
-    ChampionReport, Champion, CheckpointLocation, PARENT_RUN_ID_TAG, SelectionMetadata,
+    Champion, ChampionReport, CheckpointLocation, PARENT_RUN_ID_TAG, SelectionMetadata,
     SelectionResults, TRIAL_STAGES, TrialChoice, selection_fields,
 };
 use crate::checkpoint::{LocalCheckpoints, checkpoint_artifact_paths};
@@ -424,9 +424,9 @@ mod tests {
     use podium_mlflow::{Direction, RunInfo};
 
     use super::*;
-    use crate::selection::LEGACY_SCHEMA_VERSION;
     use crate::config::SchemaPreference;
     use crate::fake_store::MemoryStore;
+    use crate::selection::LEGACY_SCHEMA_VERSION;
 
     const EXPERIMENT: &str = "podium-ner-hpo-distilbert";
 
@@ -638,13 +638,8 @@ mod tests {
         let available = |run: &Run| artifact_tag_true(run, &tags);
         let mut champions = 0;
         for config in configs() {
-            let from_slice = crate::selection::choose_trial(
-                "distilbert",
-                &runs,
-                &config,
-                &tags,
-                &available,
-            );
+            let from_slice =
+                crate::selection::choose_trial("distilbert", &runs, &config, &tags, &available);
             // Newest first and every run twice, as a store paging during writes may send them.
             let mut groups = TrialGroups::new(&config, &tags);
             for run in runs.iter().rev().chain(runs.iter()) {
@@ -653,7 +648,11 @@ mod tests {
             assert_eq!(groups.candidates(), runs.len());
             let streamed = groups.finish("distilbert");
             // `&Run` and `Run` print alike.
-            assert_eq!(format!("{streamed:?}"), format!("{from_slice:?}"), "{config:?}");
+            assert_eq!(
+                format!("{streamed:?}"),
+                format!("{from_slice:?}"),
+                "{config:?}"
+            );
             champions += usize::from(streamed.is_ok());
         }
         assert!(champions >= 10, "{champions} champions");

@@ -1120,9 +1120,9 @@ fn runs_query(
     );
     values.extend(parsed.params);
     // SQLite reads a negative LIMIT as none.
-    values.push(Value::Integer(limit.map_or(-1, |limit| {
-        i64::try_from(limit + 1).unwrap_or(i64::MAX)
-    })));
+    values.push(Value::Integer(
+        limit.map_or(-1, |limit| i64::try_from(limit + 1).unwrap_or(i64::MAX)),
+    ));
     values.push(Value::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
     Ok(Some((sql, values)))
 }
