@@ -5,6 +5,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::read::*;
 use super::*;
 use crate::store::MAX_RESULTS_LIMIT;
 use crate::{Filter, RunStatus};
