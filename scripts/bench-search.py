@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Python counterpart of crates/podium-mlflow/examples/bench_search.rs.
 
-Times the candidate query of one backbone (its FINISHED HPO trials) with MlflowClient.search_runs,
+Times the candidate query of one backbone (its FINISHED HPO trials, tagged as the pipeline tags
+them: stage `hpo`, `code.model` = the short name) with MlflowClient.search_runs,
 paging with next_page_token to the end, on the same store podium queried. Prints JSON:
 {"count": N, "median_ms": M, "min_ms": m, "median_cpu_ms": C, "page_size": P}.
 
@@ -25,7 +26,7 @@ def main() -> int:
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name(experiment_name)
     query = (
-        f"tags.`code.backbone` = '{backbone}' AND tags.`code.stage` = 'hpo_trial' "
+        f"tags.`code.model` = '{backbone}' AND tags.`code.stage` = 'hpo' "
         "AND attributes.status = 'FINISHED'"
     )
     timings, cpu = [], []

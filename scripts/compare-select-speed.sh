@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Speed comparison of `podium select` with the Python MlflowClient doing the same selection
-# (scripts/select_python.py) on one generated MLflow store of 100,000 trial runs, read from the
-# SQLite file and, with --rest, through a multi-worker `mlflow server` on that file, next to the
-# REST page-transfer floor (scripts/rest_page_floor.py: the same candidate pages moved, unparsed).
+# (scripts/select_python.py) on one generated MLflow store of 100,000 trial runs tagged as the
+# Python pipeline tags them (scripts/gen-selection-store.py, SQL inserts on MLflow's schema),
+# read from the SQLite file and, with --rest, through a multi-worker `mlflow server` on that
+# file, next to the REST page-transfer floor (scripts/rest_page_floor.py: the same candidate
+# pages moved, unparsed). The project is the config folder's (config/experiment/<name>.yaml and
+# the files it names), read by all three programs alike.
 #
-# Usage: scripts/compare-select-speed.sh [--rounds N] [--rest] [--workers W] [WORK_DIR]
-#        (defaults: 3 rounds, SQLite only, 4 workers, target/select-bench)
+# Usage: scripts/compare-select-speed.sh [--rounds N] [--rest] [--workers W] [--trials N]
+#                                        [--config-dir DIR] [WORK_DIR]
+#        (defaults: 3 rounds, SQLite only, 4 workers, 100000 trials, config, target/select-bench)
 # Needs: the test venv (scripts/python-env.sh), cargo, /usr/bin/time, jq.
 # Rounds alternate podium and Python so that load from other work hits both alike; each line
 # carries the load average. Fails when the champions differ.
@@ -15,12 +19,16 @@ repo="$(cd "$(dirname "$0")/.." && pwd)"
 rounds=3
 rest=0
 workers=4
+trials=100000
+config="$repo/config"
 work="$repo/target/select-bench"
 while [ $# -gt 0 ]; do
     case "$1" in
     --rounds) rounds="$2"; shift 2 ;;
     --rest) rest=1; shift ;;
     --workers) workers="$2"; shift 2 ;;
+    --trials) trials="$2"; shift 2 ;;
+    --config-dir) config="$2"; shift 2 ;;
     *) work="$1"; shift ;;
     esac
 done
@@ -29,7 +37,8 @@ mkdir -p "$work"
 db="$work/mlflow.db"
 
 if [ ! -f "$db" ]; then
-    "$python" "$repo/scripts/gen-selection-store.py" "$db"
+    "$python" "$repo/scripts/gen-selection-store.py" "$db" --config-dir "$config" \
+        --trials "$trials"
 fi
 cargo build --release -p podium-cli --manifest-path "$repo/Cargo.toml"
 podium="${CARGO_TARGET_DIR:-$repo/target}/release/podium"
@@ -66,17 +75,17 @@ compare() { # label, tracking uri, [floor base url]
     local label="$1" uri="$2" floor="${3:-}"
     for round in $(seq 1 "$rounds"); do
         measure "podium-$label" "$podium" select --tracking-uri "$uri" \
-            --config-dir "$repo/config" --root "$work" --format json
+            --config-dir "$config" --root "$work" --format json
         measure "python-$label" "$python" "$repo/scripts/select_python.py" "$uri" \
-            --config-dir "$repo/config"
+            --config-dir "$config"
         if [ -n "$floor" ]; then
             echo "floor-$label: $("$python" "$repo/scripts/rest_page_floor.py" "$floor" \
-                --config-dir "$repo/config"), load $(load)"
+                --config-dir "$config"), load $(load)"
         fi
         same_champions "$work/podium-$label.json" "$work/python-$label.json"
     done
     echo "podium --profile ($label):"
-    "$podium" select --tracking-uri "$uri" --config-dir "$repo/config" --root "$work" \
+    "$podium" select --tracking-uri "$uri" --config-dir "$config" --root "$work" \
         --format json --profile 2>&1 >/dev/null | grep -v '^\s*$' || true
 }
 

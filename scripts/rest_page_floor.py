@@ -1,11 +1,14 @@
 """The REST page-transfer floor: how long an `mlflow server` takes to hand over the candidate runs
 of every backbone when the client does nothing with them (bytes read, not parsed).
 
-Usage: python scripts/rest_page_floor.py BASE_URL [--config-dir config] [--page-size 50000]
-                                          [--concurrent-pages 1] [--experiment-template T]
+Usage: python scripts/rest_page_floor.py BASE_URL [--config-dir config] [--experiment NAME]
+                                          [--page-size 50000] [--concurrent-pages 1]
 
-One thread per backbone, as `podium select` does, each on its own keep-alive connection, posting
-`runs/search` with the candidate filter of champion selection. With `--concurrent-pages K > 1`
+The project is read as podium reads it (scripts/select_python.py `load_project`). One thread per
+backbone, as `podium select` does, each on its own keep-alive connection, posting `runs/search`
+with the candidate queries of champion selection in their fallback order (stage `hpo_trial`
+with `code.backbone`, `hpo_trial`, `hpo` with `code.backbone`, `hpo`; FINISHED) until one returns runs,
+and reading that one's pages to the end. With `--concurrent-pages K > 1`
 each backbone asks for K pages at once (offsets p·page_size; MLflow's SQL store page token is
 base64 of `{"offset": N}`), wave after wave until a page comes back without a next token: the
 experiment of "smaller concurrent pages versus one big page". Prints one JSON line.
@@ -22,7 +25,9 @@ import threading
 import time
 import urllib.parse
 
-import yaml
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from select_python import (candidate_filters, hpo_experiment_name, load_project,  # noqa: E402
+                           short_name)
 
 TOKEN = re.compile(rb'"next_page_token"\s*:\s*"([^"]*)"')
 
@@ -64,11 +69,26 @@ def next_token(page):
     return match.group(1).decode() if match else None
 
 
-def fetch_backbone(base_url, experiment_id, filter_string, page_size, concurrent, totals):
-    body = {"experiment_ids": [experiment_id], "filter": filter_string,
-            "max_results": page_size, "run_view_type": "ACTIVE_ONLY"}
+EMPTY = re.compile(rb'"runs"\s*:')
+
+
+def fetch_backbone(base_url, experiment_id, filters, page_size, concurrent, totals):
     pages = 0
     size = 0
+    probe = Connection(base_url)
+    # The fallback queries: the first that returns a run is the one read to the end (its first
+    # page, read here, is asked for again below so that every page is moved the same way).
+    filter_string = filters[-1]
+    for candidate in filters:
+        page = probe.post("runs/search", {"experiment_ids": [experiment_id], "filter": candidate,
+                                          "max_results": 1, "run_view_type": "ACTIVE_ONLY"})
+        pages += 1
+        size += len(page)
+        if EMPTY.search(page):
+            filter_string = candidate
+            break
+    body = {"experiment_ids": [experiment_id], "filter": filter_string,
+            "max_results": page_size, "run_view_type": "ACTIVE_ONLY"}
     if concurrent <= 1:
         connection = Connection(base_url)
         token = None
@@ -109,27 +129,23 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("base_url")
     parser.add_argument("--config-dir", default="config")
+    parser.add_argument("--experiment")
     parser.add_argument("--page-size", type=int, default=50_000)
     parser.add_argument("--concurrent-pages", type=int, default=1)
     args = parser.parse_args()
-    with open(os.path.join(args.config_dir, "experiment.yaml")) as handle:
-        experiment = yaml.safe_load(handle)
+    experiment_name, backbones, _ = load_project(args.config_dir, args.experiment)
     lookup = Connection(args.base_url)
     jobs = []
-    for backbone in experiment["backbones"]:
-        short = backbone.split("-")[0]
-        name = experiment.get("hpo_experiment", "{name}-hpo-{backbone}").replace(
-            "{name}", experiment["name"]).replace("{backbone}", short)
+    for backbone in dict.fromkeys(backbones):
+        name = hpo_experiment_name(experiment_name, backbone)
         found = lookup.get_json("experiments/get-by-name", {"experiment_name": name})
-        filter_string = (f"tags.`code.stage` = 'hpo_trial' AND tags.`code.backbone` = '{short}'"
-                         " AND attributes.status = 'FINISHED'")
-        jobs.append((found["experiment"]["experiment_id"], filter_string))
+        jobs.append((found["experiment"]["experiment_id"], candidate_filters(short_name(backbone))))
     totals = []
     started = time.time()
     threads = [threading.Thread(target=fetch_backbone,
-                                args=(args.base_url, experiment_id, filter_string, args.page_size,
+                                args=(args.base_url, experiment_id, filters, args.page_size,
                                       args.concurrent_pages, totals))
-               for experiment_id, filter_string in jobs]
+               for experiment_id, filters in jobs]
     for thread in threads:
         thread.start()
     for thread in threads:

@@ -10,7 +10,7 @@ use std::sync::Mutex;
 
 use podium_mlflow::{
     Experiment, MetricPoint, MlflowError, Run, RunFields, RunInfo, RunStatus, RunsPage,
-    TrackingStore, ViewType,
+    SearchRequest, TrackingStore, ViewType,
 };
 
 /// Runs and experiments held in memory.
@@ -229,24 +229,16 @@ impl TrackingStore for MemoryStore {
         Err(unsupported("the memory store does not delete experiments"))
     }
 
-    fn search_runs_page_fields(
-        &self,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        order_by: &[String],
-        page_token: Option<&str>,
-        fields: &RunFields,
-    ) -> Result<RunsPage, MlflowError> {
+    fn search_runs_page(&self, request: &SearchRequest) -> Result<RunsPage, MlflowError> {
+        let fields = &request.fields;
         self.state().projections.push(fields.clone());
         let mut page = self.whole_runs_page(
-            experiment_ids,
-            filter,
-            view,
-            max_results,
-            order_by,
-            page_token,
+            &request.experiment_ids,
+            &request.filter,
+            request.view,
+            request.max_results,
+            &request.order_by,
+            request.token(),
         )?;
         if !self.ignore_projections {
             for run in &mut page.runs {

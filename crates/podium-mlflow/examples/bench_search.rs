@@ -44,9 +44,10 @@ fn generate(db: &Path, runs: usize) {
             .write_batch(|batch| {
                 for i in first..(first + chunk).min(runs) {
                     let backbone = BACKBONES[i % BACKBONES.len()];
-                    let stage = if i % 20 == 7 { "refit" } else { "hpo_trial" };
+                    let stage = if i % 20 == 7 { "hpo_refit" } else { "hpo" };
+                    // Tagged as the pipeline tags its trials (the model's short name).
                     let tags = BTreeMap::from([
-                        ("code.backbone".to_string(), backbone.to_string()),
+                        ("code.model".to_string(), backbone.to_string()),
                         ("code.stage".to_string(), stage.to_string()),
                         (
                             "code.study_key_hash".to_string(),
@@ -95,8 +96,8 @@ fn generate(db: &Path, runs: usize) {
 
 fn candidates(backbone: &str) -> Filter {
     Filter::new()
-        .tag_eq("code.backbone", backbone)
-        .tag_eq("code.stage", "hpo_trial")
+        .tag_eq("code.model", backbone)
+        .tag_eq("code.stage", "hpo")
         .status(RunStatus::Finished)
 }
 

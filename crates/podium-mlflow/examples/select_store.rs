@@ -1,6 +1,7 @@
 //! The store side of `podium select` on a large MLflow SQLite file: each backbone's candidate
-//! search (FINISHED `hpo_trial` runs of `code.backbone = B`, every page, projected to what
-//! selection reads), all backbones at once on threads as selection runs them, repeated.
+//! search (the FINISHED stage-`hpo` runs of the backbone's experiment, the query that finds the
+//! pipeline's trials, every page, projected to what selection reads), all backbones at once on
+//! threads as selection runs them, repeated.
 //!
 //! ```text
 //! cargo run --release -p podium-mlflow --example select_store -- DB [--repeat N] [--sequential]
@@ -58,8 +59,7 @@ fn main() {
             .unwrap()
             .expect("a store made by gen-selection-store.py");
         let filter = Filter::new()
-            .tag_eq(tags.get(Tag::Stage), "hpo_trial")
-            .tag_eq(tags.get(Tag::Backbone), backbone)
+            .tag_eq(tags.get(Tag::Stage), podium_keys::stage::HPO)
             .status(RunStatus::Finished);
         podium_mlflow::search_all_fields(
             &store,

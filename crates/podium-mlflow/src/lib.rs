@@ -31,6 +31,7 @@ pub mod error;
 pub mod filter;
 pub mod model;
 pub mod query;
+pub mod request;
 pub mod rest;
 pub mod sqlite;
 pub mod store;
@@ -44,8 +45,9 @@ pub use model::{
 };
 pub use query::{
     Direction, best_run, group_by_tag, search_all, search_all_fields, search_all_raw,
-    search_all_raw_fields,
+    search_all_raw_fields, search_each,
 };
+pub use request::SearchRequest;
 pub use rest::{RestConfig, RestStore};
 pub use sqlite::{SqliteBatch, SqliteStore};
 pub use store::{MAX_RESULTS_LIMIT, TrackingStore};

@@ -6,7 +6,8 @@ use std::fmt;
 use crate::error::MlflowError;
 use crate::filter::Filter;
 use crate::model::{Experiment, Run, RunFields, RunStatus, ViewType};
-use crate::store::{MAX_RESULTS_LIMIT, TrackingStore};
+use crate::request::SearchRequest;
+use crate::store::TrackingStore;
 
 /// All runs of the experiments matching `filter`, reading every page (never the classic silent
 /// truncation at 1000). Conditions the server cannot express are applied here.
@@ -28,22 +29,45 @@ pub fn search_all_fields(
     view: ViewType,
     fields: &RunFields,
 ) -> Result<Vec<Run>, MlflowError> {
+    let mut runs = Vec::new();
+    let request = SearchRequest::new(experiment_ids.iter().cloned())
+        .view(view)
+        .fields(fields.clone());
+    search_each(store, &request, filter, &mut |run| runs.push(run))?;
+    Ok(runs)
+}
+
+/// Every run of `request` that matches `filter`, handed to `visit` one at a time: the
+/// streaming form of [`search_all_fields`] (`request`'s own filter is replaced by `filter`'s
+/// server-side part). At most one page of `request.max_results` runs is held at once, so a
+/// caller that keeps a summary of each run holds that summary and one page. Returns how many
+/// runs were visited.
+pub fn search_each(
+    store: &dyn TrackingStore,
+    request: &SearchRequest,
+    filter: &Filter,
+    visit: &mut dyn FnMut(Run),
+) -> Result<usize, MlflowError> {
+    let mut request = request.clone().filter(filter.server_side());
     if !filter.has_client_side() {
-        return search_all_raw_fields(store, experiment_ids, &filter.server_side(), view, fields);
+        return store.search_runs_each(&request, visit);
     }
     // The client-side conditions read tags the caller may not have asked for: fetch them too,
-    // and drop them again once the runs are filtered.
-    let mut fetched = fields.clone();
-    fetched.tags = fetched.tags.with(filter.client_side_tag_keys());
-    let mut runs =
-        search_all_raw_fields(store, experiment_ids, &filter.server_side(), view, &fetched)?;
-    runs.retain(|run| filter.matches_client_side(run));
-    if fetched != *fields {
-        for run in &mut runs {
-            fields.project(run);
+    // and drop them again once the run is filtered.
+    let wanted = request.fields.clone();
+    request.fields.tags = request.fields.tags.with(filter.client_side_tag_keys());
+    let projected = request.fields != wanted;
+    let mut count = 0;
+    store.search_runs_each(&request, &mut |mut run| {
+        if filter.matches_client_side(&run) {
+            if projected {
+                wanted.project(&mut run);
+            }
+            count += 1;
+            visit(run);
         }
-    }
-    Ok(runs)
+    })?;
+    Ok(count)
 }
 
 /// All runs matching an MLflow filter string typed by a user (every page). Prefer
@@ -66,27 +90,11 @@ pub fn search_all_raw_fields(
     fields: &RunFields,
 ) -> Result<Vec<Run>, MlflowError> {
     let mut runs = Vec::new();
-    let mut pages = PageGuard::new(store);
-    let mut token: Option<String> = None;
-    loop {
-        let page = store.search_runs_page_fields(
-            experiment_ids,
-            filter,
-            view,
-            MAX_RESULTS_LIMIT,
-            &[],
-            token.as_deref(),
-            fields,
-        )?;
-        runs.extend(page.runs);
-        match page.next_page_token {
-            Some(next) if !next.is_empty() => {
-                pages.next(&next)?;
-                token = Some(next);
-            }
-            _ => break,
-        }
-    }
+    let request = SearchRequest::new(experiment_ids.iter().cloned())
+        .filter(filter)
+        .view(view)
+        .fields(fields.clone());
+    store.search_runs_each(&request, &mut |run| runs.push(run))?;
     Ok(runs)
 }
 
@@ -102,10 +110,10 @@ pub struct PageGuard {
 }
 
 impl PageGuard {
-    /// A guard for one search of `store`.
-    pub fn new(store: &dyn TrackingStore) -> PageGuard {
+    /// A guard for one search of the store `store` describes (for its messages).
+    pub fn new(store: impl Into<String>) -> PageGuard {
         PageGuard {
-            store: store.describe(),
+            store: store.into(),
             seen: std::collections::HashSet::new(),
         }
     }

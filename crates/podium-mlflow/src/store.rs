@@ -4,9 +4,9 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::MlflowError;
-use crate::model::{
-    Experiment, MetricPoint, Run, RunFields, RunInfo, RunStatus, RunsPage, ViewType,
-};
+use crate::model::{Experiment, MetricPoint, Run, RunInfo, RunStatus, RunsPage};
+use crate::query::PageGuard;
+use crate::request::SearchRequest;
 
 /// The largest page MLflow 3.17.2 accepts for `runs/search` (more is a 400).
 pub const MAX_RESULTS_LIMIT: usize = 50_000;
@@ -62,42 +62,37 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
     /// the experiment is purged by `mlflow gc`.
     fn delete_experiment(&self, experiment_id: &str) -> Result<(), MlflowError>;
 
-    /// One page of `runs/search` with every tag, param and metric of each run. `filter` is an
-    /// MLflow filter string (possibly empty), `max_results` at most [`MAX_RESULTS_LIMIT`].
-    fn search_runs_page(
-        &self,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        order_by: &[String],
-        page_token: Option<&str>,
-    ) -> Result<RunsPage, MlflowError> {
-        self.search_runs_page_fields(
-            experiment_ids,
-            filter,
-            view,
-            max_results,
-            order_by,
-            page_token,
-            &RunFields::all(),
-        )
-    }
+    /// One page of `runs/search`: the runs of `request` (its filter, view, order, page size at
+    /// most [`MAX_RESULTS_LIMIT`], starting at its page token) with only the tags, params and
+    /// metrics its `fields` name (run info always). Stores leave the other data unread where
+    /// they can (SQLite never queries it, REST drops it while deserialising).
+    fn search_runs_page(&self, request: &SearchRequest) -> Result<RunsPage, MlflowError>;
 
-    /// [`TrackingStore::search_runs_page`] returning only the tags, params and metrics named by
-    /// `fields` (run info always). Stores leave the other data unread where they can (SQLite
-    /// never queries it, REST drops it while deserialising).
-    #[allow(clippy::too_many_arguments)] // the page arguments of `search_runs_page`, plus one
-    fn search_runs_page_fields(
+    /// Every run of `request` from its page token to the last page, handed to `visit` one at a
+    /// time; returns how many. No more than one page of `request.max_results` runs is held at
+    /// once (the default reads page after page; SQLite overrides it with one statement read in
+    /// small chunks), so a caller that keeps only what it needs of each run holds that.
+    fn search_runs_each(
         &self,
-        experiment_ids: &[String],
-        filter: &str,
-        view: ViewType,
-        max_results: usize,
-        order_by: &[String],
-        page_token: Option<&str>,
-        fields: &RunFields,
-    ) -> Result<RunsPage, MlflowError>;
+        request: &SearchRequest,
+        visit: &mut dyn FnMut(Run),
+    ) -> Result<usize, MlflowError> {
+        let mut pages = PageGuard::new(self.describe());
+        let mut request = request.clone();
+        let mut count = 0;
+        loop {
+            let page = self.search_runs_page(&request)?;
+            count += page.runs.len();
+            page.runs.into_iter().for_each(&mut *visit);
+            match page.next_page_token {
+                Some(next) if !next.is_empty() => {
+                    pages.next(&next)?;
+                    request.page_token = Some(next);
+                }
+                _ => return Ok(count),
+            }
+        }
+    }
 
     /// One run by id.
     fn get_run(&self, run_id: &str) -> Result<Run, MlflowError>;

@@ -8,8 +8,8 @@ use std::path::Path;
 use podium_mlflow::query::{Direction, best_run, group_by_tag, runs_with_tags};
 use podium_mlflow::{
     Filter, MetricPoint, MlflowError, RestConfig, RestStore, Run, RunFields, RunStatus,
-    SqliteStore, TrackingStore, ViewType, search_all, search_all_fields, search_all_raw,
-    search_all_raw_fields,
+    SearchRequest, SqliteStore, TrackingStore, ViewType, search_all, search_all_fields,
+    search_all_raw, search_all_raw_fields,
 };
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -125,14 +125,12 @@ fn projection_contract(store: &dyn TrackingStore, experiment: &str, run_ids: [&s
     let mut paged = Vec::new();
     loop {
         let page = store
-            .search_runs_page_fields(
-                &all,
-                "",
-                ViewType::ActiveOnly,
-                2,
-                &["attributes.start_time ASC".to_string()],
-                token.as_deref(),
-                &tags_only,
+            .search_runs_page(
+                &SearchRequest::new(all.iter().cloned())
+                    .max_results(2)
+                    .order_by(["attributes.start_time ASC".to_string()])
+                    .page_token(token.clone())
+                    .fields(tags_only.clone()),
             )
             .unwrap();
         paged.extend(page.runs);
@@ -153,6 +151,39 @@ fn projection_contract(store: &dyn TrackingStore, experiment: &str, run_ids: [&s
     assert_eq!(by_id(&paged), by_id(&expected), "{label}");
     let a = paged.iter().find(|run| run.id() == run_a).unwrap();
     assert_eq!(a.params.len(), 151, "{label}: params kept whole");
+
+    // Streamed, pages of one and of two, from the first page and from the second: the runs of
+    // the paged search, in its order, projected alike.
+    for page_size in [1, 2] {
+        let request = SearchRequest::new(all.iter().cloned())
+            .max_results(page_size)
+            .order_by(["attributes.start_time ASC".to_string()])
+            .fields(tags_only.clone());
+        let mut streamed = Vec::new();
+        let count = store
+            .search_runs_each(&request, &mut |run| streamed.push(run))
+            .unwrap();
+        assert_eq!(count, 3, "{label}");
+        // Debug text, so that NaN metrics compare equal.
+        let text = |runs: &[Run]| format!("{runs:?}");
+        assert_eq!(
+            text(&streamed),
+            text(&paged),
+            "{label}: pages of {page_size}"
+        );
+        let second = store.search_runs_page(&request).unwrap().next_page_token;
+        let mut rest = Vec::new();
+        store
+            .search_runs_each(&request.clone().page_token(second), &mut |run| {
+                rest.push(run)
+            })
+            .unwrap();
+        assert_eq!(
+            text(&rest),
+            text(&paged[page_size..]),
+            "{label}: from page 2 of {page_size}"
+        );
+    }
 }
 
 fn a_note(runs: &[Run], run_id: &str) -> String {
@@ -439,26 +470,22 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     );
 
     // Paging: one run per page, newest first, to the end.
-    let first = store
-        .search_runs_page(&all, "", ViewType::ActiveOnly, 2, &[], None)
-        .unwrap();
+    let page_of_two = SearchRequest::new(all.iter().cloned()).max_results(2);
+    let first = store.search_runs_page(&page_of_two).unwrap();
     assert_eq!(first.runs.len(), 2);
     assert_eq!(first.runs[0].id(), run_c.run_id);
     let token = first.next_page_token.expect("a second page");
     let second = store
-        .search_runs_page(&all, "", ViewType::ActiveOnly, 2, &[], Some(&token))
+        .search_runs_page(&page_of_two.clone().page_token(Some(token)))
         .unwrap();
     assert_eq!(second.runs.len(), 1);
     assert_eq!(second.runs[0].id(), run_a.run_id);
     assert!(second.next_page_token.is_none());
     let ordered = store
         .search_runs_page(
-            &all,
-            "",
-            ViewType::ActiveOnly,
-            10,
-            &["metrics.f1 DESC".to_string()],
-            None,
+            &SearchRequest::new(all.iter().cloned())
+                .max_results(10)
+                .order_by(["metrics.f1 DESC".to_string()]),
         )
         .unwrap();
     assert_eq!(ordered.runs[0].id(), run_c.run_id);

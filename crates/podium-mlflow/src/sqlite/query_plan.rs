@@ -5,7 +5,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use super::read::*;
 use super::*;
+use crate::store::MAX_RESULTS_LIMIT;
 use crate::{Filter, RunStatus};
 
 /// The plan's lines (`detail` column), e.g. `SEARCH t USING INDEX index_tags_run_uuid (run_uuid=?)`.
@@ -74,16 +76,12 @@ fn selection_candidates_probe_the_tag_primary_key() {
         .tag_eq("code.backbone", "distilbert")
         .status(RunStatus::Finished)
         .server_side();
-    let (sql, values) = runs_query(
-        &[experiment],
-        &format!("{filter} AND metrics.`macro-f1` > 0.1"),
-        ViewType::ActiveOnly,
-        MAX_RESULTS_LIMIT,
-        &[],
-        0,
-    )
-    .unwrap()
-    .unwrap();
+    let request = SearchRequest::new([experiment])
+        .filter(format!("{filter} AND metrics.`macro-f1` > 0.1"))
+        .view(ViewType::ActiveOnly);
+    let (sql, values) = runs_query(&request, Some(MAX_RESULTS_LIMIT), 0)
+        .unwrap()
+        .unwrap();
     let lines = plan(&store, &sql, values);
     let tag_probes = lines
         .iter()
