@@ -20,9 +20,9 @@
 use std::error::Error;
 use std::path::PathBuf;
 
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_runtime::harness::{self, HarnessSettings};
 use podium_runtime::inputs::BatchSource;
-use podium_runtime::random_checkpoint::RandomCheckpoint;
 use podium_runtime::runtime::{Execution, Model, parse_device};
 
 fn main() -> Result<(), Box<dyn Error>> {

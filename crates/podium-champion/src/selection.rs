@@ -1119,7 +1119,7 @@ mod tests {
 
     use super::*;
     use crate::config::SchemaPreference;
-    use crate::fake_store::MemoryStore;
+    use podium_fixtures::MemoryStore;
 
     const EXPERIMENT: &str = "podium-ner-hpo-distilbert";
 
