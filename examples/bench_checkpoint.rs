@@ -1,5 +1,6 @@
 //! Time a token-classification checkpoint directory with `podium-runtime` alone: no other
-//! podium crate, no MLflow client, no SQLite.
+//! podium crate, no MLflow client, no SQLite (the example's own stand-in checkpoint, when none
+//! is given, comes from podium-fixtures, a dev-dependency).
 //!
 //! Loads a Hugging Face checkpoint (`config.json` + `model.safetensors` or `pytorch_model.bin`;
 //! bert, distilbert, roberta, xlm-roberta or deberta-v2) and times it on synthetic ids on both
