@@ -6,16 +6,49 @@
 //! `DIR/outputs`. What is already there is kept, so a second demo measures nothing new.
 
 pub mod configs;
+mod sample;
 pub mod sweep;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use podium_variants::Environment;
 
 pub use configs::{DEMO_EXPERIMENT_NAME, write_demo_configs};
-pub use sweep::{DEMO_SEED, DemoPaths, StudySummary, generate};
+pub use sweep::{DEMO_SEED, StudySummary, generate};
 
 use crate::error::FixturesError;
+
+/// Where the demo writes.
+#[derive(Debug, Clone)]
+pub struct DemoPaths {
+    /// The demo directory (absolute): the project root of the demo.
+    pub root: PathBuf,
+    /// `root/config`.
+    pub config_dir: PathBuf,
+    /// `root/mlflow.db`.
+    pub db: PathBuf,
+}
+
+impl DemoPaths {
+    /// The paths under `dir`, made absolute so tags and URIs work from any directory.
+    pub fn new(dir: &Path) -> Result<Self, FixturesError> {
+        let root = std::path::absolute(dir).map_err(|source| FixturesError::Io {
+            action: "resolve the demo directory",
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        Ok(Self {
+            config_dir: root.join("config"),
+            db: root.join("mlflow.db"),
+            root,
+        })
+    }
+
+    /// `sqlite:///…` of the demo store.
+    pub fn tracking_uri(&self) -> String {
+        format!("sqlite:///{}", self.db.display())
+    }
+}
 
 /// What [`prepare`] found and did.
 #[derive(Debug, Clone)]
