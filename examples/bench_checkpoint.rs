@@ -1,5 +1,6 @@
 //! Time a token-classification checkpoint directory with `podium-runtime` alone: no other
-//! podium crate, no MLflow client, no SQLite.
+//! podium crate, no MLflow client, no SQLite (the example's own stand-in checkpoint, when none
+//! is given, comes from podium-fixtures, a dev-dependency).
 //!
 //! Loads a Hugging Face checkpoint (`config.json` + `model.safetensors` or `pytorch_model.bin`;
 //! bert, distilbert, roberta, xlm-roberta or deberta-v2) and times it on synthetic ids on both
@@ -20,9 +21,9 @@
 use std::error::Error;
 use std::path::PathBuf;
 
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_runtime::harness::{self, HarnessSettings};
 use podium_runtime::inputs::BatchSource;
-use podium_runtime::random_checkpoint::RandomCheckpoint;
 use podium_runtime::runtime::{Execution, Model, parse_device};
 
 fn main() -> Result<(), Box<dyn Error>> {

@@ -1,90 +1,40 @@
-//! The crates are layered: each podium crate depends only on crates below it in `LAYERS`, and
-//! podium-runtime (the model runtime) on no podium crate at all, nor on an HTTP client or
-//! SQLite, so a service that only times checkpoints links nothing else. This reads
-//! `cargo metadata` so a stray dependency fails CI instead of quietly turning the stack into a
-//! web.
+//! The dependency graph between podium's crates, as `cargo metadata` reports it (normal and
+//! build dependencies; dev-dependencies only build tests), is exactly the one docs/ARCHITECTURE.md
+//! draws, has no cycle, and keeps its rules: podium-testkit only ever a dev-dependency, nothing
+//! depending on the facade or the CLI, podium-fixtures linked only by the CLI (for `podium demo`),
+//! and podium-runtime depending on no podium crate, nor on an HTTP client or SQLite, so a
+//! service that only times checkpoints links nothing else. A new edge fails here until the
+//! document (and so its reader) knows about it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 use serde_json::Value;
 
-/// Bottom to top. podium-runtime sits at the bottom: it may depend on no other podium crate.
-const LAYERS: [&str; 9] = [
-    "podium-runtime",
-    "podium-run-mode",
-    "podium-variants",
-    "podium-keys",
-    "podium-mlflow",
-    "podium-champion",
-    "podium-bench",
-    "podium-project",
-    "podium-cli",
-];
-/// Test support: allowed as a dev-dependency anywhere, never as a normal or build dependency.
-const TESTKIT: &str = "podium-testkit";
-/// The facade re-exports the library crates; nothing depends on it and it does not link the CLI.
-const FACADE: &str = "podium";
+/// crate → the podium crates it depends on (normal or build dependencies).
+type Graph = BTreeMap<String, BTreeSet<String>>;
 
-fn layer(name: &str) -> Option<usize> {
-    LAYERS.iter().position(|layer| *layer == name)
-}
+const TESTKIT: &str = "podium-testkit";
+const FACADE: &str = "podium";
+const CLI: &str = "podium-cli";
+const FIXTURES: &str = "podium-fixtures";
+const RUNTIME: &str = "podium-runtime";
+/// Only the CLI links fixtures (the demo); everyone else as a dev-dependency.
+const FIXTURE_USERS: [&str; 1] = [CLI];
+/// The standalone runtime: none of these may appear anywhere in its dependency tree.
+const RUNTIME_FORBIDDEN: [&str; 3] = ["reqwest", "rusqlite", "libsqlite3-sys"];
+/// External crates only one podium crate may depend on, and which.
+const SOLE_USERS: [(&str, &str); 2] = [
+    // Errors are one thiserror enum per library crate; anyhow is for the binary.
+    ("anyhow", CLI),
+    // Every hash comes from podium-keys' functions.
+    ("sha2", "podium-keys"),
+];
 
 fn is_podium(name: &str) -> bool {
-    name == FACADE || name == TESTKIT || layer(name).is_some()
+    name == FACADE || name.starts_with("podium-")
 }
-
-/// Every layering rule the workspace in `metadata` breaks, one line each.
-fn violations(metadata: &Value) -> Vec<String> {
-    let mut found = Vec::new();
-    let packages = metadata["packages"].as_array().cloned().unwrap_or_default();
-    for package in &packages {
-        let name = package["name"].as_str().unwrap_or_default();
-        if name.starts_with("podium") && !is_podium(name) {
-            found.push(format!(
-                "{name} is not in the layering order; add it to LAYERS"
-            ));
-            continue;
-        }
-        let dependencies = package["dependencies"]
-            .as_array()
-            .cloned()
-            .unwrap_or_default();
-        for dependency in &dependencies {
-            let dep = dependency["name"].as_str().unwrap_or_default();
-            // Dev-dependencies only build tests; they cannot make a library reach upwards.
-            let kind = dependency["kind"].as_str().unwrap_or("normal");
-            if kind == "dev" || !is_podium(dep) {
-                continue;
-            }
-            let problem = if dep == TESTKIT {
-                Some("podium-testkit may only be a dev-dependency".to_string())
-            } else if dep == FACADE {
-                Some("nothing may depend on the facade".to_string())
-            } else if name == FACADE || name == TESTKIT {
-                (dep == "podium-cli").then(|| "the CLI is a binary, not a library".to_string())
-            } else {
-                match (layer(name), layer(dep)) {
-                    (Some(own), Some(other)) if other >= own => {
-                        Some(format!("{dep} is not below {name} in the layering order"))
-                    }
-                    _ => None,
-                }
-            };
-            if let Some(problem) = problem {
-                found.push(format!(
-                    "{name} has a {kind} dependency on {dep}: {problem}"
-                ));
-            }
-        }
-    }
-    found
-}
-
-/// The standalone runtime: none of these may appear anywhere in its dependency tree (normal,
-/// build or dev dependencies).
-const RUNTIME: &str = "podium-runtime";
-const RUNTIME_FORBIDDEN: [&str; 3] = ["reqwest", "rusqlite", "libsqlite3-sys"];
 
 fn metadata(extra: &[&str]) -> Value {
     let output = Command::new(env!("CARGO"))
@@ -101,6 +51,173 @@ fn metadata(extra: &[&str]) -> Value {
     serde_json::from_slice(&output.stdout).unwrap()
 }
 
+fn packages(metadata: &Value) -> Vec<Value> {
+    metadata["packages"].as_array().cloned().unwrap_or_default()
+}
+
+/// (package, dependency, kind) for every declared dependency; kind "normal", "build" or "dev".
+fn edges(metadata: &Value) -> Vec<(String, String, String)> {
+    let mut found = Vec::new();
+    for package in packages(metadata) {
+        let name = package["name"].as_str().unwrap_or_default().to_string();
+        for dependency in package["dependencies"].as_array().into_iter().flatten() {
+            let dep = dependency["name"].as_str().unwrap_or_default().to_string();
+            let kind = dependency["kind"].as_str().unwrap_or("normal").to_string();
+            found.push((name.clone(), dep, kind));
+        }
+    }
+    found
+}
+
+/// The podium-to-podium graph of `metadata` without dev-dependencies; every podium package is
+/// a node, with or without edges.
+fn graph(metadata: &Value) -> Graph {
+    let mut graph = Graph::new();
+    for package in packages(metadata) {
+        let name = package["name"].as_str().unwrap_or_default();
+        if is_podium(name) {
+            graph.entry(name.to_string()).or_default();
+        }
+    }
+    for (name, dep, kind) in edges(metadata) {
+        if kind != "dev" && is_podium(&name) && is_podium(&dep) {
+            graph.entry(name).or_default().insert(dep);
+        }
+    }
+    graph
+}
+
+/// The graph ARCHITECTURE.md draws: the lines `crate → dep, dep` (or `crate → (none)`) of the
+/// fenced block after its "Dependency graph" heading.
+fn documented(text: &str) -> Graph {
+    let mut graph = Graph::new();
+    let Some((_, after)) = text.split_once("## Dependency graph") else {
+        return graph;
+    };
+    let Some(block) = after.split("```").nth(1) else {
+        return graph;
+    };
+    for line in block.lines() {
+        let Some((name, deps)) = line.split_once('→') else {
+            continue;
+        };
+        let deps = deps.trim();
+        let deps = if deps == "(none)" {
+            BTreeSet::new()
+        } else {
+            deps.split(',').map(|dep| dep.trim().to_string()).collect()
+        };
+        graph.insert(name.trim().to_string(), deps);
+    }
+    graph
+}
+
+/// How `actual` differs from `expected`, one line per crate.
+fn differences(expected: &Graph, actual: &Graph) -> Vec<String> {
+    let names: BTreeSet<&String> = expected.keys().chain(actual.keys()).collect();
+    names
+        .into_iter()
+        .filter_map(|name| match (expected.get(name), actual.get(name)) {
+            (None, Some(_)) => Some(format!("{name} is not in the documented graph")),
+            (Some(_), None) => Some(format!("{name} is documented but not in the workspace")),
+            (Some(want), Some(have)) if want != have => {
+                let added: Vec<&String> = have.difference(want).collect();
+                let removed: Vec<&String> = want.difference(have).collect();
+                Some(format!(
+                    "{name}: undocumented dependencies {added:?}, documented but absent {removed:?}"
+                ))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// The crates of `graph` on a cycle (empty when it has none): what is left after repeatedly
+/// removing crates whose dependencies are all removed.
+fn cyclic(graph: &Graph) -> Vec<String> {
+    let mut left: BTreeMap<&String, &BTreeSet<String>> = graph.iter().collect();
+    loop {
+        let done: Vec<&String> = left
+            .iter()
+            .filter(|(_, deps)| deps.iter().all(|dep| !left.contains_key(dep)))
+            .map(|(name, _)| *name)
+            .collect();
+        if done.is_empty() {
+            return left.keys().map(|name| name.to_string()).collect();
+        }
+        for name in done {
+            left.remove(name);
+        }
+    }
+}
+
+/// Every rule `graph` (and the declared `edges`, dev-dependencies included) breaks.
+fn rule_violations(graph: &Graph, edges: &[(String, String, String)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (name, deps) in graph {
+        for dep in deps {
+            let problem = match dep.as_str() {
+                TESTKIT => Some("podium-testkit may only be a dev-dependency"),
+                FACADE => Some("nothing may depend on the facade"),
+                CLI => Some("the CLI is a binary, not a library"),
+                FIXTURES if !FIXTURE_USERS.contains(&name.as_str()) => {
+                    Some("podium-fixtures is a dev-dependency outside the CLI")
+                }
+                _ if name == RUNTIME => Some("podium-runtime may depend on no podium crate"),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                found.push(format!("{name} depends on {dep}: {problem}"));
+            }
+        }
+    }
+    for (name, dep, kind) in edges {
+        if kind == "dev" || !is_podium(name) {
+            continue;
+        }
+        for (external, user) in SOLE_USERS {
+            if dep == external && name != user {
+                found.push(format!("{name} depends on {dep}: only {user} may"));
+            }
+        }
+    }
+    let cycle = cyclic(graph);
+    if !cycle.is_empty() {
+        found.push(format!("dependency cycle among {cycle:?}"));
+    }
+    found
+}
+
+#[test]
+fn the_crate_graph_is_the_documented_one() {
+    let metadata = metadata(&["--no-deps"]);
+    let actual = graph(&metadata);
+    for expected in [RUNTIME, FIXTURES, CLI, TESTKIT, FACADE, "podium-keys"] {
+        assert!(
+            actual.contains_key(expected),
+            "{expected} missing: {actual:?}"
+        );
+    }
+    let doc = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"),
+    )
+    .unwrap();
+    let drawn = documented(&doc);
+    let found = differences(&drawn, &actual);
+    assert!(
+        found.is_empty(),
+        "docs/ARCHITECTURE.md's dependency graph is not the workspace's:\n{}",
+        found.join("\n")
+    );
+}
+
+#[test]
+fn the_crate_graph_keeps_its_rules() {
+    let metadata = metadata(&["--no-deps"]);
+    let found = rule_violations(&graph(&metadata), &edges(&metadata));
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}
+
 /// Every package podium-runtime reaches through the resolved graph of `metadata`, itself
 /// excluded (all dependency kinds: `cargo tree -p podium-runtime` shows the same set).
 fn runtime_closure(metadata: &Value) -> Vec<String> {
@@ -108,43 +225,39 @@ fn runtime_closure(metadata: &Value) -> Vec<String> {
         .as_array()
         .cloned()
         .unwrap_or_default();
-    let name_of = |id: &str| -> String {
-        metadata["packages"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|package| package["id"] == id)
-            .and_then(|package| package["name"].as_str())
-            .unwrap_or_default()
-            .to_string()
-    };
+    let names: BTreeMap<&str, &str> = metadata["packages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|package| Some((package["id"].as_str()?, package["name"].as_str()?)))
+        .collect();
     let Some(root) = nodes
         .iter()
-        .find(|node| name_of(node["id"].as_str().unwrap_or_default()) == RUNTIME)
+        .find(|node| names.get(node["id"].as_str().unwrap_or_default()) == Some(&RUNTIME))
     else {
         return vec![format!("{RUNTIME} missing from cargo metadata")];
     };
-    let mut seen: Vec<String> = Vec::new();
+    let mut seen: BTreeSet<String> = BTreeSet::new();
     let mut stack = vec![root["id"].as_str().unwrap_or_default().to_string()];
-    let mut names = Vec::new();
     while let Some(id) = stack.pop() {
-        if seen.contains(&id) {
+        if !seen.insert(id.clone()) {
             continue;
         }
-        seen.push(id.clone());
         if let Some(node) = nodes.iter().find(|node| node["id"] == id.as_str()) {
             for dep in node["dependencies"].as_array().into_iter().flatten() {
                 stack.push(dep.as_str().unwrap_or_default().to_string());
             }
         }
-        let name = name_of(&id);
-        if name != RUNTIME {
-            names.push(name);
-        }
     }
-    names.sort();
-    names.dedup();
-    names
+    let mut closure: Vec<String> = seen
+        .iter()
+        .filter_map(|id| names.get(id.as_str()))
+        .filter(|name| **name != RUNTIME)
+        .map(|name| name.to_string())
+        .collect();
+    closure.sort();
+    closure.dedup();
+    closure
 }
 
 /// What in `closure` (the runtime's dependency names) breaks the runtime's independence.
@@ -180,29 +293,6 @@ fn the_runtime_links_no_podium_crate_no_http_client_no_sqlite() {
     assert_eq!(bad.len(), 2, "{bad:?}");
 }
 
-#[test]
-fn workspace_respects_the_layering() {
-    let metadata = metadata(&["--no-deps"]);
-    let names: Vec<&str> = metadata["packages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|package| package["name"].as_str())
-        .collect();
-    for expected in LAYERS.iter().chain([&TESTKIT, &FACADE]) {
-        assert!(
-            names.contains(expected),
-            "{expected} missing from cargo metadata: {names:?}"
-        );
-    }
-    let found = violations(&metadata);
-    assert!(
-        found.is_empty(),
-        "layering violations:\n{}",
-        found.join("\n")
-    );
-}
-
 fn package(name: &str, deps: &[(&str, Option<&str>)]) -> Value {
     let dependencies: Vec<Value> = deps
         .iter()
@@ -212,25 +302,32 @@ fn package(name: &str, deps: &[(&str, Option<&str>)]) -> Value {
 }
 
 #[test]
-fn the_checker_catches_each_kind_of_violation() {
+fn the_checkers_catch_each_kind_of_violation() {
     let metadata = serde_json::json!({"packages": [
         package("podium-run-mode", &[("serde", None), ("podium-testkit", Some("dev"))]),
         package("podium-variants", &[("podium-run-mode", None), ("podium-keys", None)]),
-        package("podium-keys", &[("podium-keys-extra", None), ("podium-cli", Some("dev"))]),
-        package("podium-mlflow", &[("podium-testkit", None)]),
-        package("podium-champion", &[("podium-bench", Some("build"))]),
-        package("podium-bench", &[("podium", None)]),
-        package("podium", &[("podium-bench", None), ("podium-cli", None)]),
-        package("podium-extra", &[]),
+        package("podium-keys", &[("podium-variants", None), ("podium-cli", Some("dev"))]),
+        package("podium-mlflow", &[("podium-testkit", None), ("anyhow", None)]),
+        package("podium-champion", &[("podium-fixtures", Some("build"))]),
+        package("podium-runtime", &[("podium-run-mode", None)]),
+        package("podium", &[("podium-cli", None)]),
+        package("podium-cli", &[("podium-fixtures", None), ("anyhow", None)]),
+        package("podium-fixtures", &[]),
+        package("podium-testkit", &[]),
     ]});
-    let found = violations(&metadata);
+    let graph = graph(&metadata);
+    assert_eq!(
+        graph["podium-keys"],
+        BTreeSet::from(["podium-variants".to_string()])
+    );
+    let found = rule_violations(&graph, &edges(&metadata));
     let expected = [
-        "podium-variants has a normal dependency on podium-keys",
-        "podium-mlflow has a normal dependency on podium-testkit",
-        "podium-champion has a build dependency on podium-bench",
-        "podium-bench has a normal dependency on podium:",
-        "podium has a normal dependency on podium-cli",
-        "podium-extra is not in the layering order",
+        "podium depends on podium-cli",
+        "podium-champion depends on podium-fixtures",
+        "podium-mlflow depends on podium-testkit",
+        "podium-runtime depends on podium-run-mode",
+        "podium-mlflow depends on anyhow",
+        "dependency cycle among [\"podium-keys\", \"podium-variants\"]",
     ];
     assert_eq!(found.len(), expected.len(), "{found:#?}");
     for (line, start) in found.iter().zip(expected) {
@@ -239,4 +336,23 @@ fn the_checker_catches_each_kind_of_violation() {
             "{line:?} should start with {start:?}"
         );
     }
+
+    let drawn = documented(
+        "x\n## Dependency graph\n\n```\npodium-keys → podium-variants\npodium-cli → (none)\n```\n",
+    );
+    let mut actual = drawn.clone();
+    actual
+        .get_mut("podium-keys")
+        .unwrap()
+        .insert("podium-run-mode".into());
+    actual.remove("podium-cli");
+    actual.insert("podium-extra".into(), BTreeSet::new());
+    let found = differences(&drawn, &actual);
+    assert_eq!(found.len(), 3, "{found:#?}");
+    assert!(
+        found[0].starts_with("podium-cli is documented but not"),
+        "{found:?}"
+    );
+    assert!(found[1].starts_with("podium-extra is not in"), "{found:?}");
+    assert!(found[2].contains("[\"podium-run-mode\"]"), "{found:?}");
 }

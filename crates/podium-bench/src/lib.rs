@@ -5,7 +5,7 @@
 //!   [`harness::HarnessSettings`] and [`harness::InputSpec`];
 //! - [`acquire`], [`cache`], [`claim`], [`orchestrate`]: finding a champion's checkpoint, the
 //!   disk cache, the claims protocol and the benchmark run lifecycle;
-//! - [`runtime`], [`inputs`], [`harness`], [`random_checkpoint`]: re-exported from
+//! - [`runtime`], [`inputs`], [`harness`]: re-exported from
 //!   podium-runtime (loading and timing a checkpoint needs nothing else, and links nothing
 //!   else: depend on podium-runtime directly for that).
 //!
@@ -31,7 +31,7 @@ pub mod error;
 pub mod orchestrate;
 
 pub use error::{BenchError, Result};
-pub use podium_runtime::{harness, inputs, random_checkpoint, runtime};
+pub use podium_runtime::{harness, inputs, runtime};
 
 /// Version of the timing harness and runtime. A benchmark run counts as done for podium only
 /// when its harness tag (`benchmark.harness_version`) holds this version: a change to how

@@ -278,7 +278,7 @@ fn contents(dir: &Path) -> Vec<(String, Vec<u8>)> {
 #[test]
 fn acquisition_extracts_the_refit_archive_a_real_server_serves() {
     use podium_bench::acquire::{AcquisitionSource, acquire_checkpoint};
-    use podium_bench::random_checkpoint::RandomCheckpoint;
+    use podium_fixtures::random_checkpoint::RandomCheckpoint;
     use podium_keys::TagRegistry;
     use podium_variants::{Environment, OutputLayout};
 

@@ -2,7 +2,8 @@
 //!
 //! ```
 //! use std::collections::BTreeMap;
-//! use podium_champion::{fake_store::MemoryStore, select_champion, SelectionConfig};
+//! use podium_champion::{select_champion, SelectionConfig};
+//! use podium_fixtures::MemoryStore; // any TrackingStore: REST, SQLite, or this test double
 //! use podium_keys::TagRegistry;
 //! use podium_mlflow::{MetricPoint, RunStatus, TrackingStore};
 //! use podium_variants::{Environment, OutputLayout};
@@ -53,7 +54,6 @@ pub mod best_trial;
 pub mod checkpoint;
 pub mod config;
 pub mod error;
-pub mod fake_store;
 pub mod optuna_study;
 pub mod ranking;
 pub mod selection;

@@ -11,8 +11,8 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use podium_champion::config::{ArtifactCheckSource, CheckpointRun, SchemaPreference};
-use podium_champion::fake_store::MemoryStore;
 use podium_champion::{ChampionError, SelectionConfig, Selector};
+use podium_fixtures::MemoryStore;
 use podium_keys::TagRegistry;
 use podium_mlflow::{Direction, Run, RunInfo, RunStatus};
 use podium_variants::{Environment, OutputLayout};

@@ -8,9 +8,9 @@ use std::path::Path;
 use podium_champion::config::{
     ArtifactCheckSource, CheckpointRun, SchemaPreference, SelectionConfig,
 };
-use podium_champion::fake_store::MemoryStore;
 use podium_champion::selection::{GroupStatus, RefitMatch, choose_refit, choose_trial};
 use podium_champion::{ChampionError, ChampionReport, Selector};
+use podium_fixtures::MemoryStore;
 use podium_keys::TagRegistry;
 use podium_mlflow::{Direction, Run, RunStatus};
 use podium_variants::{Environment, ExperimentConfig, OutputLayout};

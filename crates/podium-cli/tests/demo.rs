@@ -74,12 +74,17 @@ mlflow.set_tracking_uri("sqlite:///" + sys.argv[1])
 out = {}
 for backbone, written in [("distilbert", "distilbert-base-uncased"), ("distilroberta", "distilroberta-base"), ("deberta", "deberta-v3-small")]:
     runs = mlflow.search_runs(experiment_names=[f"podium-demo-hpo-{written}"], max_results=50000)
-    stages = runs["tags.code.stage"].value_counts().to_dict()
+    # As the pipeline tags them: sweeps and trials both stage `hpo`, trials children of a sweep.
+    hpo = runs["tags.code.stage"] == "hpo"
+    child = runs["tags.mlflow.parentRunId"].notna()
+    trials = runs[hpo & child]
     out[backbone] = {
-        "stages": stages,
-        "nan_trials": int(runs[(runs["tags.code.stage"] == "hpo_trial") & (runs["status"] == "FINISHED")]["metrics.macro-f1"].isna().sum()),
+        "sweeps": int((hpo & ~child).sum()),
+        "trials": len(trials),
+        "refits": int((runs["tags.code.stage"] == "hpo_refit").sum()),
+        "nan_trials": int(trials[trials["status"] == "FINISHED"]["metrics.macro-f1"].isna().sum()),
         "failed_trials": int((runs["status"] == "FAILED").sum()),
-        "checkpoint_tags": int(runs["tags.code.artifact.checkpoint_path"].notna().sum()),
+        "models": sorted(set(runs["tags.code.model"].dropna())),
         "schemas": sorted(set(runs["tags.code.study.key_schema_version"].dropna())),
     }
 bench = mlflow.search_runs(experiment_names=["podium-demo-benchmark"], filter_string="attributes.status = 'FINISHED'")
@@ -90,9 +95,13 @@ print(json.dumps(out, sort_keys=True))
     );
     let counts: serde_json::Value = serde_json::from_str(counts.trim()).unwrap();
     assert_eq!(counts["benchmark_runs"], 3, "{counts}");
-    assert_eq!(counts["distilbert"]["stages"]["hpo_sweep"], 2, "{counts}");
-    assert_eq!(counts["distilbert"]["stages"]["hpo_trial"], 8, "{counts}");
-    assert_eq!(counts["distilbert"]["stages"]["hpo_refit"], 1, "{counts}");
+    assert_eq!(counts["distilbert"]["sweeps"], 2, "{counts}");
+    assert_eq!(counts["distilbert"]["trials"], 8, "{counts}");
+    assert_eq!(
+        counts["distilbert"]["models"],
+        serde_json::json!(["distilbert", "distilbert-base-uncased"]),
+        "sweeps name the backbone, trials and refits its short name: {counts}"
+    );
     assert_eq!(counts["distilbert"]["nan_trials"], 1, "{counts}");
     assert_eq!(
         counts["distilbert"]["schemas"],
@@ -100,12 +109,9 @@ print(json.dumps(out, sort_keys=True))
         "{counts}"
     );
     for backbone in ["distilbert", "distilroberta", "deberta"] {
-        assert_eq!(counts[backbone]["checkpoint_tags"], 1, "{counts}");
+        assert_eq!(counts[backbone]["refits"], 1, "{counts}");
     }
-    assert_eq!(
-        counts["distilroberta"]["stages"]["hpo_sweep"], 2,
-        "{counts}"
-    );
-    assert_eq!(counts["deberta"]["stages"]["hpo_trial"], 6, "{counts}");
+    assert_eq!(counts["distilroberta"]["sweeps"], 2, "{counts}");
+    assert_eq!(counts["deberta"]["trials"], 6, "{counts}");
     assert_eq!(counts["deberta"]["failed_trials"], 1, "{counts}");
 }

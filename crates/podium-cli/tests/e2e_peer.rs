@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use podium_bench::random_checkpoint::RandomCheckpoint;
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 
 const BACKBONES: [&str; 2] = ["distilbert-base-uncased", "distilroberta-base"];
 

@@ -13,7 +13,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use podium_bench::random_checkpoint::RandomCheckpoint;
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_keys::{Tag, TagRegistry};
 use podium_mlflow::{Filter, RunStatus, ViewType};
 use support::{FAST_BENCHMARK, Project, names, pipeline_existence_check};

@@ -6,14 +6,6 @@ use std::path::PathBuf;
 /// variant names the file, key, tensor or setting involved.
 #[derive(Debug, thiserror::Error)]
 pub enum RuntimeError {
-    /// A file (of a generated checkpoint) could not be written.
-    #[error("cannot write {file}: {message}")]
-    Write {
-        /// The file or directory.
-        file: PathBuf,
-        /// What failed.
-        message: String,
-    },
     /// A file could not be read.
     #[error("cannot read {file}: {source}")]
     Read {

@@ -8,8 +8,10 @@
 //!   CPU path (direct GEMMs and fused kernels), which the tests check against the reference;
 //! - [`inputs`]: synthetic ids or test data tokenised to `max_length` outside the timed region;
 //! - [`harness`]: warmup + timed passes and their statistics (`latency_batch_{b}_ms`, …), and
-//!   `--profile`'s stage-by-stage breakdown;
-//! - [`random_checkpoint`]: tiny random checkpoints of every supported architecture.
+//!   `--profile`'s stage-by-stage breakdown.
+//!
+//! Tiny random checkpoints of every architecture, for tests and demos, are podium-fixtures'
+//! (they are no part of a runtime).
 //!
 //! The statistics need no model:
 //!
@@ -49,7 +51,6 @@
 pub mod error;
 pub mod harness;
 pub mod inputs;
-pub mod random_checkpoint;
 pub mod runtime;
 
 pub use error::{Result, RuntimeError};

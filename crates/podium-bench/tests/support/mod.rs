@@ -13,7 +13,7 @@ use podium_bench::orchestrate::{
     BenchmarkOutcome, BenchmarkSettings, BenchmarkTarget, CheckpointMeasurer, InFlight,
     Orchestrator, OrchestratorOptions,
 };
-use podium_bench::random_checkpoint::RandomCheckpoint;
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_champion::selection::{Champion, CheckpointLocation};
 use podium_keys::{Tag, TagRegistry};
 use podium_mlflow::rest::{RestConfig, RestStore};

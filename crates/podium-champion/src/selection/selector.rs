@@ -425,7 +425,7 @@ mod tests {
 
     use super::*;
     use crate::config::SchemaPreference;
-    use crate::fake_store::MemoryStore;
+    use podium_fixtures::MemoryStore;
     use crate::selection::LEGACY_SCHEMA_VERSION;
 
     const EXPERIMENT: &str = "podium-ner-hpo-distilbert";

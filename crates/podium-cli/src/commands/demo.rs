@@ -1,25 +1,18 @@
 //! `podium demo`: podium end to end on a generated project, in seconds and with nothing to set up.
 //!
-//! The first run writes `DIR/config` (the default configs, with a tiny benchmark), `DIR/mlflow.db`
-//! (a realistic sweep for three backbones in MLflow's own schema) and a tiny random checkpoint for
-//! every refit under `DIR/outputs`, then runs exactly what `podium run` runs against it. A second
-//! run keeps everything and, since every champion is benchmarked already, measures nothing.
-
-mod configs;
-mod sweep;
+//! The first run has podium-fixtures write the demo project (configs, a realistic sweep in an
+//! `mlflow.db`, a tiny random checkpoint for every refit), then runs exactly what `podium run`
+//! runs against it. A second run keeps everything and, since every champion is benchmarked
+//! already, measures nothing.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use podium_variants::Environment;
+use podium_fixtures::demo::{self, DEMO_EXPERIMENT_NAME, StudySummary};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
-
-use configs::{DEMO_EXPERIMENT_NAME, write_demo_configs};
-use sweep::{DemoPaths, StudySummary, generate};
 
 /// `podium demo` arguments.
 #[derive(Debug, Args)]
@@ -39,35 +32,32 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     if global.tracking_uri.is_some() {
         tracing::warn!("podium demo uses its own store; --tracking-uri is ignored");
     }
-    std::fs::create_dir_all(&args.dir)
-        .with_context(|| format!("creating the demo directory {}", args.dir.display()))?;
-    let paths = DemoPaths::new(&args.dir)?;
-    if paths.config_dir.join("experiment").is_dir() {
-        say(&format!(
-            "Using the demo configs in {}",
-            paths.config_dir.display()
-        ));
-    } else {
-        write_demo_configs(&paths.config_dir)?;
+    let prepared = demo::prepare(&args.dir)?;
+    let paths = &prepared.paths;
+    if prepared.wrote_configs {
         say(&format!(
             "Wrote the demo configs to {} (podium's defaults, experiment `{DEMO_EXPERIMENT_NAME}`, a tiny benchmark)",
             paths.config_dir.display()
         ));
-    }
-    if paths.db.is_file() {
+    } else {
         say(&format!(
+            "Using the demo configs in {}",
+            paths.config_dir.display()
+        ));
+    }
+    match &prepared.generated {
+        Some(studies) => {
+            say(&format!(
+                "Generated the demo sweep in {} and tiny random checkpoints under {}:",
+                paths.db.display(),
+                paths.root.join("outputs").display()
+            ));
+            say(&studies_table(studies).to_string());
+        }
+        None => say(&format!(
             "Keeping the demo store {} (delete it to start over)",
             paths.db.display()
-        ));
-    } else {
-        let environment = Environment::detect()?;
-        let studies = generate(&paths, &environment)?;
-        say(&format!(
-            "Generated the demo sweep in {} and tiny random checkpoints under {}:",
-            paths.db.display(),
-            paths.root.join("outputs").display()
-        ));
-        say(&studies_table(&studies).to_string());
+        )),
     }
     say("");
     say(&format!(

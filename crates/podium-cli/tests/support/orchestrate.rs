@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use podium_bench::random_checkpoint::RandomCheckpoint;
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_keys::{PipelineRunRole, PipelineRunTags, StudyIdentity, Tag, TagRegistry};
 use podium_mlflow::{MetricPoint, RunStatus, TrackingStore};
 

@@ -40,7 +40,7 @@ impl Architecture {
     }
 
     /// The prefix of the encoder's weights inside a `*ForTokenClassification` checkpoint.
-    pub(crate) fn weight_prefix(self) -> &'static str {
+    pub fn weight_prefix(self) -> &'static str {
         match self {
             Architecture::Bert => "bert.",
             Architecture::DistilBert => "distilbert.",

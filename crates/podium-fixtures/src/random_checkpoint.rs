@@ -9,7 +9,7 @@
 //! N(0, 0.02) like `initializer_range`; layer norms start at (1, 0).
 //!
 //! ```
-//! use podium_runtime::random_checkpoint::RandomCheckpoint;
+//! use podium_fixtures::random_checkpoint::RandomCheckpoint;
 //! use podium_runtime::runtime::{Architecture, Model, parse_device};
 //!
 //! let dir = tempfile::tempdir()?;
@@ -22,14 +22,14 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use candle_core::{Device, Tensor};
+use podium_runtime::runtime::Architecture;
+use podium_variants::fs::write_atomic;
+use safetensors::{Dtype, tensor::TensorView};
 use serde_json::{Value, json};
 
-use crate::error::RuntimeError;
-use crate::runtime::Architecture;
+use crate::error::FixturesError;
 
 /// The architecture `transformers` would give a backbone of this name: DistilBERT, XLM-RoBERTa,
 /// RoBERTa (also distilroberta), DeBERTa-v2 (also deberta-v3), else BERT.
@@ -322,39 +322,53 @@ impl RandomCheckpoint {
         out
     }
 
-    /// Writes config.json and model.safetensors into `dir` (created as needed); each file is
-    /// written to a temporary name and renamed, so a reader never sees half a checkpoint file.
-    /// Returns `dir`.
-    pub fn write(&self, dir: &Path) -> Result<PathBuf, RuntimeError> {
+    /// Writes config.json and model.safetensors into `dir` (created as needed), each through
+    /// [`write_atomic`], so a reader never sees half a checkpoint file. Returns `dir`.
+    pub fn write(&self, dir: &Path) -> Result<PathBuf, FixturesError> {
         self.check()?;
-        std::fs::create_dir_all(dir).map_err(|source| write_error(dir, source.to_string()))?;
-        let config = serde_json::to_string_pretty(&self.config_json())
-            .map_err(|err| write_error(&dir.join("config.json"), err.to_string()))?;
-        write_atomic(&dir.join("config.json"), |path| {
-            std::fs::write(path, format!("{config}\n")).map_err(|err| err.to_string())
+        let config_path = dir.join("config.json");
+        let config = serde_json::to_string_pretty(&self.config_json()).map_err(|err| {
+            FixturesError::Serialise {
+                file: config_path.clone(),
+                message: err.to_string(),
+            }
         })?;
-        let device = Device::Cpu;
-        let tensors = self
-            .tensors()
-            .into_iter()
-            .map(|(name, shape, values)| {
-                Tensor::from_vec(values, shape, &device)
-                    .map(|tensor| (name, tensor))
-                    .map_err(|err| write_error(&dir.join("model.safetensors"), err.to_string()))
-            })
-            .collect::<Result<HashMap<String, Tensor>, RuntimeError>>()?;
-        write_atomic(&dir.join("model.safetensors"), |path| {
-            candle_core::safetensors::save(&tensors, path).map_err(|err| err.to_string())
-        })?;
+        write_atomic(&config_path, format!("{config}\n").as_bytes())?;
+        let weights_path = dir.join("model.safetensors");
+        write_atomic(&weights_path, &self.safetensors_bytes(&weights_path)?)?;
         Ok(dir.to_path_buf())
     }
 
-    fn check(&self) -> Result<(), RuntimeError> {
-        let invalid = |key: &str, message: &str| RuntimeError::Config {
-            file: PathBuf::from("<random checkpoint>"),
-            key: key.to_string(),
-            message: message.to_string(),
+    /// The weights as a safetensors file (little-endian f32, as candle and `transformers` read
+    /// them); `file` only names the file in errors.
+    fn safetensors_bytes(&self, file: &Path) -> Result<Vec<u8>, FixturesError> {
+        let serialise = |err: safetensors::SafeTensorError| FixturesError::Serialise {
+            file: file.to_path_buf(),
+            message: err.to_string(),
         };
+        let tensors: Vec<(String, Vec<usize>, Vec<u8>)> = self
+            .tensors()
+            .into_iter()
+            .map(|(name, shape, values)| {
+                let bytes = values
+                    .iter()
+                    .flat_map(|value| value.to_le_bytes())
+                    .collect();
+                (name, shape, bytes)
+            })
+            .collect();
+        let views = tensors
+            .iter()
+            .map(|(name, shape, bytes)| {
+                TensorView::new(Dtype::F32, shape.clone(), bytes).map(|view| (name.as_str(), view))
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(serialise)?;
+        safetensors::serialize(views, None).map_err(serialise)
+    }
+
+    fn check(&self) -> Result<(), FixturesError> {
+        let invalid = |key, message| FixturesError::InvalidCheckpoint { key, message };
         if self.num_heads == 0 || !self.hidden_size.is_multiple_of(self.num_heads) {
             return Err(invalid(
                 "hidden_size",
@@ -364,7 +378,7 @@ impl RandomCheckpoint {
         if self.labels.is_empty() {
             return Err(invalid(
                 "labels",
-                "a token-classification head needs labels",
+                "must not be empty: a token-classification head needs labels",
             ));
         }
         for (key, value) in [
@@ -384,26 +398,6 @@ impl RandomCheckpoint {
 fn layer_norm(out: &mut Vec<(String, Vec<usize>, Vec<f32>)>, name: &str, size: usize) {
     out.push((format!("{name}.weight"), vec![size], vec![1.0; size]));
     out.push((format!("{name}.bias"), vec![size], vec![0.0; size]));
-}
-
-fn write_error(file: &Path, message: String) -> RuntimeError {
-    RuntimeError::Write {
-        file: file.to_path_buf(),
-        message,
-    }
-}
-
-fn write_atomic(
-    path: &Path,
-    write: impl FnOnce(&Path) -> Result<(), String>,
-) -> Result<(), RuntimeError> {
-    let name = path
-        .file_name()
-        .map(|name| name.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temporary = path.with_file_name(format!(".{name}.partial"));
-    write(&temporary).map_err(|message| write_error(path, message))?;
-    std::fs::rename(&temporary, path).map_err(|err| write_error(path, err.to_string()))
 }
 
 /// N(0, 0.02) values from a seeded generator (Box–Muller), reproducible on every platform.
@@ -472,7 +466,7 @@ mod tests {
 
     #[test]
     fn every_architecture_loads_and_runs_in_the_runtime() {
-        use crate::runtime::{Model, parse_device};
+        use podium_runtime::runtime::{Model, parse_device};
         for arch in ALL {
             let checkpoint = RandomCheckpoint::tiny(arch, 3);
             let dir = tempfile::tempdir().unwrap();
@@ -481,7 +475,7 @@ mod tests {
                 .unwrap_or_else(|err| panic!("{arch:?}: {err}"));
             assert_eq!(model.config().architecture, arch);
             assert_eq!(model.config().id2label, ["O", "B-ENT", "I-ENT"]);
-            let batch = crate::inputs::synthetic_batch(model.config(), 2, 16, 1);
+            let batch = podium_runtime::inputs::synthetic_batch(model.config(), 2, 16, 1);
             let logits = model.forward_to_vec(&batch).unwrap();
             assert_eq!(logits.len(), 2 * 16 * 3, "{arch:?}");
             assert!(logits.iter().all(|v| v.is_finite()), "{arch:?}");

@@ -9,20 +9,21 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, bail};
-use podium_bench::random_checkpoint::RandomCheckpoint;
 use podium_keys::{
-    HpoRunRole, HpoRunTags, PyValue, StudyConfigs, StudyIdentity, StudyKeySchema, TagRegistry,
-    load_path, trial_key, trial_key_hash,
+    PipelineRunRole, PipelineRunTags, PyValue, StudyConfigs, StudyIdentity, StudyKeySchema, Tag,
+    TagRegistry, load_path, trial_key, trial_key_hash,
 };
 use podium_mlflow::{MetricPoint, MlflowError, RunStatus, SqliteBatch, SqliteStore, TrackingStore};
 use podium_variants::{
-    Environment, ExperimentConfig, OutputLayout, Process, StudyNaming, backbone_short_name,
-    variant_name,
+    Environment, ExperimentConfig, OutputLayout, Process, StudyNaming, variant_name,
 };
 use serde::Serialize;
 
+use super::DemoPaths;
 use super::configs::{DEMO_HPO_CONFIG, DEMO_NARROW_HPO_CONFIG};
+use super::sample::sample_params;
+use crate::error::{Context, FixturesError};
+use crate::random_checkpoint::RandomCheckpoint;
 
 /// Seed of everything random in the demo.
 pub const DEMO_SEED: u64 = 20_250_101;
@@ -146,35 +147,6 @@ pub struct StudySummary {
     pub story: String,
 }
 
-/// Where the demo writes.
-#[derive(Debug, Clone)]
-pub struct DemoPaths {
-    /// The demo directory (absolute): the project root of the demo.
-    pub root: PathBuf,
-    /// `root/config`.
-    pub config_dir: PathBuf,
-    /// `root/mlflow.db`.
-    pub db: PathBuf,
-}
-
-impl DemoPaths {
-    /// The paths under `dir`, made absolute so tags and URIs work from any directory.
-    pub fn new(dir: &Path) -> anyhow::Result<Self> {
-        let root = std::path::absolute(dir)
-            .with_context(|| format!("resolving the demo directory {}", dir.display()))?;
-        Ok(Self {
-            config_dir: root.join("config"),
-            db: root.join("mlflow.db"),
-            root,
-        })
-    }
-
-    /// `sqlite:///…` of the demo store.
-    pub fn tracking_uri(&self) -> String {
-        format!("sqlite:///{}", self.db.display())
-    }
-}
-
 /// The configs a study key is computed from, loaded the way the Python pipeline loads them.
 struct LoadedConfigs {
     data: PyValue,
@@ -184,10 +156,10 @@ struct LoadedConfigs {
 }
 
 impl LoadedConfigs {
-    fn load(config_dir: &Path) -> anyhow::Result<Self> {
+    fn load(config_dir: &Path) -> Result<Self, FixturesError> {
         let load = |name: &str| {
             let path = config_dir.join(name);
-            load_path(&path).with_context(|| format!("loading {}", path.display()))
+            load_path(&path).context(|| format!("loading {}", path.display()))
         };
         let mut hpo = BTreeMap::new();
         for name in [DEMO_HPO_CONFIG, DEMO_NARROW_HPO_CONFIG] {
@@ -195,7 +167,7 @@ impl LoadedConfigs {
         }
         let files = podium_variants::ExperimentFiles::discover(config_dir, None)?;
         let load_file =
-            |path: &Path| load_path(path).with_context(|| format!("loading {}", path.display()));
+            |path: &Path| load_path(path).context(|| format!("loading {}", path.display()));
         Ok(Self {
             data: load_file(&files.data)?,
             train: load_file(&files.train)?,
@@ -208,7 +180,10 @@ impl LoadedConfigs {
 /// Writes the demo history: `paths.db` (built under a temporary name and renamed into place,
 /// so an interrupted demo never leaves a half-written store that a rerun would keep) and the
 /// refit checkpoints under `paths.root/outputs`.
-pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<Vec<StudySummary>> {
+pub fn generate(
+    paths: &DemoPaths,
+    environment: &Environment,
+) -> Result<Vec<StudySummary>, FixturesError> {
     let configs = LoadedConfigs::load(&paths.config_dir)?;
     let experiment = ExperimentConfig::from_config_dir(&paths.config_dir, None)?;
     let tags = TagRegistry::load(&paths.config_dir.join("tags.yaml"))?;
@@ -219,13 +194,13 @@ pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<
         .iter()
         .enumerate()
         .map(|(index, spec)| StudyPlan::new(index, spec, &configs, paths, &layout, environment))
-        .collect::<anyhow::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>, FixturesError>>()?;
     for plan in &plans {
         if let Some(refit) = &plan.refit {
             RandomCheckpoint::tiny_for(plan.spec.backbone, refit.seed)
                 .with_labels(labels.clone())
                 .write(&refit.checkpoint)
-                .with_context(|| {
+                .context(|| {
                     format!(
                         "writing the refit checkpoint {}",
                         refit.checkpoint.display()
@@ -236,8 +211,11 @@ pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<
 
     let partial = paths.root.join("mlflow.db.partial");
     if partial.exists() {
-        std::fs::remove_file(&partial)
-            .with_context(|| format!("removing the leftover {}", partial.display()))?;
+        std::fs::remove_file(&partial).map_err(|source| FixturesError::Io {
+            action: "remove the leftover",
+            path: partial.clone(),
+            source,
+        })?;
     }
     let store = SqliteStore::open(&partial)?;
     let mut experiment_ids = BTreeMap::new();
@@ -255,12 +233,10 @@ pub fn generate(paths: &DemoPaths, environment: &Environment) -> anyhow::Result<
             .try_for_each(|plan| plan.write(batch, &experiment_ids[plan.spec.backbone], &tags))
     })?;
     drop(store);
-    std::fs::rename(&partial, &paths.db).with_context(|| {
-        format!(
-            "moving {} into place as {}",
-            partial.display(),
-            paths.db.display()
-        )
+    std::fs::rename(&partial, &paths.db).map_err(|source| FixturesError::Io {
+        action: "rename into place the demo store",
+        path: partial.clone(),
+        source,
     })?;
     Ok(plans.iter().map(StudyPlan::summary).collect())
 }
@@ -304,7 +280,8 @@ struct StudyPlan {
     spec: &'static StudySpec,
     study: StudyIdentity,
     folder: String,
-    model: String,
+    /// The environment the sweep "ran" in (`local`, `colab`, …), as the pipeline tags it.
+    environment: String,
     start: i64,
     trials: Vec<TrialPlan>,
     refit: Option<RefitPlan>,
@@ -318,7 +295,7 @@ impl StudyPlan {
         paths: &DemoPaths,
         layout: &OutputLayout,
         environment: &Environment,
-    ) -> anyhow::Result<Self> {
+    ) -> Result<Self, FixturesError> {
         let hpo = &configs.hpo[spec.hpo_config];
         let study_configs = StudyConfigs {
             data: &configs.data,
@@ -332,13 +309,13 @@ impl StudyPlan {
         let study = StudyIdentity::compute(&study_configs, spec.schema)?;
         let naming = StudyNaming::from_hpo_config(&paths.config_dir.join(spec.hpo_config))?;
         let folder = variant_name(&naming.base_name(spec.backbone)?, spec.variant);
-        let start = BASE_TIME_MS + DAY_MS * i64::try_from(index)?;
+        let start = BASE_TIME_MS + DAY_MS * index as i64;
         let search_space = hpo.get("search_space").cloned().unwrap_or(PyValue::None);
         let mut rng = fastrand::Rng::with_seed(DEMO_SEED.wrapping_add(index as u64 * 7919));
         let mut trials = Vec::new();
         for (number, outcome) in spec.trials.iter().enumerate() {
             let params = sample_params(&search_space, &mut rng)
-                .with_context(|| format!("sampling trial {number} of {folder}"))?;
+                .context(|| format!("sampling trial {number} of {folder}"))?;
             let trial_key_hash = trial_key_hash(&trial_key(
                 &study.study_key_hash,
                 &PyValue::Dict(params.clone()),
@@ -355,7 +332,7 @@ impl StudyPlan {
                     Failed => None,
                 },
                 params,
-                start: start + TRIAL_MS * i64::try_from(number)?,
+                start: start + TRIAL_MS * number as i64,
             });
         }
         let refit = if spec.refit {
@@ -365,7 +342,10 @@ impl StudyPlan {
                 .filter_map(|(at, trial)| trial.metric.filter(|m| m.is_finite()).map(|m| (at, m)))
                 .max_by(|a, b| a.1.total_cmp(&b.1))
                 .map(|(at, _)| at)
-                .with_context(|| format!("{folder} has no finite trial to refit"))?;
+                .ok_or_else(|| FixturesError::DemoConfig {
+                    what: folder.clone(),
+                    message: "no finite trial to refit".into(),
+                })?;
             let checkpoint = layout
                 .process_dir(Process::Hpo, environment, spec.backbone)?
                 .join(&folder)
@@ -385,7 +365,7 @@ impl StudyPlan {
             spec,
             study,
             folder,
-            model: backbone_short_name(spec.backbone).to_string(),
+            environment: environment.as_str().to_string(),
             start,
             trials,
             refit,
@@ -396,32 +376,23 @@ impl StudyPlan {
         self.start + TRIAL_MS * self.trials.len() as i64
     }
 
-    fn tags(&self, registry: &TagRegistry, role: HpoRunRole<'_>) -> BTreeMap<String, String> {
-        let variant = self.spec.variant.to_string();
-        let checkpoint = self
-            .refit
-            .as_ref()
-            .map(|refit| refit.checkpoint.display().to_string());
-        let is_refit = matches!(role, HpoRunRole::Refit { .. });
-        // The pipeline's sweep says "true" once its best checkpoint is saved, and selection
-        // reads a trial's availability from its sweep first.
-        let artifact_available = is_refit || matches!(role, HpoRunRole::Sweep);
-        let mut tags = HpoRunTags {
-            backbone: &self.model,
-            variant: &variant,
+    fn tags(&self, registry: &TagRegistry, role: PipelineRunRole<'_>) -> BTreeMap<String, String> {
+        let mut tags = PipelineRunTags {
+            backbone: self.spec.backbone,
             study: &self.study,
             role,
-            artifact_available,
-            checkpoint_path: checkpoint.as_deref().filter(|_| is_refit),
+            // The pipeline's sweep says "true" once its best checkpoint is saved (selection
+            // reads a trial's availability from its sweep), and a refit once it logged its own.
+            artifact_available: true,
+            environment: &self.environment,
+            project: None,
         }
         .build(registry);
-        // A run without a schema-version tag reads as "2.0" (the pipeline's trials carry none):
-        // a legacy study's runs say "1.0" explicitly, as legacy stores do.
+        // A trial without a schema-version tag reads as "2.0" (the pipeline's trials carry
+        // none): a legacy study's trials say "1.0" explicitly, as legacy stores do.
         if self.study.schema_version != "2.0" {
             tags.insert(
-                registry
-                    .get(podium_keys::Tag::StudyKeySchemaVersion)
-                    .to_string(),
+                registry.get(Tag::StudyKeySchemaVersion).to_string(),
                 self.study.schema_version.clone(),
             );
         }
@@ -435,38 +406,32 @@ impl StudyPlan {
         experiment_id: &str,
         registry: &TagRegistry,
     ) -> Result<(), MlflowError> {
-        let create =
-            |name: &str, start: i64, mut tags: BTreeMap<String, String>, parent: Option<&str>| {
-                tags.insert("mlflow.user".into(), "podium-demo".into());
-                tags.insert("mlflow.source.type".into(), "LOCAL".into());
-                if let Some(parent) = parent {
-                    tags.insert("mlflow.parentRunId".into(), parent.to_string());
-                }
-                batch
-                    .create_run(experiment_id, name, start, &tags)
-                    .map(|run| run.run_id)
-            };
+        // MLflow's own client tags (not the pipeline's registry): what `mlflow.start_run` adds.
+        let create = |name: &str, start: i64, mut tags: BTreeMap<String, String>| {
+            tags.insert("mlflow.user".into(), "podium-demo".into());
+            tags.insert("mlflow.source.type".into(), "LOCAL".into());
+            batch
+                .create_run(experiment_id, name, start, &tags)
+                .map(|run| run.run_id)
+        };
         let sweep = create(
             &self.folder,
             self.start,
-            self.tags(registry, HpoRunRole::Sweep),
-            None,
+            self.tags(registry, PipelineRunRole::Sweep),
         )?;
         let mut trial_runs = Vec::new();
         for trial in &self.trials {
             let tags = self.tags(
                 registry,
-                HpoRunRole::Trial {
-                    trial_key_hash: &trial.trial_key_hash,
+                PipelineRunRole::Trial {
+                    trial_number: trial.number as u64,
                     sweep_run_id: &sweep,
+                    // The pipeline sets it on cross-validated trials; the demo's refits (and
+                    // their checkpoint folders) are found through it.
+                    trial_key_hash: Some(&trial.trial_key_hash),
                 },
             );
-            let run_id = create(
-                &format!("trial_{}", trial.number),
-                trial.start,
-                tags,
-                Some(&sweep),
-            )?;
+            let run_id = create(&format!("trial_{}", trial.number), trial.start, tags)?;
             log_training(
                 batch,
                 &run_id,
@@ -487,19 +452,14 @@ impl StudyPlan {
             let trial = &self.trials[refit.trial];
             let tags = self.tags(
                 registry,
-                HpoRunRole::Refit {
+                PipelineRunRole::Refit {
                     trial_key_hash: &trial.trial_key_hash,
                     of_trial_run_id: &trial_runs[refit.trial],
                     sweep_run_id: &sweep,
                 },
             );
             let start = self.end();
-            let run_id = create(
-                &format!("refit_trial_{}", trial.number),
-                start,
-                tags,
-                Some(&sweep),
-            )?;
+            let run_id = create(&format!("refit_trial_{}", trial.number), start, tags)?;
             let metric = trial.metric.map(|value| value + 0.004);
             log_training(batch, &run_id, start, &trial.params, metric, trial.number)?;
             batch.update_run(&run_id, RunStatus::Finished, Some(start + TRIAL_MS))?;
@@ -575,126 +535,14 @@ fn log_training(
     batch.log_batch(run_id, &points, &param_refs, &[])
 }
 
-/// One trial's hyperparameters drawn from an Optuna-style search space (`loguniform`,
-/// `uniform`, `int`, `choice`), rounded so they read like real values (3 significant digits).
-fn sample_params(
-    search_space: &PyValue,
-    rng: &mut fastrand::Rng,
-) -> anyhow::Result<Vec<(PyValue, PyValue)>> {
-    let PyValue::Dict(entries) = search_space else {
-        bail!("search_space must be a mapping");
-    };
-    let mut params = Vec::new();
-    for (name, distribution) in entries {
-        let name_text = name.as_str().unwrap_or_default().to_string();
-        // The backbone is the sweep's, not a trial's choice.
-        if name_text == "backbone" {
-            continue;
-        }
-        let kind = distribution
-            .get("type")
-            .and_then(PyValue::as_str)
-            .with_context(|| format!("search_space.{name_text}.type is missing"))?;
-        let bound = |key: &str| -> anyhow::Result<f64> {
-            // The pipeline writes min/max; low/high are Optuna's names.
-            let alias = match key {
-                "low" => "min",
-                "high" => "max",
-                other => other,
-            };
-            let value = distribution
-                .get(key)
-                .or_else(|| distribution.get(alias))
-                .with_context(|| format!("search_space.{name_text}.{key} is missing"))?;
-            value
-                .py_str()?
-                .parse::<f64>()
-                .with_context(|| format!("search_space.{name_text}.{key} is not a number"))
-        };
-        let value = match kind {
-            "loguniform" => {
-                let (low, high) = (bound("low")?.ln(), bound("high")?.ln());
-                PyValue::Float(round_significant((low + rng.f64() * (high - low)).exp()))
-            }
-            "uniform" => {
-                let (low, high) = (bound("low")?, bound("high")?);
-                PyValue::Float(round_significant(low + rng.f64() * (high - low)))
-            }
-            "int" => {
-                let (low, high) = (bound("low")? as i64, bound("high")? as i64);
-                PyValue::int(rng.i64(low..=high))
-            }
-            "choice" | "categorical" => {
-                let Some(PyValue::List(values)) = distribution
-                    .get("values")
-                    .or_else(|| distribution.get("choices"))
-                else {
-                    bail!("search_space.{name_text}.values must be a list");
-                };
-                if values.is_empty() {
-                    bail!("search_space.{name_text}.values is empty");
-                }
-                values[rng.usize(..values.len())].clone()
-            }
-            other => bail!("search_space.{name_text}.type {other:?} is not one the demo samples"),
-        };
-        params.push((name.clone(), value));
-    }
-    Ok(params)
-}
-
-fn round_significant(value: f64) -> f64 {
-    if value == 0.0 || !value.is_finite() {
-        return value;
-    }
-    // Formatting and parsing back gives the shortest decimal, so Python's repr matches it.
-    format!("{value:.2e}").parse().unwrap_or(value)
-}
-
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
 
-    #[test]
-    fn sampled_params_follow_the_search_space() {
-        let space = podium_keys::load_yaml_str(
-            "lr: {type: loguniform, low: 1.0e-5, high: 5.0e-5}\n\
-             bs: {type: choice, values: [8, 16]}\n\
-             layers: {type: int, low: 1, high: 3}\n\
-             dropout: {type: uniform, low: 0.1, high: 0.3}\n",
-        )
-        .unwrap();
-        let mut rng = fastrand::Rng::with_seed(7);
-        for _ in 0..50 {
-            let params = sample_params(&space, &mut rng).unwrap();
-            let get = |name: &str| {
-                params
-                    .iter()
-                    .find(|(k, _)| k.as_str() == Some(name))
-                    .unwrap()
-            };
-            let PyValue::Float(lr) = get("lr").1 else {
-                panic!()
-            };
-            assert!((1.0e-5..=5.0e-5).contains(&lr), "{lr}");
-            assert!(matches!(get("bs").1, PyValue::Int(_)));
-            let PyValue::Float(dropout) = get("dropout").1 else {
-                panic!()
-            };
-            assert!((0.1..=0.3).contains(&dropout), "{dropout}");
-        }
-        let mut again = fastrand::Rng::with_seed(7);
-        let mut first = fastrand::Rng::with_seed(7);
-        assert_eq!(
-            sample_params(&space, &mut first).unwrap(),
-            sample_params(&space, &mut again).unwrap()
-        );
-    }
-
     fn generate_in(dir: &Path) -> DemoPaths {
         let paths = DemoPaths::new(dir).unwrap();
-        super::super::configs::write_demo_configs(&paths.config_dir).unwrap();
+        crate::demo::configs::write_demo_configs(&paths.config_dir).unwrap();
         generate(&paths, &Environment::Local).unwrap();
         paths
     }
@@ -758,32 +606,20 @@ mod tests {
         assert_eq!(checkpoint(&first), checkpoint(&second));
     }
 
-    /// The refit checkpoint directories named by the refit runs' checkpoint_path tags.
+    /// The refit checkpoint directories the demo wrote, in study order.
     fn generate_plans_checkpoints(paths: &DemoPaths) -> Vec<PathBuf> {
-        let store = SqliteStore::open(&paths.db).unwrap();
-        let tags = TagRegistry::defaults();
-        let experiment = ExperimentConfig::from_config_dir(&paths.config_dir, None).unwrap();
-        let mut dirs = Vec::new();
-        for backbone in &experiment.backbones {
-            let id = store
-                .get_experiment_by_name(&experiment.hpo_experiment_name(backbone))
-                .unwrap()
-                .unwrap()
-                .experiment_id;
-            let filter = podium_mlflow::Filter::new().tag_eq(
-                tags.get(podium_keys::Tag::Stage),
-                podium_keys::stage::HPO_REFIT,
-            );
-            for run in
-                podium_mlflow::search_all(&store, &[id], &filter, podium_mlflow::ViewType::All)
+        let configs = LoadedConfigs::load(&paths.config_dir).unwrap();
+        let layout = OutputLayout::new(&paths.root);
+        let dirs: Vec<PathBuf> = STUDIES
+            .iter()
+            .enumerate()
+            .filter_map(|(index, spec)| {
+                StudyPlan::new(index, spec, &configs, paths, &layout, &Environment::Local)
                     .unwrap()
-            {
-                let dir = run
-                    .tag(tags.get(podium_keys::Tag::ArtifactCheckpointPath))
-                    .unwrap();
-                dirs.push(PathBuf::from(dir));
-            }
-        }
+                    .refit
+                    .map(|refit| refit.checkpoint)
+            })
+            .collect();
         assert_eq!(dirs.len(), 3);
         dirs
     }
@@ -825,8 +661,14 @@ mod tests {
             assert_eq!(champion.schema_version, "2.0", "{backbone}");
             let refit = champion.refit_run_id.as_deref().unwrap();
             assert_eq!(run_name(refit), format!("refit_{trial}"), "{backbone}");
-            let local = champion.checkpoint.checkpoint_path_tag.as_deref().unwrap();
-            assert!(Path::new(local).join("config.json").is_file(), "{local}");
+            // Found the way the pipeline's checkpoints are: by the output layout.
+            let local = champion.checkpoint.local.as_ref().unwrap();
+            assert_eq!(
+                local.source,
+                podium_champion::checkpoint::CheckpointSource::OutputLayout,
+                "{backbone}"
+            );
+            assert!(local.path.join("config.json").is_file(), "{backbone}");
         }
         let statuses = |backbone: &str| -> Vec<podium_champion::selection::GroupStatus> {
             results.champions[backbone]

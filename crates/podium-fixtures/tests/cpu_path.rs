@@ -2,10 +2,13 @@
 //! the reference path (candle-transformers' models), on random architectures, head shapes, batch sizes,
 //! sequence lengths and padding — shapes the fixed transformers fixtures do not reach — and
 //! across thread counts.
+//!
+//! It lives here, not in podium-runtime's tests, because the random checkpoints it needs are
+//! this crate's, and the runtime may not depend on any podium crate, not even for its tests.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use candle_core::Device;
-use podium_runtime::random_checkpoint::RandomCheckpoint;
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_runtime::runtime::{Architecture, EncodedBatch, Execution, Model};
 use proptest::prelude::*;
 

@@ -9,7 +9,9 @@
 
 use std::path::Path;
 
-use anyhow::{Context, bail};
+use podium_variants::fs::write_atomic;
+
+use crate::error::FixturesError;
 
 /// The experiment-name prefix of everything the demo logs.
 pub const DEMO_EXPERIMENT_NAME: &str = "podium-demo";
@@ -38,7 +40,7 @@ struct DemoConfig {
 const CONFIGS: &[DemoConfig] = &[
     DemoConfig {
         path: DEMO_EXPERIMENT_FILE,
-        text: include_str!("../../../../../config/experiment/podium_ner.yaml"),
+        text: include_str!("../../../../config/experiment/podium_ner.yaml"),
         replace: &[(
             "experiment_name: \"podium-ner\"",
             "experiment_name: \"podium-demo\"",
@@ -46,7 +48,7 @@ const CONFIGS: &[DemoConfig] = &[
     },
     DemoConfig {
         path: "benchmark.yaml",
-        text: include_str!("../../../../../config/benchmark.yaml"),
+        text: include_str!("../../../../config/benchmark.yaml"),
         replace: &[
             ("  max_length: 128", "  max_length: 32"),
             ("  warmup_iterations: 10", "  warmup_iterations: 5"),
@@ -58,42 +60,42 @@ const CONFIGS: &[DemoConfig] = &[
     },
     DemoConfig {
         path: "best_model_selection.yaml",
-        text: include_str!("../../../../../config/best_model_selection.yaml"),
+        text: include_str!("../../../../config/best_model_selection.yaml"),
         replace: &[],
     },
     DemoConfig {
         path: "data/resume_ner.yaml",
-        text: include_str!("../../../../../config/data/resume_ner.yaml"),
+        text: include_str!("../../../../config/data/resume_ner.yaml"),
         replace: &[],
     },
     DemoConfig {
         path: "model/distilbert.yaml",
-        text: include_str!("../../../../../config/model/distilbert.yaml"),
+        text: include_str!("../../../../config/model/distilbert.yaml"),
         replace: &[],
     },
     DemoConfig {
         path: "env/local.yaml",
-        text: include_str!("../../../../../config/env/local.yaml"),
+        text: include_str!("../../../../config/env/local.yaml"),
         replace: &[],
     },
     DemoConfig {
         path: "paths.yaml",
-        text: include_str!("../../../../../config/paths.yaml"),
+        text: include_str!("../../../../config/paths.yaml"),
         replace: &[],
     },
     DemoConfig {
         path: "tags.yaml",
-        text: include_str!("../../../../../config/tags.yaml"),
+        text: include_str!("../../../../config/tags.yaml"),
         replace: &[],
     },
     DemoConfig {
         path: "train.yaml",
-        text: include_str!("../../../../../config/train.yaml"),
+        text: include_str!("../../../../config/train.yaml"),
         replace: &[],
     },
     DemoConfig {
         path: DEMO_HPO_CONFIG,
-        text: include_str!("../../../../../config/hpo/prod.yaml"),
+        text: include_str!("../../../../config/hpo/prod.yaml"),
         replace: &[(
             "    values: [\"distilbert\", \"distilroberta\", \"deberta\"]",
             "    values: [\"distilbert-base-uncased\", \"distilroberta-base\", \"deberta-v3-small\"]",
@@ -101,7 +103,7 @@ const CONFIGS: &[DemoConfig] = &[
     },
     DemoConfig {
         path: DEMO_NARROW_HPO_CONFIG,
-        text: include_str!("../../../../../config/hpo/smoke.yaml"),
+        text: include_str!("../../../../config/hpo/smoke.yaml"),
         replace: &[(
             "    values: [\"distilroberta\"]",
             "    values: [\"distilroberta-base\"]",
@@ -112,29 +114,28 @@ const CONFIGS: &[DemoConfig] = &[
 const HEADER: &str = "# Written by `podium demo`: podium's default config, adapted for the demo.\n";
 
 /// The demo's config files: (path relative to the config directory, text).
-pub fn demo_configs() -> anyhow::Result<Vec<(&'static str, String)>> {
+pub fn demo_configs() -> Result<Vec<(&'static str, String)>, FixturesError> {
     CONFIGS
         .iter()
         .map(|config| {
             let mut text = config.text.to_string();
             for (old, new) in config.replace {
-                text = replace_line(&text, old, new)
-                    .with_context(|| format!("adapting the default {}", config.path))?;
+                text =
+                    replace_line(&text, old, new).map_err(|message| FixturesError::DemoConfig {
+                        what: config.path.to_string(),
+                        message: format!("adapting the shipped default: {message}"),
+                    })?;
             }
             Ok((config.path, format!("{HEADER}{text}")))
         })
         .collect()
 }
 
-/// Writes the demo configs under `dir` (created as needed), replacing what is there.
-pub fn write_demo_configs(dir: &Path) -> anyhow::Result<()> {
+/// Writes the demo configs under `dir` (directories created as needed), each file replaced
+/// atomically.
+pub fn write_demo_configs(dir: &Path) -> Result<(), FixturesError> {
     for (path, text) in demo_configs()? {
-        let target = dir.join(path);
-        if let Some(parent) = target.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating {}", parent.display()))?;
-        }
-        std::fs::write(&target, text).with_context(|| format!("writing {}", target.display()))?;
+        write_atomic(&dir.join(path), text.as_bytes())?;
     }
     Ok(())
 }
@@ -142,7 +143,7 @@ pub fn write_demo_configs(dir: &Path) -> anyhow::Result<()> {
 /// `text` with the line `old` (whole line, comments after it kept out of the match: the line
 /// must start with `old` followed by nothing or a comment) replaced by `new`; an error when it
 /// is not there exactly once, so a change of the defaults cannot go unnoticed.
-pub fn replace_line(text: &str, old: &str, new: &str) -> anyhow::Result<String> {
+pub fn replace_line(text: &str, old: &str, new: &str) -> Result<String, String> {
     let mut found = 0;
     let lines: Vec<String> = text
         .lines()
@@ -155,7 +156,7 @@ pub fn replace_line(text: &str, old: &str, new: &str) -> anyhow::Result<String> 
         })
         .collect();
     if found != 1 {
-        bail!("expected one line `{old}`, found {found}");
+        return Err(format!("expected one line `{old}`, found {found}"));
     }
     let mut out = lines.join("\n");
     if text.ends_with('\n') {
@@ -197,11 +198,14 @@ mod tests {
                 "deberta-v3-small"
             ]
         );
-        let benchmark = podium_bench::bench_config::BenchmarkConfig::from_file(
-            &dir.path().join("benchmark.yaml"),
-        )
-        .unwrap();
-        assert_eq!(benchmark.max_length, 32);
-        assert_eq!(benchmark.threads, Some(1));
+        let benchmark = podium_keys::load_path(&dir.path().join("benchmark.yaml")).unwrap();
+        let setting = |name: &str| {
+            benchmark
+                .get("benchmarking")
+                .and_then(|b| b.get(name))
+                .cloned()
+        };
+        assert_eq!(setting("max_length"), Some(podium_keys::PyValue::int(32)));
+        assert_eq!(setting("threads"), Some(podium_keys::PyValue::int(1)));
     }
 }
