@@ -13,8 +13,8 @@ use podium_bench::orchestrate::{
     BenchmarkOutcome, BenchmarkSettings, BenchmarkTarget, CheckpointMeasurer, InFlight,
     Orchestrator, OrchestratorOptions,
 };
-use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_champion::selection::{Champion, CheckpointLocation};
+use podium_fixtures::random_checkpoint::RandomCheckpoint;
 use podium_keys::{Tag, TagRegistry};
 use podium_mlflow::rest::{RestConfig, RestStore};
 use podium_mlflow::{Filter, MetricPoint, Run, RunStatus, TrackingStore, ViewType, search_all};

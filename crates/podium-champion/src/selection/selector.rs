@@ -425,8 +425,8 @@ mod tests {
 
     use super::*;
     use crate::config::SchemaPreference;
-    use podium_fixtures::MemoryStore;
     use crate::selection::LEGACY_SCHEMA_VERSION;
+    use podium_fixtures::MemoryStore;
 
     const EXPERIMENT: &str = "podium-ner-hpo-distilbert";
 
