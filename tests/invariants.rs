@@ -205,7 +205,7 @@ const WRITERS: &[&str] = &[
     // Archive members are streamed into a private temporary directory renamed into place.
     "crates/podium-bench/src/archive.rs",
     // Downloads stream into a private temporary directory renamed into place.
-    "crates/podium-mlflow/src/rest.rs",
+    "crates/podium-mlflow/src/rest/proxy.rs",
     // The download lock file: created, locked and removed, never replaced.
     "crates/podium-mlflow/src/artifacts.rs",
     // The final-training index's lock file: opened without truncating, only locked.
