@@ -62,29 +62,39 @@ impl Default for PathsConfig {
     }
 }
 
+/// The top-level mapping of a config file; `None` when the file is missing or empty (the
+/// defaults apply), an error naming the file when it is anything but a mapping.
+fn read_mapping(path: &Path) -> Result<Option<Value>, VariantsError> {
+    if !path.exists() {
+        return Ok(None);
+    }
+    match read_yaml(path)? {
+        Value::Null => Ok(None),
+        doc @ Value::Mapping(_) => Ok(Some(doc)),
+        other => Err(config_error(
+            path,
+            "",
+            format!("expected a mapping, found {}", kind(&other)),
+        )),
+    }
+}
+
+fn config_error(path: &Path, key: &str, message: String) -> VariantsError {
+    VariantsError::Config {
+        file: path.to_path_buf(),
+        key: key.to_string(),
+        message,
+    }
+}
+
 impl PathsConfig {
     /// Loads `paths.yaml`; a missing file gives the defaults. Errors name the file and key.
     pub fn load(path: &Path) -> Result<Self, VariantsError> {
-        if !path.exists() {
+        let Some(doc) = read_mapping(path)? else {
             return Ok(Self::default());
-        }
-        let doc = read_yaml(path)?;
-        let invalid = |key: &str, message: String| VariantsError::Config {
-            file: path.to_path_buf(),
-            key: key.to_string(),
-            message,
         };
+        let invalid = |key: &str, message: String| config_error(path, key, message);
         let mut config = Self::default();
-        match &doc {
-            Value::Null => return Ok(config),
-            Value::Mapping(_) => {}
-            other => {
-                return Err(invalid(
-                    "",
-                    format!("expected a mapping, found {}", kind(other)),
-                ));
-            }
-        }
         config.ignored_keys =
             TOP_KEYS.check(path, "", mapping_keys(&doc).iter().map(String::as_str))?;
         let strings = |key: &str| -> Result<BTreeMap<String, String>, VariantsError> {
@@ -242,26 +252,11 @@ impl AcquisitionConfig {
     /// Loads `artifact_acquisition.yaml`; a missing file, or one without `search_roots`, gives
     /// the pipeline's defaults. Errors name the file and the key.
     pub fn load(path: &Path) -> Result<Self, VariantsError> {
-        if !path.exists() {
+        let Some(doc) = read_mapping(path)? else {
             return Ok(Self::default());
-        }
-        let doc = read_yaml(path)?;
-        let invalid = |key: &str, message: String| VariantsError::Config {
-            file: path.to_path_buf(),
-            key: key.to_string(),
-            message,
         };
+        let invalid = |key: &str, message: String| config_error(path, key, message);
         let mut config = Self::default();
-        match &doc {
-            Value::Null => return Ok(config),
-            Value::Mapping(_) => {}
-            other => {
-                return Err(invalid(
-                    "",
-                    format!("expected a mapping, found {}", kind(other)),
-                ));
-            }
-        }
         config.ignored_keys =
             ACQUISITION_KEYS.check(path, "", mapping_keys(&doc).iter().map(String::as_str))?;
         match doc.get("search_roots") {
