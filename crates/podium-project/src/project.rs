@@ -340,3 +340,65 @@ impl ProjectOptions {
         Ok(podium_keys::StudyKeys::compute(&configs)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use podium_mlflow::SqliteStore;
+
+    #[test]
+    fn backbones_are_discovered_only_when_none_are_configured_or_requested() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::create_dir_all(config.join("experiment")).unwrap();
+        std::fs::create_dir_all(config.join("hpo")).unwrap();
+        std::fs::write(
+            config.join("experiment/res_ner.yaml"),
+            "experiment_name: \"res_ner\"\ndata_config: \"data.yaml\"\n\
+             model_config: \"model.yaml\"\ntrain_config: \"train.yaml\"\n\
+             hpo_config: \"hpo/prod.yaml\"\nenv_config: \"env.yaml\"\n\
+             benchmark_config: \"benchmark.yaml\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            config.join("hpo/prod.yaml"),
+            "search_space:\n  backbone:\n    type: \"choice\"\n    values: []\n",
+        )
+        .unwrap();
+        let db = dir.path().join("mlflow.db");
+        let store = SqliteStore::open(&db).unwrap();
+        for name in [
+            "res_ner-hpo-res_ner-hpo-x",
+            "res_ner-hpo-deberta-v3",
+            "res_ner-hpo-",
+            "resXner-hpo-decoy",
+            "other-hpo-x",
+        ] {
+            store.create_experiment(name).unwrap();
+        }
+        let gone = store.create_experiment("res_ner-hpo-gone").unwrap();
+        store.delete_experiment(&gone).unwrap();
+        drop(store);
+
+        let env: EnvLookup =
+            Arc::new(|name: &str| (name == "PODIUM_ENVIRONMENT").then(|| "local".to_string()));
+        let project = ProjectOptions::new(&config, dir.path())
+            .tracking_uri(Some(format!("sqlite:///{}", db.display())))
+            .env(env)
+            .open(StoreAccess::Existing)
+            .unwrap();
+        let found = project.resolve_backbones(&[]).unwrap();
+        // The prefix comes off once; an empty remainder names no backbone.
+        assert_eq!(found.names, ["deberta-v3", "res_ner-hpo-x"]);
+        assert_eq!(
+            found.discovered_with_prefix.as_deref(),
+            Some("res_ner-hpo-")
+        );
+        assert!(found.note().unwrap().contains("deberta-v3, res_ner-hpo-x"));
+
+        let asked = project.resolve_backbones(&["bert".to_string()]).unwrap();
+        assert_eq!(asked.names, ["bert"]);
+        assert_eq!(asked.note(), None);
+    }
+}
