@@ -377,3 +377,79 @@ fn the_experiment_is_chosen_by_name_and_names_its_hpo_experiments_as_written() {
     assert!(error.contains("t2-hpo-deberta-v3-small"), "{error}");
     assert_eq!(second["errors"].as_object().unwrap().len(), 1, "{second}");
 }
+
+#[test]
+fn with_no_backbone_list_the_backbones_are_discovered_from_the_hpo_experiment_names() {
+    let scratch = tempfile::tempdir().unwrap();
+    let uri = format!("sqlite:///{}", scratch.path().join("mlflow.db").display());
+    let (project, manifest) = generated_project(&uri, true);
+    let config = project.config_dir();
+    // The HPO config of record names no backbones, as a pipeline config may.
+    std::fs::write(
+        config.join("hpo/prod.yaml"),
+        "search_space:\n  backbone:\n    type: \"choice\"\n\
+         checkpoint:\n  study_name: \"hpo_{backbone}\"\n  storage_path: \"{study_name}/study.db\"\n",
+    )
+    .unwrap();
+    // Experiments discovery must pass over: another project's, one whose name only shares
+    // the start of `t`, and a deleted one with the right prefix.
+    let code = r#"
+import sys, logging
+logging.disable(logging.CRITICAL)
+from mlflow import MlflowClient
+client = MlflowClient(sys.argv[1])
+client.create_experiment("other_exp-hpo-x")
+client.create_experiment("t2-hpo-x")
+gone = client.create_experiment("t-hpo-gone")
+client.create_run(gone, tags={"code.stage": "hpo_trial"})
+client.delete_experiment(gone)
+"#;
+    podium_testkit::run_python(code, &[&uri]);
+
+    let (output, chosen) = project.run_json(&["select"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{chosen} {stderr}");
+    assert!(
+        stderr.contains("backbones discovered from the store")
+            && stderr.contains("t-hpo-")
+            && stderr.contains("deberta-v3-small, distilbert"),
+        "{stderr}"
+    );
+    let champions: Vec<&String> = chosen["champions"].as_object().unwrap().keys().collect();
+    assert_eq!(champions, ["deberta-v3-small", "distilbert"], "{chosen}");
+    assert_eq!(chosen["errors"], serde_json::json!({}), "{chosen}");
+    for (backbone, refit) in refit_ids(&manifest) {
+        assert_eq!(
+            chosen["champions"][&backbone]["champion"]["refit_run_id"], refit,
+            "{chosen}"
+        );
+    }
+
+    // `--backbone` still wins over discovery, and nothing is said about discovery then.
+    let (output, one) = project.run_json(&["select", "--backbone", "distilbert"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{one} {stderr}");
+    assert!(!stderr.contains("discovered"), "{stderr}");
+    let champions: Vec<&String> = one["champions"].as_object().unwrap().keys().collect();
+    assert_eq!(champions, ["distilbert"], "{one}");
+
+    // An experiment name with no HPO experiment in the store: a clear error, not an empty
+    // answer.
+    std::fs::write(
+        config.join("experiment/t.yaml"),
+        std::fs::read_to_string(config.join("experiment/t.yaml"))
+            .unwrap()
+            .replace(
+                "experiment_name: \"t\"",
+                "experiment_name: \"nothing_here\"",
+            ),
+    )
+    .unwrap();
+    let output = project.podium(&["select"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("no active experiment named nothing_here-hpo-"),
+        "{stderr}"
+    );
+}

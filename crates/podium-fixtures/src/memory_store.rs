@@ -205,6 +205,18 @@ impl TrackingStore for MemoryStore {
             })
     }
 
+    fn experiments_with_prefix(&self, prefix: &str) -> Result<Vec<Experiment>, MlflowError> {
+        let mut found: Vec<Experiment> = self
+            .state()
+            .experiments
+            .iter()
+            .filter(|e| e.is_active() && e.name.starts_with(prefix))
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
     fn set_experiment_tag(
         &self,
         experiment_id: &str,

@@ -112,6 +112,34 @@ fn server_clause(condition: &Condition) -> Option<String> {
     }
 }
 
+/// The `experiments/search` filter for names starting with `prefix`: `name LIKE '<prefix>%'`.
+///
+/// MLflow's LIKE has no escape character, so `_` and `%` inside `prefix` stay wildcards and
+/// the server may return more than asked: callers keep only names that really start with
+/// `prefix` ([`name_has_prefix`]). `None` when the prefix cannot be quoted (both quote kinds);
+/// then every experiment is listed and the same check picks the matches.
+///
+/// ```
+/// use podium_mlflow::filter::{experiment_name_prefix, name_has_prefix};
+/// assert_eq!(
+///     experiment_name_prefix("resume_ner-hpo-").as_deref(),
+///     Some("name LIKE 'resume_ner-hpo-%'")
+/// );
+/// assert!(name_has_prefix("resume_ner-hpo-bert", "resume_ner-hpo-"));
+/// // `_` matched any character on the server; the exact check drops it.
+/// assert!(!name_has_prefix("resumeXner-hpo-bert", "resume_ner-hpo-"));
+/// assert_eq!(experiment_name_prefix("both ' and \""), None);
+/// ```
+pub fn experiment_name_prefix(prefix: &str) -> Option<String> {
+    let pattern = quote_literal(&format!("{prefix}%"))?;
+    Some(format!("name LIKE {pattern}"))
+}
+
+/// True when `name` starts with `prefix`, character for character (no wildcards).
+pub fn name_has_prefix(name: &str, prefix: &str) -> bool {
+    name.starts_with(prefix)
+}
+
 /// MLflow string literals have no escape: `'…'` unless the value holds `'`, then `"…"`;
 /// a value with both quote kinds cannot be written.
 pub fn quote_literal(value: &str) -> Option<String> {

@@ -106,14 +106,21 @@ pub const MAX_PAGES: usize = 100_000;
 #[derive(Debug)]
 pub struct PageGuard {
     store: String,
+    endpoint: &'static str,
     seen: std::collections::HashSet<String>,
 }
 
 impl PageGuard {
     /// A guard for one search of the store `store` describes (for its messages).
     pub fn new(store: impl Into<String>) -> PageGuard {
+        PageGuard::for_endpoint(store, "runs/search")
+    }
+
+    /// A guard for a paginated search on another endpoint (`experiments/search`).
+    pub fn for_endpoint(store: impl Into<String>, endpoint: &'static str) -> PageGuard {
         PageGuard {
             store: store.into(),
+            endpoint,
             seen: std::collections::HashSet::new(),
         }
     }
@@ -122,7 +129,10 @@ impl PageGuard {
     /// many pages.
     pub fn next(&mut self, token: &str) -> Result<(), MlflowError> {
         let message = if self.seen.len() + 1 >= MAX_PAGES {
-            format!("more than {MAX_PAGES} pages of runs; the server keeps sending page tokens")
+            format!(
+                "more than {MAX_PAGES} pages of {}; the server keeps sending page tokens",
+                self.endpoint
+            )
         } else if !self.seen.insert(token.to_string()) {
             let shown: String = token.chars().take(64).collect();
             format!(
@@ -135,7 +145,7 @@ impl PageGuard {
         };
         Err(MlflowError::Protocol {
             store: self.store.clone(),
-            context: "runs/search".to_string(),
+            context: self.endpoint.to_string(),
             message,
         })
     }

@@ -46,6 +46,10 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
     /// The experiment with this id (active or deleted); [`MlflowError::NotFound`] if none.
     fn get_experiment(&self, experiment_id: &str) -> Result<Experiment, MlflowError>;
 
+    /// Every active experiment whose name starts with `prefix` (exactly: `_` and `%` are plain
+    /// characters here), sorted by name. REST reads every page of `experiments/search`.
+    fn experiments_with_prefix(&self, prefix: &str) -> Result<Vec<Experiment>, MlflowError>;
+
     /// Sets (or overwrites) one experiment tag.
     fn set_experiment_tag(
         &self,

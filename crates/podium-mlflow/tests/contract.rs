@@ -210,6 +210,57 @@ MlflowClient(uri).log_artifacts(run_id, model, "model")
     podium_testkit::run_python(code, &[tracking_uri, run_id, workdir.to_str().unwrap()]);
 }
 
+/// Experiments created by Python mlflow, for the prefix listing: `_` and `%` in the prefix
+/// must not act as wildcards, deleted experiments are left out, names come back sorted.
+fn prefix_contract(store: &dyn TrackingStore, tracking_uri: &str) {
+    let code = r#"
+import sys, logging
+logging.disable(logging.CRITICAL)
+from mlflow import MlflowClient
+client = MlflowClient(sys.argv[1])
+for name in ["res_ner%x-hpo-distilbert", "res_ner%x-hpo-deberta-v3",
+             "res_ner%x-hpo-res_ner%x-hpo-twice", "resAner%x-hpo-decoy",
+             "res_nerZZZx-hpo-decoy", "other_exp-hpo-x", "res_ner%x-hp"]:
+    client.create_experiment(name)
+client.delete_experiment(client.create_experiment("res_ner%x-hpo-gone"))
+"#;
+    podium_testkit::run_python(code, &[tracking_uri]);
+    let label = store.describe();
+    let names = |found: Vec<podium_mlflow::Experiment>| -> Vec<String> {
+        assert!(found.iter().all(|e| e.is_active()), "{label}");
+        found.into_iter().map(|e| e.name).collect()
+    };
+    let expected = [
+        "res_ner%x-hpo-deberta-v3",
+        "res_ner%x-hpo-distilbert",
+        "res_ner%x-hpo-res_ner%x-hpo-twice",
+    ];
+    assert_eq!(
+        names(store.experiments_with_prefix("res_ner%x-hpo-").unwrap()),
+        expected,
+        "{label}"
+    );
+    let found = store.experiments_with_prefix("res_ner%x-hpo-dist").unwrap();
+    assert_eq!(found.len(), 1, "{label}");
+    assert_eq!(
+        store.get_experiment(&found[0].experiment_id).unwrap().name,
+        "res_ner%x-hpo-distilbert"
+    );
+    assert!(
+        store
+            .experiments_with_prefix("no-such-prefix-")
+            .unwrap()
+            .is_empty()
+    );
+    // A prefix holding both quote kinds cannot be a LIKE literal; it still answers (nothing).
+    assert!(
+        store
+            .experiments_with_prefix("both ' and \" quotes")
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// The contract. `tracking_uri` is the same store for Python (artifact upload).
 fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     let label = store.describe();
@@ -574,6 +625,7 @@ fn contract_sqlite_file() {
     let db = dir.path().join("mlflow.db");
     let store = SqliteStore::open(&db).unwrap();
     contract(&store, &format!("sqlite:///{}", db.display()));
+    prefix_contract(&store, &format!("sqlite:///{}", db.display()));
 }
 
 #[test]
@@ -581,4 +633,17 @@ fn contract_rest_server() {
     let server = podium_testkit::MlflowServer::start().unwrap();
     let store = RestStore::new(server.url(), RestConfig::default()).unwrap();
     contract(&store, server.url());
+    prefix_contract(&store, server.url());
+    // Two a page: the three matches and the wildcard decoys span several pages, all read.
+    let paged = store
+        .experiments_with_prefix_paged("res_ner%x-hpo-", 2)
+        .unwrap();
+    assert_eq!(
+        paged.into_iter().map(|e| e.name).collect::<Vec<_>>(),
+        [
+            "res_ner%x-hpo-deberta-v3",
+            "res_ner%x-hpo-distilbert",
+            "res_ner%x-hpo-res_ner%x-hpo-twice",
+        ]
+    );
 }

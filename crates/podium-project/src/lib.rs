@@ -52,7 +52,7 @@ pub use benchmark::{
     RunReport,
 };
 pub use error::{ProjectError, Result};
-pub use project::{Project, ProjectOptions};
+pub use project::{Project, ProjectOptions, ResolvedBackbones};
 pub use queries::{BestTrialsReport, RunRecord, RunsReport};
 pub use select::{SelectReport, SelectionTiming};
 pub use store::{EnvLookup, OpenedStore, StoreAccess, open_store, process_env};

@@ -205,9 +205,76 @@ impl Project {
         self.store.as_ref().is_some_and(|opened| opened.created)
     }
 
-    /// The backbones asked for, else every backbone of the HPO config of record.
-    pub fn backbones<'a>(&'a self, requested: &'a [String]) -> &'a [String] {
-        self.experiment.backbones_or(requested)
+    /// The backbones asked for, else every backbone of the HPO config of record, else (the
+    /// config lists none) those whose HPO experiment is in the store
+    /// ([`Project::resolve_backbones`]).
+    pub fn backbones(&self, requested: &[String]) -> Result<Vec<String>> {
+        Ok(self.resolve_backbones(requested)?.names)
+    }
+
+    /// [`Project::backbones`], with where they came from. Discovery lists the store's active
+    /// experiments named like the HPO experiment template (`{experiment_name}-hpo-…`), reads
+    /// every page, takes the backbone as the rest of the name (the prefix removed once, so a
+    /// backbone may itself hold it or `-`), and sorts them.
+    pub fn resolve_backbones(&self, requested: &[String]) -> Result<ResolvedBackbones> {
+        let configured = self.experiment.backbones_or(requested);
+        if !configured.is_empty() {
+            return Ok(ResolvedBackbones {
+                names: configured.to_vec(),
+                discovered_with_prefix: None,
+            });
+        }
+        let (prefix, suffix) = self.hpo_experiment_affixes()?;
+        let store = self.required_store().map_err(|_| {
+            ProjectError::Invalid(
+                "the HPO config lists no backbones (search_space.backbone.values) and none \
+                 were given with --backbone; discovering them needs a tracking store"
+                    .into(),
+            )
+        })?;
+        let experiments = store
+            .experiments_with_prefix(&prefix)
+            .map_err(ProjectError::mlflow(format!(
+                "listing experiments named {prefix}… to discover the backbones"
+            )))?;
+        let mut names: Vec<String> = experiments
+            .iter()
+            .filter_map(|experiment| {
+                let rest = experiment.name.strip_prefix(prefix.as_str())?;
+                let backbone = rest.strip_suffix(suffix.as_str())?;
+                (!backbone.is_empty()).then(|| backbone.to_string())
+            })
+            .collect();
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return Err(ProjectError::Invalid(format!(
+                "the HPO config lists no backbones (search_space.backbone.values), none were \
+                 given with --backbone, and {} has no active experiment named {prefix}…{suffix}",
+                self.tracking_uri().unwrap_or("the store")
+            )));
+        }
+        let resolved = ResolvedBackbones {
+            names,
+            discovered_with_prefix: Some(prefix),
+        };
+        if let Some(note) = resolved.note() {
+            tracing::info!("{note}");
+        }
+        Ok(resolved)
+    }
+
+    /// The HPO experiment template around `{backbone}`, `{name}` filled in.
+    fn hpo_experiment_affixes(&self) -> Result<(String, String)> {
+        let template = &self.experiment.hpo_experiment;
+        let Some((before, after)) = template.split_once("{backbone}") else {
+            return Err(ProjectError::Invalid(format!(
+                "the HPO experiment template {template:?} has no {{backbone}}, so backbones \
+                 cannot be discovered from experiment names; list them in the HPO config"
+            )));
+        };
+        let fill = |part: &str| part.replace("{name}", &self.experiment.name);
+        Ok((fill(before), fill(after)))
     }
 
     /// Every config the experiment names, loaded (data, train, HPO, benchmark), for the keys.
@@ -218,6 +285,28 @@ impl Project {
     /// `paths.yaml`, when the config folder has one.
     pub fn paths_config(&self) -> Result<Option<PathsConfig>> {
         load_paths_config(&self.files)
+    }
+}
+
+/// The backbones of a command and where they came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResolvedBackbones {
+    /// The backbones, as the HPO experiment names spell them.
+    pub names: Vec<String>,
+    /// `Some(prefix)` when they were discovered from the store's experiments named `prefix…`
+    /// (the config listed none and none were requested).
+    pub discovered_with_prefix: Option<String>,
+}
+
+impl ResolvedBackbones {
+    /// The line a report shows when the backbones were discovered; `None` otherwise.
+    pub fn note(&self) -> Option<String> {
+        let prefix = self.discovered_with_prefix.as_ref()?;
+        Some(format!(
+            "backbones discovered from the store (the HPO config lists none; experiments named \
+             {prefix}…): {}",
+            self.names.join(", ")
+        ))
     }
 }
 
@@ -249,5 +338,67 @@ impl ProjectOptions {
         let mut configs = project.study_configs(backbone);
         configs.code_version = code_version;
         Ok(podium_keys::StudyKeys::compute(&configs)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use podium_mlflow::SqliteStore;
+
+    #[test]
+    fn backbones_are_discovered_only_when_none_are_configured_or_requested() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("config");
+        std::fs::create_dir_all(config.join("experiment")).unwrap();
+        std::fs::create_dir_all(config.join("hpo")).unwrap();
+        std::fs::write(
+            config.join("experiment/res_ner.yaml"),
+            "experiment_name: \"res_ner\"\ndata_config: \"data.yaml\"\n\
+             model_config: \"model.yaml\"\ntrain_config: \"train.yaml\"\n\
+             hpo_config: \"hpo/prod.yaml\"\nenv_config: \"env.yaml\"\n\
+             benchmark_config: \"benchmark.yaml\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            config.join("hpo/prod.yaml"),
+            "search_space:\n  backbone:\n    type: \"choice\"\n    values: []\n",
+        )
+        .unwrap();
+        let db = dir.path().join("mlflow.db");
+        let store = SqliteStore::open(&db).unwrap();
+        for name in [
+            "res_ner-hpo-res_ner-hpo-x",
+            "res_ner-hpo-deberta-v3",
+            "res_ner-hpo-",
+            "resXner-hpo-decoy",
+            "other-hpo-x",
+        ] {
+            store.create_experiment(name).unwrap();
+        }
+        let gone = store.create_experiment("res_ner-hpo-gone").unwrap();
+        store.delete_experiment(&gone).unwrap();
+        drop(store);
+
+        let env: EnvLookup =
+            Arc::new(|name: &str| (name == "PODIUM_ENVIRONMENT").then(|| "local".to_string()));
+        let project = ProjectOptions::new(&config, dir.path())
+            .tracking_uri(Some(format!("sqlite:///{}", db.display())))
+            .env(env)
+            .open(StoreAccess::Existing)
+            .unwrap();
+        let found = project.resolve_backbones(&[]).unwrap();
+        // The prefix comes off once; an empty remainder names no backbone.
+        assert_eq!(found.names, ["deberta-v3", "res_ner-hpo-x"]);
+        assert_eq!(
+            found.discovered_with_prefix.as_deref(),
+            Some("res_ner-hpo-")
+        );
+        assert!(found.note().unwrap().contains("deberta-v3, res_ner-hpo-x"));
+
+        let asked = project.resolve_backbones(&["bert".to_string()]).unwrap();
+        assert_eq!(asked.names, ["bert"]);
+        assert_eq!(asked.note(), None);
     }
 }

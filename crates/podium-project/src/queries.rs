@@ -59,7 +59,9 @@ impl From<&Retrieved> for BestTrialsReport {
 impl Project {
     /// The best trial(s) of each of `backbones` (empty: every backbone): MLflow when the
     /// project has a store, else the Optuna study files, else the trial metrics on disk.
-    pub fn best_trials(&self, backbones: &[String], scope: SelectionScope) -> Retrieved {
+    /// Fails only when no backbone is configured or requested and none can be discovered.
+    pub fn best_trials(&self, backbones: &[String], scope: SelectionScope) -> Result<Retrieved> {
+        let backbones = self.backbones(backbones)?;
         let context = RetrievalContext {
             store: self.store().map(AsRef::as_ref),
             experiment: &self.experiment,
@@ -69,7 +71,7 @@ impl Project {
             layout: &self.layout,
             environment: &self.environment,
         };
-        retrieve_best_trials(&context, self.backbones(backbones))
+        Ok(retrieve_best_trials(&context, &backbones))
     }
 }
 

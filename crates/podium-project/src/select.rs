@@ -67,9 +67,8 @@ impl Project {
     /// The champion of each of `backbones` (empty: every backbone of the experiment),
     /// selected concurrently; a backbone's failure is recorded and the others still answer.
     pub fn select(&self, backbones: &[String]) -> Result<SelectionResults> {
-        Ok(self
-            .selector()?
-            .select_many(self.backbones(backbones), &self.experiment))
+        let selector = self.selector()?;
+        Ok(selector.select_many(&self.backbones(backbones)?, &self.experiment))
     }
 
     /// [`Project::select`], one backbone after another so that each one's store and parsing
@@ -82,7 +81,8 @@ impl Project {
         podium_mlflow::timing::enable();
         let mut results = SelectionResults::default();
         let mut timings = Vec::new();
-        let unique: BTreeSet<&String> = self.backbones(backbones).iter().collect();
+        let backbones = self.backbones(backbones)?;
+        let unique: BTreeSet<&String> = backbones.iter().collect();
         for backbone in unique {
             let before = podium_mlflow::timing::snapshot();
             let started = Instant::now();

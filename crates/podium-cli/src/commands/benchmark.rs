@@ -84,7 +84,15 @@ pub(crate) fn benchmark_step(
     args: &BenchmarkArgs,
     project: &Project,
 ) -> anyhow::Result<Option<(BenchmarkSummary, Benchmarks)>> {
-    let mut benchmarks = project.plan_benchmarks(&args.request())?;
+    let resolved = project.resolve_backbones(&args.backbones)?;
+    if let Some(note) = resolved.note() {
+        output::eprint_line(&note);
+    }
+    let request = BenchmarkRequest {
+        backbones: resolved.names,
+        ..args.request()
+    };
+    let mut benchmarks = project.plan_benchmarks(&request)?;
     if args.dry_run {
         print_plan(global.format, &benchmarks)?;
         return Ok(None);

@@ -41,7 +41,7 @@ pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode
         ScopeArg::Overall => SelectionScope::Overall,
         ScopeArg::PerVariant => SelectionScope::PerVariant,
     };
-    let retrieved = project.best_trials(&args.backbones, scope);
+    let retrieved = project.best_trials(&args.backbones, scope)?;
     let report = BestTrialsReport::from(&retrieved);
 
     match global.format {

@@ -26,12 +26,18 @@ pub struct SelectArgs {
 /// Runs `podium select`; exit 1 when some backbone has no champion.
 pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
     let project = global.open_project(StoreAccess::Existing)?;
+    let backbones = project.resolve_backbones(&args.backbones)?;
+    if let Some(note) = backbones.note() {
+        // stderr keeps `--format json` on stdout a document.
+        output::eprint_line(&note);
+    }
+    let backbones = backbones.names;
     let results = if args.profile {
-        let (results, timings) = project.select_profiled(&args.backbones)?;
+        let (results, timings) = project.select_profiled(&backbones)?;
         eprintln!("{}", profile_table(&timings));
         results
     } else {
-        project.select(&args.backbones)?
+        project.select(&backbones)?
     };
     let report = SelectReport::from(&results);
 

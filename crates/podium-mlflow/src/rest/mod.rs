@@ -35,6 +35,78 @@ use self::proxy::*;
 pub use self::transport::*;
 use self::wire::*;
 
+/// `experiments/search` page size: MLflow's own default, well under its limit.
+pub const EXPERIMENTS_PAGE_SIZE: usize = 1000;
+
+impl RestStore {
+    /// [`TrackingStore::experiments_with_prefix`] with `page_size` experiments a page (a small
+    /// page shows that every page is read).
+    pub fn experiments_with_prefix_paged(
+        &self,
+        prefix: &str,
+        page_size: usize,
+    ) -> Result<Vec<Experiment>, MlflowError> {
+        #[derive(Serialize)]
+        struct Request<'a> {
+            max_results: usize,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            filter: Option<&'a str>,
+            view_type: &'static str,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            page_token: Option<&'a str>,
+        }
+        #[derive(Deserialize)]
+        struct Response {
+            #[serde(default)]
+            experiments: Vec<ExperimentJson>,
+            #[serde(default)]
+            next_page_token: Option<String>,
+        }
+        let filter = crate::filter::experiment_name_prefix(prefix);
+        let mut pages =
+            crate::query::PageGuard::for_endpoint(&self.display_url, "experiments/search");
+        let mut token: Option<String> = None;
+        let mut found = Vec::new();
+        loop {
+            let request = Request {
+                max_results: page_size.max(1),
+                filter: filter.as_deref(),
+                view_type: "ACTIVE_ONLY",
+                page_token: token.as_deref(),
+            };
+            let response = match self.post::<_, Response>("experiments/search", &request) {
+                Err(MlflowError::Http {
+                    status: 400,
+                    message,
+                    ..
+                }) => {
+                    return Err(MlflowError::InvalidQuery(format!(
+                        "{} rejected experiment filter {filter:?}: {message}",
+                        self.display_url
+                    )));
+                }
+                other => other?,
+            };
+            found.extend(
+                response
+                    .experiments
+                    .into_iter()
+                    .map(Experiment::from)
+                    .filter(|e| e.is_active() && crate::filter::name_has_prefix(&e.name, prefix)),
+            );
+            match response.next_page_token {
+                Some(next) if !next.is_empty() => {
+                    pages.next(&next)?;
+                    token = Some(next);
+                }
+                _ => break,
+            }
+        }
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]

@@ -62,6 +62,10 @@ impl TrackingStore for RestStore {
         self.fetch_experiment(experiment_id)
     }
 
+    fn experiments_with_prefix(&self, prefix: &str) -> Result<Vec<Experiment>, MlflowError> {
+        self.experiments_with_prefix_paged(prefix, EXPERIMENTS_PAGE_SIZE)
+    }
+
     fn set_experiment_tag(
         &self,
         experiment_id: &str,

@@ -514,6 +514,41 @@ impl SqliteStore {
         }))
     }
 
+    /// Active experiments named `prefix…`, sorted by name. The prefix is compared as text
+    /// (`substr`), never as a LIKE pattern, so `_` and `%` in names match only themselves.
+    fn load_experiments_with_prefix(
+        &self,
+        transaction: &Transaction<'_>,
+        prefix: &str,
+    ) -> Result<Vec<Experiment>, MlflowError> {
+        let workspace = if self.has_workspace {
+            " AND workspace = 'default'"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active' \
+             AND substr(name, 1, length(?1)) = ?1{workspace} ORDER BY name"
+        );
+        let ids = transaction
+            .prepare(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map([prefix], |row| row.get::<_, i64>(0))?
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .map_err(|err| self.sql_error("listing experiments by name prefix", err))?;
+        let mut found = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(experiment) = self.load_experiment(transaction, "experiment_id = ?", &id)? {
+                found.push(experiment);
+            }
+        }
+        // SQLite orders by its collation; the contract is Rust's string order.
+        found.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(found)
+    }
+
     /// The experiment row, or NotFound.
     fn require_experiment(
         &self,

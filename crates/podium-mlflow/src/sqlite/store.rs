@@ -79,6 +79,10 @@ impl TrackingStore for SqliteStore {
         self.read(|transaction| self.require_experiment(transaction, experiment_id))
     }
 
+    fn experiments_with_prefix(&self, prefix: &str) -> Result<Vec<Experiment>, MlflowError> {
+        self.read(|transaction| self.load_experiments_with_prefix(transaction, prefix))
+    }
+
     fn set_experiment_tag(
         &self,
         experiment_id: &str,
