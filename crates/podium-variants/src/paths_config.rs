@@ -94,9 +94,14 @@ impl PathsConfig {
             return Ok(Self::default());
         };
         let invalid = |key: &str, message: String| config_error(path, key, message);
-        let mut config = Self::default();
-        config.ignored_keys =
-            TOP_KEYS.check(path, "", mapping_keys(&doc).iter().map(String::as_str))?;
+        let mut config = Self {
+            ignored_keys: TOP_KEYS.check(
+                path,
+                "",
+                mapping_keys(&doc).iter().map(String::as_str),
+            )?,
+            ..Self::default()
+        };
         let strings = |key: &str| -> Result<BTreeMap<String, String>, VariantsError> {
             let mut out = BTreeMap::new();
             match doc.get(key) {
@@ -256,9 +261,14 @@ impl AcquisitionConfig {
             return Ok(Self::default());
         };
         let invalid = |key: &str, message: String| config_error(path, key, message);
-        let mut config = Self::default();
-        config.ignored_keys =
-            ACQUISITION_KEYS.check(path, "", mapping_keys(&doc).iter().map(String::as_str))?;
+        let mut config = Self {
+            ignored_keys: ACQUISITION_KEYS.check(
+                path,
+                "",
+                mapping_keys(&doc).iter().map(String::as_str),
+            )?,
+            ..Self::default()
+        };
         match doc.get("search_roots") {
             None | Some(Value::Null) => {}
             Some(Value::Sequence(roots)) => {
