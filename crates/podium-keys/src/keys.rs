@@ -1,6 +1,9 @@
 //! Study, family, trial and benchmark keys, fingerprints and config hashes, each
 //! byte-identical to the Python pipeline's.
 //!
+//! Kept whole on purpose: the key functions (about 600 lines) build on each other, study key to
+//! hash to trial key to benchmark key, and the tests after them pin their bytes to the pipeline's.
+//!
 //! Every function takes the configs as [`PyValue`]s loaded with [`crate::load_path`] /
 //! [`crate::load_yaml_str`] (never with serde_yaml: YAML 1.2 would read `1e-5` as a float and
 //! change the hash). `g(d, k, default)` below means Python's `d.get(k, default)`: a key present

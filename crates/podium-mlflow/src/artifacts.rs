@@ -1,6 +1,9 @@
 //! Artifact download shared by both stores: where a run's artifacts live, which paths are safe,
 //! and the temp-dir-then-rename landing.
 //!
+//! Kept whole on purpose: location parsing, path checks, the byte/entry budget and the staging
+//! directory are one trust boundary (about 675 lines before the tests), reviewed together.
+//!
 //! Everything a server says is untrusted: absolute paths, `..` components, separators inside
 //! listing names and anything else that would land outside the target are refused; a file is
 //! never written past the size its listing gives, and a whole download stops at

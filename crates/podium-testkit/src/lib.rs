@@ -12,6 +12,9 @@
 //!   lost, truncated and reset responses by path and probability), for storms;
 //! - [`run_python`]: runs a Python snippet or script in that venv and returns its stdout.
 //!
+//! Kept whole on purpose: test support only, never in the product; its servers share the
+//! request/reply types and helpers defined here, and each test suite reads them in one place.
+//!
 //! ```no_run
 //! let server = podium_testkit::MlflowServer::start()?;
 //! println!("tracking at {}", server.url());
