@@ -27,6 +27,7 @@ struct State {
     runs: Vec<Run>,
     queries: Vec<String>,
     projections: Vec<RunFields>,
+    run_lookups: usize,
 }
 
 impl Default for MemoryStore {
@@ -147,6 +148,11 @@ impl MemoryStore {
         self.state().queries.clone()
     }
 
+    /// How many runs were read one by one (`get_run`) so far.
+    pub fn run_lookups(&self) -> usize {
+        self.state().run_lookups
+    }
+
     /// The projection of every projected page searched so far, in order.
     pub fn projections(&self) -> Vec<RunFields> {
         self.state().projections.clone()
@@ -261,7 +267,9 @@ impl TrackingStore for MemoryStore {
     }
 
     fn get_run(&self, run_id: &str) -> Result<Run, MlflowError> {
-        self.state()
+        let mut state = self.state();
+        state.run_lookups += 1;
+        state
             .runs
             .iter()
             .find(|run| run.id() == run_id)

@@ -28,6 +28,7 @@
 
 mod rules;
 mod selector;
+mod sweeps;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -48,6 +49,7 @@ pub use selector::{
     CANDIDATE_PAGE_SIZE, Selector, search_trial_candidates, select_champion,
     stream_trial_candidates,
 };
+pub use sweeps::MAX_WAITING_TRIALS;
 
 /// MLflow's own tag holding a nested run's parent (the sweep run of a trial).
 pub const PARENT_RUN_ID_TAG: &str = "mlflow.parentRunId";

@@ -1,7 +1,7 @@
 //! [`Selector`]: the I/O shell around the rules — the store's searches, the sweep runs the
 //! artifact rule reads, the disk check and the report.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::{
@@ -13,6 +13,7 @@ use podium_variants::{Environment, ExperimentConfig, OutputLayout, backbone_shor
 use super::rules::{
     TrialGroups, artifact_tag_true, artifact_verdict, available_by_verdicts, choose_refit,
 };
+use super::sweeps::SweepVerdicts;
 use super::{
     Champion, ChampionReport, CheckpointLocation, PARENT_RUN_ID_TAG, SelectionMetadata,
     SelectionResults, TRIAL_STAGES, TrialChoice, selection_fields,
@@ -206,32 +207,43 @@ impl Selector<'_> {
         let disk_index = (rules.require_artifact_available
             && rules.artifact_check_source == ArtifactCheckSource::Disk)
             .then(|| LocalCheckpoints::scan(self.layout, self.environment, &model));
-        // Rule 2 reads each trial's parent sweep once (a handful of runs per backbone) and keeps
-        // only its verdict.
-        let mut parent_verdicts: HashMap<String, Option<bool>> = HashMap::new();
-        let mut available = |run: &Run| match &disk_index {
-            Some(index) => index.resolve(run, tags).is_some(),
-            None => {
-                let parent = run.tag(PARENT_RUN_ID_TAG).and_then(|parent_id| {
-                    *parent_verdicts
-                        .entry(parent_id.to_string())
-                        .or_insert_with(|| self.parent_verdict(parent_id))
-                });
-                available_by_verdicts(parent, run, tags)
-            }
+        // Rule 2 by tags reads each trial's parent sweep: from the stream when the sweep streams
+        // past with the candidates, else once from the store (see `sweeps`).
+        let by_sweep_tags = rules.require_artifact_available && disk_index.is_none();
+        let on_disk = |run: &Run| {
+            disk_index
+                .as_ref()
+                .is_none_or(|index| index.resolve(run, tags).is_some())
         };
         let mut groups = TrialGroups::new(self.config, tags);
+        let mut add = |run: Run, parent: Option<bool>| {
+            groups.add(run, &mut |trial| {
+                if by_sweep_tags {
+                    available_by_verdicts(parent, trial, tags)
+                } else {
+                    on_disk(trial)
+                }
+            });
+        };
+        let mut sweeps = SweepVerdicts::new(tags, |parent_id: &str| self.parent_verdict(parent_id));
         let (candidate_count, candidate_query) = stream_trial_candidates(
             self.store,
             &experiment_ids,
             tags,
             &model,
             &fields,
-            &mut |run| groups.add(run, &mut available),
+            &mut |run| {
+                if by_sweep_tags {
+                    sweeps.visit(run, &mut add);
+                } else {
+                    add(run, None);
+                }
+            },
         )
         .map_err(mlflow_error(format!(
             "searching trial runs in experiment `{experiment_name}`"
         )))?;
+        let sweep_lookups = sweeps.finish(&mut add);
         if candidate_count == 0 {
             return Err(ChampionError::NoCandidates {
                 backbone: backbone.to_string(),
@@ -242,6 +254,7 @@ impl Selector<'_> {
         tracing::debug!(
             backbone,
             candidates = candidate_count,
+            sweep_lookups,
             query = candidate_query.as_str(),
             "candidate trial runs"
         );
@@ -418,14 +431,14 @@ impl Selector<'_> {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-    use std::collections::BTreeMap;
+    use std::collections::{BTreeMap, HashMap};
     use std::path::Path;
 
     use podium_mlflow::{Direction, RunInfo};
 
     use super::*;
     use crate::config::SchemaPreference;
-    use crate::selection::LEGACY_SCHEMA_VERSION;
+    use crate::selection::{LEGACY_SCHEMA_VERSION, V2_SCHEMA_VERSION};
     use podium_fixtures::MemoryStore;
 
     const EXPERIMENT: &str = "podium-ner-hpo-distilbert";
@@ -656,6 +669,105 @@ mod tests {
             champions += usize::from(streamed.is_ok());
         }
         assert!(champions >= 10, "{champions} champions");
+    }
+
+    /// Sweeps as the pipeline logs them: stage and backbone of their trials, no parent, started
+    /// before their trials. Sweep `i` says "false" for every third `i`; sweep 4 is still RUNNING
+    /// and sweep 5 was deleted, so neither streams with the candidates.
+    fn streamed_sweeps(tags: &TagRegistry) -> Vec<Run> {
+        let mut runs = Vec::new();
+        for sweep in 0..6 {
+            let sweep_id = format!("sweep-{sweep}");
+            let available = if sweep % 3 == 0 { "false" } else { "true" };
+            let mut sweep_run = run(
+                &sweep_id,
+                sweep * 100,
+                &[],
+                &[
+                    (Tag::Backbone, "distilbert"),
+                    (Tag::Stage, stage::HPO),
+                    (Tag::StudyKeySchemaVersion, V2_SCHEMA_VERSION),
+                    (Tag::ArtifactAvailable, available),
+                ],
+                tags,
+            );
+            sweep_run.tags.remove(PARENT_RUN_ID_TAG);
+            if sweep == 4 {
+                sweep_run.info.status = RunStatus::Running;
+            }
+            if sweep == 5 {
+                sweep_run.info.lifecycle_stage = "deleted".to_string();
+            }
+            runs.push(sweep_run);
+            for trial in 0..4 {
+                let id = format!("trial-{sweep}-{trial}");
+                let study = format!("study-{}", sweep % 2);
+                // Trials' own tags say the opposite of their sweep: the sweep must decide.
+                let own = if available == "true" { "false" } else { "true" };
+                let mut trial_run = run(
+                    &id,
+                    sweep * 100 + trial + 1,
+                    &[("macro-f1", 0.5 + 0.01 * (sweep * 4 + trial) as f64)],
+                    &[
+                        (Tag::Backbone, "distilbert"),
+                        (Tag::Stage, stage::HPO),
+                        (Tag::StudyKeyHash, study.as_str()),
+                        (Tag::StudyKeySchemaVersion, V2_SCHEMA_VERSION),
+                        (Tag::ArtifactAvailable, own),
+                    ],
+                    tags,
+                );
+                trial_run
+                    .tags
+                    .insert(PARENT_RUN_ID_TAG.to_string(), sweep_id.clone());
+                runs.push(trial_run);
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn sweeps_streamed_with_the_candidates_are_not_read_again() {
+        let root = tempfile::tempdir().unwrap();
+        let tags = TagRegistry::defaults();
+        let runs = streamed_sweeps(&tags);
+        let mut config = SelectionConfig::default();
+        config.champion_selection.checkpoint_source = CheckpointRun::Trial;
+        config.champion_selection.require_artifact_available = true;
+        config.champion_selection.artifact_check_source = ArtifactCheckSource::Tag;
+        config.champion_selection.min_trials_per_group = 2;
+        for page_size in [1, 3, 50] {
+            let store = store_of(&runs, MemoryStore::with_page_size(page_size));
+            let report = select(&store, &config, &tags, root.path()).unwrap();
+            // Only the RUNNING and the deleted sweep are read one by one.
+            assert_eq!(store.run_lookups(), 2, "pages of {page_size}");
+            // The rule applied trial by trial with each parent read directly.
+            let by_id: HashMap<&str, &Run> = runs.iter().map(|run| (run.id(), run)).collect();
+            let available = |trial: &Run| {
+                let parent = trial.tag(PARENT_RUN_ID_TAG).and_then(|id| by_id.get(id));
+                crate::selection::trial_artifact_available(trial, parent.copied(), &tags)
+            };
+            let candidates: Vec<Run> = runs
+                .iter()
+                .filter(|run| {
+                    run.info.status == RunStatus::Finished && run.info.lifecycle_stage == "active"
+                })
+                .cloned()
+                .collect();
+            let expected = crate::selection::choose_trial(
+                "distilbert",
+                &candidates,
+                &config,
+                &tags,
+                &available,
+            )
+            .unwrap();
+            assert_eq!(report.champion.trial_run_id, expected.trial.id());
+            assert_eq!(report.groups, expected.groups);
+            assert_eq!(report.dropped, expected.dropped);
+            // Sweeps 0 and 3 say "false": their eight trials drop.
+            assert_eq!(report.dropped.artifact_unavailable, 8);
+        }
     }
 
     #[test]

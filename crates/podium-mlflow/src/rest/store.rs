@@ -1,5 +1,7 @@
 //! [`TrackingStore`] for [`RestStore`]: each call as MLflow's REST API has it.
 
+use std::time::Instant;
+
 use super::*;
 
 impl TrackingStore for RestStore {
@@ -150,20 +152,28 @@ impl TrackingStore for RestStore {
             order_by: &request.order_by,
             page_token: request.token(),
         };
-        let response =
-            match self.post_seed("runs/search", &request, ProjectedSearchResponse(fields)) {
-                Err(MlflowError::Http {
-                    status: 400,
-                    message,
-                    ..
-                }) => {
-                    return Err(MlflowError::InvalidQuery(format!(
-                        "{} rejected filter {filter:?}: {message}",
-                        self.display_url
-                    )));
-                }
-                other => other?,
-            };
+        // For `--profile`: the exchange (request, then the body decoded as it arrives) is the
+        // store's time; building runs from the decoded page is parsing.
+        let started = Instant::now();
+        let response = match self.post_seed(
+            "runs/search",
+            &request,
+            ProjectedSearchResponse(fields),
+            Connection::Fresh,
+        ) {
+            Err(MlflowError::Http {
+                status: 400,
+                message,
+                ..
+            }) => {
+                return Err(MlflowError::InvalidQuery(format!(
+                    "{} rejected filter {filter:?}: {message}",
+                    self.display_url
+                )));
+            }
+            other => other?,
+        };
+        let exchanged = started.elapsed();
         let runs = response
             .runs
             .into_iter()
@@ -174,6 +184,19 @@ impl TrackingStore for RestStore {
                 context: "runs/search".to_string(),
                 message,
             })?;
+        if crate::timing::is_enabled() {
+            let total = started.elapsed();
+            let entries = runs
+                .iter()
+                .map(|run| run.tags.len() + run.params.len() + run.metrics.len())
+                .sum();
+            crate::timing::record_page(
+                exchanged,
+                total.saturating_sub(exchanged),
+                runs.len(),
+                entries,
+            );
+        }
         Ok(RunsPage {
             runs,
             next_page_token: response.next_page_token.filter(|token| !token.is_empty()),
