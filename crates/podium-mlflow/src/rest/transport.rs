@@ -515,7 +515,7 @@ pub(super) enum Connection {
     /// it, so concurrent searches over long-lived connections can pile onto one worker (Python,
     /// one core at a time) while others idle; a fresh connection per page goes to a worker that
     /// is free to accept. On a 4-worker server on 2 cores this took `podium select` on a
-    /// 100k-run store from 67 – 123 s to 58 – 65 s (docs/PERFORMANCE.md).
+    /// 100k-run store from 60 – 133 s to 57 – 65 s (docs/PERFORMANCE.md).
     Fresh,
 }
 
