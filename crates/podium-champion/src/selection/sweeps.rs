@@ -5,9 +5,10 @@
 //! — after their trials, in MLflow's newest-first order. [`SweepVerdicts`] therefore holds a
 //! trial back until its sweep has gone by, takes the verdict from the streamed sweep, and looks
 //! up only the parents the stream never brings (another stage, a sweep still RUNNING, a deleted
-//! one). Over REST that saves a `runs/get` per sweep (hundreds per backbone on a large store,
-//! a third of a selection's time next to the candidate pages). The rules do not depend on the
-//! order of their input, so holding a trial back changes nothing but when it is counted.
+//! one). That saves a `runs/get` per sweep (667 per backbone on the 100k-run store of
+//! docs/PERFORMANCE.md; small next to the server's time on the candidate pages, but requests a
+//! busy server need not answer). The rules do not depend on the order of their input, so
+//! holding a trial back changes nothing but when it is counted.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -102,19 +103,24 @@ mod tests {
 
     use std::collections::BTreeMap;
 
+    use podium_keys::Tag;
     use podium_mlflow::{RunInfo, RunStatus};
 
     use super::*;
 
     fn run(id: &str, parent: Option<&str>, available: Option<&str>) -> Run {
+        let registry = TagRegistry::defaults();
         let mut tags = BTreeMap::new();
         if let Some(parent) = parent {
             tags.insert(PARENT_RUN_ID_TAG.to_string(), parent.to_string());
         }
         if let Some(available) = available {
-            tags.insert("code.artifact.available".to_string(), available.to_string());
             tags.insert(
-                "code.study.key_schema_version".to_string(),
+                registry.get(Tag::ArtifactAvailable).to_string(),
+                available.to_string(),
+            );
+            tags.insert(
+                registry.get(Tag::StudyKeySchemaVersion).to_string(),
                 "2.0".to_string(),
             );
         }
