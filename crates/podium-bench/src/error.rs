@@ -93,14 +93,15 @@ pub enum BenchError {
         source: Box<podium_keys::KeysError>,
     },
     /// Measuring a champion's checkpoint failed.
-    #[error("benchmarking run {run_id} ({checkpoint}): {message}")]
+    #[error("benchmarking run {run_id} ({}): {source}", .checkpoint.display())]
     Measure {
         /// The champion run.
         run_id: String,
         /// The checkpoint directory.
-        checkpoint: String,
-        /// The runtime's error.
-        message: String,
+        checkpoint: PathBuf,
+        /// What failed (loading, feeding or timing the checkpoint), whole: its own causes (the
+        /// runtime's, candle's) stay reachable through `source()`.
+        source: Box<BenchError>,
     },
     /// The user interrupted the benchmark (Ctrl-C).
     #[error("interrupted while benchmarking run {run_id}")]
@@ -126,6 +127,20 @@ impl BenchError {
     pub(crate) fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> BenchError {
         let context = context.into();
         move |source| BenchError::Io { context, source }
+    }
+
+    /// A closure wrapping the error of measuring `checkpoint` for champion `run_id`, for
+    /// `map_err`.
+    pub(crate) fn measuring(
+        run_id: &str,
+        checkpoint: &std::path::Path,
+    ) -> impl FnOnce(BenchError) -> BenchError {
+        let (run_id, checkpoint) = (run_id.to_string(), checkpoint.to_path_buf());
+        move |source| BenchError::Measure {
+            run_id,
+            checkpoint,
+            source: Box::new(source),
+        }
     }
 
     /// A closure wrapping a layout error with context, for `map_err`.

@@ -64,3 +64,52 @@ impl Measurer for CheckpointMeasurer {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+
+    #[test]
+    fn a_failed_measurement_keeps_the_runtime_error_as_its_cause() {
+        let dir = tempfile::tempdir().unwrap();
+        let checkpoint = dir.path().join("best_trial_checkpoint");
+        std::fs::create_dir(&checkpoint).unwrap();
+        std::fs::write(checkpoint.join("config.json"), "{ not json").unwrap();
+        let measurer = CheckpointMeasurer::new(BenchmarkConfig::default(), dir.path());
+
+        let error = measurer
+            .measure(&checkpoint)
+            .map_err(BenchError::measuring("run-7", &checkpoint))
+            .unwrap_err();
+
+        let BenchError::Measure {
+            run_id,
+            checkpoint: measured,
+            source,
+        } = &error
+        else {
+            panic!("not a measurement error: {error:?}");
+        };
+        assert_eq!((run_id.as_str(), measured), ("run-7", &checkpoint));
+        assert!(
+            matches!(
+                source.as_ref(),
+                BenchError::Runtime(podium_runtime::RuntimeError::Json { file, .. })
+                    if file.ends_with("config.json")
+            ),
+            "the runtime's own error is kept whole: {source:?}"
+        );
+        // The chain a reporter walks: the measurement, then the runtime's error naming the file.
+        let chain: Vec<String> =
+            std::iter::successors(Some(&error as &dyn std::error::Error), |e| e.source())
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(chain.len(), 2, "{chain:?}");
+        assert!(
+            chain[0].starts_with("benchmarking run run-7 ("),
+            "{chain:?}"
+        );
+        assert!(chain[1].contains("config.json: invalid JSON"), "{chain:?}");
+    }
+}

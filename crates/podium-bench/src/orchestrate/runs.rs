@@ -445,11 +445,10 @@ impl Orchestrator {
                 .measurer
                 .measure(&checkpoint.path)
                 .map(|measurement| (checkpoint.clone(), measurement))
-                .map_err(|err| BenchError::Measure {
-                    run_id: target.champion.run_id.clone(),
-                    checkpoint: checkpoint.path.display().to_string(),
-                    message: err.to_string(),
-                })
+                .map_err(BenchError::measuring(
+                    &target.champion.run_id,
+                    &checkpoint.path,
+                ))
         });
         drop(heartbeat);
         let (checkpoint, measurement) = match measured {
