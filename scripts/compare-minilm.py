@@ -67,7 +67,8 @@ def main() -> None:
         "--min-duration-s", str(args.min_duration_s), "--threads", str(args.threads),
     ]
     batches = [int(b) for b in args.batch_sizes.split(",")]
-    paths = ["cpu", "portable"] + (["baseline"] if args.baseline else [])
+    executions = ["cpu", "portable"]
+    paths = executions + (["baseline"] if args.baseline else [])
     ratios: dict[tuple[str, int], list[float]] = {(p, b): [] for p in paths for b in batches}
     print(f"threads={args.threads} length={args.max_length} batches={batches}")
     for round_index in range(1, args.rounds + 1):
@@ -77,7 +78,7 @@ def main() -> None:
         reports = {
             path: run_json([args.podium, "bench-model", args.checkpoint, *common,
                             "--execution", path, "--format", "json", "-q"])
-            for path in ["cpu", "portable"]
+            for path in executions
         }
         if args.baseline:
             # Builds from before `--execution` existed take the fast path by default on CPU.
