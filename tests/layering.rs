@@ -2,8 +2,10 @@
 //! build dependencies; dev-dependencies only build tests), is exactly the one docs/ARCHITECTURE.md
 //! draws, has no cycle, and keeps its rules: podium-testkit only ever a dev-dependency, nothing
 //! depending on the facade or the CLI, podium-fixtures linked only by the CLI (for `podium demo`),
-//! and podium-runtime depending on no podium crate, nor on an HTTP client or SQLite, so a
-//! service that only times checkpoints links nothing else. A new edge fails here until the
+//! podium-runtime depending on no podium crate, nor on an HTTP client or SQLite, so a service
+//! that only times checkpoints links nothing else, and the CLI reaching the libraries only
+//! through podium-project (plus podium-fixtures for the demo), so a service that links
+//! podium-project can do whatever the CLI does. A new edge fails here until the
 //! document (and so its reader) knows about it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -20,6 +22,10 @@ const FACADE: &str = "podium";
 const CLI: &str = "podium-cli";
 const FIXTURES: &str = "podium-fixtures";
 const RUNTIME: &str = "podium-runtime";
+const PROJECT: &str = "podium-project";
+/// The CLI's podium dependencies, exactly: every library through podium-project, and the
+/// fixtures for `podium demo`.
+const CLI_DEPENDENCIES: [&str; 2] = [PROJECT, FIXTURES];
 /// Only the CLI links fixtures (the demo); everyone else as a dev-dependency.
 const FIXTURE_USERS: [&str; 1] = [CLI];
 /// The standalone runtime: none of these may appear anywhere in its dependency tree.
@@ -164,10 +170,20 @@ fn rule_violations(graph: &Graph, edges: &[(String, String, String)]) -> Vec<Str
                     Some("podium-fixtures is a dev-dependency outside the CLI")
                 }
                 _ if name == RUNTIME => Some("podium-runtime may depend on no podium crate"),
+                _ if name == CLI && !CLI_DEPENDENCIES.contains(&dep.as_str()) => {
+                    Some("the CLI reaches the libraries only through podium-project")
+                }
                 _ => None,
             };
             if let Some(problem) = problem {
                 found.push(format!("{name} depends on {dep}: {problem}"));
+            }
+        }
+    }
+    if let Some(deps) = graph.get(CLI) {
+        for wanted in CLI_DEPENDENCIES {
+            if !deps.contains(wanted) {
+                found.push(format!("{CLI} does not depend on {wanted}"));
             }
         }
     }
@@ -202,6 +218,24 @@ fn the_crate_graph_is_the_documented_one() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/ARCHITECTURE.md"),
     )
     .unwrap();
+    // The CLI may reach a library only through podium-project: one added back is caught, and
+    // so is podium-project itself gone.
+    let thick = serde_json::json!({"packages": [
+        package("podium-cli", &[("podium-fixtures", None), ("podium-keys", None)]),
+        package("podium-keys", &[]),
+        package("podium-fixtures", &[]),
+    ]});
+    let found = rule_violations(&crate::graph(&thick), &edges(&thick));
+    assert_eq!(
+        found,
+        [
+            "podium-cli depends on podium-keys: the CLI reaches the libraries only through \
+             podium-project",
+            "podium-cli does not depend on podium-project",
+        ],
+        "{found:#?}"
+    );
+
     let drawn = documented(&doc);
     let found = differences(&drawn, &actual);
     assert!(
@@ -311,7 +345,16 @@ fn the_checkers_catch_each_kind_of_violation() {
         package("podium-champion", &[("podium-fixtures", Some("build"))]),
         package("podium-runtime", &[("podium-run-mode", None)]),
         package("podium", &[("podium-cli", None)]),
-        package("podium-cli", &[("podium-fixtures", None), ("anyhow", None)]),
+        package(
+            "podium-cli",
+            &[
+                ("podium-fixtures", None),
+                ("podium-project", None),
+                ("podium-mlflow", Some("dev")),
+                ("anyhow", None),
+            ],
+        ),
+        package("podium-project", &[]),
         package("podium-fixtures", &[]),
         package("podium-testkit", &[]),
     ]});
@@ -336,6 +379,24 @@ fn the_checkers_catch_each_kind_of_violation() {
             "{line:?} should start with {start:?}"
         );
     }
+
+    // The CLI may reach a library only through podium-project: one added back is caught, and
+    // so is podium-project itself gone.
+    let thick = serde_json::json!({"packages": [
+        package("podium-cli", &[("podium-fixtures", None), ("podium-keys", None)]),
+        package("podium-keys", &[]),
+        package("podium-fixtures", &[]),
+    ]});
+    let found = rule_violations(&crate::graph(&thick), &edges(&thick));
+    assert_eq!(
+        found,
+        [
+            "podium-cli depends on podium-keys: the CLI reaches the libraries only through \
+             podium-project",
+            "podium-cli does not depend on podium-project",
+        ],
+        "{found:#?}"
+    );
 
     let drawn = documented(
         "x\n## Dependency graph\n\n```\npodium-keys → podium-variants\npodium-cli → (none)\n```\n",

@@ -14,8 +14,6 @@ use std::any::Any;
 use std::io::Write;
 use std::process::ExitCode;
 
-use podium_mlflow::MlflowError;
-
 use crate::output::escape_controls;
 
 /// An error stopped the command.
@@ -35,13 +33,8 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
 
 /// The exit code of an error that stopped a command.
 pub fn code_of(err: &anyhow::Error) -> u8 {
-    let unreachable = err.chain().any(|cause| {
-        matches!(
-            cause.downcast_ref::<MlflowError>(),
-            Some(MlflowError::Unreachable { .. })
-        )
-    });
-    if unreachable || podium_mlflow::rest::unreachable_seen() {
+    let unreachable = err.chain().any(podium_project::is_store_unreachable);
+    if unreachable || podium_project::store_unreachable_seen() {
         STORE_UNREACHABLE
     } else {
         ERROR
@@ -52,7 +45,7 @@ pub fn code_of(err: &anyhow::Error) -> u8 {
 /// while the tracking server could not be reached is [`STORE_UNREACHABLE`], whatever the
 /// command reported per backbone; success stays success (a fallback did the job).
 pub fn refine(code: ExitCode) -> ExitCode {
-    if code != ExitCode::SUCCESS && podium_mlflow::rest::unreachable_seen() {
+    if code != ExitCode::SUCCESS && podium_project::store_unreachable_seen() {
         ExitCode::from(STORE_UNREACHABLE)
     } else {
         code
@@ -87,7 +80,7 @@ mod tests {
 
     #[test]
     fn unreachable_store_has_its_own_code() {
-        let unreachable = anyhow::Error::new(MlflowError::Unreachable {
+        let unreachable = anyhow::Error::new(podium_project::MlflowError::Unreachable {
             url: "http://127.0.0.1:1".into(),
             endpoint: "runs/search".into(),
             attempts: 3,

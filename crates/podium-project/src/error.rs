@@ -35,6 +35,16 @@ pub enum ProjectError {
     /// A key config or the tag registry that does not load.
     #[error(transparent)]
     Keys(#[from] podium_keys::KeysError),
+    /// A key, fingerprint or canonical JSON of a file named by the caller that cannot be
+    /// computed (`podium keys`).
+    #[error("{context}: {source}")]
+    KeyInput {
+        /// What was being done, naming the file (`loading config/data.yaml`).
+        context: String,
+        /// The error.
+        #[source]
+        source: Box<podium_keys::KeysError>,
+    },
     /// Selection rules, selection or hash verification.
     #[error(transparent)]
     Champion(#[from] podium_champion::ChampionError),

@@ -39,13 +39,16 @@
 //! This crate sits on top of the library crates and does the I/O they leave to their caller
 //! (finding and loading config files, opening the store); the CLI only parses and renders.
 
+pub mod bench_model;
 pub mod benchmark;
 pub mod config_check;
 pub mod error;
+pub mod keys;
 pub mod project;
 pub mod queries;
 pub mod select;
 pub mod store;
+pub mod variants;
 
 pub use benchmark::{
     BenchmarkRequest, BenchmarkSummary, Benchmarks, Counts, DryRunReport, PlanEntry, RankReport,
@@ -53,6 +56,25 @@ pub use benchmark::{
 };
 pub use error::{ProjectError, Result};
 pub use project::{Project, ProjectOptions, ResolvedBackbones};
-pub use queries::{BestTrialsReport, RunRecord, RunsReport};
-pub use select::{SelectReport, SelectionTiming};
-pub use store::{EnvLookup, OpenedStore, StoreAccess, open_store, process_env};
+pub use queries::{BestTrialsReport, RunRecord, RunsReport, metric_text};
+pub use select::{GroupCounts, SelectReport, SelectionTiming};
+pub use store::{
+    EnvLookup, OpenedStore, StoreAccess, is_store_unreachable, open_store, process_env,
+    store_unreachable_seen,
+};
+
+// The types the commands' answers are made of, so that a caller (the CLI, a Rust service)
+// needs no other podium crate to read them.
+pub use podium_bench::claim::LEASE_ENV;
+pub use podium_bench::orchestrate::{
+    BenchmarkOutcome, BenchmarkTarget, Event, InFlight, MatchedBy, Outcome, PipelineResult,
+    PlanStatus, PlannedBenchmark,
+};
+pub use podium_champion::best_trial::{BestTrial, BestTrials, SelectionScope, TrialSource};
+pub use podium_champion::ranking::{RankedChampion, Unranked};
+pub use podium_champion::selection::{Champion, GroupStatus, GroupSummary, SelectionMetadata};
+pub use podium_champion::{
+    ChampionReport, HashProblem, HashReport, LatencyAggregation, Ranking, SelectionResults,
+};
+pub use podium_keys::StudyKeys;
+pub use podium_mlflow::MlflowError;

@@ -121,6 +121,13 @@ impl From<Run> for RunRecord {
     }
 }
 
+/// A metric value as MLflow spells it: `NaN`, `Infinity` and `-Infinity` for the non-finite
+/// ones, Rust's shortest round-trip form otherwise.
+pub fn metric_text(value: f64) -> String {
+    podium_mlflow::model::MlflowFloat::non_finite_str(value)
+        .map_or_else(|| value.to_string(), str::to_string)
+}
+
 impl ProjectOptions {
     /// Checks that the trial and refit runs of the HPO experiment `experiment` (only those
     /// of one sweep with `parent_run_id`) carry their sweep's v2 study_key_hash and schema

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use podium_champion::selection::GroupStatus;
 use podium_champion::{ChampionReport, SelectionResults, Selector};
 use serde::Serialize;
 
@@ -28,6 +29,31 @@ impl From<&SelectionResults> for SelectReport {
                 .iter()
                 .map(|(backbone, err)| (backbone.clone(), err.to_string()))
                 .collect(),
+        }
+    }
+}
+
+/// How many of a backbone's study groups competed for the champion, of those considered (a
+/// group of a schema version not used is not considered; one with too few trials is
+/// considered but not eligible).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct GroupCounts {
+    /// Groups that competed (ranked).
+    pub eligible: usize,
+    /// Groups of the schema version used.
+    pub considered: usize,
+}
+
+impl GroupCounts {
+    /// The counts of `report`'s groups.
+    pub fn of(report: &ChampionReport) -> GroupCounts {
+        let groups = &report.groups;
+        GroupCounts {
+            eligible: groups.iter().filter(|group| group.rank.is_some()).count(),
+            considered: groups
+                .iter()
+                .filter(|group| group.status != GroupStatus::SchemaNotUsed)
+                .count(),
         }
     }
 }

@@ -73,6 +73,21 @@ pub fn open_store(
     }
 }
 
+/// Whether `cause` (one error of a chain) says the tracking store could not be reached after
+/// the configured retries, as opposed to a store that answered with an error.
+pub fn is_store_unreachable(cause: &(dyn std::error::Error + 'static)) -> bool {
+    matches!(
+        cause.downcast_ref::<podium_mlflow::MlflowError>(),
+        Some(podium_mlflow::MlflowError::Unreachable { .. })
+    )
+}
+
+/// Whether a request of this process found the tracking server unreachable (after the
+/// configured retries), even where a fallback answered instead and no error came back.
+pub fn store_unreachable_seen() -> bool {
+    podium_mlflow::rest::unreachable_seen()
+}
+
 fn open_under_rule(
     uri: Option<&str>,
     access: StoreAccess,

@@ -3,16 +3,14 @@
 //! path; the report says which ran). Settings come from `benchmark.yaml` in the config directory when it
 //! exists (else the built-in defaults); every flag overrides its key.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use podium_bench::bench_config::BenchmarkConfig;
-use podium_bench::harness::{self, BenchmarkReport, InputSpec};
-use podium_bench::runtime::{self, Execution, Model, Stage, StageTime};
-use serde::Serialize;
+use podium_project::bench_model::{
+    BenchModel, BenchModelRequest, BenchmarkReport, Execution, ProfileSummary, Stage, StageTime,
+};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -56,78 +54,46 @@ pub struct BenchModelArgs {
     pub profile: bool,
 }
 
-#[derive(Debug, Serialize)]
-struct JsonOutput<'a> {
-    #[serde(flatten)]
-    report: &'a BenchmarkReport,
-    metrics: BTreeMap<String, f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    profile: Option<Vec<JsonProfile>>,
-}
-
-#[derive(Debug, Serialize)]
-struct JsonProfile {
-    batch_size: usize,
-    passes: usize,
-    total_ms_per_pass: f64,
-    matmul_ms_per_pass: f64,
-    stages: Vec<StageTime>,
+impl BenchModelArgs {
+    /// What the flags ask the library for.
+    fn request(&self, global: &GlobalArgs) -> BenchModelRequest {
+        BenchModelRequest {
+            checkpoint_dir: self.checkpoint_dir.clone(),
+            config_dir: global.config_dir.clone(),
+            root: global.root.clone(),
+            batch_sizes: self.batch_sizes.clone(),
+            max_length: self.max_length,
+            warmup: self.warmup,
+            iterations: self.iterations,
+            min_duration_s: self.min_duration_s,
+            threads: self.threads,
+            test_data: self.test_data.clone(),
+            device: self.device.clone(),
+            execution: self.execution,
+            profile: self.profile,
+            progress: global.quiet == 0 && global.format == Format::Table,
+        }
+    }
 }
 
 /// Runs `podium bench-model`.
 pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode> {
-    let config_file = global.config_dir.join(BenchmarkConfig::FILE);
-    let mut config = if config_file.is_file() {
-        BenchmarkConfig::from_file(&config_file)?
-    } else {
-        BenchmarkConfig::default()
-    };
-    apply_overrides(&mut config, &args)
-        .with_context(|| format!("resolving --test-data {:?}", args.test_data))?;
-    let mut settings = config.harness_settings();
-    settings.progress = global.quiet == 0 && global.format == Format::Table;
-    let device = runtime::parse_device(&config.device)?;
-    let model = Model::load_with(&args.checkpoint_dir, &device, args.execution)
-        .with_context(|| format!("loading {}", args.checkpoint_dir.display()))?;
-    if model.info().bare_encoder && global.format == Format::Table && global.quiet == 0 {
+    let bench = BenchModel::load(&args.request(global))?;
+    let info = bench.info();
+    if info.bare_encoder && global.format == Format::Table && global.quiet == 0 {
         output::eprint_line(&format!(
             "note: {} has no classifier weights; timing the bare {} encoder",
             args.checkpoint_dir.display(),
-            model.info().model_type
+            info.model_type
         ));
     }
-    // Paths in benchmark.yaml are written from the project root; a --test-data path was
-    // typed from here, and apply_overrides made it absolute.
-    let source = config
-        .input
-        .prepare(&model, &global.root, config.max_length)?;
-    let report = harness::run(&model, &settings, &source)?;
-    let profiles = if args.profile {
-        Some(harness::profile(&model, &settings, &source)?)
-    } else {
-        None
-    };
+    let report = bench.run()?;
     match global.format {
-        Format::Json => output::print_json(&JsonOutput {
-            report: &report,
-            metrics: report.metrics(),
-            profile: profiles.as_ref().map(|profiles| {
-                profiles
-                    .iter()
-                    .map(|batch| JsonProfile {
-                        batch_size: batch.batch_size,
-                        passes: batch.profile.passes(),
-                        total_ms_per_pass: batch.profile.total_ms_per_pass(),
-                        matmul_ms_per_pass: batch.profile.matmul_ms_per_pass(),
-                        stages: batch.profile.stages(),
-                    })
-                    .collect()
-            }),
-        })?,
+        Format::Json => output::print_json(&report)?,
         Format::Table => {
-            print_table(&report);
-            if let Some(profiles) = &profiles {
-                print_profile(profiles);
+            print_table(&report.report);
+            if let Some(profile) = &report.profile {
+                print_profile(profile);
             }
         }
     }
@@ -141,36 +107,6 @@ fn parse_execution(text: &str) -> Result<Execution, String> {
             Execution::NAMES.join(", ")
         )
     })
-}
-
-fn apply_overrides(config: &mut BenchmarkConfig, args: &BenchModelArgs) -> std::io::Result<()> {
-    if let Some(batch_sizes) = &args.batch_sizes {
-        config.batch_sizes = batch_sizes.clone();
-    }
-    if let Some(max_length) = args.max_length {
-        config.max_length = max_length;
-    }
-    if let Some(warmup) = args.warmup {
-        config.warmup = warmup;
-    }
-    if let Some(iterations) = args.iterations {
-        config.iterations = iterations;
-    }
-    if let Some(min_duration_s) = args.min_duration_s {
-        config.min_duration_s = min_duration_s;
-    }
-    if let Some(threads) = args.threads {
-        config.threads = Some(threads);
-    }
-    if let Some(path) = &args.test_data {
-        config.input = InputSpec::TestData {
-            path: std::path::absolute(path)?,
-        };
-    }
-    if let Some(device) = &args.device {
-        config.device = device.clone();
-    }
-    Ok(())
 }
 
 fn print_table(report: &BenchmarkReport) {
@@ -234,9 +170,11 @@ fn print_table(report: &BenchmarkReport) {
 }
 
 /// One row per stage, one column per batch size: ms per pass and share of the pass.
-fn print_profile(profiles: &[harness::BatchProfile]) {
-    let summaries: Vec<Vec<StageTime>> = profiles.iter().map(|b| b.profile.stages()).collect();
-    let stages: BTreeSet<Stage> = summaries.iter().flatten().map(|time| time.stage).collect();
+fn print_profile(profiles: &[ProfileSummary]) {
+    let stages: BTreeSet<Stage> = profiles
+        .iter()
+        .flat_map(|batch| batch.stages.iter().map(|time| time.stage))
+        .collect();
     let mut header = vec!["stage".to_string(), "kind".to_string()];
     header.extend(
         profiles
@@ -254,9 +192,9 @@ fn print_profile(profiles: &[harness::BatchProfile]) {
             if stage.is_matmul() { "gemm" } else { "kernel" }.to_string(),
         ];
         row.extend(
-            summaries
+            profiles
                 .iter()
-                .map(|summary| cell(summary.iter().find(|time| time.stage == stage))),
+                .map(|batch| cell(batch.stages.iter().find(|time| time.stage == stage))),
         );
         table.add_row(row);
     }
@@ -264,13 +202,12 @@ fn print_profile(profiles: &[harness::BatchProfile]) {
     total.extend(profiles.iter().map(|batch| {
         format!(
             "{:.3} ({:.1}% gemm)",
-            batch.profile.total_ms_per_pass(),
-            100.0 * batch.profile.matmul_ms_per_pass()
-                / batch.profile.total_ms_per_pass().max(f64::MIN_POSITIVE)
+            batch.total_ms_per_pass,
+            100.0 * batch.matmul_ms_per_pass / batch.total_ms_per_pass.max(f64::MIN_POSITIVE)
         )
     }));
     table.add_row(total);
-    let passes = profiles.first().map(|b| b.profile.passes()).unwrap_or(0);
+    let passes = profiles.first().map(|batch| batch.passes).unwrap_or(0);
     println!("profile ({passes} passes per batch size, separate from the timed ones):");
     println!("{table}");
 }

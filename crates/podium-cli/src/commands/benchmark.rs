@@ -10,9 +10,10 @@ use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use podium_bench::claim;
-use podium_bench::orchestrate::{Event, InFlight, MatchedBy, Outcome, PlanStatus};
-use podium_project::{BenchmarkRequest, BenchmarkSummary, Benchmarks, Project, StoreAccess};
+use podium_project::{
+    BenchmarkRequest, BenchmarkSummary, Benchmarks, Event, InFlight, LEASE_ENV, MatchedBy, Outcome,
+    PlanStatus, Project, StoreAccess,
+};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -34,7 +35,7 @@ pub struct BenchmarkArgs {
     #[arg(long, value_name = "FILE")]
     pub hpo_config: Option<PathBuf>,
     /// Claim lease in seconds: a worker that dies is replaced after this long.
-    #[arg(long, value_name = "SECONDS", env = claim::LEASE_ENV)]
+    #[arg(long, value_name = "SECONDS", env = LEASE_ENV)]
     pub lease_seconds: Option<f64>,
 }
 

@@ -5,8 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, ValueEnum};
-use podium_champion::best_trial::{BestTrial, SelectionScope};
-use podium_project::{BestTrialsReport, StoreAccess};
+use podium_project::{BestTrial, BestTrialsReport, SelectionScope, StoreAccess};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};

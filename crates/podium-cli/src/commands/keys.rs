@@ -2,16 +2,12 @@
 //! and config hashes, as JSON on stdout (for scripts and cross-checks against the pipeline).
 //! The JSON field names are API.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, bail};
+use anyhow::bail;
 use clap::{Args, Subcommand, ValueEnum};
-use podium_keys::{
-    PyValue, Separators, StudyConfigs, StudyKeys, benchmark_key, config_hash, data_fingerprint,
-    eval_fingerprint, load_path, normalize_hyperparameters, py_json, trial_key, trial_key_hash,
-};
-use serde_json::json;
+use podium_project::keys::{self, Separators, StudyFiles, StudyKeysReport};
 
 use crate::GlobalArgs;
 use crate::output;
@@ -138,45 +134,20 @@ pub struct ConfigHashArgs {
     pub file: PathBuf,
 }
 
-fn load(path: &Path) -> anyhow::Result<PyValue> {
-    load_path(path).with_context(|| format!("loading {}", path.display()))
-}
-
-fn study_json(keys: &StudyKeys) -> serde_json::Value {
-    json!({
-        "data_fingerprint": keys.data_fingerprint,
-        "eval_fingerprint": keys.eval_fingerprint,
-        "study_key": keys.study_key,
-        "study_key_hash": keys.study_key_hash,
-        "study_family_key": keys.study_family_key,
-        "study_family_hash": keys.study_family_hash,
-        "v1_study_key": keys.v1_study_key,
-        "v1_study_key_hash": keys.v1_study_key_hash,
-    })
-}
-
-fn study(global: &GlobalArgs, args: StudyArgs) -> anyhow::Result<serde_json::Value> {
-    if let Some(data_file) = &args.data {
-        let (Some(hpo_file), Some(train_file), Some(model)) = (&args.hpo, &args.train, &args.model)
-        else {
+fn study(global: &GlobalArgs, args: StudyArgs) -> anyhow::Result<StudyKeysReport> {
+    if let Some(data) = args.data {
+        let (Some(hpo), Some(train), Some(model)) = (args.hpo, args.train, args.model) else {
             bail!("--data needs --hpo, --train and --model");
         };
-        let data = load(data_file)?;
-        let hpo = load(hpo_file)?;
-        let train = load(train_file)?;
-        let eval = args.eval.as_deref().map(load).transpose()?;
-        let benchmark = args.benchmark.as_deref().map(load).transpose()?;
-        let configs = StudyConfigs {
-            data: &data,
-            hpo: &hpo,
-            train: &train,
-            eval: eval.as_ref(),
+        return Ok(keys::study_keys_of_files(&StudyFiles {
+            data,
+            hpo,
+            train,
             model,
-            benchmark: benchmark.as_ref(),
-            code_version: args.code_version.as_deref(),
-        };
-        let keys = StudyKeys::compute(&configs).context("computing the study keys")?;
-        return Ok(study_json(&keys));
+            eval: args.eval,
+            benchmark: args.benchmark,
+            code_version: args.code_version,
+        })?);
     }
     let Some(backbone) = &args.backbone else {
         bail!(
@@ -186,61 +157,37 @@ fn study(global: &GlobalArgs, args: StudyArgs) -> anyhow::Result<serde_json::Val
     let keys = global
         .project_options()
         .study_keys(backbone, args.code_version.as_deref())?;
-    Ok(study_json(&keys))
+    Ok(StudyKeysReport::from(&keys))
 }
 
 /// Runs `podium keys …`. Output is JSON whatever `--format` says: these are for scripts.
 pub fn run(global: &GlobalArgs, command: KeysCommand) -> anyhow::Result<ExitCode> {
     match command {
         KeysCommand::Canonical(args) => {
-            let value = load(&args.file)?;
             let separators = match args.style {
                 Style::Compact => Separators::Compact,
                 Style::Default => Separators::Default,
             };
-            let text = py_json(&value, separators)
-                .with_context(|| format!("canonical JSON of {}", args.file.display()))?;
-            println!("{text}");
+            println!("{}", keys::canonical_json(&args.file, separators)?);
         }
         KeysCommand::Study(args) => output::print_json(&study(global, args)?)?,
         KeysCommand::Trial(args) => {
-            let params = load(&args.params)?;
-            let normalized = normalize_hyperparameters(&params)
-                .with_context(|| format!("hyperparameters of {}", args.params.display()))?;
-            let key = trial_key(&args.study_key_hash, &params)
-                .with_context(|| format!("trial key of {}", args.params.display()))?;
-            let normalized_json: serde_json::Value =
-                serde_json::from_str(&py_json(&normalized, Separators::Compact)?)
-                    .context("re-reading the normalised hyperparameters")?;
-            output::print_json(&json!({
-                "trial_key": key,
-                "trial_key_hash": trial_key_hash(&key),
-                "hyperparameters": normalized_json,
-            }))?;
+            output::print_json(&keys::trial_keys(&args.study_key_hash, &args.params)?)?;
         }
-        KeysCommand::Benchmark(args) => {
-            let benchmark = load(&args.benchmark)?;
-            let hash = config_hash(&benchmark)
-                .with_context(|| format!("config hash of {}", args.benchmark.display()))?;
-            output::print_json(&json!({
-                "config_hash": hash,
-                "benchmark_key": benchmark_key(&args.run_id, &args.data_fp, &args.eval_fp, &hash),
-            }))?;
-        }
+        KeysCommand::Benchmark(args) => output::print_json(&keys::benchmark_key(
+            &args.run_id,
+            &args.data_fp,
+            &args.eval_fp,
+            &args.benchmark,
+        )?)?,
         KeysCommand::Fingerprint(args) => {
-            let value = load(&args.file)?;
-            let hash = match args.kind {
-                FingerprintKind::Data => data_fingerprint(&value)?,
-                FingerprintKind::Eval => eval_fingerprint(&value)?,
+            let kind = match args.kind {
+                FingerprintKind::Data => keys::FingerprintKind::Data,
+                FingerprintKind::Eval => keys::FingerprintKind::Eval,
             };
-            output::print_json(&json!({ "hash": hash }))?;
+            output::print_json(&keys::fingerprint(kind, &args.file)?)?;
         }
-        KeysCommand::ConfigHash(args) => {
-            let value = load(&args.file)?;
-            let hash = config_hash(&value)
-                .with_context(|| format!("config hash of {}", args.file.display()))?;
-            output::print_json(&json!({ "config_hash": hash }))?;
-        }
+        KeysCommand::ConfigHash(args) => output::print_json(&keys::config_hash_of(&args.file)?)?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,8 +5,7 @@
 use std::process::ExitCode;
 
 use clap::Args;
-use podium_champion::{LatencyAggregation, Ranking};
-use podium_project::StoreAccess;
+use podium_project::{LatencyAggregation, Ranking, StoreAccess};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};

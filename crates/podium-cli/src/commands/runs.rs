@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
-use podium_project::RunRecord;
+use podium_project::{RunRecord, metric_text};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -43,11 +43,6 @@ fn search(global: &GlobalArgs, args: &SearchArgs) -> anyhow::Result<ExitCode> {
         Format::Table => print_table(&report.runs),
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn metric_text(value: f64) -> String {
-    podium_mlflow::model::MlflowFloat::non_finite_str(value)
-        .map_or_else(|| value.to_string(), str::to_string)
 }
 
 fn print_table(runs: &[RunRecord]) {

@@ -4,9 +4,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use podium_champion::ChampionReport;
-use podium_champion::selection::GroupStatus;
-use podium_project::{SelectReport, SelectionTiming, StoreAccess};
+use podium_project::{ChampionReport, GroupCounts, SelectReport, SelectionTiming, StoreAccess};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -117,16 +115,10 @@ fn profile_table(timings: &[SelectionTiming]) -> output::Table {
 
 fn row(backbone: &str, report: &ChampionReport) -> Vec<String> {
     let champion = &report.champion;
-    let considered = report
-        .groups
-        .iter()
-        .filter(|group| group.status != GroupStatus::SchemaNotUsed)
-        .count();
-    let eligible = report
-        .groups
-        .iter()
-        .filter(|group| group.rank.is_some())
-        .count();
+    let GroupCounts {
+        eligible,
+        considered,
+    } = GroupCounts::of(report);
     vec![
         backbone.to_string(),
         champion.trial_run_id.clone(),
