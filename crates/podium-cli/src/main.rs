@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand};
 
 mod commands;
 mod exit;
+mod layout;
 mod output;
 
 use output::Format;
@@ -41,6 +42,10 @@ pub struct GlobalArgs {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     pub format: Format,
+    /// Tables with whole run ids (else their first 12 characters) and as wide as their content
+    /// (else fitted to COLUMNS, the terminal, or 100 columns, wrapping between words).
+    #[arg(long, global = true)]
+    pub wide: bool,
     /// More log output (-v info, -vv debug, -vvv trace).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -123,6 +128,7 @@ fn main() -> ExitCode {
     exit::quiet_on_broken_pipe();
     let cli = Cli::parse();
     init_logging(&cli.global);
+    layout::init(cli.global.wide);
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli))) {
         Ok(Ok(code)) => exit::refine(code),
         Ok(Err(err)) => exit::report(&err),

@@ -1,6 +1,9 @@
 //! `podium config check` through the real binary.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "support/orchestrate.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -13,21 +16,8 @@ fn repo_config() -> PathBuf {
 /// A copy of the repository's config directory that a test may break.
 fn config_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&repo_config(), dir.path());
+    support::copy_dir(&repo_config(), dir.path());
     dir
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
 }
 
 fn check(config_dir: &Path, json: bool) -> Output {
@@ -139,7 +129,7 @@ fn a_pipeline_config_folder_passes_and_names_the_ignored_keys() {
 /// naming the file and the key.
 fn expect_error(file: &str, edit: impl Fn(String) -> String, key: &str) {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&pipeline_config(), dir.path());
+    support::copy_dir(&pipeline_config(), dir.path());
     let path = dir.path().join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_default();
     std::fs::write(&path, edit(text)).unwrap();
@@ -227,7 +217,7 @@ fn unknown_keys_and_wrong_types_name_file_and_key() {
 #[test]
 fn check_reads_files_as_the_commands_do() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&pipeline_config(), dir.path());
+    support::copy_dir(&pipeline_config(), dir.path());
     let data = dir.path().join("data/resume_tiny.yaml");
     let text = std::fs::read_to_string(&data).unwrap();
     std::fs::write(

@@ -89,11 +89,15 @@ fn config_dir(root: &Path, store: &str) -> PathBuf {
 }
 
 fn podium_select(uri: &str, root: &Path, store: &str) -> Output {
+    podium_select_as("json", uri, root, store)
+}
+
+fn podium_select_as(format: &str, uri: &str, root: &Path, store: &str) -> Output {
     Command::new(env!("CARGO_BIN_EXE_podium"))
         .args([
             "select",
             "--format",
-            "json",
+            format,
             "--tracking-uri",
             uri,
             "--config-dir",
@@ -102,6 +106,7 @@ fn podium_select(uri: &str, root: &Path, store: &str) -> Output {
         .arg("--root")
         .arg(root)
         .env_remove("MLFLOW_TRACKING_URI")
+        .env_remove("COLUMNS")
         .env("PODIUM_ENVIRONMENT", "local")
         .output()
         .unwrap()
@@ -234,6 +239,29 @@ fn named(report: &Value, manifest: &Value, tmp: &Path) -> String {
     text.replace(&tmp.display().to_string(), "[TMP]")
 }
 
+/// The table output with run ids replaced: whole ids (in messages) by their names, the 12
+/// characters a table shows by a label of the same width (`<r03>`, so the table keeps its
+/// shape), named in a legend after it; the temp dir by `[TMP]`.
+fn named_table(text: &str, manifest: &Value, tmp: &Path) -> String {
+    let mut text = text.replace(&tmp.display().to_string(), "[TMP]");
+    let runs: BTreeMap<&String, &str> = manifest["runs"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(name, id)| (name, id.as_str().unwrap()))
+        .collect();
+    let mut legend = Vec::new();
+    for (index, (name, id)) in runs.into_iter().enumerate() {
+        text = text.replace(id, &format!("<{name}>"));
+        let label = format!("{:<12}", format!("<r{index:02}>"));
+        if text.contains(&id[..12]) {
+            text = text.replace(&id[..12], &label);
+            legend.push(format!("{} = {name}", label.trim_end()));
+        }
+    }
+    format!("{text}--- run ids\n{}\n", legend.join("\n"))
+}
+
 #[test]
 fn sqlite_stores_match_the_rules_and_their_snapshots() {
     let generated = sqlite_stores();
@@ -246,6 +274,11 @@ fn sqlite_stores_match_the_rules_and_their_snapshots() {
         let report = select_json(&generated.uri, generated.dir.path(), store);
         let text = named(&report, &generated.manifests[store], generated.dir.path());
         insta::assert_snapshot!(format!("select_{}", store.replace('-', "_")), text);
+        // What a person reads: the table (100 columns, run ids shortened).
+        let output = podium_select_as("table", &generated.uri, generated.dir.path(), store);
+        let table = String::from_utf8_lossy(&output.stdout);
+        let table = named_table(&table, &generated.manifests[store], generated.dir.path());
+        insta::assert_snapshot!(format!("select_table_{}", store.replace('-', "_")), table);
     }
 }
 

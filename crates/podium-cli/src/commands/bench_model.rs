@@ -116,7 +116,7 @@ fn print_table(report: &BenchmarkReport) {
     } else {
         format!("{} labels", model.num_labels)
     };
-    output::print_line(&format!(
+    output::print_wrapped(&format!(
         "{} · {} · {} layers × {} hidden · {} · {} path on {} · {} threads · {} input, length {}",
         model.checkpoint_dir.display(),
         model.model_type,
@@ -165,7 +165,7 @@ fn print_table(report: &BenchmarkReport) {
     }
     println!("{table}");
     for warning in &report.warnings {
-        output::print_line(&format!("warning: {warning}"));
+        output::print_wrapped(&format!("warning: {warning}"));
     }
 }
 

@@ -95,11 +95,11 @@ pub(crate) fn benchmark_step(
     };
     let mut benchmarks = project.plan_benchmarks(&request)?;
     if args.dry_run {
-        print_plan(global.format, &benchmarks)?;
+        print_plan(global.format, &benchmarks, true)?;
         return Ok(None);
     }
     if global.format == Format::Table {
-        print_plan(global.format, &benchmarks)?;
+        print_plan(global.format, &benchmarks, false)?;
     }
     install_interrupt_handler(benchmarks.in_flight());
     let progress = progress_bar(global, benchmarks.remaining());
@@ -147,17 +147,23 @@ fn progress_bar(global: &GlobalArgs, length: usize) -> ProgressBar {
     bar
 }
 
-fn print_plan(format: Format, benchmarks: &Benchmarks) -> anyhow::Result<()> {
+/// The plan; the selection errors follow the table on a dry run (else the results end with
+/// them).
+fn print_plan(format: Format, benchmarks: &Benchmarks, dry_run: bool) -> anyhow::Result<()> {
     match format {
         Format::Json => output::print_json(&benchmarks.dry_run_report()),
         Format::Table => {
             let mut table = output::table(["backbone", "champion run", "status", "why"]);
             for planned in &benchmarks.plan {
                 let (status, why) = match &planned.status {
-                    PlanStatus::Done(run) => ("done (skip)", format!("FINISHED run {}", run.id())),
-                    PlanStatus::RestoreCache(run) => {
-                        ("restore cache", format!("from FINISHED run {}", run.id()))
-                    }
+                    PlanStatus::Done(run) => (
+                        "done (skip)",
+                        format!("FINISHED run {}", output::short_id(run.id())),
+                    ),
+                    PlanStatus::RestoreCache(run) => (
+                        "restore cache",
+                        format!("from FINISHED run {}", output::short_id(run.id())),
+                    ),
                     PlanStatus::RestoreMlflow(_) => {
                         ("restore MLflow", "from the disk cache".to_string())
                     }
@@ -165,20 +171,27 @@ fn print_plan(format: Format, benchmarks: &Benchmarks) -> anyhow::Result<()> {
                 };
                 table.add_row(vec![
                     planned.target.backbone.clone(),
-                    planned.target.champion.run_id.clone(),
+                    output::short_id(&planned.target.champion.run_id),
                     status.to_string(),
                     why,
                 ]);
             }
-            for (backbone, err) in &benchmarks.selection.errors {
+            for backbone in benchmarks.selection.errors.keys() {
                 table.add_row(vec![
                     backbone.clone(),
                     "-".to_string(),
                     "no champion".to_string(),
-                    err.to_string(),
+                    "see the error below".to_string(),
                 ]);
             }
             println!("{table}");
+            if dry_run {
+                for (backbone, err) in &benchmarks.selection.errors {
+                    output::print_wrapped(&format!(
+                        "error ({backbone}): champion selection: {err}"
+                    ));
+                }
+            }
             if benchmarks.remaining() == 0 {
                 println!("nothing to measure: every champion is already benchmarked");
             }
@@ -197,10 +210,10 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
     let mut table = output::table([
         "backbone",
         "outcome",
-        "latency b1 ms (mean)",
+        "mean ms",
         "p50 ms",
         "p95 ms",
-        "throughput b1 seq/s",
+        "seq/s",
         "benchmark run",
     ]);
     for outcome in &summary.outcomes {
@@ -220,23 +233,19 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
             metric_cell(&outcome.metrics, "throughput_batch_1_seq_per_s"),
             outcome
                 .benchmark_run_id
-                .clone()
-                .unwrap_or_else(|| "-".to_string()),
+                .as_deref()
+                .map_or_else(|| "-".to_string(), output::short_id),
         ]);
     }
     println!("{table}");
+    output::print_wrapped("at batch size 1: latency in ms, throughput in sequences per second");
     if !summary.pipeline_results.is_empty() {
-        let mut pipeline = output::table([
-            "backbone",
-            "pipeline run",
-            "found by",
-            "latency b1 ms (mean)",
-            "p95 ms",
-        ]);
+        let mut pipeline =
+            output::table(["backbone", "pipeline run", "found by", "mean ms", "p95 ms"]);
         for result in &summary.pipeline_results {
             pipeline.add_row(vec![
                 result.backbone.clone(),
-                result.run_id.clone(),
+                output::short_id(&result.run_id),
                 match result.matched_by {
                     MatchedBy::BenchmarkKey => "benchmark key",
                     MatchedBy::StudyTrialHash => "study + trial hash",
@@ -250,6 +259,6 @@ pub(crate) fn print_results(summary: &BenchmarkSummary) {
         println!("{pipeline}");
     }
     for (backbone, message) in &summary.failed {
-        output::print_line(&format!("error ({backbone}): {message}"));
+        output::print_wrapped(&format!("error ({backbone}): {message}"));
     }
 }

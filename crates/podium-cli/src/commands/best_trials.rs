@@ -45,27 +45,7 @@ pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode
 
     match global.format {
         Format::Json => output::print_json(&report).context("writing JSON")?,
-        Format::Table => {
-            let mut table = output::table([
-                "backbone", "variant", "source", "value", "trial", "run id", "params",
-            ]);
-            for (backbone, best) in &report.best_trials {
-                for (_, trial) in best.trials() {
-                    table.add_row(row(backbone, trial));
-                }
-            }
-            println!("{table}");
-            for (backbone, warnings) in &report.warnings {
-                if report.best_trials.contains_key(backbone) {
-                    for warning in warnings {
-                        output::print_line(&format!("warning ({backbone}): {warning}"));
-                    }
-                }
-            }
-            for message in report.errors.values() {
-                output::print_line(&format!("error: {message}"));
-            }
-        }
+        Format::Table => print_table(&report),
     }
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
@@ -74,8 +54,71 @@ pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode
     })
 }
 
-fn row(backbone: &str, trial: &BestTrial) -> Vec<String> {
-    let params = trial
+/// The best trials (a variant column when per variant, a trial column when some source numbers
+/// them), then their parameters beside each backbone (and variant).
+fn print_table(report: &BestTrialsReport) {
+    let trials: Vec<(&String, &BestTrial)> = report
+        .best_trials
+        .iter()
+        .flat_map(|(backbone, best)| best.trials().into_iter().map(move |(_, t)| (backbone, t)))
+        .collect();
+    let variants = trials.iter().any(|(_, trial)| trial.variant.is_some());
+    let numbers = trials.iter().any(|(_, trial)| trial.trial_number.is_some());
+    let mut header = vec!["backbone"];
+    header.extend(variants.then_some("variant"));
+    header.extend(["source", "value"]);
+    header.extend(numbers.then_some("trial"));
+    header.push("run id");
+    let mut table = output::table(header);
+    let mut params = output::Details::indented(2);
+    for (backbone, trial) in &trials {
+        let mut row = vec![backbone.to_string()];
+        row.extend(variants.then(|| trial.variant.clone().unwrap_or_default()));
+        row.extend([
+            trial.source.as_str().to_string(),
+            output::decimal(trial.value, 4),
+        ]);
+        row.extend(numbers.then(|| {
+            trial
+                .trial_number
+                .map(|n| n.to_string())
+                .unwrap_or_default()
+        }));
+        row.push(
+            trial
+                .run_id
+                .as_deref()
+                .map_or_else(|| "-".to_string(), output::short_id),
+        );
+        table.add_row(row);
+        let label = match &trial.variant {
+            Some(variant) if variants => format!("{backbone} {variant}"),
+            _ => backbone.to_string(),
+        };
+        params.add(&label, &params_text(trial));
+    }
+    println!("{table}");
+    if !trials.is_empty() {
+        println!("parameters:");
+        println!("{params}");
+    }
+    for (backbone, warnings) in &report.warnings {
+        if report.best_trials.contains_key(backbone) {
+            for warning in warnings {
+                output::print_wrapped(&format!("warning ({backbone}): {warning}"));
+            }
+        }
+    }
+    for message in report.errors.values() {
+        output::print_wrapped(&format!("error: {message}"));
+    }
+}
+
+fn params_text(trial: &BestTrial) -> String {
+    if trial.params.is_empty() {
+        return "(none recorded)".to_string();
+    }
+    trial
         .params
         .iter()
         .map(|(name, value)| match value {
@@ -83,17 +126,5 @@ fn row(backbone: &str, trial: &BestTrial) -> Vec<String> {
             other => format!("{name}={other}"),
         })
         .collect::<Vec<_>>()
-        .join(", ");
-    vec![
-        backbone.to_string(),
-        trial.variant.clone().unwrap_or_default(),
-        trial.source.as_str().to_string(),
-        trial.value.to_string(),
-        trial
-            .trial_number
-            .map(|n| n.to_string())
-            .unwrap_or_default(),
-        trial.run_id.clone().unwrap_or_default(),
-        params,
-    ]
+        .join(", ")
 }

@@ -24,11 +24,13 @@ pub struct DemoArgs {
 
 /// Runs `podium demo`: prepares the demo project when needed, then `podium run` on it.
 pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    // Narration goes where it does not mix with a JSON document on stdout.
-    let say = |text: &str| match global.format {
+    // Narration goes where it does not mix with a JSON document on stdout, wrapped to the
+    // output width like everything else shown.
+    let show = |text: String| match global.format {
         Format::Table => println!("{text}"),
         Format::Json => eprintln!("{text}"),
     };
+    let say = |text: &str| show(output::paragraph(text));
     if global.tracking_uri.is_some() {
         tracing::warn!("podium demo uses its own store; --tracking-uri is ignored");
     }
@@ -52,7 +54,9 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 paths.db.display(),
                 paths.root.join("outputs").display()
             ));
-            say(&studies_table(studies).to_string());
+            show(studies_table(studies).to_string());
+            show("what each study shows:".to_string());
+            show(stories(studies).to_string());
         }
         None => say(&format!(
             "Keeping the demo store {} (delete it to start over)",
@@ -60,12 +64,12 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
         )),
     }
     say("");
-    say(&format!(
+    show(output::command_text(&format!(
         "$ podium run --root {} --config-dir {} --tracking-uri {}",
         paths.root.display(),
         paths.config_dir.display(),
         paths.tracking_uri()
-    ));
+    )));
     let demo_global = GlobalArgs {
         config_dir: paths.config_dir.clone(),
         root: paths.root.clone(),
@@ -86,31 +90,32 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let code = super::run::run(&demo_global, every_backbone_once)?;
     say("");
     say("Browse the sweep, the benchmark runs and their tags with MLflow's UI:");
-    say(&format!(
+    show(output::command_text(&format!(
         "  mlflow ui --backend-store-uri {}",
         paths.tracking_uri()
-    ));
+    )));
     Ok(code)
 }
 
 fn studies_table(studies: &[StudySummary]) -> output::Table {
-    let mut table = output::table([
-        "backbone",
-        "study",
-        "schema",
-        "study key",
-        "trials",
-        "shows",
-    ]);
+    // The study key is left to `podium select` and MLflow; what each study shows is a sentence,
+    // listed under the table.
+    let mut table = output::table(["backbone", "study", "schema", "trials"]);
     for study in studies {
         table.add_row([
             study.backbone.as_str(),
             study.study.as_str(),
             study.schema_version.as_str(),
-            study.study_key_hash.as_str(),
             study.trials.as_str(),
-            study.story.as_str(),
         ]);
     }
     table
+}
+
+fn stories(studies: &[StudySummary]) -> output::Details {
+    let mut stories = output::Details::indented(2);
+    for study in studies {
+        stories.add(&study.study, &study.story);
+    }
+    stories
 }

@@ -57,7 +57,8 @@ pub fn run(global: &GlobalArgs, args: RankArgs) -> anyhow::Result<ExitCode> {
     )
 }
 
-/// The ranking as a table, then the unranked champions with their reasons.
+/// The ranking as a table, what its numbers are, then the unranked champions with their
+/// reasons.
 pub(crate) fn print_ranking(ranking: &Ranking) {
     let mut table = output::table([
         "rank",
@@ -65,9 +66,9 @@ pub(crate) fn print_ranking(ranking: &Ranking) {
         "composite",
         "metric",
         "metric score",
-        "latency b1 ms",
-        "runs",
+        "latency ms",
         "latency score",
+        "bench runs",
     ]);
     for ranked in &ranking.ranked {
         table.add_row(vec![
@@ -77,21 +78,23 @@ pub(crate) fn print_ranking(ranking: &Ranking) {
             format!("{:.4}", ranked.metric),
             format!("{:.4}", ranked.metric_score),
             format!("{:.3}", ranked.latency_ms),
-            ranked.latency_runs.to_string(),
             format!("{:.4}", ranked.latency_score),
+            ranked.latency_runs.to_string(),
         ]);
     }
     println!("{table}");
-    output::print_line(&format!(
-        "latency b1 ms: {} harness, {} of each run's timed passes, {} over a key's runs",
+    output::print_wrapped(&format!(
+        "latency ms: at batch size 1, {} harness, the {} of each run's timed passes, the {} \
+         of a key's benchmark runs",
         ranking.harness, ranking.latency_statistic, ranking.latency_aggregation
     ));
-    println!(
-        "composite = {:.3} × metric score + {:.3} × latency score",
+    output::print_wrapped(&format!(
+        "composite = {:.3} × metric score + {:.3} × latency score (both min-max normalised \
+         across the champions, 1 best)",
         ranking.f1_weight, ranking.latency_weight
-    );
+    ));
     for unranked in &ranking.unranked {
-        output::print_line(&format!(
+        output::print_wrapped(&format!(
             "unranked ({}): {}",
             unranked.backbone, unranked.reason
         ));

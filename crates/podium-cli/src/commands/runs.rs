@@ -55,7 +55,7 @@ fn print_table(runs: &[RunRecord]) {
             .collect::<Vec<_>>()
             .join(" ");
         table.add_row([
-            run.run_id.clone(),
+            output::short_id(&run.run_id),
             run.run_name.clone(),
             run.status.clone(),
             run.start_time

@@ -44,23 +44,28 @@ pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
         Format::Table => {
             let mut table = output::table([
                 "backbone",
-                "champion trial run",
+                "champion trial",
                 "refit run",
                 "metric",
                 "stable score",
                 "schema",
-                "groups (eligible/considered)",
-                "dropped runs",
+                "eligible groups",
             ]);
+            let mut dropped = output::Details::indented(2);
             for (backbone, champion) in &report.champions {
                 table.add_row(row(backbone, champion));
+                dropped.add(backbone, &champion.dropped.to_string());
             }
-            println!("{table}");
+            if !table.is_empty() {
+                println!("{table}");
+                println!("runs left out, by reason:");
+                println!("{dropped}");
+            }
             if let Some(champion) = report.champions.values().next() {
                 let meta = &champion.metadata;
-                output::print_line(&format!(
-                    "{} ({}), median of best {}, min {} trials per group, artifact check: {}, \
-                     checkpoint from: {}",
+                output::print_wrapped(&format!(
+                    "{} ({}); stable score: median of the best {}; a group needs at least {} trial(s); \
+                     artifact check: {}; checkpoint from: {}",
                     meta.metric,
                     meta.direction,
                     meta.top_k_for_stable_score,
@@ -74,7 +79,7 @@ pub fn run(global: &GlobalArgs, args: SelectArgs) -> anyhow::Result<ExitCode> {
                 ));
             }
             for (backbone, err) in &report.errors {
-                output::print_line(&format!("error ({backbone}): {err}"));
+                output::print_wrapped(&format!("error ({backbone}): {err}"));
             }
         }
     }
@@ -121,15 +126,14 @@ fn row(backbone: &str, report: &ChampionReport) -> Vec<String> {
     } = GroupCounts::of(report);
     vec![
         backbone.to_string(),
-        champion.trial_run_id.clone(),
+        output::short_id(&champion.trial_run_id),
         champion
             .refit_run_id
-            .clone()
-            .unwrap_or_else(|| "-".to_string()),
-        champion.metric.to_string(),
-        champion.stable_score.to_string(),
+            .as_deref()
+            .map_or_else(|| "-".to_string(), output::short_id),
+        format!("{:.4}", champion.metric),
+        format!("{:.4}", champion.stable_score),
         report.metadata.schema_version_used.clone(),
-        format!("{eligible}/{considered}"),
-        report.dropped.to_string(),
+        format!("{eligible} of {considered}"),
     ]
 }

@@ -117,35 +117,31 @@ fn print_list(report: &VariantsReport) {
                     return;
                 }
             }
-            let mut table = output::table(["Variant", "Name", "Path"]);
-            for HpoVariant {
-                variant,
-                name,
-                path,
-            } in found
-            {
-                table.add_row([
-                    variant.to_string(),
-                    name.clone(),
-                    path.display().to_string(),
-                ]);
+            // Every variant is a folder of `dir`: the folder once, then the names.
+            output::print_wrapped(&format!("study variants in {}:", report.dir.display()));
+            let mut table = output::table(["Variant", "Name"]);
+            for HpoVariant { variant, name, .. } in found {
+                table.add_row([variant.to_string(), name.clone()]);
             }
             println!("{table}");
         }
         FoundVariants::FinalTraining(found) => {
-            let mut table = output::table(["Variant", "Name", "Path", "In index", "On disk"]);
+            output::print_wrapped(&format!(
+                "final-training variants in {}:",
+                report.dir.display()
+            ));
+            let mut table = output::table(["Variant", "Name", "In index", "On disk"]);
             for FinalTrainingVariant {
                 variant,
                 name,
-                path,
                 in_index,
                 on_disk,
+                ..
             } in found
             {
                 table.add_row([
                     variant.to_string(),
                     name.clone(),
-                    path.display().to_string(),
                     yes_no(*in_index).to_string(),
                     yes_no(*on_disk).to_string(),
                 ]);

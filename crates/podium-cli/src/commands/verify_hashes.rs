@@ -27,14 +27,14 @@ pub fn run(global: &GlobalArgs, args: VerifyHashesArgs) -> anyhow::Result<ExitCo
     match global.format {
         Format::Json => output::print_json(&report)?,
         Format::Table => {
-            output::print_line(&format!(
+            output::print_wrapped(&format!(
                 "experiment {:?} ({}){}: {} sweep(s), {} trial(s), {} refit(s) checked, {} problem(s)",
                 report.experiment,
                 report.experiment_id,
                 report
                     .parent_run_id
                     .as_deref()
-                    .map(|id| format!(", sweep {id}"))
+                    .map(|id| format!(", sweep {}", output::short_id(id)))
                     .unwrap_or_default(),
                 report.sweeps,
                 report.trials,
@@ -46,8 +46,12 @@ pub fn run(global: &GlobalArgs, args: VerifyHashesArgs) -> anyhow::Result<ExitCo
                 for problem in &report.problems {
                     table.add_row(vec![
                         problem.kind.as_str().to_string(),
-                        problem.run_id.clone(),
-                        problem.related_run_id.clone().unwrap_or_default(),
+                        output::short_id(&problem.run_id),
+                        problem
+                            .related_run_id
+                            .as_deref()
+                            .map(output::short_id)
+                            .unwrap_or_default(),
                         problem.message.clone(),
                     ]);
                 }
