@@ -63,7 +63,12 @@ pub fn output_width(columns: Option<&str>, terminal: Option<usize>) -> usize {
 
 /// Display columns of `text` (one line).
 pub fn display_width(text: &str) -> usize {
-    UnicodeWidthStr::width(text)
+    // Printable ASCII is one column a byte (control characters are escaped before layout).
+    if text.is_ascii() {
+        text.len()
+    } else {
+        UnicodeWidthStr::width(text)
+    }
 }
 
 /// The widest word (run of non-spaces) of `text`, over all its lines.

@@ -214,12 +214,11 @@ impl Table {
             .chain([self.header.len()])
             .max()
             .unwrap_or(0);
-        let cell = |row: &[String], column: usize| row.get(column).cloned().unwrap_or_default();
         let all_rows = || std::iter::once(&self.header).chain(&self.rows);
         let widest: Vec<usize> = (0..columns)
             .map(|column| {
                 all_rows()
-                    .map(|row| widest_line(&cell(row, column)))
+                    .map(|row| widest_line(cell(row, column)))
                     .max()
                     .unwrap_or(0)
             })
@@ -230,7 +229,7 @@ impl Table {
                 let narrowest: Vec<usize> = (0..columns)
                     .map(|column| {
                         all_rows()
-                            .map(|row| widest_word(&cell(row, column)))
+                            .map(|row| widest_word(cell(row, column)))
                             .max()
                             .unwrap_or(0)
                     })
@@ -247,7 +246,10 @@ impl Table {
             (0..columns)
                 .map(|column| {
                     let text = cell(row, column);
-                    Cell::new(wrap_indented(&text, widths[column], widths[column]).join("\n"))
+                    if widest_line(text) <= widths[column] {
+                        return Cell::new(text);
+                    }
+                    Cell::new(wrap_indented(text, widths[column], widths[column]).join("\n"))
                 })
                 .collect()
         };
@@ -297,6 +299,11 @@ where
     row.into_iter()
         .map(|cell| cell_text(&cell.into().content()))
         .collect()
+}
+
+/// The text of a row's cell (an empty one past its end).
+fn cell(row: &[String], column: usize) -> &str {
+    row.get(column).map_or("", String::as_str)
 }
 
 /// A table with podium's look and the given header.
