@@ -36,8 +36,14 @@
 //! `podium run`/`benchmark` write benchmark runs into the existing store of the HPO runs, and
 //! only a command that sets up a new store ([`StoreAccess::Create`]) creates the file.
 //!
+//! The commands that need no experiment are here too: [`keys`] (the pipeline's keys of files
+//! named by path), [`ProjectOptions::list_variants`] / [`ProjectOptions::next_variant`] (study
+//! and final-training folders) and [`bench_model`] (time one checkpoint directory).
+//!
 //! This crate sits on top of the library crates and does the I/O they leave to their caller
-//! (finding and loading config files, opening the store); the CLI only parses and renders.
+//! (finding and loading config files, opening the store), and re-exports the types its answers
+//! are made of: it is the one podium dependency the CLI has (`tests/layering.rs`), and the one
+//! a Rust service needs. The CLI only parses, calls and renders.
 
 pub mod bench_model;
 pub mod benchmark;
