@@ -13,10 +13,11 @@ fn write_config(dir: &Path, backbones: &[&str]) {
     std::fs::create_dir_all(dir.join("hpo")).unwrap();
     std::fs::write(
         dir.join("experiment/proj.yaml"),
-        "experiment_name: proj\ndata_config: data.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
+        "experiment_name: proj\ndata_config: data/d.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
     )
     .unwrap();
-    std::fs::write(dir.join("data.yaml"), "name: d\n").unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/d.yaml"), "name: d\n").unwrap();
     std::fs::write(dir.join("train.yaml"), "training: {}\n").unwrap();
     let values = backbones
         .iter()

@@ -355,7 +355,7 @@ mod tests {
         std::fs::create_dir_all(config.join("hpo")).unwrap();
         std::fs::write(
             config.join("experiment/res_ner.yaml"),
-            "experiment_name: \"res_ner\"\ndata_config: \"data.yaml\"\n\
+            "experiment_name: \"res_ner\"\ndata_config: \"data/d.yaml\"\n\
              model_config: \"model.yaml\"\ntrain_config: \"train.yaml\"\n\
              hpo_config: \"hpo/prod.yaml\"\nenv_config: \"env.yaml\"\n\
              benchmark_config: \"benchmark.yaml\"\n",
