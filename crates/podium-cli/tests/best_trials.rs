@@ -94,7 +94,8 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
         assert_eq!(trial["trial_number"], expected["number"], "{folder}");
         assert_eq!(trial["value"], expected["value"], "{folder}");
         assert_eq!(trial["params"], expected["params"], "{folder}");
-        assert_eq!(trial["variant"], folder.as_str());
+        assert_eq!(trial["study"], folder.as_str());
+        assert_eq!(trial["keyed_by"], "study_folder");
     }
     assert_eq!(report["errors"], serde_json::json!({}));
 
@@ -106,7 +107,7 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     let best = &report["best_trials"]["distilbert-base-uncased"];
     assert_eq!(best["source"], "study");
-    assert_eq!(best["variant"], "hpo_distilbert_v3");
+    assert_eq!(best["study"], "hpo_distilbert_v3");
     assert_eq!(best["value"], "Infinity");
     assert_eq!(best["trial_number"], optuna["hpo_distilbert_v3"]["number"]);
 
@@ -142,6 +143,22 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
     let table = String::from_utf8(output.stdout).unwrap();
     assert!(
         table.contains("study") && table.contains("hpo_distilbert_v3"),
+        "{table}"
+    );
+    // Per variant, the table says what told the studies apart.
+    let output = Command::new(env!("CARGO_BIN_EXE_podium"))
+        .current_dir(&root)
+        .args(["best-trials", "--scope", "per_variant", "--root"])
+        .arg(&root)
+        .arg("--config-dir")
+        .arg(&config)
+        .env("PODIUM_ENVIRONMENT", "local")
+        .env_remove("MLFLOW_TRACKING_URI")
+        .output()
+        .unwrap();
+    let table = String::from_utf8(output.stdout).unwrap();
+    assert!(
+        table.contains("studies told apart by: study folders"),
         "{table}"
     );
 }
@@ -181,7 +198,7 @@ fn the_disk_fallback_reads_the_pipelines_trial_folders_and_skips_only_unreadable
     assert_eq!(best["source"], "disk", "{report:#}");
     assert_eq!(best["value"], 0.83);
     assert_eq!(best["trial_number"], 1);
-    assert_eq!(best["variant"], "study-aaaaaaaa");
+    assert_eq!(best["study"], "study-aaaaaaaa");
     let warnings = report.to_string();
     assert!(
         warnings.contains("trial-33333333"),

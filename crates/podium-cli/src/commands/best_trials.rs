@@ -16,7 +16,8 @@ use crate::output::{self, Format};
 pub enum ScopeArg {
     /// One best trial per backbone.
     Overall,
-    /// One best trial per HPO variant (code.variant tag / study folder).
+    /// One best trial per HPO variant, that is per study: study key hash / study folder and
+    /// Optuna study name (code.variant is only a label).
     #[value(name = "per_variant", alias = "per-variant")]
     PerVariant,
 }
@@ -48,14 +49,21 @@ pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode
         Format::Json => output::print_json(&report).context("writing JSON")?,
         Format::Table => {
             let mut table = output::table([
-                "backbone", "variant", "source", "value", "trial", "run id", "params",
+                "backbone", "study", "variant", "source", "value", "trial", "run id", "params",
             ]);
+            let mut keyed_by = std::collections::BTreeSet::new();
             for (backbone, best) in &report.best_trials {
                 for (_, trial) in best.trials() {
                     table.add_row(row(backbone, trial));
+                    keyed_by.insert(trial.keyed_by);
                 }
             }
             println!("{table}");
+            if scope == SelectionScope::PerVariant {
+                for kind in keyed_by {
+                    output::print_line(&format!("studies told apart by: {}", kind.describe()));
+                }
+            }
             for (backbone, warnings) in &report.warnings {
                 if report.best_trials.contains_key(backbone) {
                     for warning in warnings {
@@ -87,6 +95,7 @@ fn row(backbone: &str, trial: &BestTrial) -> Vec<String> {
         .join(", ");
     vec![
         backbone.to_string(),
+        trial.study.clone(),
         trial.variant.clone().unwrap_or_default(),
         trial.source.as_str().to_string(),
         trial.value.to_string(),
