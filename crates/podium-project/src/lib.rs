@@ -46,6 +46,7 @@ pub mod project;
 pub mod queries;
 pub mod select;
 pub mod store;
+pub mod variants;
 
 pub use benchmark::{
     BenchmarkRequest, BenchmarkSummary, Benchmarks, Counts, DryRunReport, PlanEntry, RankReport,
@@ -56,3 +57,4 @@ pub use project::{Project, ProjectOptions, ResolvedBackbones};
 pub use queries::{BestTrialsReport, RunRecord, RunsReport};
 pub use select::{SelectReport, SelectionTiming};
 pub use store::{EnvLookup, OpenedStore, StoreAccess, open_store, process_env};
+pub use variants::{HpoLayout, HpoNextReport, HpoStudiesReport, StudyFolder};

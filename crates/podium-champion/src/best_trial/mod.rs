@@ -123,7 +123,7 @@ impl StudyKeyedBy {
                 "study folders, and the Optuna studies inside each study.db"
             }
             StudyKeyedBy::VariantTag => {
-                "MLflow trials without a study key hash by their code.variant tag (legacy)"
+                "MLflow trials without a study key hash by their variant tag (the legacy layout)"
             }
             StudyKeyedBy::Untagged => "MLflow trials with neither a study key hash nor a variant",
         }
