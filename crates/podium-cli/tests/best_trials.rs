@@ -36,7 +36,7 @@ fn write_config(dir: &Path, backbones: &[&str]) {
     .unwrap();
 }
 
-fn best_trials(root: &Path, config: &Path, extra: &[&str]) -> Output {
+fn best_trials_in(root: &Path, config: &Path, format: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_podium"))
         .current_dir(root)
         .arg("best-trials")
@@ -44,13 +44,28 @@ fn best_trials(root: &Path, config: &Path, extra: &[&str]) -> Output {
         .arg(root)
         .arg("--config-dir")
         .arg(config)
-        .args(["--format", "json"])
+        .args(["--format", format])
         .args(extra)
         .env("PODIUM_ENVIRONMENT", "local")
         .env_remove("MLFLOW_TRACKING_URI")
         .env_remove("PODIUM_LOG")
         .output()
         .unwrap()
+}
+
+fn best_trials(root: &Path, config: &Path, extra: &[&str]) -> Output {
+    best_trials_in(root, config, "json", extra)
+}
+
+/// The table format's stdout; the command must succeed.
+fn best_trials_table(root: &Path, config: &Path, extra: &[&str]) -> String {
+    let output = best_trials_in(root, config, "table", extra);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 #[test]
@@ -124,39 +139,22 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
     assert!(error.contains("no best trial"), "{error}");
 
     // --backbone narrows the set; the table format names the source.
-    let output = Command::new(env!("CARGO_BIN_EXE_podium"))
-        .current_dir(&root)
-        .args([
-            "best-trials",
-            "--backbone",
-            "distilbert-base-uncased",
-            "--root",
-        ])
-        .arg(&root)
-        .arg("--config-dir")
-        .arg(&config)
-        .env("PODIUM_ENVIRONMENT", "local")
-        .env_remove("MLFLOW_TRACKING_URI")
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let table = String::from_utf8(output.stdout).unwrap();
+    let table = best_trials_table(&root, &config, &["--backbone", "distilbert-base-uncased"]);
     assert!(
         table.contains("study") && table.contains("hpo_distilbert_v3"),
         "{table}"
     );
     // Per variant, the table says what told the studies apart.
-    let output = Command::new(env!("CARGO_BIN_EXE_podium"))
-        .current_dir(&root)
-        .args(["best-trials", "--scope", "per_variant", "--root"])
-        .arg(&root)
-        .arg("--config-dir")
-        .arg(&config)
-        .env("PODIUM_ENVIRONMENT", "local")
-        .env_remove("MLFLOW_TRACKING_URI")
-        .output()
-        .unwrap();
-    let table = String::from_utf8(output.stdout).unwrap();
+    let table = best_trials_table(
+        &root,
+        &config,
+        &[
+            "--backbone",
+            "distilbert-base-uncased",
+            "--scope",
+            "per_variant",
+        ],
+    );
     assert!(
         table.contains("studies told apart by: study folders"),
         "{table}"

@@ -62,9 +62,10 @@ impl BenchmarkSettings {
                 key: "<document>".into(),
                 message: err.to_string(),
             })?;
+        // The loader's errors name the file.
         let load = |path: &Path, what: &str| {
             podium_keys::load_path(path).map_err(|source| BenchError::Keys {
-                context: format!("loading {} for the benchmark key ({what})", path.display()),
+                context: format!("the benchmark key's {what}"),
                 source: Box::new(source),
             })
         };
