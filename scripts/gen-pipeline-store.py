@@ -327,7 +327,9 @@ class Writer:
             trial_dir.mkdir(parents=True, exist_ok=True)
             (trial_dir / "trial_meta.json").write_text(json.dumps({
                 "study_key_hash": study, "trial_key_hash": trial_key, "trial_number": number,
-                "study_name": f"hpo_{model}", "run_id": run_id, "created_at": "2026-01-01T00:00:00",
+                # The pipeline writes the study folder's name here (sweep_original.py, cv.py).
+                "study_name": trial_dir.parent.name, "run_id": run_id,
+                "created_at": "2026-01-01T00:00:00",
             }, indent=2))
             finite = isinstance(value, float) and math.isfinite(value)
             trials.append((run_id, number, value if finite else None, True, trial_key, trial_dir))

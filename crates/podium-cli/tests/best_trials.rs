@@ -172,7 +172,7 @@ fn the_disk_fallback_reads_the_pipelines_trial_folders_and_skips_only_unreadable
         std::fs::write(
             trial_dir.join("trial_meta.json"),
             format!(
-                r#"{{"study_key_hash": "{s}", "trial_key_hash": "{hash}{hash}", "trial_number": {number}, "study_name": "hpo_distilbert", "run_id": null}}"#,
+                r#"{{"study_key_hash": "{s}", "trial_key_hash": "{hash}{hash}", "trial_number": {number}, "study_name": "study-aaaaaaaa", "run_id": null}}"#,
                 s = "a".repeat(64)
             ),
         )

@@ -241,8 +241,9 @@ pub struct PipelineStudy {
     pub name: String,
     /// The folder.
     pub path: PathBuf,
-    /// The Optuna study name, from the trials' `trial_meta.json` (the smallest when they
-    /// disagree), if any trial names it.
+    /// The `study_name` the trials' `trial_meta.json` record (the smallest when they disagree),
+    /// if any does. The pipeline writes the study folder's name there, not the Optuna study
+    /// name, which only the folder's `study.db` holds.
     pub study_name: Option<String>,
     /// The full study key hash, from the trials' `trial_meta.json`.
     pub study_key_hash: Option<String>,
