@@ -117,7 +117,7 @@ impl StudyKeyedBy {
     pub fn describe(self) -> &'static str {
         match self {
             StudyKeyedBy::StudyKeyHash => {
-                "MLflow trials by study key hash (study-{s8}) and the Optuna study name their sweep logged"
+                "MLflow trials by study key hash (study-{s8}) and, where their sweep logged one, the Optuna study name"
             }
             StudyKeyedBy::StudyFolder => {
                 "study folders, and the Optuna studies inside each study.db"
