@@ -42,19 +42,19 @@
 pub mod benchmark;
 pub mod config_check;
 pub mod error;
+pub mod hpo_studies;
 pub mod project;
 pub mod queries;
 pub mod select;
 pub mod store;
-pub mod variants;
 
 pub use benchmark::{
     BenchmarkRequest, BenchmarkSummary, Benchmarks, Counts, DryRunReport, PlanEntry, RankReport,
     RunReport,
 };
 pub use error::{ProjectError, Result};
+pub use hpo_studies::{HpoLayout, HpoNextReport, HpoStudiesReport, StudyFolder};
 pub use project::{Project, ProjectOptions, ResolvedBackbones};
 pub use queries::{BestTrialsReport, RunRecord, RunsReport};
 pub use select::{SelectReport, SelectionTiming};
 pub use store::{EnvLookup, OpenedStore, StoreAccess, open_store, process_env};
-pub use variants::{HpoLayout, HpoNextReport, HpoStudiesReport, StudyFolder};

@@ -1,5 +1,6 @@
 //! `podium variants list|next --process hpo`: a backbone's HPO study folders as the experiment
-//! names them, and where the pipeline's next sweep of it goes.
+//! names them, and where the pipeline's next sweep of it goes (final-training variants need no
+//! experiment and stay with podium-variants).
 //!
 //! The pipeline keeps each study in a `study-{study_key_hash[:8]}` folder (its `study.db` holds
 //! the Optuna studies, its `trial-{t8}` folders the trials) and names the Optuna study from the
