@@ -15,6 +15,7 @@ use podium_keys::{ProjectConfigs, load_path};
 use podium_variants::{
     Environment, HpoStudies, HpoVariant, OutputLayout, PipelineStudy, Process, StudyDir,
     StudyNaming, backbone_short_name, backbones_of_hpo_config, pipeline_studies,
+    pipeline_study_folder,
 };
 use serde::Serialize;
 
@@ -221,10 +222,7 @@ impl ProjectOptions {
             hpo_config: configs.files.hpo.clone(),
             layout: kind,
             study_name: naming.study_name(backbone),
-            study_folder: format!(
-                "study-{}",
-                keys.study_key_hash.get(..8).unwrap_or(&keys.study_key_hash)
-            ),
+            study_folder: pipeline_study_folder(&keys.study_key_hash),
             study_key_hash: keys.study_key_hash,
             base: legacy.base().to_string(),
             dir: legacy.dir().to_path_buf(),

@@ -233,6 +233,20 @@ pub fn next_variant(existing: impl IntoIterator<Item = u32>) -> Option<u32> {
     }
 }
 
+/// The prefix of the pipeline's study folders.
+pub const PIPELINE_STUDY_PREFIX: &str = "study-";
+
+/// The pipeline's study folder of a study key hash: `study-{study_key_hash[:8]}` (the whole
+/// hash when it is shorter).
+///
+/// ```
+/// assert_eq!(podium_variants::pipeline_study_folder("53a0a82e4bae95"), "study-53a0a82e");
+/// ```
+pub fn pipeline_study_folder(study_key_hash: &str) -> String {
+    let s8 = study_key_hash.get(..8).unwrap_or(study_key_hash);
+    format!("{PIPELINE_STUDY_PREFIX}{s8}")
+}
+
 /// One of the pipeline's study folders, `study-{study_key_hash[:8]}/` (it keeps `study.db` and
 /// one `trial-{trial_key_hash[:8]}/` folder per trial, each with a `trial_meta.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -258,7 +272,7 @@ pub struct PipelineStudy {
 pub fn pipeline_studies(model_dir: &Path) -> Result<Vec<PipelineStudy>, VariantsError> {
     let mut studies = Vec::new();
     for name in subdirectory_names(model_dir)? {
-        if !name.starts_with("study-") {
+        if !name.starts_with(PIPELINE_STUDY_PREFIX) {
             continue;
         }
         let path = model_dir.join(&name);

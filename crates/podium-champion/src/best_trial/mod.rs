@@ -25,8 +25,8 @@ use podium_keys::{Tag, TagRegistry};
 pub use podium_mlflow::Direction;
 use podium_mlflow::{Run, RunFields, TrackingStore, best_run};
 use podium_variants::{
-    Environment, ExperimentConfig, OutputLayout, Process, StudyDir, backbone_short_name,
-    parse_variant,
+    Environment, ExperimentConfig, OutputLayout, PIPELINE_STUDY_PREFIX, Process, StudyDir,
+    backbone_short_name, parse_variant, pipeline_study_folder,
 };
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -219,16 +219,6 @@ pub(super) struct StudyRef {
     name: Option<String>,
 }
 
-/// The first 8 characters of a study key hash (the pipeline's `study-{s8}`), or all of it.
-fn study8(hash: &str) -> &str {
-    hash.get(..8).unwrap_or(hash)
-}
-
-/// The `study-{s8}` folder of a study key hash.
-fn pipeline_folder(hash: &str) -> String {
-    format!("study-{}", study8(hash))
-}
-
 /// Labels each trial's study ([`BestTrial::study`]). `study-{s8}` names a study key hash unless
 /// two hashes of the same source share those 8 characters; then the full hash does.
 fn label_studies<'a>(trials: impl IntoIterator<Item = &'a mut BestTrial>, tags: &TagRegistry) {
@@ -238,7 +228,7 @@ fn label_studies<'a>(trials: impl IntoIterator<Item = &'a mut BestTrial>, tags: 
     for trial in &trials {
         if let (StudyKeyedBy::StudyKeyHash, Some(hash)) = (trial.keyed_by, &trial.study_key_hash) {
             hashes_by_prefix
-                .entry(study8(hash).to_string())
+                .entry(pipeline_study_folder(hash))
                 .or_default()
                 .insert(hash.clone());
         }
@@ -247,13 +237,14 @@ fn label_studies<'a>(trials: impl IntoIterator<Item = &'a mut BestTrial>, tags: 
         let study = trial.study_ref();
         let base = match study.keyed_by {
             StudyKeyedBy::StudyKeyHash => {
+                let folder = pipeline_study_folder(&study.id);
                 let shared = hashes_by_prefix
-                    .get(study8(&study.id))
+                    .get(&folder)
                     .is_some_and(|hashes| hashes.len() > 1);
                 if shared {
-                    format!("study-{}", study.id)
+                    format!("{PIPELINE_STUDY_PREFIX}{}", study.id)
                 } else {
-                    pipeline_folder(&study.id)
+                    folder
                 }
             }
             StudyKeyedBy::StudyFolder => study.id.clone(),
@@ -628,7 +619,7 @@ fn same_study(mlflow: &BestTrial, study: &BestTrial) -> bool {
         mlflow
             .study_key_hash
             .as_deref()
-            .is_some_and(|hash| folder == pipeline_folder(hash))
+            .is_some_and(|hash| folder == pipeline_study_folder(hash))
     } else {
         mlflow
             .variant
@@ -636,9 +627,6 @@ fn same_study(mlflow: &BestTrial, study: &BestTrial) -> bool {
             .is_some_and(|variant| variant_matches(variant, &folder))
     }
 }
-
-/// The prefix of the pipeline's study folders (`study-{study_key_hash[:8]}`).
-const PIPELINE_STUDY_PREFIX: &str = "study-";
 
 /// Whether an MLflow variant label names a study folder: the same text, the folder's `_v{N}`
 /// suffix, or `1` for a folder without a suffix (variant 1 is the bare base name).
