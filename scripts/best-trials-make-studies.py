@@ -1,12 +1,20 @@
 """Creates Optuna studies (the real library) in study folders for podium's best-trial tests.
 
 Usage: python best-trials-make-studies.py MODEL_DIR
+       python best-trials-make-studies.py --pipeline MODEL_DIR
 
 MODEL_DIR is `{root}/outputs/hpo/{env}/{model}`. Creates one study folder per scenario, each with
 `study.db` (storage sqlite:///…/study.db), and prints on stdout a JSON object
 `{folder: {"number", "value", "params", "direction", "study_name"}}` of what Optuna's
-`study.best_trial` reports, plus `"__overall__"` for the best across the folders (direction of the
-maximize studies). Values may be Infinity (Python's json writes it bare).
+`study.best_trial` reports. Values may be Infinity (Python's json writes it bare).
+
+With --pipeline the folders are laid out as the pipeline lays them out: `study-{s8}` folders
+named by a study key hash (`aaaaaaaa…`, `bbbbbbbb…`, `cccccccc…`), the first two holding one
+study each (`hpo_distilbert_test_v3`, `_v4`: two studies of one backbone, which the pipeline tags
+`code.variant = 1` alike), the third two studies in one `study.db` (same study key hash, two
+study names). It prints `{"folder/study_name": {"folder", "study_key_hash", "study_name",
+"best": {"number", "value", "params"}, "trials": [{"number", "value", "params"}, …]}}` with
+every COMPLETE trial, so a test can log the MLflow runs of the same trials.
 """
 
 import json
@@ -64,7 +72,49 @@ def run_study(folder, direction, outcomes, constraints=None):
     }
 
 
+def pipeline_study(folder, study_name, values, seed):
+    """A maximize study named `study_name` in `folder/study.db`, one trial per value."""
+    folder.mkdir(parents=True, exist_ok=True)
+    study = optuna.create_study(
+        storage=f"sqlite:///{folder / 'study.db'}",
+        study_name=study_name,
+        direction="maximize",
+        sampler=optuna.samplers.RandomSampler(seed=seed),
+        load_if_exists=True,
+    )
+
+    def objective(trial):
+        suggest_all(trial)
+        return values[trial.number]
+
+    study.optimize(objective, n_trials=len(values))
+    complete = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    as_json = lambda t: {"number": t.number, "value": t.value, "params": t.params}
+    return {
+        "folder": folder.name,
+        "study_name": study_name,
+        "study_key_hash": folder.name.removeprefix("study-")[0] * 64,
+        "best": as_json(study.best_trial),
+        "trials": [as_json(t) for t in complete],
+    }
+
+
+def pipeline(model_dir):
+    results = {}
+    for folder, name, values, seed in [
+        ("study-aaaaaaaa", "hpo_distilbert_test_v3", [0.61, 0.74, 0.69], 1),
+        ("study-bbbbbbbb", "hpo_distilbert_test_v4", [0.58, 0.66, 0.81, 0.7], 2),
+        ("study-cccccccc", "hpo_distilbert_smoke", [0.5, 0.77], 3),
+        ("study-cccccccc", "hpo_distilbert_smoke_b", [0.79, 0.52], 4),
+    ]:
+        results[f"{folder}/{name}"] = pipeline_study(model_dir / folder, name, values, seed)
+    return results
+
+
 def main():
+    if sys.argv[1] == "--pipeline":
+        print(json.dumps(pipeline(Path(sys.argv[2]))))
+        return
     model_dir = Path(sys.argv[1])
     results = {}
     # Maximize with a failed, a pruned and a -inf trial, and a tie at the top (smaller number wins).

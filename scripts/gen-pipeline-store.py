@@ -19,8 +19,8 @@ FAILED runs, and refits whose checkpoint is a real `.tar.gz` archive logged as t
 `best_trial_checkpoint_manifest.json` beside it). Legacy sweeps tag their runs with an explicit
 study-key schema "1.0" (a missing tag means "2.0"). Under --root it writes the study tree
 `outputs/hpo/local/{model}/study-{s8}/trial-{t8}/trial_meta.json`, and under --config-dir a
-pipeline-style config folder (experiment/<name>.yaml, hpo/prod.yaml naming the backbones,
-best_model_selection.yaml).
+pipeline-style config folder (experiment/<name>.yaml, the data and train configs it names,
+hpo/prod.yaml naming the backbones, best_model_selection.yaml).
 
 The manifest (JSON, --manifest or stdout) lists every run by name with its id, the
 experiment of each backbone and the backbones in config order.
@@ -327,7 +327,9 @@ class Writer:
             trial_dir.mkdir(parents=True, exist_ok=True)
             (trial_dir / "trial_meta.json").write_text(json.dumps({
                 "study_key_hash": study, "trial_key_hash": trial_key, "trial_number": number,
-                "study_name": f"hpo_{model}", "run_id": run_id, "created_at": "2026-01-01T00:00:00",
+                # The pipeline writes the study folder's name here (sweep_original.py, cv.py).
+                "study_name": trial_dir.parent.name, "run_id": run_id,
+                "created_at": "2026-01-01T00:00:00",
             }, indent=2))
             finite = isinstance(value, float) and math.isfinite(value)
             trials.append((run_id, number, value if finite else None, True, trial_key, trial_dir))
@@ -395,13 +397,22 @@ class Writer:
 
 def write_config(config_dir, backbones, experiment_name):
     """A pipeline-style config folder naming these backbones."""
-    (config_dir / "experiment").mkdir(parents=True, exist_ok=True)
-    (config_dir / "hpo").mkdir(parents=True, exist_ok=True)
+    for folder in ("experiment", "hpo", "data"):
+        (config_dir / folder).mkdir(parents=True, exist_ok=True)
     (config_dir / "experiment" / f"{experiment_name}.yaml").write_text(
         f'experiment_name: "{experiment_name}"\n'
         'data_config: "data/resume_tiny.yaml"\nmodel_config: "model/distilbert.yaml"\n'
         'train_config: "train.yaml"\nhpo_config: "hpo/prod.yaml"\nenv_config: "env/local.yaml"\n'
         'benchmark_config: "benchmark.yaml"\n')
+    # The data and train configs the experiment names, shaped like the pipeline's (the data
+    # config feeds the data fingerprint of champions without fingerprint tags; the pipeline's
+    # train file nests its settings under `training:`).
+    (config_dir / "data" / "resume_tiny.yaml").write_text(
+        'name: "resume-ner-data-tiny"\nversion: "v3"\nlocal_path: "../dataset_tiny"\nseed: 0\n'
+        'schema:\n  format: "json"\n  annotation_format: "character_spans"\n'
+        '  entity_types: ["SKILL", "EDUCATION", "NAME"]\n')
+    (config_dir / "train.yaml").write_text(
+        'training:\n  epochs: 1\n  batch_size: 1\n  learning_rate: 2e-5\n  metric: "macro-f1"\n')
     values = ", ".join(f'"{b}"' for b in backbones)
     (config_dir / "hpo" / "prod.yaml").write_text(
         f'search_space:\n  backbone:\n    type: "choice"\n    values: [{values}]\n'

@@ -4,10 +4,18 @@ podium-keys' reference and differential tests (not the pipeline's code: the same
 Usage:
   keys-reference.py --config-dir C [--experiment NAME] --backbone B [--params P]
                     [--run-id R] [--code-version V]
+  keys-reference.py --config-dir C [--experiment NAME] --benchmark-workflow --run-id R
 
 Reads the experiment file (config/experiment/<name>.yaml), the data, train, HPO (of record:
 stages.hpo.hpo_config, else hpo_config) and benchmark files it names with yaml.safe_load, and
 prints one JSON object with every key, hash and fingerprint.
+
+With --benchmark-workflow it prints instead the benchmark key the pipeline's existence check
+(`filter_missing_benchmarks`) computes for champion run R, as its notebook 02 and
+`run_benchmarking_workflow` compute it: the data fingerprint of the experiment's data config,
+the eval fingerprint of `derive_eval_config(hpo.get("train", {}), hpo)` where hpo is the
+experiment's own `hpo_config` (what `load_all_configs` loads; stages.hpo.hpo_config plays no
+part), and the config hash of `CONFIG_DIR/benchmark.yaml`.
 """
 
 import argparse
@@ -204,7 +212,23 @@ def experiment_files(config_dir, name):
         "data": resolve(raw["data_config"]),
         "train": resolve(raw["train_config"]),
         "hpo": resolve(hpo),
+        "default_hpo": resolve(raw["hpo_config"]),
         "benchmark": resolve(raw.get("benchmark_config", "benchmark.yaml")),
+    }
+
+
+def benchmark_workflow_key(config_dir, files, run_id):
+    """The key `filter_missing_benchmarks` builds for a champion run: fingerprints from the
+    configs (never from the champion's tags), `build_benchmark_key`'s format."""
+    data = load(files["data"])
+    hpo = load(files["default_hpo"])
+    benchmark = load(os.path.join(config_dir, "benchmark.yaml"))
+    data_fp = compute_data_fingerprint(data)
+    eval_fp = compute_eval_fingerprint(derive_eval_config(hpo.get("train", {}), hpo))
+    return {
+        "data_fingerprint": data_fp,
+        "eval_fingerprint": eval_fp,
+        "benchmark_key": f"{run_id}:{data_fp}:{eval_fp}:{compute_config_hash(benchmark)}",
     }
 
 
@@ -212,13 +236,19 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--config-dir", required=True)
     parser.add_argument("--experiment")
-    parser.add_argument("--backbone", required=True)
+    parser.add_argument("--backbone")
+    parser.add_argument("--benchmark-workflow", action="store_true")
     parser.add_argument("--code-version")
     parser.add_argument("--run-id", default="0123456789abcdef0123456789abcdef")
     parser.add_argument("--params")
     args = parser.parse_args()
 
     files = experiment_files(args.config_dir, args.experiment)
+    if args.benchmark_workflow:
+        print(json.dumps(benchmark_workflow_key(args.config_dir, files, args.run_id)))
+        return
+    if args.backbone is None:
+        parser.error("--backbone is required (unless --benchmark-workflow)")
     data, hpo, train = load(files["data"]), load(files["hpo"]), load(files["train"])
     benchmark = load(files["benchmark"]) if os.path.exists(files["benchmark"]) else None
     result = study_keys(data, hpo, train, benchmark, args.backbone, args.code_version)

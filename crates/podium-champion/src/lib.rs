@@ -60,8 +60,8 @@ pub mod selection;
 pub mod verify;
 
 pub use best_trial::{
-    BestTrial, BestTrials, BestTrialsReport, RetrievalContext, SelectionScope, TrialSource,
-    retrieve_best_trials,
+    BestTrial, BestTrials, BestTrialsReport, RetrievalContext, SelectionScope, StudyKeyedBy,
+    TrialSource, retrieve_best_trials,
 };
 pub use config::SelectionConfig;
 pub use error::ChampionError;

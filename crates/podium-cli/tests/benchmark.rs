@@ -156,6 +156,91 @@ fn benchmark_settings_and_run_mode_change_the_key_and_force_remeasures() {
     assert_eq!(names(&smoke, "skipped").len(), 1, "{smoke}");
 }
 
+/// Removes the fingerprint tags from every run of an HPO experiment, with Python mlflow.
+const STRIP_FINGERPRINTS: &str = r#"
+import sys
+from mlflow.tracking import MlflowClient
+uri, name = sys.argv[1], sys.argv[2]
+client = MlflowClient(tracking_uri=uri)
+experiment = client.get_experiment_by_name(name)
+for run in client.search_runs([experiment.experiment_id], max_results=1000):
+    for key in ("code.fingerprint.data", "code.fingerprint.eval"):
+        if key in run.data.tags:
+            client.delete_tag(run.info.run_id, key)
+"#;
+
+/// A champion without fingerprint tags is keyed as the pipeline's existence check
+/// (`filter_missing_benchmarks` in its benchmark workflow) keys it — the data fingerprint of the
+/// experiment's data config, the eval fingerprint of `derive_eval_config(hpo.get("train", {}),
+/// hpo)` over the experiment's own `hpo_config` (not `stages.hpo.hpo_config`) — stated in Python
+/// by scripts/keys-reference.py; and no warning about config files that do not exist.
+#[test]
+fn a_champion_without_fingerprint_tags_is_keyed_as_the_pipelines_benchmark_workflow_keys_it() {
+    let project = sqlite_project(&BACKBONES[..1]);
+    podium_testkit::run_python(
+        STRIP_FINGERPRINTS,
+        &[&project.uri, &format!("t-hpo-{}", BACKBONES[0])],
+    );
+    // The sweeps ran with stages.hpo.hpo_config; the experiment's own hpo_config differs in
+    // what the benchmark workflow's eval fingerprint reads (`evaluation`).
+    let config = project.config_dir();
+    let prod = std::fs::read_to_string(config.join("hpo/prod.yaml")).unwrap();
+    std::fs::write(
+        config.join("hpo/sweep.yaml"),
+        format!("{prod}objective:\n  metric: macro-f1\n  direction: maximize\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("hpo/prod.yaml"),
+        format!("{prod}evaluation:\n  evaluator_version: '2'\n  metric: macro-f1\n"),
+    )
+    .unwrap();
+    std::fs::write(
+        config.join("experiment/t.yaml"),
+        "experiment_name: t\ndata_config: data/resume_ner.yaml\ntrain_config: train.yaml\n\
+         hpo_config: hpo/prod.yaml\nstages:\n  hpo:\n    hpo_config: hpo/sweep.yaml\n",
+    )
+    .unwrap();
+
+    let output = project
+        .podium(&["--format", "json", "-v", "benchmark"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    // No config file is missing, and nothing is fingerprinted as an empty config.
+    for said in ["not found", "empty config"] {
+        assert!(!stderr.contains(said), "{said}: {stderr}");
+    }
+    let runs: Vec<Run> = benchmark_runs(&project.uri)
+        .into_iter()
+        .filter(|run| run.info.status == RunStatus::Finished)
+        .collect();
+    assert_eq!(runs.len(), 1);
+    let written = runs[0].tag("benchmark_key").unwrap();
+    let champion = written.split(':').next().unwrap();
+    let reference = std::process::Command::new(podium_testkit::python())
+        .arg(podium_testkit::workspace_root().join("scripts/keys-reference.py"))
+        .arg("--config-dir")
+        .arg(&config)
+        .args(["--benchmark-workflow", "--run-id", champion])
+        .output()
+        .unwrap();
+    assert!(
+        reference.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reference.stderr)
+    );
+    let pipeline: serde_json::Value = serde_json::from_slice(&reference.stdout).unwrap();
+    assert_eq!(written, pipeline["benchmark_key"], "{pipeline}");
+    // The HPO config of record would have given another key: the choice is tested.
+    let sweep = podium_keys::load_path(&config.join("hpo/sweep.yaml")).unwrap();
+    let of_record =
+        podium_keys::eval_fingerprint(&podium_keys::benchmark_eval_config(&sweep).unwrap())
+            .unwrap();
+    assert_ne!(written.split(':').nth(2), Some(of_record.as_str()));
+}
+
 #[test]
 fn a_failure_leaves_the_run_failed_and_no_cache_file() {
     let project = sqlite_project(&BACKBONES[..2]);

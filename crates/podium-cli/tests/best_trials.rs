@@ -13,10 +13,11 @@ fn write_config(dir: &Path, backbones: &[&str]) {
     std::fs::create_dir_all(dir.join("hpo")).unwrap();
     std::fs::write(
         dir.join("experiment/proj.yaml"),
-        "experiment_name: proj\ndata_config: data.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
+        "experiment_name: proj\ndata_config: data/d.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
     )
     .unwrap();
-    std::fs::write(dir.join("data.yaml"), "name: d\n").unwrap();
+    std::fs::create_dir_all(dir.join("data")).unwrap();
+    std::fs::write(dir.join("data/d.yaml"), "name: d\n").unwrap();
     std::fs::write(dir.join("train.yaml"), "training: {}\n").unwrap();
     let values = backbones
         .iter()
@@ -35,7 +36,7 @@ fn write_config(dir: &Path, backbones: &[&str]) {
     .unwrap();
 }
 
-fn best_trials(root: &Path, config: &Path, extra: &[&str]) -> Output {
+fn best_trials_in(root: &Path, config: &Path, format: &str, extra: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_podium"))
         .current_dir(root)
         .arg("best-trials")
@@ -43,13 +44,28 @@ fn best_trials(root: &Path, config: &Path, extra: &[&str]) -> Output {
         .arg(root)
         .arg("--config-dir")
         .arg(config)
-        .args(["--format", "json"])
+        .args(["--format", format])
         .args(extra)
         .env("PODIUM_ENVIRONMENT", "local")
         .env_remove("MLFLOW_TRACKING_URI")
         .env_remove("PODIUM_LOG")
         .output()
         .unwrap()
+}
+
+fn best_trials(root: &Path, config: &Path, extra: &[&str]) -> Output {
+    best_trials_in(root, config, "json", extra)
+}
+
+/// The table format's stdout; the command must succeed.
+fn best_trials_table(root: &Path, config: &Path, extra: &[&str]) -> String {
+    let output = best_trials_in(root, config, "table", extra);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
 }
 
 #[test]
@@ -93,7 +109,8 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
         assert_eq!(trial["trial_number"], expected["number"], "{folder}");
         assert_eq!(trial["value"], expected["value"], "{folder}");
         assert_eq!(trial["params"], expected["params"], "{folder}");
-        assert_eq!(trial["variant"], folder.as_str());
+        assert_eq!(trial["study"], folder.as_str());
+        assert_eq!(trial["keyed_by"], "study_folder");
     }
     assert_eq!(report["errors"], serde_json::json!({}));
 
@@ -105,7 +122,7 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
     let report: Value = serde_json::from_slice(&output.stdout).unwrap();
     let best = &report["best_trials"]["distilbert-base-uncased"];
     assert_eq!(best["source"], "study");
-    assert_eq!(best["variant"], "hpo_distilbert_v3");
+    assert_eq!(best["study"], "hpo_distilbert_v3");
     assert_eq!(best["value"], "Infinity");
     assert_eq!(best["trial_number"], optuna["hpo_distilbert_v3"]["number"]);
 
@@ -122,25 +139,24 @@ fn only_study_files_name_optunas_best_trials_with_source_study() {
     assert!(error.contains("no best trial"), "{error}");
 
     // --backbone narrows the set; the table format names the source.
-    let output = Command::new(env!("CARGO_BIN_EXE_podium"))
-        .current_dir(&root)
-        .args([
-            "best-trials",
-            "--backbone",
-            "distilbert-base-uncased",
-            "--root",
-        ])
-        .arg(&root)
-        .arg("--config-dir")
-        .arg(&config)
-        .env("PODIUM_ENVIRONMENT", "local")
-        .env_remove("MLFLOW_TRACKING_URI")
-        .output()
-        .unwrap();
-    assert!(output.status.success());
-    let table = String::from_utf8(output.stdout).unwrap();
+    let table = best_trials_table(&root, &config, &["--backbone", "distilbert-base-uncased"]);
     assert!(
         table.contains("study") && table.contains("hpo_distilbert_v3"),
+        "{table}"
+    );
+    // Per variant, the table says what told the studies apart.
+    let table = best_trials_table(
+        &root,
+        &config,
+        &[
+            "--backbone",
+            "distilbert-base-uncased",
+            "--scope",
+            "per_variant",
+        ],
+    );
+    assert!(
+        table.contains("studies told apart by: study folders"),
         "{table}"
     );
 }
@@ -156,7 +172,7 @@ fn the_disk_fallback_reads_the_pipelines_trial_folders_and_skips_only_unreadable
         std::fs::write(
             trial_dir.join("trial_meta.json"),
             format!(
-                r#"{{"study_key_hash": "{s}", "trial_key_hash": "{hash}{hash}", "trial_number": {number}, "study_name": "hpo_distilbert", "run_id": null}}"#,
+                r#"{{"study_key_hash": "{s}", "trial_key_hash": "{hash}{hash}", "trial_number": {number}, "study_name": "study-aaaaaaaa", "run_id": null}}"#,
                 s = "a".repeat(64)
             ),
         )
@@ -180,7 +196,7 @@ fn the_disk_fallback_reads_the_pipelines_trial_folders_and_skips_only_unreadable
     assert_eq!(best["source"], "disk", "{report:#}");
     assert_eq!(best["value"], 0.83);
     assert_eq!(best["trial_number"], 1);
-    assert_eq!(best["variant"], "study-aaaaaaaa");
+    assert_eq!(best["study"], "study-aaaaaaaa");
     let warnings = report.to_string();
     assert!(
         warnings.contains("trial-33333333"),

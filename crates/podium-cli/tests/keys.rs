@@ -199,7 +199,7 @@ fn study_needs_files_or_a_backbone() {
 #[test]
 fn alias_bombs_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let bomb = dir.path().join("data.yaml");
+    let bomb = dir.path().join("bomb.yaml");
     let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..12 {
         let previous = format!("*a{}", level - 1);
@@ -215,7 +215,7 @@ fn alias_bombs_are_refused() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains("data.yaml") && stderr.contains("alias"),
+        stderr.contains("bomb.yaml") && stderr.contains("alias"),
         "{stderr}"
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(30));
@@ -305,7 +305,7 @@ fn refusals_exit_non_zero_with_the_reason() {
         "{stderr}"
     );
 
-    let missing = podium(&["fingerprint", "eval", "/nonexistent/eval.yaml"]);
+    let missing = podium(&["fingerprint", "eval", "/nonexistent/eval-config.yaml"]);
     assert!(!missing.status.success());
     let fifo_like = podium(&["canonical", "/dev/null/x.yaml"]);
     assert!(!fifo_like.status.success());
@@ -313,6 +313,6 @@ fn refusals_exit_non_zero_with_the_reason() {
     assert!(!device.status.success());
     let stderr = String::from_utf8_lossy(&device.stderr);
     assert!(stderr.contains("not a regular file"), "{stderr}");
-    let missing = podium(&["fingerprint", "eval", "/nonexistent/eval.yaml"]);
+    let missing = podium(&["fingerprint", "eval", "/nonexistent/eval-config.yaml"]);
     assert!(!missing.status.success());
 }

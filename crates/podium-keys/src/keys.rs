@@ -207,6 +207,15 @@ pub fn derive_eval_config(train: &PyValue, hpo: &PyValue) -> Result<PyValue, Key
     Ok(eval)
 }
 
+/// The eval config the pipeline's benchmark workflow keys benchmarks with
+/// (`run_benchmarking_workflow`): `derive_eval_config(hpo.get("train", {}), hpo)` over the HPO
+/// config it is given — its train input is the HPO config's own `train` entry (usually absent),
+/// not the train file the study keys derive theirs from. The HPO config must be a mapping.
+pub fn benchmark_eval_config(hpo: &PyValue) -> Result<PyValue, KeysError> {
+    let train = get(mapping(hpo, "hpo")?, "train", empty());
+    derive_eval_config(&train, hpo)
+}
+
 /// The eval fingerprint (`compute_eval_fingerprint`): sha256 of the compact dump of
 /// `{"evaluator_version": g("default"), "metric_spec": g("metric", {}), "thresholding": g({}),
 /// "full_eval_config": eval}`. A null config counts as `{}`.
@@ -685,6 +694,30 @@ mod tests {
             load_yaml_str("{evaluator_version: default}").unwrap()
         );
         assert!(derive_eval_config(&PyValue::int(3), &hpo).is_err());
+    }
+
+    #[test]
+    fn the_benchmark_workflow_derives_its_eval_config_from_the_hpo_config_alone() {
+        // The HPO config's own `train` entry is the train input: its `eval` wins…
+        let hpo = load_yaml_str(
+            "train: {eval: {evaluator_version: '3'}}\nevaluation: {x: 1}\nobjective: {metric: f}\n",
+        )
+        .unwrap();
+        assert_eq!(
+            benchmark_eval_config(&hpo).unwrap(),
+            load_yaml_str("{evaluator_version: '3'}").unwrap()
+        );
+        // …without one, `evaluation`, then the objective, as derive_eval_config goes.
+        let hpo = load_yaml_str("objective: {metric: macro-f1, direction: maximize}\n").unwrap();
+        assert_eq!(
+            benchmark_eval_config(&hpo).unwrap(),
+            derive_eval_config(&PyValue::empty_dict(), &hpo).unwrap()
+        );
+        // Python's hpo.get fails on anything but a mapping; so does podium, naming it.
+        let err = benchmark_eval_config(&PyValue::None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("hpo"), "{err}");
     }
 
     #[test]

@@ -46,7 +46,8 @@
 //!   [`load_path`].
 //! - [`study_key_v2`], [`study_key_v1`], [`study_family_key`], [`trial_key`] (with
 //!   [`normalize_hyperparameters`]) and their hashes; [`data_fingerprint`],
-//!   [`derive_eval_config`], [`eval_fingerprint`], [`config_hash`], [`benchmark_key`];
+//!   [`derive_eval_config`], [`eval_fingerprint`], [`config_hash`], [`benchmark_key`] (with
+//!   [`benchmark_eval_config`], the eval config the pipeline's benchmark workflow keys with);
 //!   [`StudyKeys`] / [`StudyIdentity`] bundle a study's keys.
 //! - [`project`]: one loader from a config folder + experiment + backbone to the inputs of
 //!   every key ([`ProjectConfigs`]).
@@ -81,11 +82,11 @@ pub use canonical::{Separators, float_repr, json_float, py_json};
 pub use error::KeysError;
 pub use keys::{
     STUDY_FAMILY_SCHEMA, STUDY_KEY_SCHEMA_V1, STUDY_KEY_SCHEMA_V2, StudyConfigs, StudyIdentity,
-    StudyKeySchema, StudyKeys, TRIAL_KEY_EXCLUDED_PARAMS, TRIAL_KEY_SCHEMA, benchmark_fingerprint,
-    benchmark_key, config_hash, data_fingerprint, derive_eval_config, eval_fingerprint,
-    normalize_hyperparameter, normalize_hyperparameters, normalize_model_name, objective_direction,
-    sha256_hex, study_family_hash, study_family_key, study_key_hash, study_key_v1, study_key_v2,
-    trial_key, trial_key_hash,
+    StudyKeySchema, StudyKeys, TRIAL_KEY_EXCLUDED_PARAMS, TRIAL_KEY_SCHEMA, benchmark_eval_config,
+    benchmark_fingerprint, benchmark_key, config_hash, data_fingerprint, derive_eval_config,
+    eval_fingerprint, normalize_hyperparameter, normalize_hyperparameters, normalize_model_name,
+    objective_direction, sha256_hex, study_family_hash, study_family_key, study_key_hash,
+    study_key_v1, study_key_v2, trial_key, trial_key_hash,
 };
 pub use load::{
     MAX_CONFIG_BYTES, MAX_YAML_VALUES, load_json_str, load_path, load_str, load_yaml_str,

@@ -63,6 +63,7 @@ pub const HPO_KEYS: KeySchema<'static> = KeySchema {
         "checkpoint",
         "run",
         "evaluation",
+        "study_name",
     ],
     ignored: &["selection", "mlflow", "refit", "cleanup"],
 };

@@ -151,6 +151,45 @@ fn keys_of_the_config_folders_equal_the_python_reference() {
     }
 }
 
+/// The fingerprints the pipeline's benchmark workflow keys champions without tags with — data
+/// config of the experiment, `derive_eval_config(hpo.get("train", {}), hpo)` over its own
+/// `hpo_config` — equal the Python statement of that workflow (`--benchmark-workflow`).
+#[test]
+fn benchmark_workflow_keys_of_the_config_folders_equal_the_python_reference() {
+    for dir in [root().join("config"), fixture("pipeline-config")] {
+        let project = ProjectConfigs::load(&dir, None).unwrap();
+        let data = podium_keys::data_fingerprint(&project.data).unwrap();
+        let hpo = load_path(&project.files.default_hpo).unwrap();
+        let eval =
+            podium_keys::eval_fingerprint(&podium_keys::benchmark_eval_config(&hpo).unwrap())
+                .unwrap();
+        let bench = config_hash(&load_path(&dir.join("benchmark.yaml")).unwrap()).unwrap();
+        let output = Command::new(podium_testkit::python())
+            .arg(root().join("scripts/keys-reference.py"))
+            .arg("--config-dir")
+            .arg(&dir)
+            .args(["--benchmark-workflow", "--run-id", RUN_ID])
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let theirs: Value = serde_json::from_slice(&output.stdout).unwrap();
+        assert_eq!(
+            json!({
+                "data_fingerprint": data,
+                "eval_fingerprint": eval,
+                "benchmark_key": benchmark_key(RUN_ID, &data, &eval, &bench),
+            }),
+            theirs,
+            "{}",
+            dir.display()
+        );
+    }
+}
+
 /// `str(content_hash)` for non-string hashes, falsy hashes falling back to manifest_hash or the
 /// semantic payload, empty files: all against the reference's compute_data_fingerprint.
 #[test]

@@ -25,8 +25,10 @@ pub struct BenchmarkRequest {
     pub backbones: Vec<String>,
     /// Measure again even when a result exists (like `run.mode: force_new`).
     pub force: bool,
-    /// The HPO config whose `run.mode` a benchmark `run.mode: null` inherits;
-    /// `None`: `CONFIG_DIR/hpo/prod.yaml`.
+    /// The HPO config the pipeline's benchmark workflow is given: the eval fingerprint of
+    /// champions without the tag comes from it, and a benchmark `run.mode: null` inherits its
+    /// `run.mode`; `None`: the experiment's `hpo_config` (what the pipeline's
+    /// `load_all_configs` hands its benchmark workflow).
     pub hpo_config: Option<PathBuf>,
     /// Claim lease in seconds; `None`: the default lease.
     pub lease_seconds: Option<f64>,
@@ -48,18 +50,17 @@ pub struct Benchmarks {
 }
 
 impl Project {
-    /// The benchmark settings of `benchmark.yaml` with the run mode `hpo_config` (default
-    /// `CONFIG_DIR/hpo/prod.yaml`) lets it inherit.
+    /// The benchmark settings of `benchmark.yaml`, with the fingerprints and the run mode the
+    /// pipeline's benchmark workflow takes from the experiment's data config and from
+    /// `hpo_config` (default: the experiment's `hpo_config`, see
+    /// [`podium_variants::ExperimentFiles::default_hpo`]).
     pub fn benchmark_settings(
         &self,
         hpo_config: Option<&std::path::Path>,
         force: bool,
     ) -> Result<BenchmarkSettings> {
-        let hpo_config = hpo_config.map_or_else(
-            || self.config_dir().join("hpo").join("prod.yaml"),
-            std::path::Path::to_path_buf,
-        );
-        BenchmarkSettings::load(self.config_dir(), &hpo_config, force)
+        let hpo_config = hpo_config.unwrap_or(&self.files.default_hpo);
+        BenchmarkSettings::load(self.config_dir(), &self.files.data, hpo_config, force)
             .map_err(ProjectError::bench("loading the benchmark settings"))
     }
 

@@ -39,7 +39,7 @@ pub enum ProjectError {
     /// computed (`podium keys`).
     #[error("{context}: {source}")]
     KeyInput {
-        /// What was being done, naming the file (`loading config/data.yaml`).
+        /// What was being done, naming the file (`loading config/train.yaml`).
         context: String,
         /// The error.
         #[source]

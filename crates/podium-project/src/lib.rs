@@ -49,6 +49,7 @@ pub mod bench_model;
 pub mod benchmark;
 pub mod config_check;
 pub mod error;
+pub mod hpo_studies;
 pub mod keys;
 pub mod project;
 pub mod queries;
@@ -61,6 +62,7 @@ pub use benchmark::{
     RunReport,
 };
 pub use error::{ProjectError, Result};
+pub use hpo_studies::{HpoLayout, HpoNextReport, HpoStudiesReport, HpoVariant, StudyFolder};
 pub use project::{Project, ProjectOptions, ResolvedBackbones};
 pub use queries::{BestTrialsReport, RunRecord, RunsReport, metric_text};
 pub use select::{GroupCounts, SelectReport, SelectionTiming};

@@ -310,7 +310,7 @@ impl ResolvedBackbones {
     }
 }
 
-fn load_paths_config(files: &ExperimentFiles) -> Result<Option<PathsConfig>> {
+pub(crate) fn load_paths_config(files: &ExperimentFiles) -> Result<Option<PathsConfig>> {
     let path = files.paths_config();
     if !path.is_file() {
         return Ok(None);
@@ -328,17 +328,23 @@ impl ProjectOptions {
         code_version: Option<&str>,
     ) -> Result<podium_keys::StudyKeys> {
         let project = ProjectConfigs::load(&self.config_dir, self.experiment.as_deref())?;
-        if !project.backbones.is_empty() && !project.backbones.iter().any(|b| b == backbone) {
-            return Err(ProjectError::Invalid(format!(
-                "backbone {backbone:?} is not in {} search_space.backbone.values ({})",
-                project.files.hpo.display(),
-                project.backbones.join(", ")
-            )));
-        }
+        check_backbone(&project, backbone)?;
         let mut configs = project.study_configs(backbone);
         configs.code_version = code_version;
         Ok(podium_keys::StudyKeys::compute(&configs)?)
     }
+}
+
+/// A backbone the HPO config does not list (when it lists any) is refused, naming the file.
+pub(crate) fn check_backbone(project: &ProjectConfigs, backbone: &str) -> Result<()> {
+    if !project.backbones.is_empty() && !project.backbones.iter().any(|b| b == backbone) {
+        return Err(ProjectError::Invalid(format!(
+            "backbone {backbone:?} is not in {} search_space.backbone.values ({})",
+            project.files.hpo.display(),
+            project.backbones.join(", ")
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -355,7 +361,7 @@ mod tests {
         std::fs::create_dir_all(config.join("hpo")).unwrap();
         std::fs::write(
             config.join("experiment/res_ner.yaml"),
-            "experiment_name: \"res_ner\"\ndata_config: \"data.yaml\"\n\
+            "experiment_name: \"res_ner\"\ndata_config: \"data/d.yaml\"\n\
              model_config: \"model.yaml\"\ntrain_config: \"train.yaml\"\n\
              hpo_config: \"hpo/prod.yaml\"\nenv_config: \"env.yaml\"\n\
              benchmark_config: \"benchmark.yaml\"\n",

@@ -61,6 +61,10 @@ pub struct ExperimentFiles {
     pub train: PathBuf,
     /// The HPO config of record: `stages.hpo.hpo_config`, else `hpo_config`.
     pub hpo: PathBuf,
+    /// The experiment's own `hpo_config` (its default, which `stages.hpo.hpo_config` overrides
+    /// for the sweeps): what the pipeline's `load_all_configs` loads, so the HPO config its
+    /// benchmark workflow is given. Often the same file as [`ExperimentFiles::hpo`].
+    pub default_hpo: PathBuf,
     /// The benchmark config (`benchmark_config`, default `benchmark.yaml`); it may not exist.
     pub benchmark: PathBuf,
     /// Keys of the experiment file the pipeline defines and podium does not read.
@@ -182,7 +186,8 @@ impl ExperimentFiles {
             .unwrap_or_default()
             .to_string();
         let experiment_name = string("experiment_name")?.unwrap_or(stem);
-        let mut hpo = required("hpo_config")?;
+        let default_hpo = required("hpo_config")?;
+        let mut hpo = default_hpo.clone();
         match doc.get("stages") {
             None | Some(Value::Null) => {}
             Some(stages @ Value::Mapping(_)) => {
@@ -243,6 +248,7 @@ impl ExperimentFiles {
             data: resolve(required("data_config")?),
             train: resolve(required("train_config")?),
             hpo: resolve(hpo),
+            default_hpo: resolve(default_hpo),
             benchmark: resolve(
                 string("benchmark_config")?.unwrap_or_else(|| "benchmark.yaml".into()),
             ),
@@ -464,6 +470,8 @@ mod tests {
         );
         let files = ExperimentFiles::discover(dir.path(), None).unwrap();
         assert_eq!(files.hpo, dir.path().join("hpo/smoke.yaml"));
+        // The experiment's own hpo_config stays known: the benchmark workflow is given it.
+        assert_eq!(files.default_hpo, dir.path().join("hpo/prod.yaml"));
         assert_eq!(files.benchmark, dir.path().join("benchmark.yaml"));
         assert_eq!(
             files.ignored_keys,

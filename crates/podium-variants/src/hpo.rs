@@ -1,8 +1,13 @@
-//! HPO study names and study-folder variants.
+//! HPO study names and study folders.
 //!
-//! A study's folders are `{base}` (variant 1) and `{base}_v{N}`; `{base}` comes from the HPO
-//! config's study-name template. Scanning is strict: only an exact `{base}` or `{base}_v<digits>`
-//! counts, so `hpo_x_v2_v3` (a variant of `hpo_x_v2`) and `hpo_x_vX` are not variants of `hpo_x`.
+//! The pipeline names its Optuna studies as its `create_study_name` does
+//! ([`StudyNaming::study_name`]: the HPO config's `checkpoint.study_name`, else its top-level
+//! `study_name`, with `{backbone}` replaced by the backbone as written) and keeps each study in a
+//! `study-{study_key_hash[:8]}` folder ([`pipeline_studies`]). The plans' legacy layout, still
+//! readable, has variant folders `{base}` (variant 1) and `{base}_v{N}`, `{base}` from the same
+//! template with the short backbone name. Scanning is strict: only an exact `{base}` or
+//! `{base}_v<digits>` counts, so `hpo_x_v2_v3` (a variant of `hpo_x_v2`) and `hpo_x_vX` are not
+//! variants of `hpo_x`.
 
 use std::path::{Path, PathBuf};
 
@@ -22,8 +27,13 @@ pub const BACKBONE_PLACEHOLDER: &str = "{backbone}";
 /// The template used when the HPO config names no study.
 pub const DEFAULT_STUDY_TEMPLATE: &str = "hpo_{backbone}";
 
-/// The config keys holding the study-name template, in the order they are looked up.
-pub const STUDY_NAME_KEYS: [&str; 2] = ["checkpoint.study_name", "hpo.study_name"];
+/// The HPO config keys holding the study-name template, in the order the pipeline looks them
+/// up (`checkpoint_config.get("study_name") or hpo_config.get("study_name")`).
+pub const STUDY_NAME_KEYS: [&str; 2] = ["checkpoint.study_name", "study_name"];
+
+/// What the pipeline appends to `hpo_{backbone}` when the HPO config names no study and
+/// checkpointing is off: the sweep's run id, a new study per sweep.
+pub const RUN_ID_PLACEHOLDER: &str = "{run_id}";
 
 /// How an HPO config names its studies.
 ///
@@ -33,17 +43,23 @@ pub const STUDY_NAME_KEYS: [&str; 2] = ["checkpoint.study_name", "hpo.study_name
 /// assert_eq!(naming.base_name("distilbert-base-uncased")?, "hpo_distilbert");
 /// let smoke = StudyNaming::from_template("hpo_{backbone}_smoke")?;
 /// assert_eq!(smoke.base_name("deberta-v3-small")?, "hpo_deberta_smoke");
+/// // The pipeline's Optuna study name keeps the backbone as written.
+/// assert_eq!(smoke.study_name("deberta-v3-small"), "hpo_deberta-v3-small_smoke");
 /// # Ok::<(), podium_variants::VariantsError>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StudyNaming {
     template: String,
+    /// No template and checkpointing off: the pipeline names each sweep's study
+    /// `hpo_{backbone}_{run_id}`.
+    per_run: bool,
 }
 
 impl Default for StudyNaming {
     fn default() -> Self {
         Self {
             template: DEFAULT_STUDY_TEMPLATE.to_string(),
+            per_run: false,
         }
     }
 }
@@ -58,11 +74,13 @@ impl StudyNaming {
         })?;
         Ok(Self {
             template: template.to_string(),
+            per_run: false,
         })
     }
 
-    /// Reads the template from an HPO config file: `checkpoint.study_name`, else
-    /// `hpo.study_name`, else the default `hpo_{backbone}` (also for an explicit `null`).
+    /// Reads the template from an HPO config file: `checkpoint.study_name`, else the top-level
+    /// `study_name`, else the default `hpo_{backbone}` (also for an explicit `null` or an empty
+    /// string, as Python's `or` reads them).
     pub fn from_hpo_config(path: &Path) -> Result<Self, VariantsError> {
         let text = std::fs::read_to_string(path).map_err(VariantsError::io("read", path))?;
         let doc: serde_yaml::Value =
@@ -87,10 +105,12 @@ impl StudyNaming {
             let value = key.split('.').try_fold(doc, |node, part| node.get(part));
             match value {
                 None | Some(serde_yaml::Value::Null) => continue,
+                Some(serde_yaml::Value::String(template)) if template.is_empty() => continue,
                 Some(serde_yaml::Value::String(template)) => {
                     return check_template(template)
                         .map(|()| Self {
                             template: template.clone(),
+                            per_run: false,
                         })
                         .map_err(|reason| VariantsError::Config {
                             file: path.to_path_buf(),
@@ -107,12 +127,34 @@ impl StudyNaming {
                 }
             }
         }
-        Ok(Self::default())
+        // No template: `hpo_{backbone}` while checkpointing is on (so a study can resume),
+        // else a name per sweep.
+        let checkpointing = doc
+            .get("checkpoint")
+            .and_then(|checkpoint| checkpoint.get("enabled"))
+            .is_some_and(yaml_truthy);
+        Ok(Self {
+            per_run: !checkpointing,
+            ..Self::default()
+        })
     }
 
     /// The template.
     pub fn template(&self) -> &str {
         &self.template
+    }
+
+    /// The Optuna study name the pipeline gives a sweep of `backbone` (as written in the search
+    /// space, not shortened): the template with `{backbone}` replaced; with no template and
+    /// checkpointing off, `hpo_{backbone}_{run_id}`, where the sweep's MLflow run id takes the
+    /// place of [`RUN_ID_PLACEHOLDER`].
+    pub fn study_name(&self, backbone: &str) -> String {
+        let name = self.template.replace(BACKBONE_PLACEHOLDER, backbone);
+        if self.per_run {
+            format!("{name}_{RUN_ID_PLACEHOLDER}")
+        } else {
+            name
+        }
     }
 
     /// The base study name of a backbone (full or short name).
@@ -122,6 +164,19 @@ impl StudyNaming {
         let base = self.template.replace(BACKBONE_PLACEHOLDER, short);
         check_component("study name", &base)?;
         Ok(base)
+    }
+}
+
+/// Python's truthiness of a YAML scalar the pipeline tests with `if value:`.
+fn yaml_truthy(value: &serde_yaml::Value) -> bool {
+    match value {
+        serde_yaml::Value::Null => false,
+        serde_yaml::Value::Bool(flag) => *flag,
+        serde_yaml::Value::Number(number) => number.as_f64().is_some_and(|n| n != 0.0),
+        serde_yaml::Value::String(text) => !text.is_empty(),
+        serde_yaml::Value::Sequence(items) => !items.is_empty(),
+        serde_yaml::Value::Mapping(entries) => !entries.is_empty(),
+        serde_yaml::Value::Tagged(tagged) => yaml_truthy(&tagged.value),
     }
 }
 
@@ -178,6 +233,20 @@ pub fn next_variant(existing: impl IntoIterator<Item = u32>) -> Option<u32> {
     }
 }
 
+/// The prefix of the pipeline's study folders.
+pub const PIPELINE_STUDY_PREFIX: &str = "study-";
+
+/// The pipeline's study folder of a study key hash: `study-{study_key_hash[:8]}` (the whole
+/// hash when it is shorter).
+///
+/// ```
+/// assert_eq!(podium_variants::pipeline_study_folder("53a0a82e4bae95"), "study-53a0a82e");
+/// ```
+pub fn pipeline_study_folder(study_key_hash: &str) -> String {
+    let s8 = study_key_hash.get(..8).unwrap_or(study_key_hash);
+    format!("{PIPELINE_STUDY_PREFIX}{s8}")
+}
+
 /// One of the pipeline's study folders, `study-{study_key_hash[:8]}/` (it keeps `study.db` and
 /// one `trial-{trial_key_hash[:8]}/` folder per trial, each with a `trial_meta.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -186,8 +255,9 @@ pub struct PipelineStudy {
     pub name: String,
     /// The folder.
     pub path: PathBuf,
-    /// The Optuna study name, from the trials' `trial_meta.json` (the smallest when they
-    /// disagree), if any trial names it.
+    /// The `study_name` the trials' `trial_meta.json` record (the smallest when they disagree),
+    /// if any does. The pipeline writes the study folder's name there, not the Optuna study
+    /// name, which only the folder's `study.db` holds.
     pub study_name: Option<String>,
     /// The full study key hash, from the trials' `trial_meta.json`.
     pub study_key_hash: Option<String>,
@@ -202,7 +272,7 @@ pub struct PipelineStudy {
 pub fn pipeline_studies(model_dir: &Path) -> Result<Vec<PipelineStudy>, VariantsError> {
     let mut studies = Vec::new();
     for name in subdirectory_names(model_dir)? {
-        if !name.starts_with("study-") {
+        if !name.starts_with(PIPELINE_STUDY_PREFIX) {
             continue;
         }
         let path = model_dir.join(&name);
@@ -403,13 +473,19 @@ mod tests {
         let path = dir.path().join("hpo.yaml");
         let cases = [
             (
-                "checkpoint:\n  study_name: a_{backbone}\nhpo:\n  study_name: b_{backbone}\n",
+                "checkpoint:\n  study_name: a_{backbone}\nstudy_name: b_{backbone}\n",
                 "a_distilbert",
             ),
             (
-                "checkpoint:\n  study_name: null\nhpo:\n  study_name: b_{backbone}\n",
+                "checkpoint:\n  study_name: null\nstudy_name: b_{backbone}\n",
                 "b_distilbert",
             ),
+            (
+                "checkpoint:\n  study_name: ''\nstudy_name: b_{backbone}\n",
+                "b_distilbert",
+            ),
+            // A nested `hpo:` section is no place the pipeline reads.
+            ("hpo:\n  study_name: b_{backbone}\n", "hpo_distilbert"),
             ("checkpoint:\n  save_only_best: true\n", "hpo_distilbert"),
             ("run:\n  mode: force_new\n", "hpo_distilbert"),
             ("checkpoint:\n  study_name: fixed\n", "fixed"),
@@ -426,6 +502,31 @@ mod tests {
     }
 
     #[test]
+    fn study_names_are_the_pipelines_create_study_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("hpo.yaml");
+        let cases = [
+            (
+                "checkpoint:\n  enabled: true\n  study_name: hpo_{backbone}_test_v3\n",
+                "hpo_deberta-v3-small_test_v3",
+            ),
+            ("checkpoint:\n  enabled: true\n", "hpo_deberta-v3-small"),
+            // No name and no checkpointing: a new study per sweep, named by its run id.
+            (
+                "checkpoint:\n  enabled: false\n",
+                "hpo_deberta-v3-small_{run_id}",
+            ),
+            ("objective: {metric: f1}\n", "hpo_deberta-v3-small_{run_id}"),
+            ("study_name: fixed\n", "fixed"),
+        ];
+        for (yaml, expected) in cases {
+            std::fs::write(&path, yaml).unwrap();
+            let naming = StudyNaming::from_hpo_config(&path).unwrap();
+            assert_eq!(naming.study_name("deberta-v3-small"), expected, "{yaml}");
+        }
+    }
+
+    #[test]
     fn bad_templates_name_file_and_key() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("prod.yaml");
@@ -434,7 +535,7 @@ mod tests {
                 "checkpoint:\n  study_name: \"{model}_x\"\n",
                 "checkpoint.study_name",
             ),
-            ("hpo:\n  study_name: a/{backbone}\n", "hpo.study_name"),
+            ("study_name: a/{backbone}\n", "study_name"),
             ("checkpoint:\n  study_name: [1]\n", "checkpoint.study_name"),
         ] {
             std::fs::write(&path, yaml).unwrap();

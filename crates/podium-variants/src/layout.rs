@@ -265,7 +265,7 @@ pub struct TrialMeta {
     /// The Optuna trial number.
     #[serde(default)]
     pub trial_number: Option<u64>,
-    /// The Optuna study name.
+    /// What the pipeline records as the study name: the study folder's name.
     #[serde(default)]
     pub study_name: Option<String>,
     /// The trial's MLflow run id.

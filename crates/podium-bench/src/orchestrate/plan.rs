@@ -25,9 +25,11 @@ pub struct BenchmarkTarget {
     pub champion: Champion,
     /// The benchmark key.
     pub key: String,
-    /// Data fingerprint in the key (the run's tag, else config/data.yaml's).
+    /// Data fingerprint in the key (the run's tag, else the benchmark workflow's, of the
+    /// experiment's data config).
     pub data_fingerprint: String,
-    /// Eval fingerprint in the key (the run's tag, else config/eval.yaml's).
+    /// Eval fingerprint in the key (the run's tag, else the benchmark workflow's, of the HPO
+    /// config it is given).
     pub eval_fingerprint: String,
 }
 
@@ -325,7 +327,19 @@ mod tests {
             "run:\n  mode: reuse_if_exists\nbenchmarking:\n  batch_sizes: [1]\n",
         )
         .unwrap();
-        BenchmarkSettings::load(dir.path(), &dir.path().join("hpo.yaml"), false).unwrap()
+        std::fs::write(dir.path().join("resume.yaml"), "name: d\n").unwrap();
+        std::fs::write(
+            dir.path().join("hpo.yaml"),
+            "objective: {metric: macro-f1}\n",
+        )
+        .unwrap();
+        BenchmarkSettings::load(
+            dir.path(),
+            &dir.path().join("resume.yaml"),
+            &dir.path().join("hpo.yaml"),
+            false,
+        )
+        .unwrap()
     }
 
     fn champion(data_fingerprint: Option<&str>) -> Champion {

@@ -79,14 +79,20 @@ fn project_of(store: &dyn TrackingStore, backbones: &[String]) -> Project {
     let config = dir.path().join("config");
     std::fs::create_dir_all(config.join("hpo")).unwrap();
     std::fs::write(config.join("benchmark.yaml"), FAST_BENCHMARK).unwrap();
-    std::fs::write(config.join("data.yaml"), "dataset: tiny\n").unwrap();
-    std::fs::write(config.join("eval.yaml"), "metric: macro-f1\n").unwrap();
+    std::fs::create_dir_all(config.join("data")).unwrap();
+    std::fs::write(config.join("data/tiny.yaml"), "name: tiny\nversion: v1\n").unwrap();
     std::fs::write(
         config.join("hpo/prod.yaml"),
-        "run:\n  mode: reuse_if_exists\n",
+        "run:\n  mode: reuse_if_exists\nobjective:\n  metric: macro-f1\n",
     )
     .unwrap();
-    let settings = BenchmarkSettings::load(&config, &config.join("hpo/prod.yaml"), false).unwrap();
+    let settings = BenchmarkSettings::load(
+        &config,
+        &config.join("data/tiny.yaml"),
+        &config.join("hpo/prod.yaml"),
+        false,
+    )
+    .unwrap();
     let tags = TagRegistry::defaults();
     let mut targets = Vec::new();
     for (index, backbone) in backbones.iter().enumerate() {

@@ -3,6 +3,15 @@
 //! `trial_*/metrics.json` on disk — saying which source answered and warning when MLflow and the
 //! study disagree.
 //!
+//! `per_variant` gives one answer per **study** (a variant is a study): MLflow trials by their
+//! `code.study_key_hash` — the pipeline's `study-{s8}` folder — and the Optuna study name their
+//! sweep logged (its `study_name` param); study files by folder and Optuna study name (one
+//! `study.db` may hold several studies); trial metrics by folder. The `code.variant` tag is only a
+//! label (the pipeline tags every sweep of a backbone `1`), except for runs with no study key
+//! hash, which the plans' legacy `{base}_vN` layout identified by it. Each answer says what keyed
+//! it ([`StudyKeyedBy`]), and MLflow's best is compared with the best of the same study's
+//! `study.db` only.
+//!
 //! Values are compared the way Optuna compares them: `-inf < finite < +inf`, and NaN never counts.
 //! Ties are broken deterministically: MLflow runs by earlier start time, then smaller run id; study
 //! and disk trials by smaller trial number (Optuna's own rule), then study folder name.
@@ -16,8 +25,8 @@ use podium_keys::{Tag, TagRegistry};
 pub use podium_mlflow::Direction;
 use podium_mlflow::{Run, RunFields, TrackingStore, best_run};
 use podium_variants::{
-    Environment, ExperimentConfig, OutputLayout, Process, StudyDir, backbone_short_name,
-    parse_variant,
+    Environment, ExperimentConfig, OutputLayout, PIPELINE_STUDY_PREFIX, Process, StudyDir,
+    backbone_short_name, parse_variant, pipeline_study_folder,
 };
 use serde::{Serialize, Serializer};
 use serde_json::Value;
@@ -32,8 +41,8 @@ mod study;
 use disk::disk_candidates;
 pub use disk::{TrialMetrics, trial_metrics};
 use mlflow::{group_best, mlflow_candidates, select_runs};
-pub use study::{best_of_study_file, study_folders};
 use study::{folder_name, select_studies, select_trials, study_candidates};
+pub use study::{study_folders, study_trials_of_file};
 
 /// The variant label of MLflow runs without a variant tag.
 pub const UNTAGGED_VARIANT: &str = "untagged";
@@ -65,15 +74,60 @@ pub fn is_better(direction: Direction, candidate: f64, incumbent: f64) -> bool {
     }
 }
 
-/// Whether to return one best trial per backbone or one per HPO variant.
+/// Whether to return one best trial per backbone or one per HPO variant (study).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SelectionScope {
-    /// The best trial across every variant (default).
+    /// The best trial across every study (default).
     #[default]
     Overall,
-    /// The best trial of each variant (`code.variant` tag, or study folder).
+    /// The best trial of each study (see [`StudyKeyedBy`]).
     PerVariant,
+}
+
+/// What identifies the study a best trial belongs to: the key of a `per_variant` answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StudyKeyedBy {
+    /// An MLflow trial's study key hash (`code.study_key_hash`: the pipeline's `study-{s8}`
+    /// folder), with the Optuna study name its sweep logged (`study_name` param) when it did.
+    StudyKeyHash,
+    /// A study folder (`study-{s8}`, or a legacy `{base}_vN`), with the Optuna study name inside
+    /// its `study.db` (none for trial metrics).
+    StudyFolder,
+    /// An MLflow trial without a study key hash: its `code.variant` tag (the plans' legacy
+    /// layout named study folders by it).
+    VariantTag,
+    /// An MLflow trial with neither.
+    Untagged,
+}
+
+impl StudyKeyedBy {
+    /// `study_key_hash`, `study_folder`, `variant_tag` or `untagged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StudyKeyedBy::StudyKeyHash => "study_key_hash",
+            StudyKeyedBy::StudyFolder => "study_folder",
+            StudyKeyedBy::VariantTag => "variant_tag",
+            StudyKeyedBy::Untagged => "untagged",
+        }
+    }
+
+    /// One line saying how the studies of this kind are told apart.
+    pub fn describe(self) -> &'static str {
+        match self {
+            StudyKeyedBy::StudyKeyHash => {
+                "MLflow trials by study key hash (study-{s8}) and, where their sweep logged one, the Optuna study name"
+            }
+            StudyKeyedBy::StudyFolder => {
+                "study folders, and the Optuna studies inside each study.db"
+            }
+            StudyKeyedBy::VariantTag => {
+                "MLflow trials without a study key hash by their variant tag (the legacy layout)"
+            }
+            StudyKeyedBy::Untagged => "MLflow trials with neither a study key hash nor a variant",
+        }
+    }
 }
 
 /// Which source answered.
@@ -110,7 +164,18 @@ pub struct BestTrial {
     /// Hyperparameters: Optuna's external values from a study, MLflow's strings from a run, empty
     /// from disk (metrics files hold no parameters).
     pub params: BTreeMap<String, Value>,
-    /// The variant: the run's `code.variant` tag, or the study folder name.
+    /// The study it belongs to, as a label: `study-{s8}` or the study folder, then
+    /// `/{study name}` when the Optuna study name is known and differs from the folder; for
+    /// MLflow trials without a study key hash, `code.variant={tag}` (or `untagged`). The key of a
+    /// `per_variant` answer.
+    pub study: String,
+    /// What identifies that study.
+    pub keyed_by: StudyKeyedBy,
+    /// The study key hash, when the source is MLflow and the run carries it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub study_key_hash: Option<String>,
+    /// The run's `code.variant` tag (MLflow), a label only: the pipeline tags every sweep of a
+    /// backbone `1`.
     pub variant: Option<String>,
     /// The MLflow run, when the source is MLflow.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,12 +183,79 @@ pub struct BestTrial {
     /// The Optuna trial number, when known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trial_number: Option<i64>,
-    /// The Optuna study name, when the source is a study.
+    /// The Optuna study name: of the study in `study.db`, or the one an MLflow trial's sweep
+    /// logged (its `study_name` param).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub study_name: Option<String>,
     /// The study folder, when the source is a study or disk.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub study_folder: Option<PathBuf>,
+}
+
+impl BestTrial {
+    /// The study this trial belongs to (what a `per_variant` answer is keyed by), before it is
+    /// labelled.
+    pub(super) fn study_ref(&self) -> StudyRef {
+        let id = match self.keyed_by {
+            StudyKeyedBy::StudyKeyHash => self.study_key_hash.clone(),
+            StudyKeyedBy::StudyFolder => self.study_folder.as_deref().map(folder_name),
+            StudyKeyedBy::VariantTag => self.variant.clone(),
+            StudyKeyedBy::Untagged => None,
+        };
+        StudyRef {
+            keyed_by: self.keyed_by,
+            id: id.unwrap_or_default(),
+            name: self.study_name.clone(),
+        }
+    }
+}
+
+/// A study's identity within one source: what keys it, the full study key hash / folder name /
+/// variant tag, and the Optuna study name when known.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(super) struct StudyRef {
+    keyed_by: StudyKeyedBy,
+    id: String,
+    name: Option<String>,
+}
+
+/// Labels each trial's study ([`BestTrial::study`]). `study-{s8}` names a study key hash unless
+/// two hashes of the same source share those 8 characters; then the full hash does.
+fn label_studies<'a>(trials: impl IntoIterator<Item = &'a mut BestTrial>, tags: &TagRegistry) {
+    let trials: Vec<&mut BestTrial> = trials.into_iter().collect();
+    let mut hashes_by_prefix: BTreeMap<String, std::collections::BTreeSet<String>> =
+        BTreeMap::new();
+    for trial in &trials {
+        if let (StudyKeyedBy::StudyKeyHash, Some(hash)) = (trial.keyed_by, &trial.study_key_hash) {
+            hashes_by_prefix
+                .entry(pipeline_study_folder(hash))
+                .or_default()
+                .insert(hash.clone());
+        }
+    }
+    for trial in trials {
+        let study = trial.study_ref();
+        let base = match study.keyed_by {
+            StudyKeyedBy::StudyKeyHash => {
+                let folder = pipeline_study_folder(&study.id);
+                let shared = hashes_by_prefix
+                    .get(&folder)
+                    .is_some_and(|hashes| hashes.len() > 1);
+                if shared {
+                    format!("{PIPELINE_STUDY_PREFIX}{}", study.id)
+                } else {
+                    folder
+                }
+            }
+            StudyKeyedBy::StudyFolder => study.id.clone(),
+            StudyKeyedBy::VariantTag => format!("{}={}", tags.get(Tag::Variant), study.id),
+            StudyKeyedBy::Untagged => UNTAGGED_VARIANT.to_string(),
+        };
+        trial.study = match &study.name {
+            Some(name) if *name != base => format!("{base}/{name}"),
+            _ => base,
+        };
+    }
 }
 
 fn serialize_value<S: Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
@@ -263,12 +395,12 @@ fn retrieve_backbone(
             None
         }
         Some(store) => match mlflow_candidates(context, store, backbone) {
-            Ok((runs, outcome)) => {
+            Ok((runs, sweep_names, outcome)) => {
                 attempts.push(SourceAttempt {
                     source: TrialSource::Mlflow,
                     outcome,
                 });
-                Some(runs).filter(|runs: &Vec<Run>| !runs.is_empty())
+                (!runs.is_empty()).then_some((runs, sweep_names))
             }
             Err(err) => {
                 warn(
@@ -313,18 +445,23 @@ fn retrieve_backbone(
             format!("no study folders under {model_dir_label}")
         } else {
             format!(
-                "{} study with a COMPLETE trial in {} study folder(s)",
+                "{} study(ies) with a COMPLETE trial in {} study folder(s)",
                 study.len(),
                 folders.len()
             )
         },
     });
 
-    if let Some(runs) = mlflow {
-        let answer = select_runs(&runs, context);
+    if let Some((runs, sweep_names)) = mlflow {
+        let answer = select_runs(&runs, &sweep_names, context);
         if !study.is_empty() {
-            let study_answer = select_studies(&study, context.objective.direction, context.scope);
-            for message in disagreements(&answer, &study_answer, context.scope) {
+            let per_study = select_studies(
+                &study,
+                context.objective.direction,
+                SelectionScope::PerVariant,
+                context.tags,
+            );
+            for message in disagreements(&answer, &per_study) {
                 warn(&mut warnings, message);
             }
         }
@@ -338,7 +475,12 @@ fn retrieve_backbone(
         ));
     }
     if !study.is_empty() {
-        let answer = select_studies(&study, context.objective.direction, context.scope);
+        let answer = select_studies(
+            &study,
+            context.objective.direction,
+            context.scope,
+            context.tags,
+        );
         return Ok(finish(
             backbone,
             TrialSource::Study,
@@ -361,7 +503,12 @@ fn retrieve_backbone(
         ),
     });
     if !disk.is_empty() {
-        let answer = select_trials(disk, context.objective.direction, context.scope);
+        let answer = select_trials(
+            disk,
+            context.objective.direction,
+            context.scope,
+            context.tags,
+        );
         return Ok(finish(
             backbone,
             TrialSource::Disk,
@@ -415,41 +562,70 @@ fn finish(
 // ---------------------------------------------------------------------------------------------
 // Disagreement between MLflow and the study
 
-fn disagreements(mlflow: &Answer, study: &Answer, scope: SelectionScope) -> Vec<String> {
+/// MLflow's best trial of each answer compared with the best trial of the same study's
+/// `study.db` (`per_study`: one per folder and Optuna study). A trial whose study matches no
+/// study file, or several (MLflow does not say which study of a shared `study.db`), is not
+/// compared.
+fn disagreements(mlflow: &Answer, per_study: &Answer) -> Vec<String> {
     let mut messages = Vec::new();
-    let pairs: Vec<(&str, &BestTrial, &BestTrial)> = match scope {
-        SelectionScope::Overall => match (mlflow.get(OVERALL_KEY), study.get(OVERALL_KEY)) {
-            (Some(m), Some(s)) => vec![(OVERALL_KEY, m, s)],
-            _ => Vec::new(),
-        },
-        SelectionScope::PerVariant => mlflow
-            .iter()
-            .filter_map(|(variant, m)| {
-                study
-                    .iter()
-                    .find(|(folder, _)| variant_matches(variant, folder))
-                    .map(|(_, s)| (variant.as_str(), m, s))
-            })
-            .collect(),
-    };
-    for (variant, m, s) in pairs {
+    for (key, m) in mlflow {
+        let matching: Vec<&BestTrial> = per_study.values().filter(|s| same_study(m, s)).collect();
+        let s = match matching.as_slice() {
+            [] => continue,
+            [one] => *one,
+            several => {
+                tracing::info!(
+                    "MLflow's best trial of {} is not compared with a study file: {} studies match it",
+                    m.study,
+                    several.len()
+                );
+                continue;
+            }
+        };
         if let Some(reason) = trial_difference(m, s) {
-            let scope_label = if variant.is_empty() {
+            let scope_label = if key.is_empty() {
                 String::new()
             } else {
-                format!(" (variant {variant})")
+                format!(" of study {}", m.study)
             };
             messages.push(format!(
-                "MLflow and the Optuna study disagree on the best trial{scope_label}: MLflow run {} = {} vs study {:?} trial {} = {} ({reason}); using MLflow",
+                "MLflow and the Optuna study disagree on the best trial{scope_label}: MLflow run {} = {} vs study {:?} trial {} in {} = {} ({reason}); using MLflow",
                 m.run_id.as_deref().unwrap_or("?"),
                 m.value,
                 s.study_name.as_deref().unwrap_or("?"),
                 s.trial_number.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                s.study,
                 s.value,
             ));
         }
     }
     messages
+}
+
+/// Whether an MLflow trial and a study file's trial belong to the same study: a pipeline
+/// `study-{s8}` folder matches the study key hash; a legacy `{base}_vN` folder matches the
+/// `code.variant` tag ([`variant_matches`]); and the Optuna study names agree where both are
+/// known.
+fn same_study(mlflow: &BestTrial, study: &BestTrial) -> bool {
+    let Some(folder) = study.study_folder.as_deref().map(folder_name) else {
+        return false;
+    };
+    if let (Some(a), Some(b)) = (&mlflow.study_name, &study.study_name)
+        && a != b
+    {
+        return false;
+    }
+    if folder.starts_with(PIPELINE_STUDY_PREFIX) {
+        mlflow
+            .study_key_hash
+            .as_deref()
+            .is_some_and(|hash| folder == pipeline_study_folder(hash))
+    } else {
+        mlflow
+            .variant
+            .as_deref()
+            .is_some_and(|variant| variant_matches(variant, &folder))
+    }
 }
 
 /// Whether an MLflow variant label names a study folder: the same text, the folder's `_v{N}`
@@ -470,6 +646,11 @@ pub fn variant_matches(label: &str, folder: &str) -> bool {
 fn trial_difference(mlflow: &BestTrial, study: &BestTrial) -> Option<String> {
     if mlflow.value != study.value {
         return Some("values differ".into());
+    }
+    if let (Some(a), Some(b)) = (mlflow.trial_number, study.trial_number)
+        && a != b
+    {
+        return Some(format!("trial numbers differ: {a} vs {b}"));
     }
     for (name, study_value) in &study.params {
         let Some(Value::String(logged)) = mlflow.params.get(name) else {
@@ -521,6 +702,112 @@ mod tests {
         assert!(variant_matches("hpo_x", "hpo_x"));
         assert!(!variant_matches("3", "hpo_distilbert_v2"));
         assert!(!variant_matches("2", "hpo_distilbert"));
+    }
+
+    fn trial(keyed_by: StudyKeyedBy) -> BestTrial {
+        BestTrial {
+            source: TrialSource::Mlflow,
+            value: 0.5,
+            params: BTreeMap::new(),
+            study: String::new(),
+            keyed_by,
+            study_key_hash: None,
+            variant: None,
+            run_id: None,
+            trial_number: None,
+            study_name: None,
+            study_folder: None,
+        }
+    }
+
+    fn mlflow_trial(hash: Option<&str>, variant: Option<&str>, name: Option<&str>) -> BestTrial {
+        let keyed_by = match (hash, variant) {
+            (Some(_), _) => StudyKeyedBy::StudyKeyHash,
+            (None, Some(_)) => StudyKeyedBy::VariantTag,
+            (None, None) => StudyKeyedBy::Untagged,
+        };
+        BestTrial {
+            study_key_hash: hash.map(str::to_string),
+            variant: variant.map(str::to_string),
+            study_name: name.map(str::to_string),
+            ..trial(keyed_by)
+        }
+    }
+
+    fn folder_trial(folder: &str, name: Option<&str>) -> BestTrial {
+        BestTrial {
+            source: TrialSource::Study,
+            study_folder: Some(PathBuf::from("/outputs/hpo/local/distilbert").join(folder)),
+            study_name: name.map(str::to_string),
+            ..trial(StudyKeyedBy::StudyFolder)
+        }
+    }
+
+    #[test]
+    fn studies_are_labelled_by_folder_and_name() {
+        let a = "abcdef01".to_string() + &"1".repeat(56);
+        let b = "abcdef01".to_string() + &"2".repeat(56);
+        let c = "12345678".to_string() + &"3".repeat(56);
+        let mut trials = vec![
+            mlflow_trial(Some(&a), Some("1"), Some("hpo_x_v3")),
+            mlflow_trial(Some(&b), Some("1"), None),
+            mlflow_trial(Some(&c), Some("1"), Some("hpo_x_v4")),
+            mlflow_trial(None, Some("2"), None),
+            mlflow_trial(None, None, None),
+            folder_trial("study-12345678", Some("hpo_x_v4")),
+            folder_trial("hpo_x_v2", Some("hpo_x_v2")),
+            folder_trial("hpo_x_v2", Some("other")),
+            folder_trial("study-12345678", None),
+        ];
+        label_studies(trials.iter_mut(), &TagRegistry::defaults());
+        let labels: Vec<&str> = trials.iter().map(|t| t.study.as_str()).collect();
+        assert_eq!(
+            labels,
+            [
+                // Two hashes share their first 8 characters: the full hash tells them apart.
+                format!("study-{a}/hpo_x_v3").as_str(),
+                format!("study-{b}").as_str(),
+                "study-12345678/hpo_x_v4",
+                "code.variant=2",
+                "untagged",
+                "study-12345678/hpo_x_v4",
+                "hpo_x_v2",
+                "hpo_x_v2/other",
+                "study-12345678",
+            ]
+        );
+    }
+
+    #[test]
+    fn mlflow_trials_match_the_study_files_of_their_own_study() {
+        let hash = "12345678".to_string() + &"0".repeat(56);
+        let named = mlflow_trial(Some(&hash), Some("1"), Some("hpo_x_v4"));
+        let unnamed = mlflow_trial(Some(&hash), Some("1"), None);
+        assert!(same_study(
+            &named,
+            &folder_trial("study-12345678", Some("hpo_x_v4"))
+        ));
+        assert!(!same_study(
+            &named,
+            &folder_trial("study-12345678", Some("hpo_x_v3"))
+        ));
+        assert!(same_study(
+            &unnamed,
+            &folder_trial("study-12345678", Some("hpo_x_v3"))
+        ));
+        assert!(!same_study(
+            &named,
+            &folder_trial("study-87654321", Some("hpo_x_v4"))
+        ));
+        // The variant tag never names a pipeline folder: every sweep is variant 1 there.
+        let legacy = mlflow_trial(None, Some("1"), None);
+        assert!(!same_study(&legacy, &folder_trial("study-12345678", None)));
+        assert!(same_study(&legacy, &folder_trial("hpo_x", Some("hpo_x"))));
+        assert!(!same_study(
+            &legacy,
+            &folder_trial("hpo_x_v2", Some("hpo_x_v2"))
+        ));
+        assert!(same_study(&named, &folder_trial("hpo_x", None)));
     }
 
     #[test]

@@ -36,13 +36,16 @@ pub(super) fn folder_name(folder: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// The best trial of one study folder's `study.db`.
+/// The best trial of one Optuna study of a study folder's `study.db`.
 #[derive(Debug, Clone)]
 pub(super) struct StudyCandidate {
     pub(super) trial: BestTrial,
     pub(super) direction: Direction,
 }
 
+/// One candidate per Optuna study in each folder's `study.db` (its best trial): a `study.db`
+/// may hold several studies (the pipeline keeps one per study key hash folder, whatever the
+/// study names), and each is a study of its own.
 pub(super) fn study_candidates(
     folders: &[PathBuf],
     objective: &Objective,
@@ -54,44 +57,51 @@ pub(super) fn study_candidates(
         if !path.is_file() {
             continue;
         }
-        match best_of_study_file(&path, warn) {
-            Ok(Some((study, trial))) => {
-                if study.direction != objective.direction {
-                    warn(format!(
-                        "study {:?} in {} is {} but the objective config says {}; the study's direction picks its best trial",
-                        study.name,
-                        path.display(),
-                        study.direction,
-                        objective.direction
-                    ));
-                }
-                candidates.push(StudyCandidate {
-                    direction: study.direction,
-                    trial: BestTrial {
-                        source: TrialSource::Study,
-                        value: trial.value,
-                        params: trial.params.clone(),
-                        variant: Some(folder_name(folder)),
-                        run_id: None,
-                        trial_number: Some(trial.number),
-                        study_name: Some(study.name.clone()),
-                        study_folder: Some(folder.clone()),
-                    },
-                });
+        let studies = match study_trials_of_file(&path, warn) {
+            Ok(studies) => studies,
+            Err(err) => {
+                warn(format!("skipping unreadable study: {err}"));
+                continue;
             }
-            Ok(None) => {}
-            Err(err) => warn(format!("skipping unreadable study: {err}")),
+        };
+        for (study, trial) in studies {
+            if study.direction != objective.direction {
+                warn(format!(
+                    "study {:?} in {} is {} but the objective config says {}; the study's direction picks its best trial",
+                    study.name,
+                    path.display(),
+                    study.direction,
+                    objective.direction
+                ));
+            }
+            candidates.push(StudyCandidate {
+                direction: study.direction,
+                trial: BestTrial {
+                    source: TrialSource::Study,
+                    value: trial.value,
+                    params: trial.params,
+                    study: String::new(),
+                    keyed_by: StudyKeyedBy::StudyFolder,
+                    study_key_hash: None,
+                    variant: None,
+                    run_id: None,
+                    trial_number: Some(trial.number),
+                    study_name: Some(study.name),
+                    study_folder: Some(folder.clone()),
+                },
+            });
         }
     }
     candidates
 }
 
-/// The study a folder's `study.db` stands for and its best trial. A file holding several studies
-/// uses the one named like the folder if there is one, else the best across them.
-pub fn best_of_study_file(
+/// Every single-objective study of a `study.db` with its best trial (Optuna's
+/// `study.best_trial`), in the file's study order; studies without a COMPLETE (feasible) trial
+/// are left out, multi-objective ones reported through `warn`.
+pub fn study_trials_of_file(
     path: &Path,
     warn: &mut dyn FnMut(String),
-) -> Result<Option<(OptunaStudy, optuna_study::OptunaTrial)>, ChampionError> {
+) -> Result<Vec<(OptunaStudy, optuna_study::OptunaTrial)>, ChampionError> {
     let (studies, multi_objective) = optuna_study::read_studies(path)?;
     for name in multi_objective {
         warn(format!(
@@ -99,61 +109,46 @@ pub fn best_of_study_file(
             path.display()
         ));
     }
-    let folder = path.parent().map(folder_name).unwrap_or_default();
-    let chosen: Vec<&OptunaStudy> = match studies.iter().find(|s| s.name == folder) {
-        Some(named) if studies.len() > 1 => vec![named],
-        _ => studies.iter().collect(),
-    };
-    if chosen.len() > 1 {
-        warn(format!(
-            "{} holds {} studies and none is named {folder:?}; taking the best across them",
-            path.display(),
-            chosen.len()
-        ));
-    }
-    let mut best: Option<(&OptunaStudy, &optuna_study::OptunaTrial)> = None;
-    for study in chosen {
-        let Some(trial) = study.best_trial() else {
-            continue;
-        };
-        best = match best {
-            Some((current_study, current))
-                if !is_better(study.direction, trial.value, current.value) =>
-            {
-                Some((current_study, current))
-            }
-            _ => Some((study, trial)),
-        };
-    }
-    Ok(best.map(|(study, trial)| (study.clone(), trial.clone())))
+    Ok(studies
+        .into_iter()
+        .filter_map(|study| {
+            let trial = study.best_trial()?.clone();
+            Some((study, trial))
+        })
+        .collect())
 }
 
 pub(super) fn select_studies(
     studies: &[StudyCandidate],
     configured: Direction,
     scope: SelectionScope,
+    tags: &TagRegistry,
 ) -> Answer {
-    // Across folders the studies' shared direction decides; when they differ, the config does.
+    // Across studies their shared direction decides; when they differ, the config does.
     let direction = match studies.first() {
         Some(first) if studies.iter().all(|s| s.direction == first.direction) => first.direction,
         _ => configured,
     };
     let trials: Vec<BestTrial> = studies.iter().map(|s| s.trial.clone()).collect();
-    select_trials(trials, direction, scope)
+    select_trials(trials, direction, scope, tags)
 }
 
 pub(super) fn select_trials(
     trials: Vec<BestTrial>,
     direction: Direction,
     scope: SelectionScope,
+    tags: &TagRegistry,
 ) -> Answer {
     let compare = |a: &&BestTrial, b: &&BestTrial| {
         compare_values(direction, a.value, b.value)
             .then_with(|| a.trial_number.cmp(&b.trial_number))
             .then_with(|| a.study_folder.cmp(&b.study_folder))
+            .then_with(|| a.study_name.cmp(&b.study_name))
     };
-    group_best(trials.iter(), scope, |t| t.variant.clone(), compare)
-        .into_iter()
-        .map(|(key, trial)| (key, trial.clone()))
-        .collect()
+    let mut best: Vec<(Option<StudyRef>, BestTrial)> =
+        group_best(trials.iter(), scope, BestTrial::study_ref, compare)
+            .into_iter()
+            .map(|(key, trial)| (key, trial.clone()))
+            .collect();
+    super::mlflow::answer(&mut best, tags)
 }

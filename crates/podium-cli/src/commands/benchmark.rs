@@ -30,8 +30,8 @@ pub struct BenchmarkArgs {
     /// Show what would be done, change nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// HPO config whose run.mode a benchmark `run.mode: null` inherits
-    /// [default: CONFIG_DIR/hpo/prod.yaml].
+    /// HPO config the benchmark key's eval fingerprint (champions without the tag) and a
+    /// benchmark `run.mode: null` come from [default: the experiment's hpo_config].
     #[arg(long, value_name = "FILE")]
     pub hpo_config: Option<PathBuf>,
     /// Claim lease in seconds: a worker that dies is replaced after this long.

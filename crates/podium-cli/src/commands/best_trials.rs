@@ -15,7 +15,8 @@ use crate::output::{self, Format};
 pub enum ScopeArg {
     /// One best trial per backbone.
     Overall,
-    /// One best trial per HPO variant (code.variant tag / study folder).
+    /// One best trial per HPO variant, that is per study: study key hash / study folder and
+    /// Optuna study name (code.variant is only a label).
     #[value(name = "per_variant", alias = "per-variant")]
     PerVariant,
 }
@@ -45,7 +46,7 @@ pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode
 
     match global.format {
         Format::Json => output::print_json(&report).context("writing JSON")?,
-        Format::Table => print_table(&report),
+        Format::Table => print_table(&report, scope),
     }
     Ok(if report.errors.is_empty() {
         ExitCode::SUCCESS
@@ -54,17 +55,20 @@ pub fn run(global: &GlobalArgs, args: BestTrialsArgs) -> anyhow::Result<ExitCode
     })
 }
 
-/// The best trials (a variant column when per variant, a trial column when some source numbers
-/// them), then their parameters beside each backbone (and variant).
-fn print_table(report: &BestTrialsReport) {
+/// The best trials (a study column when the sources name studies, a variant column when per variant, a trial column when some source
+/// numbers them), then their parameters beside each backbone (and study).
+fn print_table(report: &BestTrialsReport, scope: SelectionScope) {
     let trials: Vec<(&String, &BestTrial)> = report
         .best_trials
         .iter()
         .flat_map(|(backbone, best)| best.trials().into_iter().map(move |(_, t)| (backbone, t)))
         .collect();
+    let per_study = scope == SelectionScope::PerVariant;
+    let studies = trials.iter().any(|(_, trial)| !trial.study.is_empty());
     let variants = trials.iter().any(|(_, trial)| trial.variant.is_some());
     let numbers = trials.iter().any(|(_, trial)| trial.trial_number.is_some());
     let mut header = vec!["backbone"];
+    header.extend(studies.then_some("study"));
     header.extend(variants.then_some("variant"));
     header.extend(["source", "value"]);
     header.extend(numbers.then_some("trial"));
@@ -73,6 +77,7 @@ fn print_table(report: &BestTrialsReport) {
     let mut params = output::Details::indented(2);
     for (backbone, trial) in &trials {
         let mut row = vec![backbone.to_string()];
+        row.extend(studies.then(|| trial.study.clone()));
         row.extend(variants.then(|| trial.variant.clone().unwrap_or_default()));
         row.extend([
             trial.source.as_str().to_string(),
@@ -91,9 +96,10 @@ fn print_table(report: &BestTrialsReport) {
                 .map_or_else(|| "-".to_string(), output::short_id),
         );
         table.add_row(row);
-        let label = match &trial.variant {
-            Some(variant) if variants => format!("{backbone} {variant}"),
-            _ => backbone.to_string(),
+        let label = if per_study {
+            format!("{backbone} {}", trial.study)
+        } else {
+            backbone.to_string()
         };
         params.add(&label, &params_text(trial));
     }
@@ -101,6 +107,13 @@ fn print_table(report: &BestTrialsReport) {
     if !trials.is_empty() {
         println!("parameters:");
         println!("{params}");
+    }
+    if per_study {
+        let keyed_by: std::collections::BTreeSet<_> =
+            trials.iter().map(|(_, trial)| trial.keyed_by).collect();
+        for kind in keyed_by {
+            output::print_wrapped(&format!("studies told apart by: {}", kind.describe()));
+        }
     }
     for (backbone, warnings) in &report.warnings {
         if report.best_trials.contains_key(backbone) {

@@ -123,8 +123,8 @@ mod tests {
             "experiment x, HPO config hpo/prod.yaml, backbones: a"
         );
         assert_eq!(
-            under(dir, "/p/config/data.yaml: seed: \"/p/config/x\""),
-            "data.yaml: seed: \"x\""
+            under(dir, "/p/config/train.yaml: seed: \"/p/config/x\""),
+            "train.yaml: seed: \"x\""
         );
         // Not the start of a path: left alone.
         assert_eq!(under(dir, "/q/p/config/a"), "/q/p/config/a");

@@ -16,8 +16,8 @@ pub struct RankArgs {
     /// Backbones to rank (repeatable); default: every backbone of the HPO config of record.
     #[arg(long = "backbone", value_name = "B")]
     pub backbones: Vec<String>,
-    /// HPO config whose run.mode a benchmark `run.mode: null` inherits
-    /// [default: CONFIG_DIR/hpo/prod.yaml].
+    /// HPO config the benchmark key's eval fingerprint (champions without the tag) and a
+    /// benchmark `run.mode: null` come from [default: the experiment's hpo_config].
     #[arg(long, value_name = "FILE")]
     pub hpo_config: Option<std::path::PathBuf>,
     #[command(flatten)]

@@ -116,7 +116,7 @@ pub fn write_configs(config_dir: &Path, backbones: &[&str]) {
     let list: Vec<String> = backbones.iter().map(|b| format!("      - {b}\n")).collect();
     std::fs::write(
         config_dir.join("experiment/t.yaml"),
-        "experiment_name: t\ndata_config: data.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
+        "experiment_name: t\ndata_config: data/resume_ner.yaml\ntrain_config: train.yaml\nhpo_config: hpo/prod.yaml\n",
     )
     .unwrap();
     std::fs::write(config_dir.join("benchmark.yaml"), FAST_BENCHMARK).unwrap();
@@ -125,8 +125,9 @@ pub fn write_configs(config_dir: &Path, backbones: &[&str]) {
     assert!(selection.contains("checkpoint_source: trial"));
     std::fs::write(config_dir.join("best_model_selection.yaml"), selection).unwrap();
     std::fs::write(config_dir.join("tags.yaml"), repo_config("tags.yaml")).unwrap();
+    std::fs::create_dir_all(config_dir.join("data")).unwrap();
     std::fs::write(
-        config_dir.join("data.yaml"),
+        config_dir.join("data/resume_ner.yaml"),
         repo_config("data/resume_ner.yaml"),
     )
     .unwrap();
