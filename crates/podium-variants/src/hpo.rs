@@ -64,16 +64,7 @@ impl StudyNaming {
     /// Reads the template from an HPO config file: `checkpoint.study_name`, else
     /// `hpo.study_name`, else the default `hpo_{backbone}` (also for an explicit `null`).
     pub fn from_hpo_config(path: &Path) -> Result<Self, VariantsError> {
-        let text = std::fs::read_to_string(path).map_err(VariantsError::io("read", path))?;
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|err| VariantsError::Config {
-                file: path.to_path_buf(),
-                key: err
-                    .location()
-                    .map(|at| format!("line {}", at.line()))
-                    .unwrap_or_default(),
-                message: err.to_string(),
-            })?;
+        let doc = crate::experiment::read_yaml(path)?;
         Self::from_hpo_config_value(&doc, path)
     }
 
