@@ -122,13 +122,16 @@ pub fn parse_lease(text: &str) -> Option<Duration> {
 
 /// A worker identity unique across machines and processes: `host:pid:random`.
 pub fn worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_string());
+    let host = podium_variants::fs::read_regular_text(
+        std::path::Path::new("/proc/sys/kernel/hostname"),
+        4096,
+    )
+    .ok()
+    .or_else(|| std::env::var("HOSTNAME").ok())
+    .or_else(|| std::env::var("COMPUTERNAME").ok())
+    .map(|name| name.trim().to_string())
+    .filter(|name| !name.is_empty())
+    .unwrap_or_else(|| "unknown-host".to_string());
     format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
 }
 
@@ -279,6 +282,37 @@ impl Claims {
             owner: None,
             expires_ms: None,
         })
+    }
+
+    /// Buries the claim of `key` when its lease has expired (by this worker's clock): the claim
+    /// of a worker that died after finishing the key but before releasing it, which no worker
+    /// would otherwise look at again (the key is done, so nobody claims it). A live claim is
+    /// left to its owner. Returns whether one was buried.
+    pub fn bury_if_expired(&self, key: &str) -> Result<bool, BenchError> {
+        let name = claim_name(key);
+        let Some(existing) = self
+            .store
+            .get_experiment_by_name(&name)
+            .map_err(BenchError::mlflow(format!("reading claim {name}")))?
+        else {
+            return Ok(false);
+        };
+        let expires_ms = existing
+            .tags
+            .get(claim_tag::EXPIRES_MS)
+            .and_then(|text| text.parse::<i64>().ok());
+        if !existing.is_active() || !self.is_expired(&existing, expires_ms) {
+            return Ok(false);
+        }
+        self.bury(&name, &existing, "expired")?;
+        tracing::info!(
+            "buried claim {name} of {}: its lease expired and its key {key} is done",
+            existing
+                .tags
+                .get(claim_tag::OWNER)
+                .map_or("an unknown worker", String::as_str)
+        );
+        Ok(true)
     }
 
     fn is_expired(&self, existing: &Experiment, expires_ms: Option<i64>) -> bool {

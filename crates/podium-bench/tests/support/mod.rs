@@ -174,6 +174,18 @@ impl Project {
         worker: &str,
         lease: Duration,
     ) -> Orchestrator {
+        let in_flight = InFlight::new(store.clone(), &TagRegistry::defaults());
+        self.orchestrator_in(store, worker, lease, in_flight)
+    }
+
+    /// [`Project::orchestrator`] keeping its books in `in_flight` (which a test interrupts).
+    pub fn orchestrator_in(
+        &self,
+        store: Arc<dyn TrackingStore>,
+        worker: &str,
+        lease: Duration,
+        in_flight: InFlight,
+    ) -> Orchestrator {
         let tags = TagRegistry::defaults();
         Orchestrator::new(OrchestratorOptions {
             store: store.clone(),
@@ -183,7 +195,7 @@ impl Project {
             benchmark_experiment: BENCHMARK_EXPERIMENT.into(),
             settings: self.settings.clone(),
             claims: Claims::new(store.clone(), worker.into(), lease, &tags),
-            in_flight: InFlight::new(store, &tags),
+            in_flight,
             measurer: Box::new(CheckpointMeasurer::new(
                 self.settings.config.clone(),
                 self.root(),
