@@ -4,7 +4,7 @@
 //! exists (else the built-in defaults); every flag overrides its key.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -84,6 +84,14 @@ pub fn run(global: &GlobalArgs, args: BenchModelArgs) -> anyhow::Result<ExitCode
     };
     apply_overrides(&mut config, &args)
         .with_context(|| format!("resolving --test-data {:?}", args.test_data))?;
+    // The options go through the bounds benchmark.yaml's values went through.
+    let from_options = Path::new("<options>");
+    let file = if args.sets_a_knob() {
+        from_options
+    } else {
+        config_file.as_path()
+    };
+    config.validate(file, &|key| args.source_of(key))?;
     let mut settings = config.harness_settings();
     settings.progress = global.quiet == 0 && global.format == Format::Table;
     let device = runtime::parse_device(&config.device)?;
@@ -141,6 +149,33 @@ fn parse_execution(text: &str) -> Result<Execution, String> {
             Execution::NAMES.join(", ")
         )
     })
+}
+
+impl BenchModelArgs {
+    /// The option setting the benchmark knob `key` (its name under `benchmarking:`), or the key
+    /// in benchmark.yaml when no option sets it: where a refused value came from.
+    fn source_of(&self, key: &str) -> String {
+        let option = match key {
+            "batch_sizes" => self.batch_sizes.is_some().then_some("--batch-sizes"),
+            "max_length" => self.max_length.is_some().then_some("--max-length"),
+            "warmup_iterations" => self.warmup.is_some().then_some("--warmup"),
+            "iterations" => self.iterations.is_some().then_some("--iterations"),
+            "min_duration_s" => self.min_duration_s.is_some().then_some("--min-duration-s"),
+            "threads" => self.threads.is_some().then_some("--threads"),
+            _ => None,
+        };
+        option.map_or_else(|| format!("benchmarking.{key}"), str::to_string)
+    }
+
+    /// Whether an option sets any bounded knob.
+    fn sets_a_knob(&self) -> bool {
+        self.batch_sizes.is_some()
+            || self.max_length.is_some()
+            || self.warmup.is_some()
+            || self.iterations.is_some()
+            || self.min_duration_s.is_some()
+            || self.threads.is_some()
+    }
 }
 
 fn apply_overrides(config: &mut BenchmarkConfig, args: &BenchModelArgs) -> std::io::Result<()> {

@@ -24,10 +24,16 @@ pub struct DemoArgs {
 
 /// Runs `podium demo`: prepares the demo project when needed, then `podium run` on it.
 pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
-    // Narration goes where it does not mix with a JSON document on stdout.
+    // Narration goes where it does not mix with a JSON document on stdout. It holds paths the
+    // user chose (`--dir`): escaped like any other text from outside, one line per line.
     let say = |text: &str| match global.format {
-        Format::Table => println!("{text}"),
-        Format::Json => eprintln!("{text}"),
+        Format::Table => output::print_line(text),
+        Format::Json => output::eprint_line(text),
+    };
+    // A table's cells are escaped already; it is printed as the lines it has.
+    let show_table = |table: &output::Table| match global.format {
+        Format::Table => println!("{table}"),
+        Format::Json => eprintln!("{table}"),
     };
     if global.tracking_uri.is_some() {
         tracing::warn!("podium demo uses its own store; --tracking-uri is ignored");
@@ -52,7 +58,7 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
                 paths.db.display(),
                 paths.root.join("outputs").display()
             ));
-            say(&studies_table(studies).to_string());
+            show_table(&studies_table(studies));
         }
         None => say(&format!(
             "Keeping the demo store {} (delete it to start over)",
