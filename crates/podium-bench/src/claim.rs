@@ -258,10 +258,7 @@ impl Claims {
                 );
                 return Ok(ClaimOutcome::Won(claim));
             }
-            let expires_ms = existing
-                .tags
-                .get(claim_tag::EXPIRES_MS)
-                .and_then(|text| text.parse::<i64>().ok());
+            let expires_ms = expiry_of(&existing);
             if !self.is_expired(&existing, expires_ms) {
                 return Ok(ClaimOutcome::Held {
                     owner: existing.tags.get(claim_tag::OWNER).cloned(),
@@ -271,10 +268,7 @@ impl Claims {
             self.bury(&name, &existing, "expired")?;
             tracing::warn!(
                 "claim {name} of {} expired; taking it over",
-                existing
-                    .tags
-                    .get(claim_tag::OWNER)
-                    .map_or("an unknown worker", String::as_str)
+                owner_of(&existing)
             );
             taken_over = Some(existing);
         }
@@ -297,20 +291,13 @@ impl Claims {
         else {
             return Ok(false);
         };
-        let expires_ms = existing
-            .tags
-            .get(claim_tag::EXPIRES_MS)
-            .and_then(|text| text.parse::<i64>().ok());
-        if !existing.is_active() || !self.is_expired(&existing, expires_ms) {
+        if !existing.is_active() || !self.is_expired(&existing, expiry_of(&existing)) {
             return Ok(false);
         }
         self.bury(&name, &existing, "expired")?;
         tracing::info!(
             "buried claim {name} of {}: its lease expired and its key {key} is done",
-            existing
-                .tags
-                .get(claim_tag::OWNER)
-                .map_or("an unknown worker", String::as_str)
+            owner_of(&existing)
         );
         Ok(true)
     }
@@ -380,6 +367,22 @@ impl Claims {
     }
 }
 
+/// The lease expiry a claim experiment is tagged with (Unix ms), when it has a readable one.
+fn expiry_of(claim: &Experiment) -> Option<i64> {
+    claim
+        .tags
+        .get(claim_tag::EXPIRES_MS)
+        .and_then(|text| text.parse::<i64>().ok())
+}
+
+/// Who holds a claim experiment, for messages.
+fn owner_of(claim: &Experiment) -> &str {
+    claim
+        .tags
+        .get(claim_tag::OWNER)
+        .map_or("an unknown worker", String::as_str)
+}
+
 fn bury(
     store: &dyn TrackingStore,
     name: &str,
@@ -434,10 +437,7 @@ fn fail_abandoned_run(
     let Some(run_id) = previous.tags.get(claim_tag::RUN_ID) else {
         return;
     };
-    let owner = previous
-        .tags
-        .get(claim_tag::OWNER)
-        .map_or("an unknown worker", String::as_str);
+    let owner = owner_of(previous);
     match store.get_run(run_id) {
         Ok(run) if run.info.status == RunStatus::Running => {
             let message = format!(

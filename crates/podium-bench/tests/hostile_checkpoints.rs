@@ -11,7 +11,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use podium_bench::orchestrate::{BenchmarkSettings, BenchmarkTarget, Outcome};
-use podium_champion::selection::{Champion, CheckpointLocation};
 use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::{RunStatus, SqliteStore, TrackingStore};
 
@@ -76,27 +75,8 @@ fn a_downloaded_checkpoint_that_fails_to_load_is_not_kept_nor_its_scratch() {
     )
     .unwrap();
     let settings = BenchmarkSettings::load(&config, &config.join("hpo/prod.yaml"), false).unwrap();
-    let champion = Champion {
-        run_id: refit.run_id.clone(),
-        trial_run_id: refit.run_id.clone(),
-        refit_run_id: Some(refit.run_id.clone()),
-        refit_matched_by: None,
-        sweep_run_id: None,
-        trial_key_hash: Some(trial),
-        study_key_hash: study,
-        metric: 0.8,
-        stable_score: 0.8,
-        schema_version: "2.0".into(),
-        counted_trials: 3,
-        data_fingerprint: None,
-        eval_fingerprint: None,
-        checkpoint: CheckpointLocation {
-            run_id: refit.run_id.clone(),
-            artifact_uri: refit.artifact_uri.clone(),
-            checkpoint_path_tag: None,
-            local: None,
-        },
-    };
+    // No checkpoint path: only the refit's archive artifact has it.
+    let champion = support::champion_of(&refit, study, trial, None);
     let target = BenchmarkTarget::from_champion("bert-base-cased", champion, &settings);
     let project = support::Project {
         dir,

@@ -4,7 +4,7 @@
 //! |---|---|
 //! | 0 | everything asked for succeeded (also: stdout was closed by its reader, e.g. `\| head`) |
 //! | 1 | some part failed: a backbone without a champion, a failed benchmark, a config that does not validate, problems found by `verify-hashes` |
-//! | 2 | an error that stopped the command: bad usage, an unreadable or invalid config, a store that refused a request |
+//! | 2 | an error that stopped the command: bad usage, an unreadable or invalid config, a store that refused a request, output that could not be written (a full disk) |
 //! | 3 | the tracking store could not be reached (after the configured retries) |
 //! | 130 | interrupted (Ctrl-C / SIGTERM) after cleaning up |
 //!
@@ -107,15 +107,24 @@ pub fn print_failure(payload: &(dyn Any + Send)) -> Option<&str> {
 /// [`print_failure`] or a failed flush): 0 when the reader went away (EPIPE), else an error
 /// saying why on stderr (stdout on a full disk: "No space left on device").
 pub fn output_failed(message: &str) -> ExitCode {
-    if message.contains("Broken pipe") {
-        return ExitCode::from(BROKEN_PIPE);
+    let code = output_failure_code(message);
+    if code != BROKEN_PIPE {
+        let _ = writeln!(
+            std::io::stderr(),
+            "error: the output is incomplete: {}",
+            escape_line(message)
+        );
     }
-    let _ = writeln!(
-        std::io::stderr(),
-        "error: the output is incomplete: {}",
-        escape_line(message)
-    );
-    ExitCode::from(ERROR)
+    ExitCode::from(code)
+}
+
+/// [`output_failed`]'s exit code: [`BROKEN_PIPE`] when the reader went away, else [`ERROR`].
+fn output_failure_code(message: &str) -> u8 {
+    if message.contains("Broken pipe") {
+        BROKEN_PIPE
+    } else {
+        ERROR
+    }
 }
 
 #[cfg(test)]
@@ -154,12 +163,12 @@ mod tests {
             Box::new("failed printing to stdout: Broken pipe (os error 32)".to_string());
         assert!(print_failure(payload.as_ref()).is_some());
         assert_eq!(
-            output_failed("failed printing to stdout: Broken pipe (os error 32)"),
-            ExitCode::from(BROKEN_PIPE)
+            output_failure_code("failed printing to stdout: Broken pipe (os error 32)"),
+            BROKEN_PIPE
         );
         assert_eq!(
-            output_failed("failed printing to stdout: No space left on device (os error 28)"),
-            ExitCode::from(ERROR)
+            output_failure_code("failed printing to stdout: No space left on device (os error 28)"),
+            ERROR
         );
         let other: Box<dyn Any + Send> = Box::new("index out of bounds");
         assert!(print_failure(other.as_ref()).is_none());

@@ -130,27 +130,7 @@ fn project_of(store: &dyn TrackingStore, backbones: &[String]) -> Project {
         store
             .update_run(&run.run_id, RunStatus::Finished, Some(3_000))
             .unwrap();
-        let champion = Champion {
-            run_id: run.run_id.clone(),
-            trial_run_id: run.run_id.clone(),
-            refit_run_id: None,
-            refit_matched_by: None,
-            sweep_run_id: None,
-            trial_key_hash: Some(trial),
-            study_key_hash: study,
-            metric: 0.8,
-            stable_score: 0.8,
-            schema_version: "2.0".into(),
-            counted_trials: 1,
-            data_fingerprint: None,
-            eval_fingerprint: None,
-            checkpoint: CheckpointLocation {
-                run_id: run.run_id.clone(),
-                artifact_uri: run.artifact_uri.clone(),
-                checkpoint_path_tag: Some(checkpoint.display().to_string()),
-                local: None,
-            },
-        };
+        let champion = champion_of(&run, study, trial, Some(checkpoint.display().to_string()));
         targets.push(BenchmarkTarget::from_champion(
             backbone, champion, &settings,
         ));
@@ -159,6 +139,37 @@ fn project_of(store: &dyn TrackingStore, backbones: &[String]) -> Project {
         dir,
         targets,
         settings,
+    }
+}
+
+/// The champion of run `run` (its own trial, no refit) with these key hashes, its checkpoint
+/// at the path `checkpoint_tag` names, else to be found or downloaded.
+pub fn champion_of(
+    run: &podium_mlflow::RunInfo,
+    study: String,
+    trial: String,
+    checkpoint_tag: Option<String>,
+) -> Champion {
+    Champion {
+        run_id: run.run_id.clone(),
+        trial_run_id: run.run_id.clone(),
+        refit_run_id: None,
+        refit_matched_by: None,
+        sweep_run_id: None,
+        trial_key_hash: Some(trial),
+        study_key_hash: study,
+        metric: 0.8,
+        stable_score: 0.8,
+        schema_version: "2.0".into(),
+        counted_trials: 1,
+        data_fingerprint: None,
+        eval_fingerprint: None,
+        checkpoint: CheckpointLocation {
+            run_id: run.run_id.clone(),
+            artifact_uri: run.artifact_uri.clone(),
+            checkpoint_path_tag: checkpoint_tag,
+            local: None,
+        },
     }
 }
 
