@@ -351,6 +351,25 @@ fn a_model_too_large_for_memory_is_refused_before_allocating() {
     );
 }
 
+/// Item 5: a checkpoint's config.json that is a FIFO (or a link to /dev/zero) is refused at
+/// once by `bench-model`, naming it, instead of blocking the open (or reading forever).
+#[test]
+fn a_checkpoint_config_that_is_not_a_regular_file_is_refused_at_once() {
+    for how in [Broken::Fifo, Broken::DevZero] {
+        let (_dir, checkpoint) = fixture_copy("distilbert");
+        break_file(&checkpoint.join("config.json"), how);
+        let started = Instant::now();
+        let output = bench_model(&checkpoint, &["--iterations", "1", "--warmup", "0"]);
+        let said = text(&output);
+        assert_eq!(output.status.code(), Some(2), "{how:?}: {said}");
+        assert!(
+            said.contains("config.json") && said.contains("not a regular file"),
+            "{how:?}: {said}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10), "{how:?}");
+    }
+}
+
 /// Item 11: stdout on a full disk is an error (exit 2, saying so), not a panic; a reader that
 /// went away is still a quiet success.
 #[test]
