@@ -48,9 +48,6 @@ fn main() -> Result<(), Box<dyn Error>> {
             (db, Some(EXAMPLE_BACKBONE.to_string()))
         }
     };
-    if !db.is_file() {
-        return Err(format!("{} does not exist", db.display()).into());
-    }
     let root = db.parent().unwrap_or(Path::new(".")).to_path_buf();
     let config_dir = args.next().map(PathBuf::from).unwrap_or_else(|| {
         let beside = root.join("config");
@@ -61,7 +58,8 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
     });
 
-    let store = SqliteStore::open(&db)?;
+    // Read as it is: an empty or non-MLflow file is an error, never given a schema.
+    let store = SqliteStore::open_existing(&db)?;
     let experiments = ExperimentConfig::from_config_dir(&config_dir, None)?;
     let config = SelectionConfig::load(&config_dir.join("best_model_selection.yaml"))?;
     let tags = TagRegistry::load(&config_dir.join("tags.yaml"))?;

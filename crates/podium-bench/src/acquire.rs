@@ -53,11 +53,48 @@ use podium_mlflow::{Run, TrackingStore};
 use podium_variants::{AcquisitionConfig, Environment, OutputLayout, PathsConfig};
 use serde::Serialize;
 
+use podium_variants::fs::ScratchDir;
+
 use crate::archive::{self, ExtractLimits};
 use crate::error::BenchError;
 
 /// The artifact sub-path holding a run's checkpoint as a directory.
 pub const CHECKPOINT_ARTIFACT: &str = CHECKPOINT_DIR_ARTIFACT;
+
+/// Prefix of the scratch directories a checkpoint archive is downloaded and extracted in,
+/// inside `outputs/cache/checkpoints/<run>/`.
+pub const ARCHIVE_SCRATCH_PREFIX: &str = ".podium-archive-";
+
+/// Removes a checkpoint downloaded into the cache (by this call or an earlier one) that failed
+/// to load, so the next benchmark downloads it again instead of failing on the same files; a
+/// checkpoint found anywhere else is the pipeline's or the user's and is left alone. The
+/// directory is renamed aside first, so no reader ever sees half of it.
+pub fn discard_cached(checkpoint: &AcquiredCheckpoint) {
+    if !matches!(
+        checkpoint.source,
+        AcquisitionSource::Download | AcquisitionSource::DownloadCache
+    ) {
+        return;
+    }
+    let Some(parent) = checkpoint.path.parent() else {
+        return;
+    };
+    let aside = parent.join(format!(
+        "{ARCHIVE_SCRATCH_PREFIX}discarded-{:016x}",
+        fastrand::u64(..)
+    ));
+    match std::fs::rename(&checkpoint.path, &aside).and_then(|()| std::fs::remove_dir_all(&aside)) {
+        Ok(()) => tracing::warn!(
+            "removed the cached checkpoint {} that failed to load; the next benchmark downloads \
+             it again",
+            checkpoint.path.display()
+        ),
+        Err(err) => tracing::warn!(
+            "cannot remove the cached checkpoint {} that failed to load: {err}",
+            checkpoint.path.display()
+        ),
+    }
+}
 
 /// Which step answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -126,6 +163,9 @@ pub struct AcquisitionSettings {
     pub paths: PathsConfig,
     /// `config/artifact_acquisition.yaml`.
     pub acquisition: AcquisitionConfig,
+    /// Caps of a downloaded archive's extraction (`PODIUM_MAX_ARCHIVE_RATIO`,
+    /// `PODIUM_MIN_FREE_DISK_BYTES`).
+    pub extract: ExtractLimits,
 }
 
 impl AcquisitionSettings {
@@ -141,7 +181,12 @@ impl AcquisitionSettings {
         let acquisition = AcquisitionConfig::load(&acquisition_file).map_err(
             BenchError::layout(format!("loading {}", acquisition_file.display())),
         )?;
-        Ok(Self { paths, acquisition })
+        let extract = ExtractLimits::from_env(&|name| std::env::var(name).ok())?;
+        Ok(Self {
+            paths,
+            acquisition,
+            extract,
+        })
     }
 
     /// `layout` with its outputs folder where `paths.yaml` puts it on `environment`.
@@ -247,7 +292,7 @@ pub fn acquire_for_run_with(
     let mut failures = Vec::new();
     for artifact in checkpoint_artifact_paths(run, tags) {
         let attempt = if artifact.ends_with(".tar.gz") {
-            download_archive(store, run, artifact, &cache_dir, &cached)
+            download_archive(store, run, artifact, &cache_dir, &cached, &settings.extract)
         } else {
             download_directory(store, run, artifact, &cache_dir)
         };
@@ -325,15 +370,13 @@ fn download_archive(
     artifact: &str,
     cache_dir: &Path,
     cached: &Path,
+    limits: &ExtractLimits,
 ) -> Result<PathBuf, BenchError> {
     let run_id = run.id();
-    let scratch = tempfile::Builder::new()
-        .prefix(".podium-archive-")
-        .tempdir_in(cache_dir)
-        .map_err(BenchError::io(format!(
-            "creating a temp dir in {}",
-            cache_dir.display()
-        )))?;
+    // Locked while in use; one left by a process killed mid-extraction (the size of a
+    // checkpoint) is removed here by the next download into the same folder.
+    let scratch = ScratchDir::new_in(cache_dir, ARCHIVE_SCRATCH_PREFIX)
+        .map_err(BenchError::io(format!("preparing {}", cache_dir.display())))?;
     let downloaded = store
         .download_artifacts(&run.info, artifact, scratch.path())
         .map_err(BenchError::mlflow(format!(
@@ -367,7 +410,7 @@ fn download_archive(
         }
     };
     let extracted = scratch.path().join("extracted");
-    archive::extract_tar_gz(&archive_file, &extracted, &ExtractLimits::default())?;
+    archive::extract_tar_gz(&archive_file, &extracted, limits)?;
     let root = archive::checkpoint_root(&extracted)
         .filter(|root| is_checkpoint_dir(root))
         .ok_or_else(|| BenchError::CheckpointNotFound {

@@ -2,11 +2,13 @@
 //!
 //! An archive comes from a tracking store, so it is treated as hostile: only regular files and
 //! directories are extracted; absolute paths, `..` components, symbolic and hard links, device
-//! files and FIFOs are refused; the total size and the number of members are capped; a truncated
-//! or corrupt gzip stream is an error. Members are written into a fresh temporary directory next
-//! to the destination, which is renamed into place only once every member is out — so a refused
-//! or broken archive leaves nothing behind, and nothing is ever written outside the destination
-//! (no link is ever created, so no later member can be redirected through one).
+//! files and FIFOs are refused; the total size, the expansion over the compressed size (a gzip
+//! bomb), the disk space it would leave and the number of members are capped; a truncated or
+//! corrupt gzip stream is an error. Members are written into a fresh, locked scratch directory
+//! next to the destination (`.podium-extract-*`, one left by a killed process is removed by the
+//! next extraction there), which is renamed into place only once every member is out — so a
+//! refused or broken archive leaves nothing behind, and nothing is ever written outside the
+//! destination (no link is ever created, so no later member can be redirected through one).
 //!
 //! ```
 //! use podium_bench::archive::{extract_tar_gz, ExtractLimits};
@@ -33,6 +35,8 @@ use std::fs::File;
 use std::io::{self, Read};
 use std::path::{Component, Path, PathBuf};
 
+use podium_variants::fs::ScratchDir;
+
 use crate::error::BenchError;
 
 /// Default cap on the bytes an archive may extract to (64 GiB: far above any checkpoint the
@@ -42,6 +46,20 @@ pub const DEFAULT_MAX_TOTAL_BYTES: u64 = 64 << 30;
 /// Default cap on the members of an archive.
 pub const DEFAULT_MAX_ENTRIES: usize = 100_000;
 
+/// Default [`ExtractLimits::max_ratio`] (`PODIUM_MAX_ARCHIVE_RATIO`): checkpoint weights barely
+/// compress (about 1.1×), tokenizer files about 4×; a gzip bomb expands 1000×.
+pub const DEFAULT_MAX_RATIO: u64 = 20;
+
+/// An archive may always expand to this many bytes, whatever its ratio (small archives of
+/// text compress well).
+pub const RATIO_FLOOR_BYTES: u64 = 64 << 20;
+
+/// Default [`ExtractLimits::min_free_bytes`] (`PODIUM_MIN_FREE_DISK_BYTES`).
+pub const DEFAULT_MIN_FREE_BYTES: u64 = 512 << 20;
+
+/// Prefix of the scratch directories extraction stages its members in.
+pub const SCRATCH_PREFIX: &str = ".podium-extract-";
+
 /// What an extraction may produce at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ExtractLimits {
@@ -49,6 +67,13 @@ pub struct ExtractLimits {
     pub max_total_bytes: u64,
     /// Number of members (files and directories).
     pub max_entries: usize,
+    /// Sum of the sizes of the regular files over the size of the compressed archive, at most
+    /// (`PODIUM_MAX_ARCHIVE_RATIO`); archives may always expand to [`RATIO_FLOOR_BYTES`].
+    pub max_ratio: u64,
+    /// Bytes that must stay free on the destination's file system once the archive is out
+    /// (`PODIUM_MIN_FREE_DISK_BYTES`): an archive that would leave less is refused before its
+    /// member is written.
+    pub min_free_bytes: u64,
 }
 
 impl Default for ExtractLimits {
@@ -56,7 +81,37 @@ impl Default for ExtractLimits {
         Self {
             max_total_bytes: DEFAULT_MAX_TOTAL_BYTES,
             max_entries: DEFAULT_MAX_ENTRIES,
+            max_ratio: DEFAULT_MAX_RATIO,
+            min_free_bytes: DEFAULT_MIN_FREE_BYTES,
         }
+    }
+}
+
+impl ExtractLimits {
+    /// The defaults, with `PODIUM_MAX_ARCHIVE_RATIO` and `PODIUM_MIN_FREE_DISK_BYTES` read
+    /// through `env` (unset or empty: the default; `PODIUM_MIN_FREE_DISK_BYTES` may be 0).
+    pub fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, BenchError> {
+        let mut limits = ExtractLimits::default();
+        let parse = |name: &str, minimum: u64| -> Result<Option<u64>, BenchError> {
+            let Some(text) = env(name).filter(|text| !text.trim().is_empty()) else {
+                return Ok(None);
+            };
+            match text.trim().parse::<u64>() {
+                Ok(value) if value >= minimum => Ok(Some(value)),
+                _ => Err(BenchError::Config {
+                    file: name.into(),
+                    key: name.into(),
+                    message: format!("{text:?} is not a whole number of at least {minimum}"),
+                }),
+            }
+        };
+        if let Some(ratio) = parse("PODIUM_MAX_ARCHIVE_RATIO", 1)? {
+            limits.max_ratio = ratio;
+        }
+        if let Some(bytes) = parse("PODIUM_MIN_FREE_DISK_BYTES", 0)? {
+            limits.min_free_bytes = bytes;
+        }
+        Ok(limits)
     }
 }
 
@@ -92,31 +147,76 @@ pub fn extract_tar_gz(
         .parent()
         .filter(|parent| !parent.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(parent)
-        .map_err(|err| refuse(format!("cannot create {}: {err}", parent.display())))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".podium-extract-")
-        .tempdir_in(parent)
-        .map_err(|err| {
-            refuse(format!(
-                "cannot create a temp dir in {}: {err}",
-                parent.display()
-            ))
-        })?;
+    let staging =
+        ScratchDir::new_in(parent, SCRATCH_PREFIX).map_err(|err| refuse(err.to_string()))?;
     let file = File::open(archive).map_err(|source| BenchError::Read {
         file: archive.to_path_buf(),
         source,
     })?;
-    let stats = extract_into(file, staging.path(), limits).map_err(refuse)?;
-    let staged = staging.keep();
-    std::fs::rename(&staged, dest).map_err(|err| {
-        let _ = std::fs::remove_dir_all(&staged);
+    let compressed = file
+        .metadata()
+        .map_err(|source| BenchError::Read {
+            file: archive.to_path_buf(),
+            source,
+        })?
+        .len();
+    let free = podium_variants::fs::available_space(parent).ok();
+    let budget = Budget::new(limits, compressed, free);
+    let tree = staging.path().join("tree");
+    std::fs::create_dir(&tree)
+        .map_err(|err| refuse(format!("cannot create {}: {err}", tree.display())))?;
+    let stats = extract_into(file, &tree, limits, &budget).map_err(refuse)?;
+    std::fs::rename(&tree, dest).map_err(|err| {
         refuse(format!(
             "cannot move the extracted files to {}: {err}",
             dest.display()
         ))
     })?;
     Ok(stats)
+}
+
+/// The most bytes an archive may expand to, and why (for the refusal).
+struct Budget {
+    bytes: u64,
+    why: String,
+}
+
+impl Budget {
+    /// The tightest of the size cap, the ratio to the compressed size and the disk space free
+    /// (`free`, when known) less the space that must stay free.
+    fn new(limits: &ExtractLimits, compressed: u64, free: Option<u64>) -> Budget {
+        let mut budget = Budget {
+            bytes: limits.max_total_bytes,
+            why: format!("the size cap of {} bytes", limits.max_total_bytes),
+        };
+        let by_ratio = compressed
+            .saturating_mul(limits.max_ratio)
+            .max(RATIO_FLOOR_BYTES);
+        if by_ratio < budget.bytes {
+            budget = Budget {
+                bytes: by_ratio,
+                why: format!(
+                    "{}× its compressed size of {compressed} bytes, {by_ratio} bytes \
+                     (a gzip bomb?; PODIUM_MAX_ARCHIVE_RATIO raises the ratio)",
+                    limits.max_ratio
+                ),
+            };
+        }
+        if let Some(free) = free {
+            let usable = free.saturating_sub(limits.min_free_bytes);
+            if usable < budget.bytes {
+                budget = Budget {
+                    bytes: usable,
+                    why: format!(
+                        "the {free} bytes free on its disk less the {} that must stay free \
+                         (PODIUM_MIN_FREE_DISK_BYTES)",
+                        limits.min_free_bytes
+                    ),
+                };
+            }
+        }
+        budget
+    }
 }
 
 /// The member path as a relative path of normal components, or why it is refused.
@@ -144,6 +244,7 @@ fn extract_into(
     reader: impl Read,
     root: &Path,
     limits: &ExtractLimits,
+    budget: &Budget,
 ) -> Result<ExtractStats, String> {
     let gzip = flate2::read::GzDecoder::new(io::BufReader::new(reader));
     let mut archive = tar::Archive::new(gzip);
@@ -191,11 +292,11 @@ fn extract_into(
             .header()
             .size()
             .map_err(|err| format!("member {}: unreadable size: {err}", raw_path.display()))?;
-        if stats.bytes.saturating_add(size) > limits.max_total_bytes {
+        if stats.bytes.saturating_add(size) > budget.bytes {
             return Err(format!(
-                "member {} ({size} bytes) takes the archive past the size cap of {} bytes",
+                "member {} ({size} bytes) would expand the archive past {}",
                 raw_path.display(),
-                limits.max_total_bytes
+                budget.why
             ));
         }
         if let Some(parent) = target.parent() {

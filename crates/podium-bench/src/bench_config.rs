@@ -16,7 +16,9 @@
 //! ```
 //!
 //! Every knob has a bound ([`LIMITS`]) so an absurd value is refused here, naming the file and
-//! key, instead of aborting a benchmark half-way.
+//! key, instead of aborting a benchmark half-way. The bounds are checked in one place,
+//! [`BenchmarkConfig::validate`], for the values read from the file and for those a command's
+//! options put over them (`podium bench-model --iterations …`) alike.
 
 use std::path::{Path, PathBuf};
 
@@ -139,15 +141,15 @@ impl BenchmarkConfig {
 
     /// Loads and validates `path`; absent keys take the pipeline's defaults.
     pub fn from_file(path: &Path) -> Result<BenchmarkConfig> {
-        let text = podium_keys::read_config_text(path).map_err(|err| match err {
-            podium_keys::KeysError::Io { source, .. } => BenchError::Read {
+        let text = podium_variants::fs::read_config_text(path).map_err(|err| match err {
+            podium_variants::fs::ReadError::Io { source, .. } => BenchError::Read {
                 file: path.to_path_buf(),
                 source,
             },
-            other => BenchError::Config {
+            refused => BenchError::Config {
                 file: path.to_path_buf(),
                 key: "<document>".into(),
-                message: other.to_string(),
+                message: refused.reason(),
             },
         })?;
         Self::from_yaml_str(&text, path)
@@ -229,21 +231,12 @@ impl BenchmarkConfig {
             return Ok(config);
         };
         let key_of = |name: &str| format!("benchmarking.{name}");
-        let bounded = |name: &str, value: &Value, min: u64, max: usize| -> Result<usize> {
+        // The types here; the bounds in `validate`, once everything is read.
+        let whole = |name: &str, value: &Value| -> Result<usize> {
             value
                 .as_u64()
-                .filter(|n| *n >= min)
                 .and_then(|n| usize::try_from(n).ok())
-                .filter(|n| *n <= max)
-                .ok_or_else(|| {
-                    invalid(
-                        &key_of(name),
-                        format!(
-                            "expected an integer from {min} to {max}, found {}",
-                            show(value)
-                        ),
-                    )
-                })
+                .ok_or_else(|| invalid(&key_of(name), out_of_bounds(name, &show(value))))
         };
         if let Some(value) = bench.get("batch_sizes") {
             let Value::Sequence(items) = value else {
@@ -252,7 +245,8 @@ impl BenchmarkConfig {
                     format!("expected a list, found {}", show(value)),
                 ));
             };
-            if items.is_empty() || items.len() > LIMITS.max_batch_sizes {
+            if items.len() > LIMITS.max_batch_sizes {
+                // Not even read: a list of a million sizes is refused as it is.
                 return Err(invalid(
                     &key_of("batch_sizes"),
                     format!(
@@ -262,55 +256,27 @@ impl BenchmarkConfig {
                     ),
                 ));
             }
-            let mut sizes = Vec::with_capacity(items.len());
-            for item in items {
-                let size = bounded("batch_sizes", item, 1, LIMITS.max_batch_size)?;
-                if sizes.contains(&size) {
-                    return Err(invalid(
-                        &key_of("batch_sizes"),
-                        format!("batch size {size} is listed twice"),
-                    ));
-                }
-                sizes.push(size);
-            }
-            config.batch_sizes = sizes;
+            config.batch_sizes = items
+                .iter()
+                .map(|item| whole("batch_sizes", item))
+                .collect::<Result<_>>()?;
         }
         if let Some(value) = bench.get("max_length") {
-            config.max_length = bounded("max_length", value, 1, LIMITS.max_length)?;
-        }
-        if let Some(largest) = config.batch_sizes.iter().max()
-            && largest * config.max_length > LIMITS.max_batch_tokens
-        {
-            return Err(invalid(
-                &key_of("batch_sizes"),
-                format!(
-                    "batch size {largest} × max_length {} = {} tokens in one batch; at most {} are allowed",
-                    config.max_length,
-                    largest * config.max_length,
-                    LIMITS.max_batch_tokens
-                ),
-            ));
+            config.max_length = whole("max_length", value)?;
         }
         if let Some(value) = bench.get("warmup_iterations") {
-            config.warmup = bounded("warmup_iterations", value, 0, LIMITS.max_warmup)?;
+            config.warmup = whole("warmup_iterations", value)?;
         }
         if let Some(value) = bench.get("iterations") {
-            config.iterations = bounded("iterations", value, 1, LIMITS.max_iterations)?;
+            config.iterations = whole("iterations", value)?;
         }
         if let Some(value) = bench.get("min_duration_s") {
-            config.min_duration_s = value
-                .as_f64()
-                .filter(|x| x.is_finite() && (0.0..=LIMITS.max_min_duration_s).contains(x))
-                .ok_or_else(|| {
-                    invalid(
-                        &key_of("min_duration_s"),
-                        format!(
-                            "expected seconds from 0 to {}, found {}",
-                            LIMITS.max_min_duration_s,
-                            show(value)
-                        ),
-                    )
-                })?;
+            config.min_duration_s = value.as_f64().ok_or_else(|| {
+                invalid(
+                    &key_of("min_duration_s"),
+                    out_of_bounds("min_duration_s", &show(value)),
+                )
+            })?;
         }
         match bench.get("device") {
             None | Some(Value::Null) => {}
@@ -351,7 +317,7 @@ impl BenchmarkConfig {
         if let Some(value) = bench.get("threads") {
             config.threads = match value {
                 Value::Null => None,
-                other => Some(bounded("threads", other, 1, LIMITS.max_threads)?),
+                other => Some(whole("threads", other)?),
             };
         }
         config.test_data = match bench.get("test_data") {
@@ -390,7 +356,86 @@ impl BenchmarkConfig {
                 ));
             }
         };
+        config.validate(path, &key_of)?;
         Ok(config)
+    }
+
+    /// Checks every knob against [`LIMITS`]: the one check of the benchmark settings, for the
+    /// values of `file` and for a command's options put over them. `named(key)` says where the
+    /// value of the knob `key` (its name under `benchmarking:`) came from, for the error
+    /// (`benchmarking.iterations`, or `--iterations`); `file` is `<options>` for options.
+    ///
+    /// ```
+    /// use std::path::Path;
+    /// use podium_bench::bench_config::BenchmarkConfig;
+    /// let mut config = BenchmarkConfig::default();
+    /// config.min_duration_s = 1e20;
+    /// let err = config
+    ///     .validate(Path::new("<options>"), &|key| format!("--{}", key.replace('_', "-")))
+    ///     .unwrap_err()
+    ///     .to_string();
+    /// assert!(err.contains("--min-duration-s") && err.contains("0 to 3600"), "{err}");
+    /// ```
+    pub fn validate(&self, file: &Path, named: &dyn Fn(&str) -> String) -> Result<()> {
+        let invalid = |key: &str, message: String| BenchError::Config {
+            file: file.to_path_buf(),
+            key: named(key),
+            message,
+        };
+        let within = |key: &str, value: usize| -> Result<()> {
+            let (min, max) = integer_bounds(key);
+            if (min..=max).contains(&value) {
+                Ok(())
+            } else {
+                Err(invalid(key, out_of_bounds(key, &value.to_string())))
+            }
+        };
+        if self.batch_sizes.is_empty() || self.batch_sizes.len() > LIMITS.max_batch_sizes {
+            return Err(invalid(
+                "batch_sizes",
+                format!(
+                    "expected 1 to {} batch sizes, found {}",
+                    LIMITS.max_batch_sizes,
+                    self.batch_sizes.len()
+                ),
+            ));
+        }
+        for (index, size) in self.batch_sizes.iter().enumerate() {
+            within("batch_sizes", *size)?;
+            if self.batch_sizes[..index].contains(size) {
+                return Err(invalid(
+                    "batch_sizes",
+                    format!("batch size {size} is listed twice"),
+                ));
+            }
+        }
+        within("max_length", self.max_length)?;
+        if let Some(largest) = self.batch_sizes.iter().max()
+            && largest * self.max_length > LIMITS.max_batch_tokens
+        {
+            return Err(invalid(
+                "batch_sizes",
+                format!(
+                    "batch size {largest} × max_length {} = {} tokens in one batch; at most {} are allowed",
+                    self.max_length,
+                    largest * self.max_length,
+                    LIMITS.max_batch_tokens
+                ),
+            ));
+        }
+        within("warmup_iterations", self.warmup)?;
+        within("iterations", self.iterations)?;
+        let seconds = self.min_duration_s;
+        if !(seconds.is_finite() && (0.0..=LIMITS.max_min_duration_s).contains(&seconds)) {
+            return Err(invalid(
+                "min_duration_s",
+                out_of_bounds("min_duration_s", &seconds.to_string()),
+            ));
+        }
+        if let Some(threads) = self.threads {
+            within("threads", threads)?;
+        }
+        Ok(())
     }
 
     /// The harness settings of this config.
@@ -404,6 +449,30 @@ impl BenchmarkConfig {
             progress: true,
         }
     }
+}
+
+/// The inclusive range of each whole-number knob, by its key under `benchmarking:`.
+fn integer_bounds(key: &str) -> (usize, usize) {
+    match key {
+        "batch_sizes" => (1, LIMITS.max_batch_size),
+        "max_length" => (1, LIMITS.max_length),
+        "warmup_iterations" => (0, LIMITS.max_warmup),
+        "iterations" => (1, LIMITS.max_iterations),
+        "threads" => (1, LIMITS.max_threads),
+        _ => (0, usize::MAX),
+    }
+}
+
+/// What a knob must be, having found `found`.
+fn out_of_bounds(key: &str, found: &str) -> String {
+    if key == "min_duration_s" {
+        return format!(
+            "expected seconds from 0 to {}, found {found}",
+            LIMITS.max_min_duration_s
+        );
+    }
+    let (min, max) = integer_bounds(key);
+    format!("expected an integer from {min} to {max}, found {found}")
 }
 
 fn yaml_key_text(key: &Value) -> String {

@@ -55,6 +55,9 @@ use crate::error::BenchError;
 /// The pipeline's default `output.filename`.
 pub const DEFAULT_FILENAME: &str = "benchmark.json";
 
+/// Largest result file read (one holds a few KiB of metrics and tags).
+pub const MAX_RESULT_BYTES: u64 = 16 << 20;
+
 /// Name of the object podium adds to the pipeline's JSON shape.
 pub const PODIUM_FIELD: &str = "podium";
 
@@ -199,12 +202,10 @@ impl BenchmarkCache {
     /// error.
     pub fn read(&self, location: &ResultLocation, key: &str) -> CacheLookup {
         let path = self.path_for(location, key);
-        let bytes = match std::fs::read(&path) {
+        let bytes = match podium_variants::fs::read_regular_file(&path, MAX_RESULT_BYTES) {
             Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return CacheLookup::Missing,
-            Err(err) => {
-                return CacheLookup::Invalid(format!("cannot read {}: {err}", path.display()));
-            }
+            Err(err) if err.is_not_found() => return CacheLookup::Missing,
+            Err(err) => return CacheLookup::Invalid(err.to_string()),
         };
         let document: Value = match serde_json::from_slice(&bytes) {
             Ok(document) => document,
@@ -239,7 +240,7 @@ impl BenchmarkCache {
         entry: &CachedBenchmark,
     ) -> Result<Option<PathBuf>, BenchError> {
         let path = self.path_for(location, &entry.benchmark_key);
-        if let Ok(bytes) = std::fs::read(&path) {
+        if let Ok(bytes) = podium_variants::fs::read_regular_file(&path, MAX_RESULT_BYTES) {
             let pipeline_owned = serde_json::from_slice::<Value>(&bytes)
                 .is_ok_and(|doc| doc.is_object() && doc.get(PODIUM_FIELD).is_none());
             if pipeline_owned {

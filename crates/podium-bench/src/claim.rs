@@ -122,13 +122,16 @@ pub fn parse_lease(text: &str) -> Option<Duration> {
 
 /// A worker identity unique across machines and processes: `host:pid:random`.
 pub fn worker_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .or_else(|| std::env::var("COMPUTERNAME").ok())
-        .map(|name| name.trim().to_string())
-        .filter(|name| !name.is_empty())
-        .unwrap_or_else(|| "unknown-host".to_string());
+    let host = podium_variants::fs::read_regular_text(
+        std::path::Path::new("/proc/sys/kernel/hostname"),
+        4096,
+    )
+    .ok()
+    .or_else(|| std::env::var("HOSTNAME").ok())
+    .or_else(|| std::env::var("COMPUTERNAME").ok())
+    .map(|name| name.trim().to_string())
+    .filter(|name| !name.is_empty())
+    .unwrap_or_else(|| "unknown-host".to_string());
     format!("{host}:{}:{:08x}", std::process::id(), fastrand::u32(..))
 }
 
@@ -255,10 +258,7 @@ impl Claims {
                 );
                 return Ok(ClaimOutcome::Won(claim));
             }
-            let expires_ms = existing
-                .tags
-                .get(claim_tag::EXPIRES_MS)
-                .and_then(|text| text.parse::<i64>().ok());
+            let expires_ms = expiry_of(&existing);
             if !self.is_expired(&existing, expires_ms) {
                 return Ok(ClaimOutcome::Held {
                     owner: existing.tags.get(claim_tag::OWNER).cloned(),
@@ -268,10 +268,7 @@ impl Claims {
             self.bury(&name, &existing, "expired")?;
             tracing::warn!(
                 "claim {name} of {} expired; taking it over",
-                existing
-                    .tags
-                    .get(claim_tag::OWNER)
-                    .map_or("an unknown worker", String::as_str)
+                owner_of(&existing)
             );
             taken_over = Some(existing);
         }
@@ -279,6 +276,30 @@ impl Claims {
             owner: None,
             expires_ms: None,
         })
+    }
+
+    /// Buries the claim of `key` when its lease has expired (by this worker's clock): the claim
+    /// of a worker that died after finishing the key but before releasing it, which no worker
+    /// would otherwise look at again (the key is done, so nobody claims it). A live claim is
+    /// left to its owner. Returns whether one was buried.
+    pub fn bury_if_expired(&self, key: &str) -> Result<bool, BenchError> {
+        let name = claim_name(key);
+        let Some(existing) = self
+            .store
+            .get_experiment_by_name(&name)
+            .map_err(BenchError::mlflow(format!("reading claim {name}")))?
+        else {
+            return Ok(false);
+        };
+        if !existing.is_active() || !self.is_expired(&existing, expiry_of(&existing)) {
+            return Ok(false);
+        }
+        self.bury(&name, &existing, "expired")?;
+        tracing::info!(
+            "buried claim {name} of {}: its lease expired and its key {key} is done",
+            owner_of(&existing)
+        );
+        Ok(true)
     }
 
     fn is_expired(&self, existing: &Experiment, expires_ms: Option<i64>) -> bool {
@@ -346,6 +367,22 @@ impl Claims {
     }
 }
 
+/// The lease expiry a claim experiment is tagged with (Unix ms), when it has a readable one.
+fn expiry_of(claim: &Experiment) -> Option<i64> {
+    claim
+        .tags
+        .get(claim_tag::EXPIRES_MS)
+        .and_then(|text| text.parse::<i64>().ok())
+}
+
+/// Who holds a claim experiment, for messages.
+fn owner_of(claim: &Experiment) -> &str {
+    claim
+        .tags
+        .get(claim_tag::OWNER)
+        .map_or("an unknown worker", String::as_str)
+}
+
 fn bury(
     store: &dyn TrackingStore,
     name: &str,
@@ -400,10 +437,7 @@ fn fail_abandoned_run(
     let Some(run_id) = previous.tags.get(claim_tag::RUN_ID) else {
         return;
     };
-    let owner = previous
-        .tags
-        .get(claim_tag::OWNER)
-        .map_or("an unknown worker", String::as_str);
+    let owner = owner_of(previous);
     match store.get_run(run_id) {
         Ok(run) if run.info.status == RunStatus::Running => {
             let message = format!(

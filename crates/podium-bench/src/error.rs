@@ -112,6 +112,16 @@ pub enum BenchError {
 }
 
 impl BenchError {
+    /// Whether this is the runtime refusing a file of the checkpoint in `dir` (its config.json,
+    /// weights or tokenizer missing, unreadable or invalid): the checkpoint itself is broken.
+    pub fn is_checkpoint_fault(&self, dir: &std::path::Path) -> bool {
+        match self {
+            BenchError::Runtime(err) => err.file().is_some_and(|file| file.starts_with(dir)),
+            BenchError::Measure { source, .. } => source.is_checkpoint_fault(dir),
+            _ => false,
+        }
+    }
+
     /// A closure wrapping a store error with context, for `map_err`.
     pub(crate) fn mlflow(
         context: impl Into<String>,

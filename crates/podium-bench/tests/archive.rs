@@ -339,3 +339,92 @@ fn acquisition_extracts_the_refit_archive_a_real_server_serves() {
     assert_eq!(second.source, AcquisitionSource::DownloadCache);
     assert_eq!(second.path, first.path);
 }
+
+/// Item 2: a few kilobytes that expand to more than the ratio allows (here 65 MiB of zeros, a
+/// thousand times its compressed size) are refused before the member is written, saying so and
+/// naming the setting that raises the ratio.
+#[test]
+fn a_gzip_bomb_is_refused_by_its_expansion_ratio() {
+    let zeros = vec![0u8; 65 << 20];
+    let archives = tempfile::tempdir().unwrap();
+    let archive = archive_of(
+        archives.path(),
+        "bomb.tar.gz",
+        &[file("best_trial_checkpoint/model.safetensors", &zeros)],
+    );
+    let compressed = std::fs::metadata(&archive).unwrap().len();
+    assert!(compressed < 1 << 20, "{compressed}");
+    refused(
+        &[file("best_trial_checkpoint/model.safetensors", &zeros)],
+        ExtractLimits::default(),
+        "PODIUM_MAX_ARCHIVE_RATIO",
+    );
+    // Allowed a larger ratio, the same archive extracts.
+    let dest = archives.path().join("out");
+    let limits = ExtractLimits {
+        max_ratio: 100_000,
+        ..ExtractLimits::default()
+    };
+    let stats = extract_tar_gz(&archive, &dest, &limits).unwrap();
+    assert_eq!(stats.bytes, 65 << 20);
+}
+
+/// Item 2: an archive that would leave less than PODIUM_MIN_FREE_DISK_BYTES free on its disk
+/// is refused before the member is written.
+#[test]
+fn an_archive_that_would_fill_the_disk_is_refused() {
+    let limits = ExtractLimits {
+        min_free_bytes: u64::MAX / 2,
+        ..ExtractLimits::default()
+    };
+    refused(&[file("a", b"12345")], limits, "PODIUM_MIN_FREE_DISK_BYTES");
+}
+
+/// Item 2: the settings are read as documented, and a bad value is an error naming it.
+#[test]
+fn extraction_limits_come_from_the_environment() {
+    let env = |name: &str| match name {
+        "PODIUM_MAX_ARCHIVE_RATIO" => Some("50".to_string()),
+        "PODIUM_MIN_FREE_DISK_BYTES" => Some("0".to_string()),
+        _ => None,
+    };
+    let limits = ExtractLimits::from_env(&env).unwrap();
+    assert_eq!((limits.max_ratio, limits.min_free_bytes), (50, 0));
+    let bad = |name: &str| (name == "PODIUM_MAX_ARCHIVE_RATIO").then(|| "0".to_string());
+    let err = ExtractLimits::from_env(&bad).unwrap_err().to_string();
+    assert!(err.contains("PODIUM_MAX_ARCHIVE_RATIO"), "{err}");
+}
+
+/// Item 3: the scratch folder a process killed mid-extraction left beside the destination is
+/// removed by the next extraction there; one still locked by a live extraction is kept.
+#[test]
+fn an_extraction_killed_mid_way_leaves_nothing_the_next_one_keeps() {
+    let archives = tempfile::tempdir().unwrap();
+    let archive = archive_of(
+        archives.path(),
+        "ok.tar.gz",
+        &[file("a/config.json", b"{}")],
+    );
+    let work = tempfile::tempdir().unwrap();
+    let dead = work.path().join(".podium-extract-dead");
+    std::fs::create_dir_all(dead.join("tree/a")).unwrap();
+    std::fs::write(dead.join(".owner.lock"), b"").unwrap();
+    std::fs::write(dead.join("tree/a/model.safetensors"), vec![1u8; 4096]).unwrap();
+    let live = work.path().join(".podium-extract-live");
+    std::fs::create_dir_all(&live).unwrap();
+    let lock = std::fs::File::create(live.join(".owner.lock")).unwrap();
+    fs4::FileExt::lock(&lock).unwrap();
+    extract_tar_gz(
+        &archive,
+        &work.path().join("extracted"),
+        &ExtractLimits::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        tree(work.path())
+            .into_iter()
+            .filter(|path| !path.contains('/'))
+            .collect::<Vec<_>>(),
+        [".podium-extract-live", "extracted"]
+    );
+}

@@ -372,11 +372,8 @@ fn cv_folds(cv_dir: &Path) -> Vec<PathBuf> {
 /// missing or null) the first numeric entry in file order; `None` when there is neither or the
 /// file is unreadable.
 fn fold_score(path: &Path) -> Option<f64> {
-    let meta = std::fs::metadata(path).ok()?;
-    if !meta.is_file() || meta.len() > FOLD_METRICS_MAX_BYTES {
-        return None;
-    }
-    let FoldMetrics(score) = serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+    let text = podium_variants::fs::read_regular_text(path, FOLD_METRICS_MAX_BYTES).ok()?;
+    let FoldMetrics(score) = serde_json::from_str(&text).ok()?;
     score
 }
 

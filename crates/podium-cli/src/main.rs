@@ -129,12 +129,19 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.global);
     layout::init(cli.global.wide);
-    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli))) {
+    let code = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| dispatch(cli))) {
         Ok(Ok(code)) => exit::refine(code),
         Ok(Err(err)) => exit::report(&err),
-        Err(payload) if exit::is_broken_pipe(payload.as_ref()) => exit::BROKEN_PIPE.into(),
-        Err(payload) => std::panic::resume_unwind(payload),
+        Err(payload) => match exit::print_failure(payload.as_ref()) {
+            Some(message) => return exit::output_failed(message),
+            None => std::panic::resume_unwind(payload),
+        },
+    };
+    // What is still buffered must reach stdout too, or the command failed.
+    if let Err(err) = std::io::Write::flush(&mut std::io::stdout()) {
+        return exit::output_failed(&format!("failed printing to stdout: {err}"));
     }
+    code
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {

@@ -1,10 +1,12 @@
 //! Rendering for humans (tables, detail lists, messages) and scripts (JSON).
 //!
 //! Everything shown to a person may come from a store or a file podium does not control (run
-//! names, metric keys, server messages): control characters are escaped, so a stored `ESC[2J`
-//! shows as `\x1b[2J` instead of clearing the terminal, and table cells are cut to
-//! [`MAX_CELL_CHARS`] characters, so a huge name cannot make rendering slow or the table
-//! unreadable. JSON output is exact (serde escapes control characters itself).
+//! names, metric keys, server messages, paths): control characters are escaped, so a stored
+//! `ESC[2J` shows as `\x1b[2J` instead of clearing the terminal, and a line break inside one
+//! value (a tag value, a path, a message) shows as `\n` instead of breaking a table row or a
+//! log line into two; table cells are cut to [`MAX_CELL_CHARS`] characters, so a huge name
+//! cannot make rendering slow or the table unreadable. JSON output is exact (serde escapes
+//! control characters itself).
 //!
 //! Tables and detail lists are laid out to the output width ([`layout`](crate::layout)):
 //! wrapped at spaces, never inside a word; a table whose columns cannot fit even so is shown
@@ -68,14 +70,28 @@ pub fn print_json<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
 }
 
 /// Prints one line of text that may hold store or config text (run names, metric keys,
-/// error messages), control characters escaped.
+/// error messages, paths), control characters and line breaks escaped ([`escape_line`]).
 pub fn print_line(text: &str) {
-    println!("{}", escape_controls(text));
+    println!("{}", escape_line(text));
 }
 
 /// [`print_line`] on stderr.
 pub fn eprint_line(text: &str) {
-    eprintln!("{}", escape_controls(text));
+    eprintln!("{}", escape_line(text));
+}
+
+/// `text` as one line: [`escape_controls`], and line breaks written `\n` too. For a value
+/// shown within a line (a path, a tag value, a message), where a line break from a store or a
+/// file name would forge a line of output.
+///
+/// ```ignore
+/// assert_eq!(escape_line("a\nb\u{1b}"), "a\\nb\\x1b");
+/// ```
+pub fn escape_line(text: &str) -> Cow<'_, str> {
+    if !text.contains('\n') {
+        return escape_controls(text);
+    }
+    Cow::Owned(escape_controls(text).replace('\n', "\\n"))
 }
 
 /// Prints a paragraph wrapped at spaces to the output width, its continuation lines indented
@@ -90,7 +106,7 @@ pub fn paragraph(text: &str) -> String {
 }
 
 fn wrapped(text: &str, width: Option<usize>) -> String {
-    let text = escape_controls(text);
+    let text = escape_line(text);
     let Some(width) = width else {
         return text.into_owned();
     };
@@ -105,7 +121,7 @@ pub fn command_text(command: &str) -> String {
 }
 
 fn command_lines(command: &str, width: Option<usize>) -> String {
-    let command = escape_controls(command);
+    let command = escape_line(command);
     let Some(width) = width else {
         return command.into_owned();
     };
@@ -145,15 +161,21 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
 }
 
 /// A writer that escapes control characters ([`escape_controls`]) in what passes through it,
-/// for the log lines on stderr. Each write is expected to be whole lines of text, as the log
-/// formatter writes one event at a time.
+/// for the log lines on stderr. Each write is one log event, as the log formatter writes them:
+/// its final line break ends the line, and any line break before it (a path or a message
+/// holding one) is escaped, so one event is always one line.
 #[derive(Debug)]
 pub struct EscapingWriter<W>(pub W);
 
 impl<W: std::io::Write> std::io::Write for EscapingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let text = String::from_utf8_lossy(buf);
-        self.0.write_all(escape_controls(&text).as_bytes())?;
+        let (event, end) = match text.strip_suffix('\n') {
+            Some(event) => (event, "\n"),
+            None => (text.as_ref(), ""),
+        };
+        self.0.write_all(escape_line(event).as_bytes())?;
+        self.0.write_all(end.as_bytes())?;
         Ok(buf.len())
     }
 
@@ -166,13 +188,14 @@ fn needs_escape(c: char) -> bool {
     (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
-/// A table cell's text: control characters escaped, cut to [`MAX_CELL_CHARS`] characters.
+/// A table cell's text: control characters and line breaks escaped ([`escape_line`]: a tag
+/// value holding a line break stays in its row), cut to [`MAX_CELL_CHARS`] characters.
 pub fn cell_text(text: &str) -> String {
     let (shown, left_out) = match text.char_indices().nth(MAX_CELL_CHARS) {
         None => (text, 0),
         Some((cut, _)) => (&text[..cut], text.len() - cut),
     };
-    let mut out = escape_controls(shown).into_owned();
+    let mut out = escape_line(shown).into_owned();
     if left_out > 0 {
         out.push_str(&format!("… ({left_out} more bytes)"));
     }
@@ -424,15 +447,31 @@ mod tests {
     }
 
     #[test]
-    fn the_log_writer_escapes_what_it_passes_on() {
+    fn line_breaks_inside_values_stay_on_their_line() {
+        assert_eq!(escape_line("plain"), Cow::Borrowed("plain"));
+        assert_eq!(escape_line("a\nb\u{1b}[2J"), "a\\nb\\x1b[2J");
+        let mut table = table(["tag", "value"]);
+        table.add_row(["code.note", "first line\nsecond line"]);
+        let shown = table.to_string();
+        assert!(shown.contains("first line\\nsecond line"), "{shown}");
+        // Header, its rule and one row between the borders: a broken row would add a line.
+        assert_eq!(shown.lines().count(), 5, "{shown}");
+    }
+
+    #[test]
+    fn the_log_writer_escapes_what_it_passes_on_one_event_one_line() {
         use std::io::Write;
         let mut writer = EscapingWriter(Vec::new());
         writer
             .write_all("WARN run evil\u{1b}[2J\n".as_bytes())
             .unwrap();
+        // A line break inside an event (a path holding one) would forge a log line.
+        writer
+            .write_all("WARN reading /tmp/evil\nERROR forged: line\n".as_bytes())
+            .unwrap();
         assert_eq!(
             String::from_utf8(writer.0).unwrap(),
-            "WARN run evil\\x1b[2J\n"
+            "WARN run evil\\x1b[2J\nWARN reading /tmp/evil\\nERROR forged: line\n"
         );
     }
 

@@ -14,7 +14,7 @@ pub enum KeysError {
         name: String,
     },
     /// A config value that is invalid.
-    #[error("{}{key}: {message}", .file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default())]
+    #[error("{}{}{message}", .file.as_ref().map(|f| format!("{}: ", f.display())).unwrap_or_default(), if .key.is_empty() { String::new() } else { format!("{}: ", .key) })]
     Config {
         /// The file, when known.
         file: Option<PathBuf>,

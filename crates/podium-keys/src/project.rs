@@ -69,15 +69,26 @@ pub const HPO_KEYS: KeySchema<'static> = KeySchema {
 };
 
 /// Checks the top-level keys of a loaded config against `schema`: the ignored keys found, or an
-/// error naming the file and the unknown key. A config that is not a mapping is left to the
-/// key functions (which name what they expected).
+/// error naming the file and the unknown key. An empty file is a config without keys; any
+/// other document that is not a mapping (a string, a list) is an error naming the file.
 pub fn check_top_level_keys(
     value: &PyValue,
     schema: &KeySchema<'_>,
     file: &Path,
 ) -> Result<Vec<String>, KeysError> {
-    let PyValue::Dict(entries) = value else {
-        return Ok(Vec::new());
+    let entries = match value {
+        PyValue::Dict(entries) => entries,
+        PyValue::None => return Ok(Vec::new()),
+        other => {
+            return Err(KeysError::Config {
+                file: Some(file.to_path_buf()),
+                key: String::new(),
+                message: format!(
+                    "expected a mapping of settings, found {}",
+                    other.type_name()
+                ),
+            });
+        }
     };
     let mut names = Vec::with_capacity(entries.len());
     for (key, _) in entries {

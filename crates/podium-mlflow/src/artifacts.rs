@@ -15,7 +15,8 @@
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
-use std::time::Duration;
+
+use podium_variants::fs::ScratchDir;
 
 use crate::error::MlflowError;
 use crate::model::RunInfo;
@@ -25,13 +26,6 @@ const MAX_DEPTH: usize = 64;
 
 /// Prefix of the staging directories.
 const STAGING_PREFIX: &str = ".podium-download-";
-
-/// File inside a staging directory that its owner holds locked while it downloads.
-const OWNER_LOCK: &str = ".owner.lock";
-
-/// A staging directory without its lock file is in use only in the instant between its creation
-/// and the lock's; older than this, it was left by a process that died in between.
-const UNLOCKED_STAGING_GRACE: Duration = Duration::from_secs(600);
 
 /// Default [`DownloadLimits::max_bytes`] (`PODIUM_MAX_DOWNLOAD_BYTES`): 64 GiB, many times
 /// the largest checkpoint podium benchmarks.
@@ -311,76 +305,15 @@ fn io_error(context: String) -> impl FnOnce(std::io::Error) -> MlflowError {
     move |source| MlflowError::Io { context, source }
 }
 
-/// A staging directory and the lock that marks it in use (both released on drop).
-struct Staging {
-    // Field order: the lock is released after the directory is gone.
-    dir: tempfile::TempDir,
-    _lock: fs::File,
-}
-
-impl Staging {
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-/// Prepares `dest/<name>` landing: a fresh temp dir inside `dest` (same file system, so the
-/// final rename is atomic), locked while in use. Staging directories of dead downloads found
-/// there first are removed.
-fn staging(dest: &Path) -> Result<Staging, MlflowError> {
-    fs::create_dir_all(dest).map_err(io_error(format!("creating {}", dest.display())))?;
-    remove_stale_staging(dest);
-    let dir = tempfile::Builder::new()
-        .prefix(STAGING_PREFIX)
-        .tempdir_in(dest)
-        .map_err(io_error(format!(
-            "creating a temp dir in {}",
-            dest.display()
-        )))?;
-    let lock_path = dir.path().join(OWNER_LOCK);
-    let lock = fs::File::create(&lock_path)
-        .map_err(io_error(format!("creating {}", lock_path.display())))?;
-    fs4::FileExt::lock(&lock).map_err(io_error(format!("locking {}", lock_path.display())))?;
-    Ok(Staging { dir, _lock: lock })
-}
-
-/// Removes the `.podium-download-*` directories in `dest` whose owner is gone: their lock is
-/// free (the lock dies with its process, also on kill -9), or they never got one and are old.
-/// Best effort: what cannot be removed stays for a later run.
-fn remove_stale_staging(dest: &Path) {
-    let Ok(entries) = fs::read_dir(dest) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let is_staging = entry
-            .file_name()
-            .to_str()
-            .is_some_and(|name| name.starts_with(STAGING_PREFIX));
-        if !is_staging || !entry.file_type().is_ok_and(|kind| kind.is_dir()) {
-            continue;
-        }
-        let dir = entry.path();
-        let stale = match fs::OpenOptions::new()
-            .write(true)
-            .open(dir.join(OWNER_LOCK))
-        {
-            Ok(lock) => fs4::FileExt::try_lock(&lock).is_ok(),
-            Err(_) => entry
-                .metadata()
-                .and_then(|meta| meta.modified())
-                .ok()
-                .and_then(|modified| modified.elapsed().ok())
-                .is_some_and(|age| age > UNLOCKED_STAGING_GRACE),
-        };
-        if stale {
-            match fs::remove_dir_all(&dir) {
-                Ok(()) => {
-                    tracing::info!("removed {} left by an interrupted download", dir.display())
-                }
-                Err(err) => tracing::debug!("cannot remove stale {}: {err}", dir.display()),
-            }
-        }
-    }
+/// Prepares `dest/<name>` landing: a fresh staging directory inside `dest` (same file system,
+/// so the final rename is atomic), locked while in use; staging directories of dead downloads
+/// found there first are removed (podium-variants' [`ScratchDir`], shared with archive
+/// extraction).
+fn staging(dest: &Path) -> Result<ScratchDir, MlflowError> {
+    ScratchDir::new_in(dest, STAGING_PREFIX).map_err(|source| MlflowError::Io {
+        context: format!("preparing a download into {}", dest.display()),
+        source,
+    })
 }
 
 /// Moves the finished `staged` into `final_path`, replacing what was there.

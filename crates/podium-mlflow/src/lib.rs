@@ -50,5 +50,5 @@ pub use query::{
 pub use request::SearchRequest;
 pub use rest::{RestConfig, RestStore};
 pub use sqlite::{SqliteBatch, SqliteStore};
-pub use store::{MAX_RESULTS_LIMIT, TrackingStore};
+pub use store::{MAX_RESULTS_LIMIT, OpenMode, TrackingStore};
 pub use uri::{open_store, open_store_with_env};

@@ -101,17 +101,26 @@ pub fn search_all_raw_fields(
 /// Most pages one search reads: 100 million runs at MLflow's 1000 per page.
 pub const MAX_PAGES: usize = 100_000;
 
+/// The time budget of one paginated search when its store sets none
+/// ([`crate::TrackingStore::max_search_time`]; REST: `PODIUM_MAX_SEARCH_SECONDS`).
+pub const DEFAULT_MAX_SEARCH_TIME: std::time::Duration = crate::rest::DEFAULT_MAX_SEARCH_TIME;
+
 /// Stops a paginated search a server would otherwise keep going forever: a page token seen
-/// before (the server loops) or more than [`MAX_PAGES`] pages.
+/// before (the server loops), more than [`MAX_PAGES`] pages, or pages still coming when the
+/// search's time budget is spent (fresh tokens forever). Every store's paging loop goes
+/// through one.
 #[derive(Debug)]
 pub struct PageGuard {
     store: String,
     endpoint: &'static str,
     seen: std::collections::HashSet<String>,
+    started: std::time::Instant,
+    budget: std::time::Duration,
 }
 
 impl PageGuard {
-    /// A guard for one search of the store `store` describes (for its messages).
+    /// A guard for one search of the store `store` describes (for its messages), with the
+    /// [`DEFAULT_MAX_SEARCH_TIME`] budget.
     pub fn new(store: impl Into<String>) -> PageGuard {
         PageGuard::for_endpoint(store, "runs/search")
     }
@@ -122,13 +131,32 @@ impl PageGuard {
             store: store.into(),
             endpoint,
             seen: std::collections::HashSet::new(),
+            started: std::time::Instant::now(),
+            budget: DEFAULT_MAX_SEARCH_TIME,
         }
     }
 
-    /// Records the `next_page_token` of a page; an error when it repeats or there are too
-    /// many pages.
+    /// This guard with a time budget of `budget` for the whole search, from now.
+    pub fn within(mut self, budget: std::time::Duration) -> PageGuard {
+        self.budget = budget;
+        self.started = std::time::Instant::now();
+        self
+    }
+
+    /// Records the `next_page_token` of a page; an error when it repeats, there are too many
+    /// pages, or the search has used up its time budget.
     pub fn next(&mut self, token: &str) -> Result<(), MlflowError> {
-        let message = if self.seen.len() + 1 >= MAX_PAGES {
+        let elapsed = self.started.elapsed();
+        let message = if elapsed > self.budget {
+            format!(
+                "the search was stopped after {} pages and {:.1} s: the server still sends page \
+                 tokens, and one search may take at most {:.0} s (PODIUM_MAX_SEARCH_SECONDS \
+                 raises it)",
+                self.seen.len() + 1,
+                elapsed.as_secs_f64(),
+                self.budget.as_secs_f64()
+            )
+        } else if self.seen.len() + 1 >= MAX_PAGES {
             format!(
                 "more than {MAX_PAGES} pages of {}; the server keeps sending page tokens",
                 self.endpoint

@@ -11,6 +11,20 @@ use crate::request::SearchRequest;
 /// The largest page MLflow 3.17.2 accepts for `runs/search` (more is a 400).
 pub const MAX_RESULTS_LIMIT: usize = 50_000;
 
+/// How a store's backing database is opened: the rule that a command that reads (or writes runs
+/// into a store that must already hold them) never changes a store by opening it. Every store
+/// that owns its schema (SQLite here; any database-backed store alike) follows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum OpenMode {
+    /// The database must already be an MLflow tracking database: a missing or empty file, or
+    /// one without MLflow's tables, is an error naming it, and nothing is created or written.
+    #[default]
+    Existing,
+    /// A missing or empty database is given MLflow's schema and default experiment (a new
+    /// store: `podium demo`, tests, a service setting one up).
+    Create,
+}
+
 /// A tracking backend: an MLflow server over REST, or an MLflow SQLite database read directly.
 ///
 /// Implementations are shared between threads (independent queries run concurrently).
@@ -81,7 +95,7 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
         request: &SearchRequest,
         visit: &mut dyn FnMut(Run),
     ) -> Result<usize, MlflowError> {
-        let mut pages = PageGuard::new(self.describe());
+        let mut pages = PageGuard::new(self.describe()).within(self.max_search_time());
         let mut request = request.clone();
         let mut count = 0;
         loop {
@@ -96,6 +110,13 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
                 _ => return Ok(count),
             }
         }
+    }
+
+    /// The longest one paginated search may take, every page included, before it stops with an
+    /// error ([`PageGuard`]). Stores that page over a network take it from their settings (REST:
+    /// `PODIUM_MAX_SEARCH_SECONDS`).
+    fn max_search_time(&self) -> std::time::Duration {
+        crate::query::DEFAULT_MAX_SEARCH_TIME
     }
 
     /// One run by id.

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use crate::error::MlflowError;
 use crate::rest::{RestConfig, RestStore};
 use crate::sqlite::SqliteStore;
-use crate::store::TrackingStore;
+use crate::store::{OpenMode, TrackingStore};
 
 /// MLflow ≥ 3.7's default tracking URI.
 pub const DEFAULT_TRACKING_URI: &str = "sqlite:///mlflow.db";
@@ -115,10 +115,22 @@ pub fn open_store(uri: Option<&str>) -> Result<Box<dyn TrackingStore>, MlflowErr
     open_store_with_env(uri, &|name| std::env::var(name).ok())
 }
 
-/// [`open_store`] with an explicit environment lookup (for tests and embedding).
+/// [`open_store`] with an explicit environment lookup (for tests and embedding): a SQLite
+/// database is created when missing ([`OpenMode::Create`]).
 pub fn open_store_with_env(
     uri: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Box<dyn TrackingStore>, MlflowError> {
+    open_store_in_mode(uri, env, OpenMode::Create)
+}
+
+/// Opens the store the URI names under `mode`: with [`OpenMode::Existing`] a database-backed
+/// store must already be an MLflow database and opening it changes nothing (commands that
+/// read). REST settings and `PODIUM_SQLITE_BUSY_TIMEOUT` come from `env`.
+pub fn open_store_in_mode(
+    uri: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+    mode: OpenMode,
 ) -> Result<Box<dyn TrackingStore>, MlflowError> {
     let uri = resolve_tracking_uri(uri, env);
     match parse_tracking_uri(&uri)? {
@@ -126,25 +138,19 @@ pub fn open_store_with_env(
             let config = RestConfig::from_env(env)?;
             Ok(Box::new(RestStore::new(&base_url, config)?))
         }
-        TrackingTarget::Sqlite(path) => Ok(Box::new(SqliteStore::open(&path)?)),
+        TrackingTarget::Sqlite(path) => {
+            let busy_timeout = crate::sqlite::busy_timeout_from_env(env)?;
+            Ok(Box::new(SqliteStore::open_with(&path, mode, busy_timeout)?))
+        }
     }
 }
 
-/// Like [`open_store`] but a SQLite URI must name an existing file: for read-only commands,
-/// where creating an empty database would only hide a wrong path.
+/// Like [`open_store`] but the store must exist ([`OpenMode::Existing`]): for read-only
+/// commands, where creating an empty database would only hide a wrong path, and where opening
+/// must never write.
 pub fn open_existing_store(uri: Option<&str>) -> Result<Box<dyn TrackingStore>, MlflowError> {
     let env = |name: &str| std::env::var(name).ok();
-    let resolved = resolve_tracking_uri(uri, &env);
-    if let TrackingTarget::Sqlite(path) = parse_tracking_uri(&resolved)?
-        && !path.is_file()
-    {
-        return Err(MlflowError::NotFound {
-            what: "SQLite tracking database",
-            id: path.display().to_string(),
-            store: redact_uri(&resolved),
-        });
-    }
-    open_store_with_env(Some(&resolved), &env)
+    open_store_in_mode(uri, &env, OpenMode::Existing)
 }
 
 #[cfg(test)]

@@ -106,6 +106,17 @@ impl BenchModel {
             BenchmarkConfig::default()
         };
         apply_overrides(&mut config, request)?;
+        // The overrides go through the bounds benchmark.yaml's values went through, and a
+        // refused value is named by where it came from.
+        let from_overrides = Path::new("<options>");
+        let file = if request.sets_a_knob() {
+            from_overrides
+        } else {
+            config_file.as_path()
+        };
+        config
+            .validate(file, &|key| request.source_of(key))
+            .map_err(ProjectError::bench("checking the benchmark settings"))?;
         let mut settings = config.harness_settings();
         settings.progress = request.progress;
         let device = runtime::parse_device(&config.device)
@@ -162,6 +173,34 @@ impl BenchModel {
             report,
             profile,
         })
+    }
+}
+
+impl BenchModelRequest {
+    /// The option (as `podium bench-model` spells it) that sets the benchmark knob `key` (its
+    /// name under `benchmarking:`), or the key in benchmark.yaml when no override sets it:
+    /// where a refused value came from.
+    fn source_of(&self, key: &str) -> String {
+        let option = match key {
+            "batch_sizes" => self.batch_sizes.is_some().then_some("--batch-sizes"),
+            "max_length" => self.max_length.is_some().then_some("--max-length"),
+            "warmup_iterations" => self.warmup.is_some().then_some("--warmup"),
+            "iterations" => self.iterations.is_some().then_some("--iterations"),
+            "min_duration_s" => self.min_duration_s.is_some().then_some("--min-duration-s"),
+            "threads" => self.threads.is_some().then_some("--threads"),
+            _ => None,
+        };
+        option.map_or_else(|| format!("benchmarking.{key}"), str::to_string)
+    }
+
+    /// Whether an override sets any bounded knob.
+    fn sets_a_knob(&self) -> bool {
+        self.batch_sizes.is_some()
+            || self.max_length.is_some()
+            || self.warmup.is_some()
+            || self.iterations.is_some()
+            || self.min_duration_s.is_some()
+            || self.threads.is_some()
     }
 }
 

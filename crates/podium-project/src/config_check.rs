@@ -9,7 +9,6 @@ use podium_bench::bench_config::BenchmarkConfig;
 use podium_champion::SelectionConfig;
 use podium_keys::project::{HPO_KEYS, check_top_level_keys};
 use podium_keys::{ProjectConfigs, TagRegistry, load_path};
-use podium_run_mode::RunMode;
 use podium_variants::{
     AcquisitionConfig, ExperimentFiles, PathsConfig, StudyNaming, backbones_of_hpo_config,
 };
@@ -156,7 +155,7 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> Resu
             }
             Err(err) => blame(reports, text(err)),
         }
-        if files.benchmark.exists() {
+        if present(&files.benchmark) {
             reports.add(&files.benchmark, check_benchmark(&files.benchmark));
         }
     }
@@ -169,7 +168,7 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> Resu
     ];
     for (name, checker) in fixed {
         let path = dir.join(name);
-        if path.is_file() {
+        if present(&path) {
             reports.add(&path, checker(&path));
         }
     }
@@ -211,17 +210,12 @@ fn project_summary(project: &ProjectConfigs) -> Result<String, String> {
 }
 
 fn check_hpo(path: &Path) -> Result<(String, Vec<String>), String> {
+    // The loaders the commands run on an HPO config, in their order: the keys' reading (the
+    // study keys), run.mode (a benchmark's inherited mode), the study name, the backbones.
     let value = load_path(path).map_err(text)?;
-    if !matches!(value, podium_keys::PyValue::Dict(_)) {
-        return Err(format!(
-            "{}: expected a mapping of HPO settings, found {}",
-            path.display(),
-            value.type_name()
-        ));
-    }
     let ignored = check_top_level_keys(&value, &HPO_KEYS, path).map_err(text)?;
     let mut found = Vec::new();
-    if let Some(mode) = RunMode::from_config_file(path).map_err(text)? {
+    if let Some(mode) = podium_variants::run_mode_of(path).map_err(text)? {
         found.push(format!("run.mode {mode}"));
     }
     let naming = StudyNaming::from_hpo_config(path).map_err(text)?;
@@ -279,7 +273,14 @@ fn check_acquisition(path: &Path) -> Result<(String, Vec<String>), String> {
     ))
 }
 
-/// The `.yaml`/`.yml` files directly in `dir`, sorted; none when `dir` does not exist.
+/// Whether a config file is there in any form: the commands' loaders read (and refuse) a FIFO,
+/// a device or a link to one as they do a regular file, so `config check` must see it too.
+fn present(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+/// The `.yaml`/`.yml` entries directly in `dir` that are not directories (FIFOs and links to
+/// devices included: the loaders refuse them), sorted; none when `dir` does not exist.
 fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -292,7 +293,7 @@ fn yaml_files(dir: &Path) -> Result<Vec<PathBuf>> {
         let is_yaml = path
             .extension()
             .is_some_and(|ext| ext == "yaml" || ext == "yml");
-        if is_yaml && path.is_file() {
+        if is_yaml && !path.is_dir() {
             paths.push(path);
         }
     }

@@ -1,6 +1,8 @@
 //! The one rule for opening a tracking store: a command that reads refuses a `sqlite:///`
-//! path whose file does not exist (and creates nothing, not even its folder); only a command
-//! that sets up a new store creates the file, and it says so.
+//! path whose file does not exist (and creates nothing, not even its folder), and opens an
+//! existing one as it is ([`podium_mlflow::OpenMode::Existing`]: an empty or non-MLflow file
+//! is an error naming it, never given a schema); only a command that sets up a new store
+//! creates the file, and it says so.
 //!
 //! `podium run` and `podium benchmark` write benchmark runs, but into the store that holds the
 //! HPO runs they benchmark: a missing file is a mistyped path there too, so they read
@@ -8,9 +10,10 @@
 
 use std::sync::Arc;
 
+use podium_mlflow::OpenMode;
 use podium_mlflow::TrackingStore;
 use podium_mlflow::uri::{
-    TrackingTarget, open_store_with_env, parse_tracking_uri, redact_uri, resolve_tracking_uri,
+    TrackingTarget, open_store_in_mode, parse_tracking_uri, redact_uri, resolve_tracking_uri,
 };
 
 use crate::error::{ProjectError, Result};
@@ -120,9 +123,15 @@ fn open_under_rule(
             }
         }
     }
-    let store = open_store_with_env(Some(&resolved), &lookup).map_err(ProjectError::mlflow(
-        format!("opening tracking store {shown}"),
-    ))?;
+    // Only a command that sets up a new store may give a database its schema; every other
+    // one opens it as it is, and an empty or non-MLflow file is an error naming it.
+    let mode = match access {
+        StoreAccess::Create => OpenMode::Create,
+        StoreAccess::Existing | StoreAccess::IfExists => OpenMode::Existing,
+    };
+    let store = open_store_in_mode(Some(&resolved), &lookup, mode).map_err(
+        ProjectError::mlflow(format!("opening tracking store {shown}")),
+    )?;
     Ok(Some(OpenedStore {
         store: Arc::from(store),
         uri: shown,
@@ -159,6 +168,43 @@ mod tests {
                 .is_none()
         );
         assert!(!dir.path().join("does").exists());
+    }
+
+    #[test]
+    fn reading_an_empty_or_foreign_file_is_refused_and_leaves_it_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("mlflow.db");
+        std::fs::write(&empty, b"").unwrap();
+        let text = dir.path().join("notes.db");
+        std::fs::write(&text, b"not a database, just text\n").unwrap();
+        for (path, said) in [(&empty, "empty"), (&text, "not a database")] {
+            let before = std::fs::read(path).unwrap();
+            let uri = format!("sqlite:///{}", path.display());
+            for access in [StoreAccess::Existing, StoreAccess::IfExists] {
+                match open_store(Some(&uri), access, &no_env()) {
+                    Err(err) => {
+                        let message = format!("{err:#}");
+                        assert!(message.contains(&path.display().to_string()), "{message}");
+                        assert!(message.contains(said), "{message}");
+                    }
+                    Ok(opened) => assert!(opened.is_none(), "{access:?} opened {path:?}"),
+                }
+                assert_eq!(
+                    std::fs::read(path).unwrap(),
+                    before,
+                    "{access:?} changed {path:?}"
+                );
+            }
+        }
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names.len(),
+            2,
+            "a journal or a new file appeared: {names:?}"
+        );
     }
 
     #[test]

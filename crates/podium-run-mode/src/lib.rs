@@ -12,8 +12,9 @@
 //! # Ok::<(), podium_run_mode::RunModeError>(())
 //! ```
 //!
-//! This crate is the bottom of the podium stack: pure logic plus the one helper that
-//! reads `run.mode` out of a YAML config file, so every stage validates it the same way.
+//! This crate is the bottom of the podium stack: pure logic and no I/O. `run.mode` is read
+//! out of an already-parsed config ([`RunMode::from_config_value`]), so every stage validates
+//! it the same way; the file itself is read by podium-variants' one bounded config reader.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -73,22 +74,6 @@ pub enum RunModeError {
         /// The dotted key path, e.g. `run.mode`.
         key: String,
     },
-    /// The config file could not be read.
-    #[error("cannot read {}: {source}", .file.display())]
-    Read {
-        /// The file.
-        file: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
-    /// The config file is not valid YAML.
-    #[error("cannot parse {} as YAML: {source}", .file.display())]
-    Parse {
-        /// The file.
-        file: PathBuf,
-        /// The parse error.
-        source: serde_yaml::Error,
-    },
 }
 
 fn location_suffix(file: Option<&Path>, key: &str) -> String {
@@ -118,24 +103,9 @@ impl RunMode {
         own.unwrap_or(hpo)
     }
 
-    /// Reads `run.mode` from a YAML config file.
-    ///
-    /// A missing file section or key, or an explicit `null`, gives `Ok(None)` so callers choose
-    /// the default or inherit; any value that is not a valid mode is an error naming the file.
-    pub fn from_config_file(path: &Path) -> Result<Option<RunMode>, RunModeError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RunModeError::Read {
-            file: path.to_path_buf(),
-            source,
-        })?;
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|source| RunModeError::Parse {
-                file: path.to_path_buf(),
-                source,
-            })?;
-        Self::from_config_value(&doc).map_err(|err| err.in_file(path))
-    }
-
-    /// Reads `run.mode` from an already-parsed config document (see [`Self::from_config_file`]).
+    /// Reads `run.mode` from an already-parsed config document. A missing `run` section or key,
+    /// or an explicit `null`, gives `Ok(None)` so callers choose the default or inherit; any value
+    /// that is not a valid mode is an error (name the file with [`RunModeError::in_file`]).
     pub fn from_config_value(doc: &serde_yaml::Value) -> Result<Option<RunMode>, RunModeError> {
         let Some(value) = doc.get("run").and_then(|run| run.get("mode")) else {
             return Ok(None);
@@ -158,13 +128,11 @@ impl RunMode {
 impl RunModeError {
     /// Attaches the config file a value came from.
     pub fn in_file(self, path: &Path) -> Self {
-        match self {
-            RunModeError::Invalid { value, key, .. } => RunModeError::Invalid {
-                value,
-                file: Some(path.to_path_buf()),
-                key,
-            },
-            other => other,
+        let RunModeError::Invalid { value, key, .. } = self;
+        RunModeError::Invalid {
+            value,
+            file: Some(path.to_path_buf()),
+            key,
         }
     }
 }
@@ -284,26 +252,23 @@ mod tests {
     }
 
     #[test]
-    fn config_file_errors_name_file_key_and_values() -> Result<(), Box<dyn std::error::Error>> {
-        let dir = tempfile::tempdir()?;
-        let path = dir.path().join("benchmark.yaml");
-        std::fs::write(&path, "run:\n  mode: always\n")?;
-        let message = match RunMode::from_config_file(&path) {
-            Err(err) => err.to_string(),
+    fn config_values_are_read_and_errors_name_file_key_and_values() {
+        let doc = |text: &str| serde_yaml::from_str::<serde_yaml::Value>(text).unwrap_or_default();
+        let path = Path::new("config/benchmark.yaml");
+        let message = match RunMode::from_config_value(&doc("run:\n  mode: always\n")) {
+            Err(err) => err.in_file(path).to_string(),
             Ok(mode) => panic!("expected an error, got {mode:?}"),
         };
         assert!(message.contains("benchmark.yaml"), "{message}");
         assert!(message.contains("run.mode"), "{message}");
         assert!(message.contains("resume_if_incomplete"), "{message}");
-
-        std::fs::write(&path, "run:\n  mode: null\n")?;
-        assert_eq!(RunMode::from_config_file(&path)?, None);
-        std::fs::write(&path, "other: 1\n")?;
-        assert_eq!(RunMode::from_config_file(&path)?, None);
-        std::fs::write(&path, "run:\n  mode: force_new\n")?;
-        assert_eq!(RunMode::from_config_file(&path)?, Some(RunMode::ForceNew));
-        std::fs::write(&path, "run:\n  mode: 3\n")?;
-        assert!(RunMode::from_config_file(&path).is_err());
-        Ok(())
+        for (text, expected) in [
+            ("run:\n  mode: null\n", None),
+            ("other: 1\n", None),
+            ("run:\n  mode: force_new\n", Some(RunMode::ForceNew)),
+        ] {
+            assert_eq!(RunMode::from_config_value(&doc(text)).ok(), Some(expected));
+        }
+        assert!(RunMode::from_config_value(&doc("run:\n  mode: 3\n")).is_err());
     }
 }

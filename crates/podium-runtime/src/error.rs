@@ -14,6 +14,10 @@ pub enum RuntimeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file refused by the bounded reader (podium-io): not a regular file (a FIFO, a device
+    /// such as `/dev/zero`), larger than its cap, or not UTF-8 text. The message names it.
+    #[error(transparent)]
+    Refused(podium_io::ReadError),
     /// A required file of the checkpoint directory is missing.
     #[error("{file} is missing{hint}")]
     MissingFile {
@@ -126,6 +130,28 @@ pub enum RuntimeError {
         /// What the system reports as available.
         available_mib: u64,
     },
+    /// config.json describes a model whose weights alone need more memory than the machine has
+    /// available (checked before anything is allocated for it).
+    #[error(
+        "{}: a {model_type} of {layers} layers × {hidden} hidden (vocabulary {vocab}) needs about {needed_mib} MiB for its weights alone, more than the {available_mib} MiB available",
+        .file.display()
+    )]
+    ModelTooLarge {
+        /// config.json.
+        file: PathBuf,
+        /// The architecture.
+        model_type: String,
+        /// `num_hidden_layers`.
+        layers: usize,
+        /// `hidden_size`.
+        hidden: usize,
+        /// `vocab_size`.
+        vocab: usize,
+        /// Estimated need.
+        needed_mib: u64,
+        /// What the system reports as available.
+        available_mib: u64,
+    },
     /// The requested device or execution path cannot be used.
     #[error("device {device}: {message}")]
     Device {
@@ -152,6 +178,28 @@ pub enum RuntimeError {
         /// What candle said (boxed: it is large).
         source: Box<candle_core::Error>,
     },
+}
+
+impl RuntimeError {
+    /// The file the error is about, when it is about one (config.json, the weights,
+    /// tokenizer.json, test data): a caller can tell a broken checkpoint from a failed run.
+    pub fn file(&self) -> Option<&std::path::Path> {
+        match self {
+            RuntimeError::Read { file, .. }
+            | RuntimeError::MissingFile { file, .. }
+            | RuntimeError::Json { file, .. }
+            | RuntimeError::ModelConfig { file, .. }
+            | RuntimeError::UnsupportedModelType { file, .. }
+            | RuntimeError::Weights { file, .. }
+            | RuntimeError::MissingTensor { file, .. }
+            | RuntimeError::TensorShape { file, .. }
+            | RuntimeError::Tokenizer { file, .. }
+            | RuntimeError::TestData { file, .. }
+            | RuntimeError::ModelTooLarge { file, .. } => Some(file),
+            RuntimeError::Refused(err) => Some(err.path()),
+            _ => None,
+        }
+    }
 }
 
 /// Shorthand result type of the crate.

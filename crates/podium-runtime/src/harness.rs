@@ -339,8 +339,16 @@ fn validate_settings(settings: &HarnessSettings) -> Result<()> {
     if settings.iterations == 0 {
         return Err(invalid("iterations", "must be at least 1"));
     }
-    if !settings.min_duration_s.is_finite() || settings.min_duration_s < 0.0 {
-        return Err(invalid("min_duration_s", "must be a number ≥ 0"));
+    // Any number of seconds a timer can hold: the bounds of a benchmark config are its
+    // caller's (podium-bench's); this only keeps the timing loop itself from panicking.
+    if Duration::try_from_secs_f64(settings.min_duration_s).is_err() {
+        return Err(invalid(
+            "min_duration_s",
+            &format!(
+                "must be a number of seconds ≥ 0 that a timer can hold; found {}",
+                settings.min_duration_s
+            ),
+        ));
     }
     if let Some(threads) = settings.threads {
         let max = max_threads();

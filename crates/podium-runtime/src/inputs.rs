@@ -204,10 +204,7 @@ fn splitmix64(state: &mut u64) -> u64 {
 /// Reads test records: a JSON array, or JSON Lines (one object per line), of objects with
 /// `text` (a string) or `tokens` (a list of strings).
 pub fn load_records(file: &Path) -> Result<Vec<Record>> {
-    let text = std::fs::read_to_string(file).map_err(|source| RuntimeError::Read {
-        file: file.to_path_buf(),
-        source,
-    })?;
+    let text = crate::runtime::read_input_text(file, crate::runtime::MAX_TEST_DATA_BYTES, "")?;
     let json_error = |message: String| RuntimeError::Json {
         file: file.to_path_buf(),
         message,
@@ -277,13 +274,12 @@ fn record_from_value(file: &Path, position: usize, value: Value) -> Result<Recor
 
 /// Loads tokenizer.json with no padding of its own: padding is applied here, to `max_length`.
 pub fn load_tokenizer(file: &Path) -> Result<Tokenizer> {
-    if !file.is_file() {
-        return Err(RuntimeError::MissingFile {
-            file: file.to_path_buf(),
-            hint: ": text inputs need the checkpoint's tokenizer".into(),
-        });
-    }
-    let mut tokenizer = Tokenizer::from_file(file).map_err(|err| RuntimeError::Tokenizer {
+    let text = crate::runtime::read_input_text(
+        file,
+        crate::runtime::MAX_TOKENIZER_BYTES,
+        ": text inputs need the checkpoint's tokenizer",
+    )?;
+    let mut tokenizer = Tokenizer::from_bytes(text).map_err(|err| RuntimeError::Tokenizer {
         file: file.to_path_buf(),
         message: err.to_string(),
     })?;

@@ -39,6 +39,17 @@ pub enum Fault {
     Truncate,
     /// Close the connection without forwarding or answering.
     Reset,
+    /// Forward, then send the response head with its full length and no body at all (an error
+    /// or success answer lost right after its head).
+    EmptyBody,
+    /// Forward (the server does the work), then hold the answer back this long before sending
+    /// it: a slow network or server, the window between a request's effect and its answer.
+    LateResponse(std::time::Duration),
+    /// Forward, then send the head at once and the body one byte per this interval: a server
+    /// (or a proxy) that trickles its answer out.
+    Trickle(std::time::Duration),
+    /// Answer `503` with `Retry-After: <seconds>` without forwarding.
+    RetryAfter(u64),
 }
 
 impl Fault {
@@ -49,6 +60,10 @@ impl Fault {
             Fault::LoseResponse => "lost",
             Fault::Truncate => "truncated",
             Fault::Reset => "reset",
+            Fault::EmptyBody => "empty body",
+            Fault::LateResponse(_) => "late",
+            Fault::Trickle(_) => "trickled",
+            Fault::RetryAfter(_) => "503 with Retry-After",
         }
     }
 }
@@ -249,6 +264,40 @@ fn apply(fault: Fault, upstream: &str, request: &HttpRequest) -> HttpReply {
             }
             None => dropped(),
         },
+        Fault::EmptyBody => match forward(upstream, request)
+            .ok()
+            .and_then(|raw| parse_raw_reply(&raw))
+        {
+            Some(reply) => reply.delivered(Delivery::Truncated(0)),
+            None => dropped(),
+        },
+        Fault::LateResponse(delay) => match forward(upstream, request)
+            .ok()
+            .and_then(|raw| parse_raw_reply(&raw))
+        {
+            Some(reply) => {
+                std::thread::sleep(delay);
+                reply
+            }
+            None => dropped(),
+        },
+        Fault::Trickle(interval) => match forward(upstream, request)
+            .ok()
+            .and_then(|raw| parse_raw_reply(&raw))
+        {
+            Some(reply) => reply.delivered(Delivery::Trickle { interval }),
+            None => dropped(),
+        },
+        Fault::RetryAfter(seconds) => {
+            let mut reply = HttpReply::json(
+                503,
+                r#"{"error_code": "TEMPORARILY_UNAVAILABLE", "message": "injected 503"}"#,
+            );
+            reply
+                .headers
+                .push(("Retry-After".into(), seconds.to_string()));
+            reply
+        }
     }
 }
 

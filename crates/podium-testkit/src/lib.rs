@@ -326,6 +326,12 @@ pub enum Delivery {
     },
     /// Close the connection without answering (a lost response).
     Drop,
+    /// Head with the body's `Content-Length` at once, then the body one byte per `interval`
+    /// (a slowloris server: every read gets something, the response never ends in time).
+    Trickle {
+        /// The pause before each byte.
+        interval: Duration,
+    },
 }
 
 impl HttpReply {
@@ -600,10 +606,12 @@ fn send_reply(stream: &mut TcpStream, reply: &HttpReply) -> io::Result<()> {
     match reply.delivery {
         Delivery::Drop => return Ok(()),
         Delivery::Stream { .. } => head.push_str("Connection: close\r\n\r\n"),
-        Delivery::Whole | Delivery::Truncated(_) => head.push_str(&format!(
-            "Content-Length: {}\r\nConnection: close\r\n\r\n",
-            reply.body.len()
-        )),
+        Delivery::Whole | Delivery::Truncated(_) | Delivery::Trickle { .. } => {
+            head.push_str(&format!(
+                "Content-Length: {}\r\nConnection: close\r\n\r\n",
+                reply.body.len()
+            ))
+        }
     }
     stream.write_all(head.as_bytes())?;
     match reply.delivery {
@@ -626,6 +634,17 @@ fn send_reply(stream: &mut TcpStream, reply: &HttpReply) -> io::Result<()> {
                 sent += chunk.len() as u64;
             }
         }
+        Delivery::Trickle { interval } => {
+            stream.flush()?;
+            for byte in &reply.body {
+                std::thread::sleep(interval);
+                // The client gives up at its deadline: that ends the reply.
+                if stream.write_all(std::slice::from_ref(byte)).is_err() || stream.flush().is_err()
+                {
+                    return Ok(());
+                }
+            }
+        }
         Delivery::Drop => {}
     }
     stream.flush()
@@ -640,6 +659,8 @@ pub enum Hostile {
     HugeBody(u64),
     /// `runs/search` answers one run and the same `next_page_token` forever.
     RepeatedPageToken,
+    /// `runs/search` answers one run and a fresh `next_page_token` every time, forever.
+    EndlessPageTokens,
     /// The listing of an artifact directory gives `files` files of `listed` bytes each (or no
     /// size when `None`); each file's body then streams `sent` bytes, unsized.
     LyingArtifactSizes {
@@ -692,6 +713,15 @@ impl HostileServer {
                         200,
                         &format!(
                             r#"{{"runs": [{}], "next_page_token": "same-token"}}"#,
+                            run_json("r1", "mlflow-artifacts:/1/r1/artifacts")
+                        ),
+                    )
+                }),
+                Hostile::EndlessPageTokens => path.ends_with("/runs/search").then(|| {
+                    HttpReply::json(
+                        200,
+                        &format!(
+                            r#"{{"runs": [{}], "next_page_token": "page-{index}"}}"#,
                             run_json("r1", "mlflow-artifacts:/1/r1/artifacts")
                         ),
                     )

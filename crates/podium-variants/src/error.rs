@@ -5,8 +5,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong with layouts, variants and their configs.
 #[derive(Debug, thiserror::Error)]
 pub enum VariantsError {
-    /// A config file with an invalid value.
-    #[error("{}: key `{key}`: {message}", .file.display())]
+    /// A config file with an invalid value (`key` empty: the whole document).
+    #[error("{}: {}{message}", .file.display(), key_part(.key))]
     Config {
         /// The file.
         file: PathBuf,
@@ -15,6 +15,10 @@ pub enum VariantsError {
         /// What is wrong.
         message: String,
     },
+    /// A file was not read: missing, unreadable, or refused by the bounded reader (not a
+    /// regular file, too large, not UTF-8, nested too deep); the message names it.
+    #[error(transparent)]
+    Read(#[from] podium_io::ReadError),
     /// A file-system operation failed.
     #[error("{context}: {source}")]
     Io {
@@ -63,6 +67,15 @@ pub enum VariantsError {
         /// The error.
         source: serde_json::Error,
     },
+}
+
+/// `key `k`: ` before a message about key `k`; nothing for the whole document.
+fn key_part(key: &str) -> String {
+    if key.is_empty() {
+        String::new()
+    } else {
+        format!("key `{key}`: ")
+    }
 }
 
 impl VariantsError {

@@ -86,7 +86,9 @@ impl ExperimentFiles {
             let yaml = path
                 .extension()
                 .is_some_and(|ext| ext == "yaml" || ext == "yml");
-            if yaml && path.is_file() {
+            // Whatever is not a folder: a FIFO or a link to a device named like an experiment is
+            // read (and refused, naming it) by the bounded reader, not silently skipped.
+            if yaml && !path.is_dir() {
                 files.push(path);
             }
         }
@@ -286,6 +288,12 @@ pub fn backbones_of_hpo_config(hpo: &Path) -> Result<Vec<String>, VariantsError>
         key: key.to_string(),
         message,
     };
+    if !matches!(doc, Value::Null | Value::Mapping(_)) {
+        return Err(invalid(
+            "",
+            format!("expected a mapping of HPO settings, found {}", kind(&doc)),
+        ));
+    }
     let values = match doc
         .get("search_space")
         .and_then(|space| space.get("backbone"))
@@ -313,9 +321,22 @@ pub fn backbones_of_hpo_config(hpo: &Path) -> Result<Vec<String>, VariantsError>
         .collect()
 }
 
-/// Reads a YAML file as a serde_yaml value (for typed, non-hashed reading).
-pub(crate) fn read_yaml(path: &Path) -> Result<Value, VariantsError> {
-    let text = std::fs::read_to_string(path).map_err(VariantsError::io("read", path))?;
+/// `run.mode` of a YAML config file (the HPO config whose mode a benchmark inherits, or any
+/// stage's): `None` when absent or null, an error naming the file for an invalid value.
+pub fn run_mode_of(path: &Path) -> Result<Option<podium_run_mode::RunMode>, VariantsError> {
+    podium_run_mode::RunMode::from_config_value(&read_yaml(path)?).map_err(|err| {
+        VariantsError::Config {
+            file: path.to_path_buf(),
+            key: "run.mode".into(),
+            message: err.to_string(),
+        }
+    })
+}
+
+/// Reads a YAML config file as a serde_yaml value (for typed, non-hashed reading), through the
+/// one bounded config reader ([`crate::fs::read_config_text`]).
+pub fn read_yaml(path: &Path) -> Result<Value, VariantsError> {
+    let text = crate::fs::read_config_text(path)?;
     let value: Value = serde_yaml::from_str(&text).map_err(|err| VariantsError::Config {
         file: path.to_path_buf(),
         key: err

@@ -122,15 +122,15 @@ impl IndexDocument {
 
 /// Reads the index at `path`; a missing file is an empty index.
 fn read_index(path: &Path) -> Result<IndexDocument, VariantsError> {
-    let text = match std::fs::read_to_string(path) {
+    let text = match crate::fs::read_config_text(path) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+        Err(err) if err.is_not_found() => {
             return Ok(IndexDocument::Object {
                 entries: Vec::new(),
                 extra: serde_json::Map::new(),
             });
         }
-        Err(err) => return Err(VariantsError::io("read", path)(err)),
+        Err(err) => return Err(err.into()),
     };
     serde_json::from_str(&text).map_err(|err| VariantsError::Index {
         file: path.to_path_buf(),
@@ -247,7 +247,7 @@ impl FinalTrainings {
     /// named `model.*`.
     pub fn is_complete(&self, variant: u32) -> bool {
         let dir = self.variant(variant).path;
-        let completed = std::fs::read_to_string(dir.join("metadata.json"))
+        let completed = crate::fs::read_config_text(&dir.join("metadata.json"))
             .ok()
             .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
             .is_some_and(|meta| truthy(&meta["status"]["training"]["completed"]));

@@ -82,16 +82,7 @@ impl StudyNaming {
     /// `study_name`, else the default `hpo_{backbone}` (also for an explicit `null` or an empty
     /// string, as Python's `or` reads them).
     pub fn from_hpo_config(path: &Path) -> Result<Self, VariantsError> {
-        let text = std::fs::read_to_string(path).map_err(VariantsError::io("read", path))?;
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|err| VariantsError::Config {
-                file: path.to_path_buf(),
-                key: err
-                    .location()
-                    .map(|at| format!("line {}", at.line()))
-                    .unwrap_or_default(),
-                message: err.to_string(),
-            })?;
+        let doc = crate::experiment::read_yaml(path)?;
         Self::from_hpo_config_value(&doc, path)
     }
 

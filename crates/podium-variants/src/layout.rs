@@ -287,11 +287,8 @@ impl TrialMeta {
     /// large or not the expected JSON.
     pub fn read(trial_dir: &Path) -> Option<TrialMeta> {
         let path = trial_dir.join(Self::FILE);
-        let meta = std::fs::metadata(&path).ok()?;
-        if !meta.is_file() || meta.len() > TRIAL_META_MAX_BYTES {
-            return None;
-        }
-        serde_json::from_str(&std::fs::read_to_string(&path).ok()?).ok()
+        let text = crate::fs::read_regular_text(&path, TRIAL_META_MAX_BYTES).ok()?;
+        serde_json::from_str(&text).ok()
     }
 }
 

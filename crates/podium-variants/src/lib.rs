@@ -38,6 +38,7 @@ pub use environment::{ENVIRONMENT_OVERRIDE, Environment};
 pub use error::VariantsError;
 pub use experiment::{
     ExperimentConfig, ExperimentFiles, backbone_short_name, backbones_of_hpo_config,
+    read_yaml as read_yaml_config, run_mode_of,
 };
 pub use final_training::{FinalTrainingKey, FinalTrainingVariant, FinalTrainings, IndexEntry};
 pub use hpo::{

@@ -63,11 +63,26 @@ impl InFlight {
         );
     }
 
-    /// Records the benchmark run measured under the claim of `key`.
-    pub(crate) fn set_run(&self, key: &str, run_id: &str) {
-        if let Some(entry) = self.lock().get_mut(key) {
-            entry.run_id = Some(run_id.to_string());
+    /// Creates the benchmark run of `key` with `create` (its `runs/create`) with the books
+    /// locked, and records the run it returns: registered before it exists, in effect. An
+    /// interrupt that comes while the run is being created waits for the create and marks the
+    /// run KILLED, instead of finding no run to mark and leaving it RUNNING (with no claim
+    /// behind it once the claim is released). `None`, and nothing created, when an interrupt
+    /// came first.
+    pub(crate) fn create_run<E>(
+        &self,
+        key: &str,
+        create: impl FnOnce() -> Result<String, E>,
+    ) -> Option<Result<String, E>> {
+        let mut entries = self.lock();
+        if self.is_interrupted() {
+            return None;
         }
+        let created = create();
+        if let (Ok(run_id), Some(entry)) = (&created, entries.get_mut(key)) {
+            entry.run_id = Some(run_id.clone());
+        }
+        Some(created)
     }
 
     /// Runs `finish` (the terminal writes of a key's run) unless an interrupt came first, with

@@ -225,6 +225,11 @@ impl Orchestrator {
         let target = &planned.target;
         match &planned.status {
             PlanStatus::Done(run) => {
+                // A worker killed between its FINISHED write and its release leaves a claim no
+                // one would claim again: bury it once its lease has expired.
+                if let Err(err) = self.options.claims.bury_if_expired(&target.key) {
+                    tracing::warn!("{}: {err}", target.backbone);
+                }
                 return Ok(Some(self.outcome_from_run(target, Outcome::Skipped, run)));
             }
             PlanStatus::RestoreCache(run) => return self.restore_cache(target, run).map(Some),

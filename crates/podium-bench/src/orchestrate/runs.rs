@@ -10,7 +10,7 @@ use podium_mlflow::{Filter, MetricPoint, MlflowError, Run, RunStatus, ViewType, 
 
 use super::{BenchmarkOutcome, BenchmarkTarget, Orchestrator, Outcome};
 use crate::HARNESS_VERSION;
-use crate::acquire::acquire_checkpoint_with;
+use crate::acquire::{acquire_checkpoint_with, discard_cached};
 use crate::cache::CachedBenchmark;
 use crate::claim::{Claim, now_ms};
 use crate::error::BenchError;
@@ -248,6 +248,23 @@ impl Orchestrator {
         Ok(kept)
     }
 
+    /// [`Self::create_run`] registered with the interrupt books as it is created (see
+    /// `InFlight::create_run`): Ctrl-C or SIGTERM at any instant leaves the run KILLED.
+    fn create_registered_run(
+        &self,
+        target: &BenchmarkTarget,
+        tags: &BTreeMap<String, String>,
+    ) -> Result<String, BenchError> {
+        self.options
+            .in_flight
+            .create_run(&target.key, || self.create_run(target, tags))
+            .unwrap_or_else(|| {
+                Err(BenchError::Interrupted {
+                    run_id: target.champion.run_id.clone(),
+                })
+            })
+    }
+
     /// Marks FAILED every RUNNING benchmark run of `key` other than those podium is measuring
     /// right now: called under the key's claim, so their workers' claims are gone (they died,
     /// or lost the response to their `runs/create`).
@@ -378,8 +395,7 @@ impl Orchestrator {
                 .to_string(),
             entry.benchmark_run_id.clone(),
         );
-        let run_id = self.create_run(target, &run_tags)?;
-        self.options.in_flight.set_run(&target.key, &run_id);
+        let run_id = self.create_registered_run(target, &run_tags)?;
         if let Err(err) = claim.record_run(&run_id) {
             tracing::warn!("{err}");
         }
@@ -420,8 +436,7 @@ impl Orchestrator {
         claim: &Claim,
     ) -> Result<BenchmarkOutcome, BenchError> {
         let run_tags = self.run_tags(target);
-        let run_id = self.create_run(target, &run_tags)?;
-        self.options.in_flight.set_run(&target.key, &run_id);
+        let run_id = self.create_registered_run(target, &run_tags)?;
         if let Err(err) = claim.record_run(&run_id) {
             tracing::warn!("{err}");
         }
@@ -441,14 +456,20 @@ impl Orchestrator {
                 checkpoint.path.display(),
                 checkpoint.source
             );
-            self.options
-                .measurer
-                .measure(&checkpoint.path)
-                .map(|measurement| (checkpoint.clone(), measurement))
-                .map_err(BenchError::measuring(
-                    &target.champion.run_id,
-                    &checkpoint.path,
-                ))
+            match self.options.measurer.measure(&checkpoint.path) {
+                Ok(measurement) => Ok((checkpoint.clone(), measurement)),
+                Err(err) => {
+                    // A downloaded checkpoint that does not load is not kept as the cache entry
+                    // every later benchmark would fail on again.
+                    if err.is_checkpoint_fault(&checkpoint.path) {
+                        discard_cached(&checkpoint);
+                    }
+                    Err(BenchError::measuring(
+                        &target.champion.run_id,
+                        &checkpoint.path,
+                    )(err))
+                }
+            }
         });
         drop(heartbeat);
         let (checkpoint, measurement) = match measured {

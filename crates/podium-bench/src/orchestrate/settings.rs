@@ -75,12 +75,11 @@ impl BenchmarkSettings {
         let hpo_mode = if config.run_mode.is_some() {
             RunMode::default()
         } else {
-            RunMode::from_config_file(hpo_config)
-                .map_err(|err| BenchError::Config {
-                    file: hpo_config.to_path_buf(),
-                    key: "run.mode".into(),
-                    message: err.to_string(),
-                })?
+            podium_variants::run_mode_of(hpo_config)
+                .map_err(BenchError::layout(format!(
+                    "reading run.mode of {}",
+                    hpo_config.display()
+                )))?
                 .unwrap_or_default()
         };
         let keys_error = |what: &str, file: &Path| {

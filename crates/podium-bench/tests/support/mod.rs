@@ -136,27 +136,7 @@ fn project_of(store: &dyn TrackingStore, backbones: &[String]) -> Project {
         store
             .update_run(&run.run_id, RunStatus::Finished, Some(3_000))
             .unwrap();
-        let champion = Champion {
-            run_id: run.run_id.clone(),
-            trial_run_id: run.run_id.clone(),
-            refit_run_id: None,
-            refit_matched_by: None,
-            sweep_run_id: None,
-            trial_key_hash: Some(trial),
-            study_key_hash: study,
-            metric: 0.8,
-            stable_score: 0.8,
-            schema_version: "2.0".into(),
-            counted_trials: 1,
-            data_fingerprint: None,
-            eval_fingerprint: None,
-            checkpoint: CheckpointLocation {
-                run_id: run.run_id.clone(),
-                artifact_uri: run.artifact_uri.clone(),
-                checkpoint_path_tag: Some(checkpoint.display().to_string()),
-                local: None,
-            },
-        };
+        let champion = champion_of(&run, study, trial, Some(checkpoint.display().to_string()));
         targets.push(BenchmarkTarget::from_champion(
             backbone, champion, &settings,
         ));
@@ -165,6 +145,37 @@ fn project_of(store: &dyn TrackingStore, backbones: &[String]) -> Project {
         dir,
         targets,
         settings,
+    }
+}
+
+/// The champion of run `run` (its own trial, no refit) with these key hashes, its checkpoint
+/// at the path `checkpoint_tag` names, else to be found or downloaded.
+pub fn champion_of(
+    run: &podium_mlflow::RunInfo,
+    study: String,
+    trial: String,
+    checkpoint_tag: Option<String>,
+) -> Champion {
+    Champion {
+        run_id: run.run_id.clone(),
+        trial_run_id: run.run_id.clone(),
+        refit_run_id: None,
+        refit_matched_by: None,
+        sweep_run_id: None,
+        trial_key_hash: Some(trial),
+        study_key_hash: study,
+        metric: 0.8,
+        stable_score: 0.8,
+        schema_version: "2.0".into(),
+        counted_trials: 1,
+        data_fingerprint: None,
+        eval_fingerprint: None,
+        checkpoint: CheckpointLocation {
+            run_id: run.run_id.clone(),
+            artifact_uri: run.artifact_uri.clone(),
+            checkpoint_path_tag: checkpoint_tag,
+            local: None,
+        },
     }
 }
 
@@ -180,6 +191,18 @@ impl Project {
         worker: &str,
         lease: Duration,
     ) -> Orchestrator {
+        let in_flight = InFlight::new(store.clone(), &TagRegistry::defaults());
+        self.orchestrator_in(store, worker, lease, in_flight)
+    }
+
+    /// [`Project::orchestrator`] keeping its books in `in_flight` (which a test interrupts).
+    pub fn orchestrator_in(
+        &self,
+        store: Arc<dyn TrackingStore>,
+        worker: &str,
+        lease: Duration,
+        in_flight: InFlight,
+    ) -> Orchestrator {
         let tags = TagRegistry::defaults();
         Orchestrator::new(OrchestratorOptions {
             store: store.clone(),
@@ -189,7 +212,7 @@ impl Project {
             benchmark_experiment: BENCHMARK_EXPERIMENT.into(),
             settings: self.settings.clone(),
             claims: Claims::new(store.clone(), worker.into(), lease, &tags),
-            in_flight: InFlight::new(store, &tags),
+            in_flight,
             measurer: Box::new(CheckpointMeasurer::new(
                 self.settings.config.clone(),
                 self.root(),

@@ -84,21 +84,14 @@ pub(super) fn trial_metric(
     };
     let text = match podium_variants::fs::read_regular_text(path, TRIAL_METRICS_MAX_BYTES) {
         Ok(text) => text,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(err)
-            if matches!(
-                err.kind(),
-                std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData
-            ) =>
-        {
-            return Err(invalid(err.to_string()));
-        }
-        Err(source) => {
+        Err(err) if err.is_not_found() => return Ok(None),
+        Err(podium_variants::fs::ReadError::Io { source, .. }) => {
             return Err(ChampionError::Io {
                 path: path.to_path_buf(),
                 source,
             });
         }
+        Err(refused) => return Err(invalid(refused.reason())),
     };
     let metrics = optuna_study::parse_python_json(&text).map_err(invalid)?;
     let value = match metrics.get(metric) {

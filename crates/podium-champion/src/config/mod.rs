@@ -218,22 +218,20 @@ impl SelectionConfig {
             tracing::info!(file = %path.display(), "no selection config; using the defaults");
             return Ok(Self::default());
         }
-        match podium_keys::read_config_text(path) {
+        match podium_variants::fs::read_config_text(path) {
             Ok(text) => Self::from_yaml_str(&text, path),
-            Err(podium_keys::KeysError::Io { source, .. })
-                if source.kind() == std::io::ErrorKind::NotFound =>
-            {
+            Err(err) if err.is_not_found() => {
                 tracing::info!(file = %path.display(), "no selection config; using the defaults");
                 Ok(Self::default())
             }
-            Err(podium_keys::KeysError::Io { source, .. }) => Err(ChampionError::Io {
+            Err(podium_variants::fs::ReadError::Io { source, .. }) => Err(ChampionError::Io {
                 path: path.to_path_buf(),
                 source,
             }),
-            Err(other) => Err(ChampionError::Config {
+            Err(refused) => Err(ChampionError::Config {
                 file: path.to_path_buf(),
                 key: "<document>".into(),
-                message: other.to_string(),
+                message: refused.reason(),
             }),
         }
     }

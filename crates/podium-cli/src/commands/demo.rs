@@ -25,7 +25,9 @@ pub struct DemoArgs {
 /// Runs `podium demo`: prepares the demo project when needed, then `podium run` on it.
 pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
     // Narration goes where it does not mix with a JSON document on stdout, wrapped to the
-    // output width like everything else shown.
+    // output width like everything else shown. It holds paths the user chose (`--dir`):
+    // `paragraph` escapes them like any other text from outside, one line per line; tables and
+    // detail lists are escaped cell by cell already and printed as the lines they have.
     let show = |text: String| match global.format {
         Format::Table => println!("{text}"),
         Format::Json => eprintln!("{text}"),

@@ -44,24 +44,18 @@ pub fn load_path(path: &Path) -> Result<PyValue, KeysError> {
     loaded.map_err(|err| err.in_file(path))
 }
 
-/// Reads a config file's text: a regular file of at most [`MAX_CONFIG_BYTES`] (a FIFO or
-/// `/dev/zero` named as a config must not hang or exhaust memory).
+/// Reads a config file's text through podium's one bounded config reader
+/// ([`podium_variants::fs::read_config_text`]): a regular file of at most [`MAX_CONFIG_BYTES`]
+/// nested at most [`podium_variants::fs::MAX_CONFIG_DEPTH`] deep (a FIFO, `/dev/zero` or
+/// 100,000 `[` named as a config must not hang, exhaust memory or burn CPU).
 pub fn read_config_text(path: &Path) -> Result<String, KeysError> {
-    podium_variants::fs::read_regular_text(path, MAX_CONFIG_BYTES).map_err(|source| {
-        match source.kind() {
-            // The reader's own refusals (not a regular file, too large, not UTF-8).
-            std::io::ErrorKind::InvalidInput | std::io::ErrorKind::InvalidData => {
-                KeysError::Config {
-                    file: Some(path.to_path_buf()),
-                    key: String::new(),
-                    message: source.to_string(),
-                }
-            }
-            _ => KeysError::Io {
-                path: path.to_path_buf(),
-                source,
-            },
-        }
+    podium_variants::fs::read_config_text(path).map_err(|err| match err {
+        podium_variants::fs::ReadError::Io { path, source } => KeysError::Io { path, source },
+        refused => KeysError::Config {
+            file: Some(path.to_path_buf()),
+            key: String::new(),
+            message: refused.reason(),
+        },
     })
 }
 

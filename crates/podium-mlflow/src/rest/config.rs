@@ -22,6 +22,18 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 1 << 30;
 /// Longest request timeout accepted (a week): larger values overflow the timers underneath.
 pub const MAX_TIMEOUT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
 
+/// Default [`RestConfig::min_response_rate`] (`PODIUM_MIN_RESPONSE_BYTES_PER_SECOND`): 64 KiB/s,
+/// far below any link a checkpoint is downloaded over, far above a server trickling bytes.
+pub const DEFAULT_MIN_RESPONSE_RATE: u64 = 64 << 10;
+
+/// Default [`RestConfig::max_retry_time`] (`PODIUM_MAX_RETRY_SECONDS`): room for the default
+/// seven retries' backoff (about 4 minutes), not for seven two-minute `Retry-After` waits.
+pub const DEFAULT_MAX_RETRY_TIME: Duration = Duration::from_secs(300);
+
+/// Default [`RestConfig::max_search_time`] (`PODIUM_MAX_SEARCH_SECONDS`): ten times what the
+/// 100,000-run selection of docs/PERFORMANCE.md takes through a server.
+pub const DEFAULT_MAX_SEARCH_TIME: Duration = Duration::from_secs(600);
+
 /// Bodies up to this size with a known length are read whole, then parsed (fastest); longer
 /// or unsized ones are parsed as they stream in, so only what is kept is held.
 pub(super) const BUFFERED_BODY_BYTES: u64 = 32 << 20;
@@ -99,8 +111,21 @@ pub struct RestConfig {
     pub backoff_jitter: f64,
     /// Cap of one backoff delay and of an honoured `Retry-After` (120 s, as urllib3).
     pub backoff_max: Duration,
-    /// Whole-request timeout (`MLFLOW_HTTP_REQUEST_TIMEOUT`, 120 s).
+    /// Request timeout (`MLFLOW_HTTP_REQUEST_TIMEOUT`, 120 s): the response's head must come
+    /// within it, no read of its body may wait longer, and the whole response must be in by
+    /// then plus one second per [`RestConfig::min_response_rate`] bytes received.
     pub timeout: Duration,
+    /// Slowest average rate a response body may arrive at once the timeout has passed, in
+    /// bytes per second (`PODIUM_MIN_RESPONSE_BYTES_PER_SECOND`, 64 KiB/s): a server trickling
+    /// bytes cannot hold a request forever.
+    pub min_response_rate: u64,
+    /// Longest one request may take with its retries (`PODIUM_MAX_RETRY_SECONDS`, 300 s): no
+    /// retry, backoff or `Retry-After` wait starts past it. An attempt in progress is bounded by
+    /// its own deadline (above).
+    pub max_retry_time: Duration,
+    /// Longest one paginated search may take, every page included (`PODIUM_MAX_SEARCH_SECONDS`,
+    /// 600 s): a server handing out fresh page tokens forever is stopped.
+    pub max_search_time: Duration,
     /// Credentials.
     pub auth: Auth,
     /// Skip TLS certificate verification (`MLFLOW_TRACKING_INSECURE_TLS`).
@@ -125,6 +150,9 @@ impl Default for RestConfig {
             backoff_jitter: 1.0,
             backoff_max: Duration::from_secs(120),
             timeout: Duration::from_secs(120),
+            min_response_rate: DEFAULT_MIN_RESPONSE_RATE,
+            max_retry_time: DEFAULT_MAX_RETRY_TIME,
+            max_search_time: DEFAULT_MAX_SEARCH_TIME,
             auth: Auth::None,
             insecure_tls: false,
             server_cert_path: None,
@@ -154,6 +182,19 @@ impl RestConfig {
         if let Some(value) = get("MLFLOW_HTTP_REQUEST_TIMEOUT") {
             let seconds = parse_non_negative("MLFLOW_HTTP_REQUEST_TIMEOUT", &value)?;
             config.timeout = bounded_seconds("MLFLOW_HTTP_REQUEST_TIMEOUT", &value, seconds)?;
+        }
+        if let Some(value) = get("PODIUM_MIN_RESPONSE_BYTES_PER_SECOND") {
+            config.min_response_rate =
+                parse_positive_count("PODIUM_MIN_RESPONSE_BYTES_PER_SECOND", &value)?;
+        }
+        for (name, setting) in [
+            ("PODIUM_MAX_RETRY_SECONDS", &mut config.max_retry_time),
+            ("PODIUM_MAX_SEARCH_SECONDS", &mut config.max_search_time),
+        ] {
+            if let Some(value) = get(name) {
+                let seconds = parse_non_negative(name, &value)?;
+                *setting = bounded_seconds(name, &value, seconds)?;
+            }
         }
         if let Some(value) = get("PODIUM_MAX_RESPONSE_BYTES") {
             config.max_response_bytes = parse_positive_count("PODIUM_MAX_RESPONSE_BYTES", &value)?;
@@ -210,7 +251,7 @@ impl RestConfig {
 }
 
 /// A number of seconds as a [`Duration`], refusing what no timer can hold.
-pub(super) fn bounded_seconds(
+pub(crate) fn bounded_seconds(
     name: &str,
     value: &str,
     seconds: f64,
@@ -241,7 +282,7 @@ pub(crate) fn parse_positive_count(name: &str, value: &str) -> Result<u64, Mlflo
     }
 }
 
-pub(super) fn parse_setting<T: std::str::FromStr>(
+pub(crate) fn parse_setting<T: std::str::FromStr>(
     name: &str,
     value: &str,
 ) -> Result<T, MlflowError> {
@@ -252,7 +293,7 @@ pub(super) fn parse_setting<T: std::str::FromStr>(
     })
 }
 
-pub(super) fn parse_non_negative(name: &str, value: &str) -> Result<f64, MlflowError> {
+pub(crate) fn parse_non_negative(name: &str, value: &str) -> Result<f64, MlflowError> {
     let number: f64 = parse_setting(name, value)?;
     if number.is_finite() && number >= 0.0 {
         Ok(number)

@@ -64,7 +64,8 @@ impl RestStore {
         }
         let filter = crate::filter::experiment_name_prefix(prefix);
         let mut pages =
-            crate::query::PageGuard::for_endpoint(&self.display_url, "experiments/search");
+            crate::query::PageGuard::for_endpoint(&self.display_url, "experiments/search")
+                .within(self.config.max_search_time);
         let mut token: Option<String> = None;
         let mut found = Vec::new();
         loop {

@@ -130,6 +130,10 @@ impl TrackingStore for RestStore {
         }
     }
 
+    fn max_search_time(&self) -> Duration {
+        self.config.max_search_time
+    }
+
     fn search_runs_page(&self, request: &SearchRequest) -> Result<RunsPage, MlflowError> {
         #[derive(Serialize)]
         struct Request<'a> {

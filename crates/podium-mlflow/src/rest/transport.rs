@@ -82,13 +82,11 @@ impl RestStore {
             .user_agent(concat!("podium/", env!("CARGO_PKG_VERSION")))
             .danger_accept_invalid_certs(config.insecure_tls);
         if let Some(path) = &config.server_cert_path {
-            let pem = read_regular_file(path, MAX_CERT_BUNDLE_BYTES).map_err(|source| {
-                MlflowError::Io {
-                    context: format!(
-                        "reading MLFLOW_TRACKING_SERVER_CERT_PATH {}",
-                        path.display()
-                    ),
-                    source,
+            let pem = read_regular_file(path, MAX_CERT_BUNDLE_BYTES).map_err(|err| {
+                MlflowError::Config {
+                    name: "MLFLOW_TRACKING_SERVER_CERT_PATH".to_string(),
+                    value: path.display().to_string(),
+                    message: err.reason(),
                 }
             })?;
             let certificates =
@@ -136,16 +134,21 @@ impl RestStore {
 
     /// Sends a request with retries and reads its successful (2xx) response with `read`,
     /// inside the retry loop: a body cut off or reset mid-way is retried like a failed
-    /// request. `endpoint` names the call in messages; credentials are attached only when
-    /// `credentials` says so (requests to the tracking server's own origin).
+    /// request, and so is an error response whose body was cut off (its error code, which
+    /// callers act on, is lost). `endpoint` names the call in messages; credentials are
+    /// attached only when `credentials` says so (requests to the tracking server's own origin).
+    ///
+    /// Every attempt is bounded by its deadline ([`TimedResponse`]), and the sequence by
+    /// [`RestConfig::max_retry_time`]: no retry or wait starts past it.
     pub(super) fn request<V>(
         &self,
         endpoint: &str,
         credentials: bool,
         build: &dyn Fn() -> RequestBuilder,
-        read: &dyn Fn(Response) -> Result<V, BodyFailure>,
+        read: &dyn Fn(TimedResponse) -> Result<V, BodyFailure>,
     ) -> Result<V, MlflowError> {
         let attempts = self.config.max_retries.saturating_add(1);
+        let sequence = std::time::Instant::now();
         let mut retry = 0u32;
         loop {
             let request = if credentials {
@@ -153,29 +156,47 @@ impl RestStore {
             } else {
                 build()
             };
+            let started = std::time::Instant::now();
             let outcome = request.send();
             let last_attempt = retry + 1 >= attempts;
             let retry_after;
             let failure = match outcome {
-                Ok(response) if response.status().is_success() => match read(response) {
-                    Ok(value) => return Ok(value),
-                    Err(BodyFailure::Fatal(err)) => return Err(err),
-                    Err(BodyFailure::Transient(message)) => {
-                        let message = format!("response body cut off: {message}");
-                        if last_attempt {
-                            return Err(self.unreachable_message(endpoint, attempts, message));
+                Ok(response) if response.status().is_success() => {
+                    match read(TimedResponse::new(response, started, &self.config)) {
+                        Ok(value) => return Ok(value),
+                        Err(BodyFailure::Fatal(err)) => return Err(err),
+                        Err(BodyFailure::Transient(message)) => {
+                            let message = format!("response body cut off: {message}");
+                            if last_attempt {
+                                return Err(self.unreachable_message(endpoint, attempts, message));
+                            }
+                            retry_after = None;
+                            message
                         }
-                        retry_after = None;
-                        message
                     }
-                },
+                }
                 Ok(response) => {
                     let status = response.status().as_u16();
-                    if !RETRY_STATUSES.contains(&status) || last_attempt {
-                        return Err(self.http_error(endpoint, response));
-                    }
+                    let retried_status = RETRY_STATUSES.contains(&status);
                     retry_after = parse_retry_after(&response);
-                    format!("HTTP {status}")
+                    let response = TimedResponse::new(response, started, &self.config);
+                    if retried_status && !last_attempt {
+                        format!("HTTP {status}")
+                    } else {
+                        match self.http_error(endpoint, response) {
+                            Ok(err) => return Err(err),
+                            Err(cut) => {
+                                let message =
+                                    format!("HTTP {status} with its error body cut off: {cut}");
+                                if last_attempt {
+                                    return Err(
+                                        self.unreachable_message(endpoint, attempts, message)
+                                    );
+                                }
+                                message
+                            }
+                        }
+                    }
                 }
                 Err(err) => {
                     if last_attempt {
@@ -189,6 +210,21 @@ impl RestStore {
             let delay = retry_after
                 .map(|delay| delay.min(self.config.backoff_max))
                 .unwrap_or_else(|| self.config.backoff(retry));
+            let spent = sequence.elapsed();
+            if spent.saturating_add(delay) > self.config.max_retry_time {
+                return Err(self.unreachable_message(
+                    endpoint,
+                    retry,
+                    format!(
+                        "{failure}; gave up after {retry} attempt(s) in {:.1} s: waiting {:.1} s \
+                         more would pass the {:.0} s budget of one request with its retries \
+                         (PODIUM_MAX_RETRY_SECONDS)",
+                        spent.as_secs_f64(),
+                        delay.as_secs_f64(),
+                        self.config.max_retry_time.as_secs_f64()
+                    ),
+                ));
+            }
             tracing::warn!(
                 "MLflow server {} {endpoint}: {failure}; retry {retry}/{} in {:.1}s",
                 self.display_url,
@@ -223,7 +259,14 @@ impl RestStore {
         }
     }
 
-    pub(super) fn http_error(&self, endpoint: &str, response: Response) -> MlflowError {
+    /// The error a non-2xx response stands for, or (`Err`) what cut its body off: a body that
+    /// ends before its length, or is reset mid-way, has lost the error code callers act on
+    /// (`RESOURCE_ALREADY_EXISTS` above all), so it is retried like a cut-off success body.
+    pub(super) fn http_error(
+        &self,
+        endpoint: &str,
+        response: TimedResponse,
+    ) -> Result<MlflowError, String> {
         #[derive(Deserialize, Default)]
         struct ErrorBody {
             #[serde(default)]
@@ -231,23 +274,25 @@ impl RestStore {
             #[serde(default)]
             message: String,
         }
-        let status = response.status().as_u16();
+        let status = response.status();
         // Only the head of an error body is read: a server can send anything here.
         let mut body = Vec::new();
-        let _ = response.take(MAX_ERROR_BODY_BYTES).read_to_end(&mut body);
+        if let Err(err) = response.take(MAX_ERROR_BODY_BYTES).read_to_end(&mut body) {
+            return Err(describe_io_error(&err));
+        }
         let parsed: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
         let message = if parsed.message.is_empty() {
             String::from_utf8_lossy(&body).into_owned()
         } else {
             parsed.message
         };
-        MlflowError::Http {
+        Ok(MlflowError::Http {
             url: self.display_url.clone(),
             endpoint: endpoint.to_string(),
             status,
             code: bounded_message(&self.redact(&parsed.error_code)),
             message: bounded_message(&self.redact(&message)),
-        }
+        })
     }
 
     /// `text` with this store's credentials and any `Basic …`/`Bearer …` value replaced by
@@ -274,7 +319,7 @@ impl RestStore {
     pub(super) fn read_json<V, S>(
         &self,
         endpoint: &str,
-        response: Response,
+        response: TimedResponse,
         seed: S,
     ) -> Result<V, BodyFailure>
     where
@@ -504,7 +549,70 @@ pub(super) fn parse_retry_after(response: &Response) -> Option<Duration> {
     (seconds >= 0.0).then(|| Duration::try_from_secs_f64(seconds).unwrap_or(Duration::MAX))
 }
 
-/// What went wrong reading a successful response's body.
+/// A response whose body must arrive in time: by the request's start plus
+/// [`RestConfig::timeout`], plus one second per [`RestConfig::min_response_rate`] bytes
+/// received so far. Every read past that fails (as a body cut off: retried within the retry
+/// budget), so a server that sends its head and then a byte a second cannot hold a request for
+/// longer than the timeout and the slack its bytes earn; a read that gets nothing waits at most
+/// the timeout (reqwest's own per-read limit).
+pub(super) struct TimedResponse {
+    inner: Response,
+    started: std::time::Instant,
+    timeout: Duration,
+    min_rate: u64,
+    received: u64,
+}
+
+impl TimedResponse {
+    pub(super) fn new(inner: Response, started: std::time::Instant, config: &RestConfig) -> Self {
+        TimedResponse {
+            inner,
+            started,
+            timeout: config.timeout,
+            min_rate: config.min_response_rate.max(1),
+            received: 0,
+        }
+    }
+
+    /// The `Content-Length` the server announced.
+    pub(super) fn content_length(&self) -> Option<u64> {
+        self.inner.content_length()
+    }
+
+    /// The status code.
+    pub(super) fn status(&self) -> u16 {
+        self.inner.status().as_u16()
+    }
+
+    /// How long this response may take in all, given what it has delivered so far.
+    fn allowance(&self) -> Duration {
+        let earned = Duration::from_secs_f64(self.received as f64 / self.min_rate as f64);
+        self.timeout.saturating_add(earned)
+    }
+}
+
+impl Read for TimedResponse {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let allowance = self.allowance();
+        if self.started.elapsed() > allowance {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!(
+                    "the response took longer than {:.1} s ({} bytes in; at least {} bytes a \
+                     second are needed past MLFLOW_HTTP_REQUEST_TIMEOUT, \
+                     PODIUM_MIN_RESPONSE_BYTES_PER_SECOND)",
+                    allowance.as_secs_f64(),
+                    self.received,
+                    self.min_rate
+                ),
+            ));
+        }
+        let read = self.inner.read(buf)?;
+        self.received += read as u64;
+        Ok(read)
+    }
+}
+
 /// Whether a request may go over a kept-alive connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Connection {
@@ -519,6 +627,7 @@ pub(super) enum Connection {
     Fresh,
 }
 
+/// What went wrong reading a successful response's body.
 pub(super) enum BodyFailure {
     /// Cut off, reset or timed out mid-way: worth another attempt.
     Transient(String),

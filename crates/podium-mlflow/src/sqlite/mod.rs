@@ -36,6 +36,7 @@ mod search;
 mod store;
 mod write;
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
@@ -54,7 +55,7 @@ use crate::model::{
     RunStatus, RunsPage, ViewType,
 };
 use crate::request::SearchRequest;
-use crate::store::TrackingStore;
+use crate::store::{OpenMode, TrackingStore};
 
 pub use self::write::SqliteBatch;
 
@@ -64,8 +65,107 @@ pub const SCHEMA_SQL: &str = include_str!("../../schema/mlflow-3.17.2.sql");
 /// The alembic revision of [`SCHEMA_SQL`]: the only one podium writes to.
 pub const SCHEMA_REVISION: &str = "dc11669786a5";
 
-/// How long a statement waits for another process's lock before failing.
+/// How long a statement waits for another process's lock before failing
+/// (`PODIUM_SQLITE_BUSY_TIMEOUT`): longer than MLflow's own 20 s, so podium's writers queue
+/// behind a busy Python writer instead of failing.
 pub const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment variable setting the busy timeout, in seconds.
+pub const BUSY_TIMEOUT_ENV: &str = "PODIUM_SQLITE_BUSY_TIMEOUT_SECONDS";
+
+/// How long a wait for another process's lock goes on before it is logged (once per wait).
+pub const LOCK_WAIT_WARNING: Duration = Duration::from_secs(1);
+
+/// The busy timeout `PODIUM_SQLITE_BUSY_TIMEOUT` sets (seconds, fractions allowed, at most a
+/// week), else [`DEFAULT_BUSY_TIMEOUT`].
+pub fn busy_timeout_from_env(
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Duration, MlflowError> {
+    match env(BUSY_TIMEOUT_ENV).filter(|value| !value.trim().is_empty()) {
+        None => Ok(DEFAULT_BUSY_TIMEOUT),
+        Some(value) => {
+            let seconds = crate::rest::parse_non_negative(BUSY_TIMEOUT_ENV, &value)?;
+            crate::rest::bounded_seconds(BUSY_TIMEOUT_ENV, &value, seconds)
+        }
+    }
+}
+
+/// The wait for another process's lock of the connection this thread is using: which
+/// database (for the message), how long it may last, and when it began. SQLite's busy handler
+/// is a plain function, so the store puts this here around each use of a connection.
+struct LockWait {
+    display: String,
+    timeout: Duration,
+    started: Instant,
+    warned: bool,
+}
+
+thread_local! {
+    static LOCK_WAIT: RefCell<Option<LockWait>> = const { RefCell::new(None) };
+}
+
+/// Sets this thread's [`LockWait`] while alive, and puts back the one it replaced (a store call
+/// inside another one) when dropped.
+struct WaitingOn(Option<LockWait>);
+
+impl WaitingOn {
+    fn database(display: &str, timeout: Duration) -> WaitingOn {
+        let previous = LOCK_WAIT.with(|cell| {
+            cell.borrow_mut().replace(LockWait {
+                display: display.to_string(),
+                timeout,
+                started: Instant::now(),
+                warned: false,
+            })
+        });
+        WaitingOn(previous)
+    }
+}
+
+impl Drop for WaitingOn {
+    fn drop(&mut self) {
+        let previous = self.0.take();
+        LOCK_WAIT.with(|cell| *cell.borrow_mut() = previous);
+    }
+}
+
+/// SQLite's busy handler: called while another connection holds a lock this one needs, with the
+/// number of calls so far for this lock. Sleeps a little and says to try again until the
+/// store's busy timeout has passed; after [`LOCK_WAIT_WARNING`] it says, once, what it waits
+/// on, so a command never sits silent on a locked database.
+fn on_busy(attempt: i32) -> bool {
+    LOCK_WAIT.with(|cell| {
+        let mut slot = cell.borrow_mut();
+        let Some(wait) = slot.as_mut() else {
+            // Not inside a store call (cannot happen): wait as SQLite's default handler would.
+            std::thread::sleep(Duration::from_millis(50));
+            return attempt < 1200;
+        };
+        if attempt == 0 {
+            wait.started = Instant::now();
+            wait.warned = false;
+        }
+        let waited = wait.started.elapsed();
+        if waited >= wait.timeout {
+            return false;
+        }
+        if !wait.warned && waited >= LOCK_WAIT_WARNING {
+            wait.warned = true;
+            tracing::warn!(
+                "{}: another process holds a lock on the database (an open write transaction \
+                 or BEGIN EXCLUSIVE); waiting up to {:.0} s more ({BUSY_TIMEOUT_ENV})",
+                wait.display,
+                (wait.timeout - waited).as_secs_f64()
+            );
+        }
+        let pause = Duration::from_millis(match attempt {
+            0..=4 => 1 << attempt,
+            _ => 25,
+        });
+        std::thread::sleep(pause.min(wait.timeout - waited));
+        true
+    })
+}
 
 /// The longest pause between two write transactions of one store (see `SqliteStore::write`):
 /// longer than the 100 ms between two polls of a waiting MLflow process, short enough that a
@@ -201,9 +301,16 @@ fn decode_page_token(token: &str) -> Result<usize, MlflowError> {
 
 impl SqliteStore {
     /// Opens (creating it with MLflow 3.17.2's schema and the default experiment when the file
-    /// is missing or empty) the database at `path`.
+    /// is missing or empty) the database at `path`: [`OpenMode::Create`].
     pub fn open(path: &Path) -> Result<Self, MlflowError> {
-        Self::open_with_busy_timeout(path, DEFAULT_BUSY_TIMEOUT)
+        Self::open_with(path, OpenMode::Create, DEFAULT_BUSY_TIMEOUT)
+    }
+
+    /// Opens the MLflow database at `path` without ever creating or changing it
+    /// ([`OpenMode::Existing`]): a missing or empty file, or one that is not an MLflow
+    /// database, is an error naming it.
+    pub fn open_existing(path: &Path) -> Result<Self, MlflowError> {
+        Self::open_with(path, OpenMode::Existing, DEFAULT_BUSY_TIMEOUT)
     }
 
     /// [`SqliteStore::open`] with a chosen busy timeout.
@@ -211,11 +318,49 @@ impl SqliteStore {
         path: &Path,
         busy_timeout: Duration,
     ) -> Result<Self, MlflowError> {
+        Self::open_with(path, OpenMode::Create, busy_timeout)
+    }
+
+    /// Opens the database at `path` under `mode`, waiting up to `busy_timeout` for another
+    /// process's lock at each step (saying so after [`LOCK_WAIT_WARNING`]).
+    pub fn open_with(
+        path: &Path,
+        mode: OpenMode,
+        busy_timeout: Duration,
+    ) -> Result<Self, MlflowError> {
         let display = path.display().to_string();
         let sql_error = |message: String| MlflowError::Sqlite {
             path: display.clone(),
-            message,
+            message: with_lock_hint(message, busy_timeout),
         };
+        let _waiting = WaitingOn::database(&display, busy_timeout);
+        if mode == OpenMode::Existing {
+            let not_mlflow = |what: &str| {
+                sql_error(format!(
+                    "{what}: not an MLflow tracking database (a command that reads never creates \
+                     one; check the path, or create the database with `mlflow server \
+                     --backend-store-uri sqlite:///{display}`)"
+                ))
+            };
+            match path.metadata() {
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(MlflowError::NotFound {
+                        what: "SQLite tracking database",
+                        id: display.clone(),
+                        store: format!("sqlite:///{display}"),
+                    });
+                }
+                Err(source) => {
+                    return Err(MlflowError::Io {
+                        context: format!("reading {display}"),
+                        source,
+                    });
+                }
+                Ok(meta) if !meta.is_file() => return Err(not_mlflow("not a regular file")),
+                Ok(meta) if meta.len() == 0 => return Err(not_mlflow("an empty file")),
+                Ok(_) => {}
+            }
+        }
         if let Some(parent) = path
             .parent()
             .filter(|parent| !parent.as_os_str().is_empty())
@@ -236,17 +381,24 @@ impl SqliteStore {
         let mut writers = Vec::new();
         let mut reader = None;
         if existing {
-            let connection = connect(path, busy_timeout, Access::ReadOnly)
-                .map_err(|err| sql_error(err.to_string()))?;
+            let connection =
+                connect(path, Access::ReadOnly).map_err(|err| sql_error(err.to_string()))?;
             if has_tables(&connection).map_err(|err| sql_error(err.to_string()))? {
                 reader = Some(connection);
             }
         }
         let connection = match reader {
             Some(connection) => connection,
+            None if mode == OpenMode::Existing => {
+                return Err(sql_error(
+                    "a database without tables: not an MLflow tracking database (a command \
+                     that reads never creates one)"
+                        .to_string(),
+                ));
+            }
             None => {
-                let mut writer = connect(path, busy_timeout, Access::ReadWrite)
-                    .map_err(|err| sql_error(err.to_string()))?;
+                let mut writer =
+                    connect(path, Access::ReadWrite).map_err(|err| sql_error(err.to_string()))?;
                 let created = initialize_if_empty(&mut writer, &absolute)
                     .map_err(|err| sql_error(format!("creating the MLflow schema: {err}")))?;
                 if created {
@@ -256,8 +408,7 @@ impl SqliteStore {
                     );
                 }
                 writers.push(writer);
-                connect(path, busy_timeout, Access::ReadOnly)
-                    .map_err(|err| sql_error(err.to_string()))?
+                connect(path, Access::ReadOnly).map_err(|err| sql_error(err.to_string()))?
             }
         };
         let revision: Option<String> = connection
@@ -323,8 +474,13 @@ impl SqliteStore {
     fn sql_error(&self, context: &str, err: impl std::fmt::Display) -> MlflowError {
         MlflowError::Sqlite {
             path: self.display.clone(),
-            message: format!("{context}: {err}"),
+            message: with_lock_hint(format!("{context}: {err}"), self.busy_timeout),
         }
+    }
+
+    /// The busy timeout in use.
+    pub fn busy_timeout(&self) -> Duration {
+        self.busy_timeout
     }
 
     /// Runs `work` on a pooled connection of the given access. The pool's lock is held only to
@@ -343,10 +499,10 @@ impl SqliteStore {
             .lock()
             .map_err(|_| self.sql_error("connection pool", "poisoned by a panic"))?
             .pop();
+        let _waiting = WaitingOn::database(&self.display, self.busy_timeout);
         let mut connection = match pooled {
             Some(connection) => connection,
-            None => connect(&self.path, self.busy_timeout, access)
-                .map_err(|err| self.sql_error("opening", err))?,
+            None => connect(&self.path, access).map_err(|err| self.sql_error("opening", err))?,
         };
         let result = work(&mut connection);
         if let Ok(mut pool) = pool.lock() {
@@ -593,7 +749,7 @@ enum Access {
     ReadWrite,
 }
 
-fn connect(path: &Path, busy_timeout: Duration, access: Access) -> rusqlite::Result<Connection> {
+fn connect(path: &Path, access: Access) -> rusqlite::Result<Connection> {
     let mode = match access {
         Access::ReadOnly => OpenFlags::SQLITE_OPEN_READ_ONLY,
         Access::ReadWrite => OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
@@ -602,9 +758,23 @@ fn connect(path: &Path, busy_timeout: Duration, access: Access) -> rusqlite::Res
         path,
         mode | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
     )?;
-    connection.busy_timeout(busy_timeout)?;
+    // The busy timeout is the store's, waited out by `on_busy` through this thread's LockWait.
+    connection.busy_handler(Some(on_busy))?;
     connection.execute_batch(READ_PRAGMAS)?;
     Ok(connection)
+}
+
+/// `message` with, when it is SQLite's "database is locked", what that means here.
+fn with_lock_hint(message: String, busy_timeout: Duration) -> String {
+    if message.contains("database is locked") {
+        format!(
+            "{message} (another process held the database's lock for longer than the busy \
+             timeout of {:.0} s; {BUSY_TIMEOUT_ENV} raises it)",
+            busy_timeout.as_secs_f64()
+        )
+    } else {
+        message
+    }
 }
 
 /// True when the database has any table (an empty file is a database waiting for its schema).

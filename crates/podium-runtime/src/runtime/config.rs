@@ -142,19 +142,11 @@ pub struct ModelConfig {
 impl ModelConfig {
     /// Reads and validates `config.json`.
     pub fn from_file(file: &Path) -> Result<ModelConfig> {
-        let text = std::fs::read_to_string(file).map_err(|source| {
-            if source.kind() == std::io::ErrorKind::NotFound {
-                RuntimeError::MissingFile {
-                    file: file.to_path_buf(),
-                    hint: ": a checkpoint directory needs config.json".into(),
-                }
-            } else {
-                RuntimeError::Read {
-                    file: file.to_path_buf(),
-                    source,
-                }
-            }
-        })?;
+        let text = super::read_input_text(
+            file,
+            super::MAX_CONFIG_JSON_BYTES,
+            ": a checkpoint directory needs config.json",
+        )?;
         let value: Value = serde_json::from_str(&text).map_err(|err| RuntimeError::Json {
             file: file.to_path_buf(),
             message: err.to_string(),
@@ -166,6 +158,29 @@ impl ModelConfig {
             });
         };
         Self::from_map(&map, file)
+    }
+
+    /// Bytes the model's weights take in f32, as this config describes them (embeddings, every
+    /// layer's attention and feed-forward, LayerNorms): what loading it needs at the least,
+    /// computed without overflow whatever the config says.
+    pub fn estimated_weight_bytes(&self) -> u64 {
+        let hidden = self.hidden_size as f64;
+        let inner = self.intermediate_size as f64;
+        let width = self
+            .deberta
+            .as_ref()
+            .map_or(hidden, |deberta| deberta.embedding_size as f64);
+        let rows = self.vocab_size as f64
+            + self.max_position_embeddings as f64
+            + self.type_vocab_size as f64;
+        let projection = if width == hidden { 0.0 } else { width * hidden };
+        let relative = self.deberta.as_ref().map_or(0.0, |deberta| {
+            2.0 * deberta.attention_span() as f64 * hidden
+        });
+        let per_layer = 4.0 * hidden * hidden + 2.0 * hidden * inner + 9.0 * hidden + inner;
+        let floats = rows * width + projection + relative + self.num_layers as f64 * per_layer;
+        // `as` saturates: an absurd config reads as u64::MAX bytes.
+        (floats * 4.0) as u64
     }
 
     /// Validates an already-parsed config.json object (`file` is used in errors).

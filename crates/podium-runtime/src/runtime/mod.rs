@@ -81,7 +81,11 @@ impl Model {
                 hint: ": not a checkpoint directory".into(),
             });
         }
-        let config = ModelConfig::from_file(&dir.join("config.json"))?;
+        let config_file = dir.join("config.json");
+        let config = ModelConfig::from_file(&config_file)?;
+        // Before anything is allocated for the layers config.json describes (a billion of
+        // them would abort the process): their weights must fit the memory available.
+        check_weights_fit(&config, &config_file)?;
         let weights = weights::Weights::load(dir, device)?;
         let weights_file = weights.file().to_path_buf();
         let network = TokenClassifier::build(config, weights, device, execution)?;
@@ -195,9 +199,56 @@ impl Model {
     }
 }
 
+/// Refuses a model whose weights, as `config` describes them, need more memory than the system
+/// reports as available (Linux `MemAvailable`; no check where the figure is unknown).
+fn check_weights_fit(config: &ModelConfig, file: &Path) -> Result<()> {
+    let Some(available) = available_memory_bytes() else {
+        return Ok(());
+    };
+    let needed = config.estimated_weight_bytes();
+    if needed > available {
+        return Err(RuntimeError::ModelTooLarge {
+            file: file.to_path_buf(),
+            model_type: config.architecture.model_type().to_string(),
+            layers: config.num_layers,
+            hidden: config.hidden_size,
+            vocab: config.vocab_size,
+            needed_mib: needed / (1 << 20),
+            available_mib: available / (1 << 20),
+        });
+    }
+    Ok(())
+}
+
+/// Largest `config.json` read (a checkpoint's is a few KiB).
+pub const MAX_CONFIG_JSON_BYTES: u64 = 16 << 20;
+
+/// Largest `tokenizer.json` read (xlm-roberta's is about 17 MiB).
+pub const MAX_TOKENIZER_BYTES: u64 = 1 << 30;
+
+/// Largest test-data file read (JSON or JSONL records; tokenised whole before timing).
+pub const MAX_TEST_DATA_BYTES: u64 = 4 << 30;
+
+/// Reads a file of a checkpoint or an input through podium's one bounded reader: a missing
+/// file is [`RuntimeError::MissingFile`] with `hint`; a FIFO, a device or a file over
+/// `max_bytes` is refused at once, naming it.
+pub(crate) fn read_input_text(file: &Path, max_bytes: u64, hint: &str) -> Result<String> {
+    podium_io::read_regular_text(file, max_bytes).map_err(|err| match err {
+        err if err.is_not_found() => RuntimeError::MissingFile {
+            file: file.to_path_buf(),
+            hint: hint.to_string(),
+        },
+        podium_io::ReadError::Io { source, .. } => RuntimeError::Read {
+            file: file.to_path_buf(),
+            source,
+        },
+        refused => RuntimeError::Refused(refused),
+    })
+}
+
 /// `MemAvailable` of /proc/meminfo in bytes (Linux), else `None`.
 fn available_memory_bytes() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let text = podium_io::read_regular_text(Path::new("/proc/meminfo"), 1 << 20).ok()?;
     let line = text
         .lines()
         .find(|line| line.starts_with("MemAvailable:"))?;

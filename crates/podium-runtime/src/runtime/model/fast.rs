@@ -181,7 +181,9 @@ impl FastModel {
             }
             _ => None,
         };
-        let mut layers = Vec::with_capacity(config.num_layers);
+        // Grown layer by layer, never sized from config.json up front: a count the weights do
+        // not back fails at the first missing layer, not in the allocator.
+        let mut layers = Vec::new();
         for index in 0..config.num_layers {
             layers.push(load_layer(
                 config,
