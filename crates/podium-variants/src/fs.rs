@@ -27,6 +27,23 @@ use crate::error::VariantsError;
 /// # Ok(()) }
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VariantsError> {
+    write_atomic_from(path, &mut &bytes[..]).map(|_| ())
+}
+
+/// [`write_atomic`] streaming from `source` (a file too large to hold in memory): the bytes
+/// read go to a temporary file in the destination's directory, which is flushed and renamed
+/// over `path` only once `source` is read to its end. Returns the bytes written. A read error
+/// leaves `path` as it was (and no temporary file).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("artifacts/report.html");
+/// let written = podium_variants::fs::write_atomic_from(&path, &mut &b"<html></html>"[..])?;
+/// assert_eq!((written, std::fs::read(&path)?), (13, b"<html></html>".to_vec()));
+/// # Ok(()) }
+/// ```
+pub fn write_atomic_from(path: &Path, source: &mut dyn Read) -> Result<u64, VariantsError> {
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -46,7 +63,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VariantsError> {
         .suffix(".tmp")
         .tempfile_in(parent)
         .map_err(VariantsError::io("create a temporary file in", parent))?;
-    temp.write_all(bytes)
+    let written = std::io::copy(source, &mut temp)
+        .map_err(VariantsError::io("write a temporary file for", path))?;
+    temp.flush()
         .map_err(VariantsError::io("write a temporary file for", path))?;
     temp.as_file()
         .sync_all()
@@ -56,7 +75,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VariantsError> {
         source: err.error,
     })?;
     sync_directory(parent);
-    Ok(())
+    Ok(written)
 }
 
 /// Serialises `value` as pretty JSON (with a trailing newline) and writes it atomically.
