@@ -44,15 +44,17 @@ pub mod config_check;
 pub mod error;
 pub mod project;
 pub mod queries;
+pub mod report;
 pub mod select;
 pub mod store;
 
 pub use benchmark::{
     BenchmarkRequest, BenchmarkSummary, Benchmarks, Counts, DryRunReport, PlanEntry, RankReport,
-    RunReport,
+    RankedResults, RunReport,
 };
 pub use error::{ProjectError, Result};
 pub use project::{Project, ProjectOptions, ResolvedBackbones};
 pub use queries::{BestTrialsReport, RunRecord, RunsReport};
+pub use report::{ReportOutcome, ReportRequest, ReportRun};
 pub use select::{SelectReport, SelectionTiming};
 pub use store::{EnvLookup, OpenedStore, StoreAccess, open_store, process_env};
