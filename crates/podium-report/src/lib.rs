@@ -52,7 +52,7 @@
 //! assert!(data.recommendation.is_none());
 //! assert_eq!(data.provenance.tracking_uri, "https://***@mlflow.example.com");
 //! let html = render_html(&data)?;
-//! assert!(html.contains("default-src 'none'"));
+//! assert!(html.contains(r#"<meta http-equiv="Content-Security-Policy""#));
 //! assert!(!html.contains("secret") && !html.contains("<script"));
 //! # Ok::<(), podium_report::ReportError>(())
 //! ```

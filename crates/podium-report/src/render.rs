@@ -64,11 +64,7 @@ pub fn render_html(data: &ReportData) -> Result<String, ReportError> {
         latency: plots::batches(&data.champions, BatchMeasure::Latency)?,
         throughput: plots::batches(&data.champions, BatchMeasure::Throughput)?,
         batch_rows: batch_rows(&data.champions),
-        measured: data
-            .champions
-            .iter()
-            .map(|point| MeasuredRow::new(point))
-            .collect(),
+        measured: data.champions.iter().map(MeasuredRow::new).collect(),
         pipeline: data
             .pipeline_results
             .iter()
