@@ -66,4 +66,4 @@ pub mod text;
 
 pub use error::ReportError;
 pub use model::{BenchmarkSettingsView, ReportData, ReportInputs};
-pub use render::{CONTENT_SECURITY_POLICY, render_html};
+pub use render::{content_security_policy, render_html};

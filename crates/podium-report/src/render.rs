@@ -16,10 +16,40 @@ use crate::pareto::AxisScale;
 use crate::plots::{self, BatchMeasure, Figure, PALETTE};
 use crate::text;
 
-/// The policy of the page: nothing may be fetched, no script runs; inline styles only.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; \
-     img-src data:; font-src 'none'; script-src 'none'; connect-src 'none'; base-uri 'none'; \
-     form-action 'none'";
+/// The page's Content-Security-Policy for a page whose one `<style>` element holds `style`:
+/// nothing may be fetched, no script runs, no style applies but that element (named by its
+/// sha256, so not even an injected style attribute would).
+///
+/// ```
+/// let policy = podium_report::render::content_security_policy("body { margin: 0 }");
+/// assert!(policy.starts_with("default-src 'none'; style-src 'sha256-"));
+/// ```
+pub fn content_security_policy(style: &str) -> String {
+    use base64::Engine as _;
+    let hex = podium_keys::sha256_hex(style);
+    let digest: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .filter_map(|at| u8::from_str_radix(&hex[at..at + 2], 16).ok())
+        .collect();
+    format!(
+        "default-src 'none'; style-src 'sha256-{}'; img-src data:; font-src 'none'; \
+         script-src 'none'; connect-src 'none'; base-uri 'none'; form-action 'none'",
+        base64::engine::general_purpose::STANDARD.encode(digest)
+    )
+}
+
+/// The page's style sheet: the fixed rules and one colour class per series (`.c0`, …), the
+/// colours the figures draw with.
+fn style_sheet() -> String {
+    let mut style = STYLE.to_string();
+    for index in 0..PALETTE.len() {
+        style.push_str(&format!(
+            ".c{index} {{ background: {}; }}\n",
+            css_colour(index)
+        ));
+    }
+    style
+}
 
 /// Renders `data` as one self-contained HTML page.
 ///
@@ -37,7 +67,10 @@ pub fn render_html(data: &ReportData) -> Result<String, ReportError> {
         .iter()
         .map(BackboneView::new)
         .collect::<Result<Vec<_>, _>>()?;
+    let style = style_sheet();
     let page = Page {
+        csp: content_security_policy(&style),
+        style,
         title: format!("podium report — {}", data.experiment),
         bench8: data
             .provenance
@@ -46,8 +79,6 @@ pub fn render_html(data: &ReportData) -> Result<String, ReportError> {
             .chars()
             .take(8)
             .collect(),
-        csp: CONTENT_SECURITY_POLICY,
-        style: STYLE,
         data,
         recommendation: data
             .recommendation
@@ -93,8 +124,8 @@ fn dash() -> String {
 struct Page<'a> {
     title: String,
     bench8: String,
-    csp: &'static str,
-    style: &'static str,
+    csp: String,
+    style: String,
     data: &'a ReportData,
     recommendation: Option<RecommendationView>,
     scatter: Option<ScatterView>,
@@ -290,13 +321,15 @@ use plotters::style::RGBColor;
 struct ChampionRow {
     rank: usize,
     backbone: String,
-    colour: String,
+    /// The series colour class (`c{series}`).
+    series: usize,
     metric: String,
     latency: String,
     p50: String,
     p95: String,
     composite: String,
-    front: String,
+    /// Empty: on the front.
+    dominated_by: Vec<String>,
     trial: RunRef,
     refit: Option<RunRef>,
     benchmark: RunRef,
@@ -308,17 +341,13 @@ impl ChampionRow {
         ChampionRow {
             rank: point.rank,
             backbone: point.backbone.clone(),
-            colour: css_colour(index),
+            series: index % PALETTE.len(),
             metric: text::metric(point.metric),
             latency: text::ms(point.latency_ms),
             p50: point.p50_ms.map_or_else(dash, text::ms),
             p95: point.p95_ms.map_or_else(dash, text::ms),
             composite: text::score(point.composite_score),
-            front: if point.on_front {
-                "yes".to_string()
-            } else {
-                format!("no — dominated by {}", point.dominated_by.join(", "))
-            },
+            dominated_by: point.dominated_by.clone(),
             trial: point.trial.clone(),
             refit: point.refit.clone(),
             benchmark: point.benchmark_run.clone(),
@@ -392,7 +421,8 @@ impl GroupRow {
 /// One (champion, batch size) row of the latency table.
 struct BatchTableRow {
     backbone: String,
-    colour: String,
+    /// The series colour class (`c{series}`).
+    series: usize,
     batch: u64,
     mean: String,
     p50: String,
@@ -408,7 +438,7 @@ fn batch_rows(champions: &[ChampionPoint]) -> Vec<BatchTableRow> {
         .flat_map(|(index, point)| {
             point.batches.iter().map(move |row| BatchTableRow {
                 backbone: point.backbone.clone(),
-                colour: css_colour(index),
+                series: index % PALETTE.len(),
                 batch: row.batch_size,
                 mean: row.mean_ms.map_or_else(dash, text::ms),
                 p50: row.p50_ms.map_or_else(dash, text::ms),
