@@ -262,10 +262,32 @@ pub struct BackboneGroups {
     pub min_trials: usize,
     /// Candidate runs the store returned.
     pub candidates: usize,
-    /// The groups: winner, then the other eligible ones by rank, then the dropped ones.
+    /// The groups shown: the winner, then the other eligible ones by rank (at most
+    /// [`MAX_ELIGIBLE_SHOWN`] in all), then at most [`MAX_DROPPED_SHOWN`] dropped ones.
     pub groups: Vec<GroupView>,
+    /// The groups left out of [`BackboneGroups::groups`], counted.
+    pub not_shown: GroupsNotShown,
     /// Runs that lost, per reason (non-zero only, in rule order).
     pub dropped: Vec<DropReason>,
+}
+
+/// Eligible groups a backbone's section shows at most (the winner first): a store of thousands
+/// of studies still gives a page people read, and a small one.
+pub const MAX_ELIGIBLE_SHOWN: usize = 10;
+
+/// Dropped groups a backbone's section shows at most.
+pub const MAX_DROPPED_SHOWN: usize = 4;
+
+/// The groups a backbone's section leaves out, counted (`podium select --format json` lists
+/// every one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct GroupsNotShown {
+    /// Eligible groups left out (ranked below the ones shown).
+    pub eligible: usize,
+    /// Dropped groups left out.
+    pub dropped: usize,
+    /// Candidate runs in the groups left out.
+    pub runs: usize,
 }
 
 /// One study group.
@@ -667,6 +689,24 @@ fn recommendation(ranking: &Ranking, points: &[ChampionPoint]) -> Option<Recomme
 
 fn backbone_groups(report: &ChampionReport, links: &Links<'_>) -> BackboneGroups {
     let rules = &report.metadata;
+    // Selection lists the winner, the other eligible groups by rank, then the dropped ones.
+    let (eligible, dropped): (Vec<&GroupSummary>, Vec<&GroupSummary>) =
+        report.groups.iter().partition(|group| group.rank.is_some());
+    let mut not_shown = GroupsNotShown::default();
+    for group in eligible.iter().skip(MAX_ELIGIBLE_SHOWN) {
+        not_shown.eligible += 1;
+        not_shown.runs += group.runs;
+    }
+    for group in dropped.iter().skip(MAX_DROPPED_SHOWN) {
+        not_shown.dropped += 1;
+        not_shown.runs += group.runs;
+    }
+    let shown: Vec<&GroupSummary> = eligible
+        .iter()
+        .take(MAX_ELIGIBLE_SHOWN)
+        .chain(dropped.iter().take(MAX_DROPPED_SHOWN))
+        .copied()
+        .collect();
     BackboneGroups {
         backbone: visible(&report.backbone).into_owned(),
         experiment: visible(&report.experiment).into_owned(),
@@ -675,8 +715,7 @@ fn backbone_groups(report: &ChampionReport, links: &Links<'_>) -> BackboneGroups
         top_k: rules.top_k_for_stable_score,
         min_trials: rules.min_trials_per_group,
         candidates: rules.candidates,
-        groups: report
-            .groups
+        groups: shown
             .iter()
             .map(|group| {
                 group_view(
@@ -686,6 +725,7 @@ fn backbone_groups(report: &ChampionReport, links: &Links<'_>) -> BackboneGroups
                 )
             })
             .collect(),
+        not_shown,
         dropped: report
             .dropped
             .reasons()

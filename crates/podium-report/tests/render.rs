@@ -349,7 +349,14 @@ fn a_page_with_many_large_groups_stays_small_and_self_contained() {
             trials_per_group: 1000,
         })
         .collect();
-    let html = render_html(&report(&many, "sqlite:///mlflow.db")).unwrap();
+    let data = report(&many, "sqlite:///mlflow.db");
+    for backbone in &data.backbones {
+        assert_eq!(backbone.groups.len(), 10, "the best ten groups are drawn");
+        assert_eq!(backbone.not_shown.eligible, 15);
+        assert_eq!(backbone.not_shown.runs, 15_000);
+    }
+    let html = render_html(&data).unwrap();
+    assert!(html.contains("Not drawn: 15 more eligible group(s)"));
     assert!(html.len() < 2 << 20, "{} bytes", html.len());
     for fetching in ["src=", "<link", "@import", "url(", "<script"] {
         assert!(!html.contains(fetching), "the page would fetch: {fetching}");
