@@ -503,9 +503,13 @@ fn report_through_a_real_server_and_in_a_real_browser() {
         "{out}"
     );
     let page = dir.join("outputs/report/podium-demo-report.html");
-    assert!(
-        out.trim_end()
-            .ends_with(&format!("report: {}", page.display())),
+    let closing: Vec<&str> = out.lines().rev().take(2).collect();
+    assert_eq!(
+        closing,
+        [
+            "benchmarked 3, skipped 0, restored 0, failed 0".to_string(),
+            format!("report: {}", page.display())
+        ],
         "{out}"
     );
     page_from_disk_in_chromium(&page, 3, "deberta-v3-small");

@@ -1,6 +1,6 @@
 //! `podium run`: the main job — select each backbone's champion, benchmark the ones not yet
 //! benchmarked, rank them, and write the report page from those results (`--no-report` to
-//! skip it). Ends with `benchmarked N, skipped M, restored K, failed F`, then the page's path.
+//! skip it). Ends with the page's path, then `benchmarked N, skipped M, restored K, failed F`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -71,10 +71,11 @@ pub fn run_with_report(
             print_results(&summary);
             print_ranking(&ranked.ranking);
             println!("{}", summary.pipeline_line());
-            println!("{}", summary.counts_line());
+            // The counts line stays the last one: scripts read it there.
             if let Some(outcome) = &report {
                 output::print_line(&format!("report: {}", outcome.path.display()));
             }
+            println!("{}", summary.counts_line());
         }
     }
     Ok((code, path))
