@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use podium_bench::orchestrate::{BenchmarkTarget, RecordedBenchmark};
+use podium_bench::orchestrate::{BenchmarkTarget, MatchedBy, PipelineResult, RecordedBenchmark};
 use podium_champion::ChampionReport;
 use podium_champion::config::{
     ArtifactCheckSource, CheckpointRun, SchemaPreference, SelectionConfig,
@@ -192,6 +192,10 @@ fn store(made: &[Made]) -> Store {
 }
 
 fn report(made: &[Made], tracking_uri: &str) -> ReportData {
+    report_with(made, tracking_uri, &[])
+}
+
+fn report_with(made: &[Made], tracking_uri: &str, pipeline: &[PipelineResult]) -> ReportData {
     let store = store(made);
     let inputs: Vec<RankingInput> = store
         .targets
@@ -223,7 +227,7 @@ fn report(made: &[Made], tracking_uri: &str) -> ReportData {
         targets: &store.targets,
         recorded: &store.recorded,
         ranking: &ranking,
-        pipeline_results: &[],
+        pipeline_results: pipeline,
         tags: &TagRegistry::defaults(),
         benchmark: &store.settings,
         tracking_uri,
@@ -362,4 +366,39 @@ fn a_page_with_many_large_groups_stays_small_and_self_contained() {
         assert!(!html.contains(fetching), "the page would fetch: {fetching}");
     }
     assert!(html.contains("Content-Security-Policy"));
+}
+
+#[test]
+fn the_pipelines_own_results_are_listed_apart_and_never_ranked() {
+    let pytorch = PipelineResult {
+        backbone: "fast".into(),
+        run_id: "pytorch0run".into(),
+        run_name: "local_fast_benchmark".into(),
+        benchmark_key: Some("k".into()),
+        matched_by: MatchedBy::StudyTrialHash,
+        start_time: Some(1),
+        metrics: BTreeMap::from([("latency_batch_1_ms".to_string(), 0.001)]),
+    };
+    let data = report_with(
+        &[made("fast", 0.80, 2.0), made("slow", 0.90, 9.0)],
+        "sqlite:///mlflow.db",
+        std::slice::from_ref(&pytorch),
+    );
+    assert_eq!(data.champions.len(), 2);
+    assert!(data.champions.iter().all(|point| point.latency_ms >= 2.0));
+    assert_eq!(data.pipeline_results.len(), 1);
+    assert_eq!(data.pipeline_results[0].matched_by, "study + trial hash");
+    let html = render_html(&data).unwrap();
+    let apart = html
+        .split("Measured by the pipeline (PyTorch)")
+        .nth(1)
+        .unwrap();
+    assert!(apart.contains("pytorch0run"));
+    assert!(
+        !html
+            .split("Measured by the pipeline")
+            .next()
+            .unwrap()
+            .contains("pytorch0run")
+    );
 }

@@ -38,10 +38,10 @@ impl MetricDistribution {
     /// ```
     /// use podium_champion::selection::MetricDistribution;
     ///
-    /// let spread = MetricDistribution::of(vec![0.9, 0.5, 0.7, 0.6]).unwrap();
-    /// assert_eq!((spread.min, spread.median, spread.max), (0.5, 0.65, 0.9));
-    /// assert_eq!(spread.q1, 0.575);
-    /// assert_eq!(spread.strip, [0.5, 0.6, 0.7, 0.9]);
+    /// let spread = MetricDistribution::of(vec![9.0, 5.0, 7.0, 6.0]).unwrap();
+    /// assert_eq!((spread.min, spread.median, spread.max), (5.0, 6.5, 9.0));
+    /// assert_eq!((spread.q1, spread.q3), (5.75, 7.5));
+    /// assert_eq!(spread.strip, [5.0, 6.0, 7.0, 9.0]);
     /// assert!(spread.strip_complete);
     /// ```
     pub fn of(mut values: Vec<f64>) -> Option<Self> {
