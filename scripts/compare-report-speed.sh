@@ -35,7 +35,7 @@ common=(-q --config-dir "$config" --root "$work" --tracking-uri "sqlite:///$db" 
 
 seconds() { # command… → wall seconds (exit 1 = a backbone without a champion or ranking: fine)
     /usr/bin/time -f %e -o "$work/wall" "$@" >/dev/null || [ $? -eq 1 ]
-    cat "$work/wall"
+    tail -n 1 "$work/wall"
 }
 
 selects=()
@@ -45,10 +45,12 @@ for round in $(seq "$rounds"); do
     r="$(seconds "$podium" "${common[@]}" report --out "$work/report.html")"
     selects+=("$s")
     reports+=("$r")
-    echo "round $round: select $s s, report $r s, load $(cut -d' ' -f1-3 /proc/loadavg)"
+    printf 'round %s: select %s s, report %s s (%+.2f s), load %s\n' "$round" "$s" "$r" \
+        "$(echo "$r - $s" | bc -l)" "$(cut -d' ' -f1-3 /proc/loadavg)"
 done
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print (NR%2) ? v[(NR+1)/2] : (v[NR/2]+v[NR/2+1])/2}'; }
 ms="$(median "${selects[@]}")"
 mr="$(median "${reports[@]}")"
-echo "median: select $ms s, report $mr s, beyond the selection $(echo "$mr - $ms" | bc -l) s"
+printf 'median: select %s s, report %s s, beyond the selection %+.2f s\n' "$ms" "$mr" \
+    "$(echo "$mr - $ms" | bc -l)"
 echo "page: $(stat -c %s "$work/report.html") bytes ($work/report.html)"
