@@ -43,7 +43,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VariantsError> {
 /// assert_eq!((written, std::fs::read(&path)?), (13, b"<html></html>".to_vec()));
 /// # Ok(()) }
 /// ```
-pub fn write_atomic_from(path: &Path, source: &mut dyn Read) -> Result<u64, VariantsError> {
+pub fn write_atomic_from(
+    path: &Path,
+    source: &mut dyn std::io::Read,
+) -> Result<u64, VariantsError> {
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
