@@ -10,6 +10,7 @@
 //!
 //! [`project`] is the way in for a program that works on a whole project (configs, tracking
 //! store, outputs): what every `podium` command does, as one call returning data.
+//! [`report`] renders a decision as one self-contained HTML page.
 //!
 //! [`runtime`] (loading and timing a checkpoint) depends on no other podium crate.
 
@@ -18,6 +19,7 @@ pub use podium_champion as champion;
 pub use podium_keys as keys;
 pub use podium_mlflow as mlflow;
 pub use podium_project as project;
+pub use podium_report as report;
 pub use podium_run_mode as run_mode;
 pub use podium_runtime as runtime;
 pub use podium_variants as variants;

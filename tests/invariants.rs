@@ -343,6 +343,28 @@ fn run_mode_does_no_io() {
 }
 
 #[test]
+fn the_report_crate_does_no_io() {
+    let sources: Vec<Source> = sources()
+        .into_iter()
+        .filter(|source| source.path.starts_with("crates/podium-report/"))
+        .collect();
+    assert!(!sources.is_empty());
+    let io = offending(&sources, &[], |line| {
+        [
+            "fs::",
+            "std::env",
+            "std::net",
+            "std::process",
+            "File::",
+            "SystemTime",
+        ]
+        .iter()
+        .any(|word| line.contains(word))
+    });
+    assert!(io.is_empty(), "I/O in podium-report:\n{}", io.join("\n"));
+}
+
+#[test]
 fn each_library_crate_has_one_error_enum() {
     let sources = sources();
     let mut crates: Vec<&str> = sources

@@ -34,11 +34,14 @@ const FIXTURE_USERS: [&str; 1] = [CLI];
 /// The standalone runtime: none of these may appear anywhere in its dependency tree.
 const RUNTIME_FORBIDDEN: [&str; 3] = ["reqwest", "rusqlite", "libsqlite3-sys"];
 /// External crates only one podium crate may depend on, and which.
-const SOLE_USERS: [(&str, &str); 2] = [
+const SOLE_USERS: [(&str, &str); 4] = [
     // Errors are one thiserror enum per library crate; anyhow is for the binary.
     ("anyhow", CLI),
     // Every hash comes from podium-keys' functions.
     ("sha2", "podium-keys"),
+    // Every page and figure comes from podium-report's template and plots.
+    ("askama", "podium-report"),
+    ("plotters", "podium-report"),
 ];
 
 fn is_podium(name: &str) -> bool {

@@ -259,15 +259,28 @@ impl BenchmarkCache {
                 entry.benchmark_key
             )
         };
-        let document =
-            pipeline_document(entry, &self.device).map_err(|err| BenchError::Config {
-                file: path.clone(),
-                key: PODIUM_FIELD.into(),
-                message: format!("{}: {err}", context()),
-            })?;
-        podium_variants::fs::write_json_atomic(&path, &document)
+        let document = self.document(entry).map_err(|err| BenchError::Config {
+            file: path.clone(),
+            key: PODIUM_FIELD.into(),
+            message: format!("{}: {err}", context()),
+        })?;
+        podium_variants::fs::write_atomic(&path, &document)
             .map_err(BenchError::layout(context()))?;
         Ok(Some(path))
+    }
+
+    /// The bytes [`BenchmarkCache::write`] writes for `entry`: the pipeline's JSON shape,
+    /// pretty-printed with a trailing newline (also the run's `benchmark_results.json`
+    /// artifact when the pipeline's own file holds the place on disk).
+    pub fn document(&self, entry: &CachedBenchmark) -> Result<Vec<u8>, serde_json::Error> {
+        let mut bytes = serde_json::to_vec_pretty(&pipeline_document(entry, &self.device)?)?;
+        bytes.push(b'\n');
+        Ok(bytes)
+    }
+
+    /// The file name results are written under (`output.filename`).
+    pub fn filename(&self) -> &str {
+        &self.filename
     }
 }
 

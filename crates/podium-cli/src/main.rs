@@ -99,6 +99,8 @@ enum Command {
     Rank(commands::rank::RankArgs),
     /// The main job: select champions, benchmark those not yet benchmarked, rank them.
     Run(commands::run::RunArgs),
+    /// The decision as one self-contained HTML page (recommendation, Pareto front, groups).
+    Report(commands::report::ReportArgs),
     /// Try podium end to end: a generated sweep of three backbones, then `podium run` on it.
     Demo(commands::demo::DemoArgs),
 }
@@ -157,6 +159,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Benchmark(args) => commands::benchmark::run(&cli.global, args),
         Command::Rank(args) => commands::rank::run(&cli.global, args),
         Command::Run(args) => commands::run::run(&cli.global, args),
+        Command::Report(args) => commands::report::run(&cli.global, args),
         Command::Demo(args) => commands::demo::run(&cli.global, args),
     }
 }

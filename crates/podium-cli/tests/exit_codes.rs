@@ -189,9 +189,18 @@ fn per_backbone_errors_and_log_lines_are_escaped_too() {
     assert!(text.contains("evil"), "the HPO config changed shape");
     std::fs::write(&hpo, text).unwrap();
     let config = config.display().to_string();
+    // Outputs (`podium run`'s report page) stay in the temporary project.
+    let root = dir.path().display().to_string();
     for command in [&["select"][..], &["rank"], &["run"]] {
         let mut args = command.to_vec();
-        args.extend(["--config-dir", &config, "--tracking-uri", &uri]);
+        args.extend([
+            "--config-dir",
+            &config,
+            "--tracking-uri",
+            &uri,
+            "--root",
+            &root,
+        ]);
         let output = run(&args);
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);

@@ -200,6 +200,26 @@ fn run_twice_on_a_generated_store(project: &Project, manifest: &serde_json::Valu
             Some(trial.as_str())
         );
     }
+    // Each run holds its result file where the pipeline's tracker logs its own
+    // (`benchmark_results.json/benchmark.json`), the same document as on disk.
+    let dest = tempfile::tempdir().unwrap();
+    for run in &runs {
+        let landed = store
+            .download_artifacts(
+                &run.info,
+                "benchmark_results.json/benchmark.json",
+                dest.path(),
+            )
+            .unwrap();
+        let document: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&landed).unwrap()).unwrap();
+        assert_eq!(
+            document["podium"]["benchmark_key"].as_str(),
+            run.tag("benchmark_key"),
+            "{document}"
+        );
+        assert!(document["batch_1"]["mean_ms"].is_number(), "{document}");
+    }
     for check in pipeline_existence_check(&project.uri, &checks) {
         assert_eq!(check["by_key"], 1, "{check}");
         assert_eq!(check["by_hash"], 1, "{check}");

@@ -358,6 +358,18 @@ impl TrackingStore for MemoryStore {
             run.run_id
         )))
     }
+
+    fn log_artifact(
+        &self,
+        run: &RunInfo,
+        artifact_path: &str,
+        _source: &Path,
+    ) -> Result<(), MlflowError> {
+        Err(unsupported(format!(
+            "the memory store holds no artifacts (run {}, {artifact_path})",
+            run.run_id
+        )))
+    }
 }
 
 impl MemoryStore {

@@ -78,6 +78,29 @@ impl ReadError {
 /// larger than the cap, also one that grows past it while being read) is
 /// [`ReadError::Refused`], without blocking or reading more than `max_bytes + 1` bytes.
 pub fn read_regular_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ReadError> {
+    let (file, size) = open_regular_file(path, max_bytes)?;
+    let capacity = usize::try_from(size).unwrap_or(0);
+    let mut bytes = Vec::with_capacity(capacity);
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|source| ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(ReadError::Refused {
+            path: path.to_path_buf(),
+            reason: too_large(max_bytes),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Opens `path` for a caller that streams it (an upload) when it is a regular file (after
+/// following symlinks) of at most `max_bytes` bytes, by the rule of [`read_regular_file`]:
+/// checked before opening (a FIFO would block the open) and again on the opened file. Returns
+/// the file and its size at that check; the caller reads no more than that size.
+pub fn open_regular_file(path: &Path, max_bytes: u64) -> Result<(std::fs::File, u64), ReadError> {
     let io = |source: std::io::Error| ReadError::Io {
         path: path.to_path_buf(),
         source,
@@ -93,15 +116,7 @@ pub fn read_regular_file(path: &Path, max_bytes: u64) -> Result<Vec<u8>, ReadErr
     // Checked again on the opened file, in case the path was swapped in between.
     let opened = file.metadata().map_err(io)?;
     check_regular(&opened, max_bytes).map_err(refuse)?;
-    let capacity = usize::try_from(opened.len()).unwrap_or(0);
-    let mut bytes = Vec::with_capacity(capacity);
-    file.take(max_bytes.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io)?;
-    if bytes.len() as u64 > max_bytes {
-        return Err(refuse(too_large(max_bytes)));
-    }
-    Ok(bytes)
+    Ok((file, opened.len()))
 }
 
 /// [`read_regular_file`] as UTF-8 text.

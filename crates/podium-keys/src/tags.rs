@@ -1,7 +1,7 @@
 //! The tag registry: (section, name) → MLflow tag key. It reads the pipeline's whole
 //! `config/tags.yaml` (a scalar `schema_version` and every section) over built-in defaults;
-//! podium's own extra keys (`process.variant`, `artifact.checkpoint_path`, the `benchmark`
-//! section) are built-in defaults the file may override. Every crate that reads or writes a tag
+//! podium's own extra keys (`process.variant`, `artifact.checkpoint_path`, the `benchmark` and
+//! `report` sections) are built-in defaults the file may override. Every crate that reads or writes a tag
 //! goes through it.
 
 use std::collections::BTreeMap;
@@ -156,11 +156,22 @@ pub enum Tag {
     /// benchmark.creation_token — a token the creating worker draws before `runs/create`, so a
     /// retry after a lost response finds the run it already created.
     BenchmarkCreationToken,
+    /// benchmark.cpu_model — the CPU that measured (its model name, as the OS reports it).
+    BenchmarkCpuModel,
+    /// benchmark.simd — the widest SIMD level the runtime could use there (`AVX-512`, `AVX2`, …).
+    BenchmarkSimd,
+    /// report.kind — marks podium's decision-report run in a benchmark experiment (never a
+    /// benchmark: it carries no benchmark key, hashes or metrics).
+    ReportKind,
+    /// report.generated_at — when the report run's page was last written (UTC, RFC 3339).
+    ReportGeneratedAt,
+    /// report.podium_version — the podium version that wrote the report.
+    ReportPodiumVersion,
 }
 
 impl Tag {
     /// Every tag, in registry order.
-    pub const ALL: [Tag; 70] = [
+    pub const ALL: [Tag; 75] = [
         Tag::Backbone,
         Tag::Stage,
         Tag::Variant,
@@ -231,6 +242,11 @@ impl Tag {
         Tag::BenchmarkSource,
         Tag::BenchmarkedModel,
         Tag::BenchmarkCreationToken,
+        Tag::BenchmarkCpuModel,
+        Tag::BenchmarkSimd,
+        Tag::ReportKind,
+        Tag::ReportGeneratedAt,
+        Tag::ReportPodiumVersion,
     ];
 
     /// The (section, name) pair of `tags.yaml`.
@@ -306,6 +322,11 @@ impl Tag {
             Tag::BenchmarkSource => ("benchmark", "source"),
             Tag::BenchmarkedModel => ("benchmark", "benchmarked_model"),
             Tag::BenchmarkCreationToken => ("benchmark", "creation_token"),
+            Tag::BenchmarkCpuModel => ("benchmark", "cpu_model"),
+            Tag::BenchmarkSimd => ("benchmark", "simd"),
+            Tag::ReportKind => ("report", "kind"),
+            Tag::ReportGeneratedAt => ("report", "generated_at"),
+            Tag::ReportPodiumVersion => ("report", "podium_version"),
         }
     }
 
@@ -382,6 +403,11 @@ impl Tag {
             Tag::BenchmarkSource => "benchmark_source",
             Tag::BenchmarkedModel => "benchmarked_model",
             Tag::BenchmarkCreationToken => "code.benchmark.creation_token",
+            Tag::BenchmarkCpuModel => "code.benchmark.cpu_model",
+            Tag::BenchmarkSimd => "code.benchmark.simd",
+            Tag::ReportKind => "code.report.kind",
+            Tag::ReportGeneratedAt => "code.report.generated_at",
+            Tag::ReportPodiumVersion => "code.report.podium_version",
         }
     }
 
@@ -403,6 +429,11 @@ impl Tag {
                 | Tag::BenchmarkWorker
                 | Tag::BenchmarkError
                 | Tag::BenchmarkRestoredFromCache
+                | Tag::BenchmarkCpuModel
+                | Tag::BenchmarkSimd
+                | Tag::ReportKind
+                | Tag::ReportGeneratedAt
+                | Tag::ReportPodiumVersion
         )
     }
 

@@ -1,8 +1,10 @@
-//! Artifact download shared by both stores: where a run's artifacts live, which paths are safe,
-//! and the temp-dir-then-rename landing.
+//! Artifact transfer shared by the stores: where a run's artifacts live, which paths are safe,
+//! the temp-dir-then-rename landing of downloads, and uploads ([`upload_to_local_root`] for
+//! stores whose runs keep their artifacts in a local directory; the REST store's proxy upload
+//! checks and opens its file with [`open_upload_source`]).
 //!
 //! Kept whole on purpose: location parsing, path checks, the byte/entry budget and the staging
-//! directory are one trust boundary (about 675 lines before the tests), reviewed together.
+//! directory are one trust boundary (about 800 lines before the tests), reviewed together.
 //!
 //! Everything a server says is untrusted: absolute paths, `..` components, separators inside
 //! listing names and anything else that would land outside the target are refused; a file is
@@ -12,6 +14,12 @@
 //! Downloads are staged in a `.podium-download-*` directory inside the destination, held under
 //! a file lock while in use; one left behind by a killed process is removed by the next
 //! download into the same destination.
+//!
+//! Uploads follow the same rules the other way: the artifact path must be a relative path of
+//! plain components, the source a regular file no larger than [`DownloadLimits::max_bytes`]
+//! (`PODIUM_MAX_DOWNLOAD_BYTES`), and an upload into a local artifact root replaces the file
+//! atomically (temporary file in the same folder, renamed into place), never following a
+//! symbolic link inside the root.
 
 use std::fs;
 use std::path::{Component, Path, PathBuf};
@@ -608,6 +616,164 @@ fn copy_entry(
     }
 }
 
+/// The components of an upload's `artifact_path`: a relative path naming a file (at least one
+/// plain component; no `..`, absolute paths, backslashes or NUL).
+pub fn upload_components<'p>(
+    run_id: &str,
+    artifact_path: &'p str,
+) -> Result<Vec<&'p str>, MlflowError> {
+    let components = safe_components(artifact_path)
+        .map_err(|message| artifact_error(run_id, artifact_path, message))?;
+    if components.is_empty() || artifact_path.ends_with('/') {
+        return Err(artifact_error(
+            run_id,
+            artifact_path,
+            "an upload needs the artifact's file name (e.g. `report.html`), not a folder",
+        ));
+    }
+    Ok(components)
+}
+
+/// `source`, opened for an upload as `artifact_path`, and its size: a regular file (after
+/// following links; podium-io's rule, so a FIFO or a device is refused without blocking) of at
+/// most `limits.max_bytes` bytes, the cap of downloads.
+pub fn open_upload_source(
+    run_id: &str,
+    artifact_path: &str,
+    source: &Path,
+    limits: &DownloadLimits,
+) -> Result<(fs::File, u64), MlflowError> {
+    podium_variants::fs::open_regular_file(source, limits.max_bytes).map_err(|err| match err {
+        podium_variants::fs::ReadError::Io { source: cause, .. } => MlflowError::Io {
+            context: format!(
+                "reading {} to upload it as artifact {artifact_path} of run {run_id}",
+                source.display()
+            ),
+            source: cause,
+        },
+        refused @ podium_variants::fs::ReadError::Refused { .. } => artifact_error(
+            run_id,
+            artifact_path,
+            format!(
+                "{} (the cap is PODIUM_MAX_DOWNLOAD_BYTES, as for downloads)",
+                refused
+            ),
+        ),
+    })
+}
+
+/// Reads exactly `left` bytes of a file whose size was checked before: a file that shrank is
+/// an error (so nothing half-read is put in place), one that grew is read up to its checked
+/// size.
+pub(crate) struct CheckedSize<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R> CheckedSize<R> {
+    pub(crate) fn new(inner: R, size: u64) -> Self {
+        CheckedSize { inner, left: size }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for CheckedSize<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 || buf.is_empty() {
+            return Ok(0);
+        }
+        let wanted = usize::try_from(self.left)
+            .unwrap_or(usize::MAX)
+            .min(buf.len());
+        let read = self.inner.read(&mut buf[..wanted])?;
+        if read == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "the file ended {} bytes early (it changed while uploading)",
+                    self.left
+                ),
+            ));
+        }
+        self.left -= read as u64;
+        Ok(read)
+    }
+}
+
+/// Uploads `source` as the artifact `artifact_path` of `run` into the run's local artifact
+/// root (a plain path or `file://` URI): the one writer every store whose runs keep their
+/// artifacts on this machine calls (SQLite; any database-backed store). The file is replaced
+/// atomically; an `mlflow-artifacts:` root is refused (only the tracking server can write
+/// there), as is any other scheme. Returns where the file landed.
+pub fn upload_to_local_root(
+    run: &RunInfo,
+    artifact_path: &str,
+    source: &Path,
+    limits: &DownloadLimits,
+) -> Result<PathBuf, MlflowError> {
+    match ArtifactLocation::parse(&run.artifact_uri) {
+        ArtifactLocation::Local(root) => write_local(run, &root, artifact_path, source, limits),
+        ArtifactLocation::Proxy { .. } => Err(artifact_error(
+            &run.run_id,
+            artifact_path,
+            format!(
+                "artifact URI {:?} is served by an MLflow tracking server; open the store with \
+                 that server's http(s):// URI to upload to it",
+                run.artifact_uri
+            ),
+        )),
+        ArtifactLocation::Unsupported(scheme) => Err(unsupported(run, artifact_path, &scheme)),
+    }
+}
+
+/// [`upload_to_local_root`] into the directory `root`.
+pub(crate) fn write_local(
+    run: &RunInfo,
+    root: &Path,
+    artifact_path: &str,
+    source: &Path,
+    limits: &DownloadLimits,
+) -> Result<PathBuf, MlflowError> {
+    let components = upload_components(&run.run_id, artifact_path)?;
+    let (file, size) = open_upload_source(&run.run_id, artifact_path, source, limits)?;
+    // Nothing inside the root may lead the write elsewhere on this machine.
+    let mut target = root.to_path_buf();
+    for component in &components {
+        target.push(component);
+        if fs::symlink_metadata(&target).is_ok_and(|meta| meta.file_type().is_symlink()) {
+            return Err(artifact_error(
+                &run.run_id,
+                artifact_path,
+                format!(
+                    "{} is a symbolic link; podium does not write through links in an \
+                     artifact store",
+                    target.display()
+                ),
+            ));
+        }
+    }
+    if target.is_dir() {
+        return Err(artifact_error(
+            &run.run_id,
+            artifact_path,
+            format!("{} is a directory", target.display()),
+        ));
+    }
+    podium_variants::fs::write_atomic_from(&target, &mut CheckedSize::new(file, size)).map_err(
+        |err| {
+            artifact_error(
+                &run.run_id,
+                artifact_path,
+                format!(
+                    "writing {} from {}: {err}",
+                    target.display(),
+                    source.display()
+                ),
+            )
+        },
+    )?;
+    Ok(target)
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -627,6 +793,80 @@ mod tests {
             safe_entry_name("model.safetensors").unwrap(),
             "model.safetensors"
         );
+    }
+
+    fn local_run(root: &Path) -> RunInfo {
+        RunInfo {
+            run_id: "r1".into(),
+            experiment_id: "1".into(),
+            run_name: "r".into(),
+            status: crate::model::RunStatus::Finished,
+            start_time: Some(1),
+            end_time: None,
+            artifact_uri: format!("file://{}", root.display()),
+            lifecycle_stage: "active".into(),
+        }
+    }
+
+    #[test]
+    fn local_uploads_replace_atomically_and_never_follow_links() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("artifacts");
+        let source = dir.path().join("page.html");
+        std::fs::write(&source, "one").unwrap();
+        let run = local_run(&root);
+        let limits = DownloadLimits::default();
+        let landed = upload_to_local_root(&run, "report/page.html", &source, &limits).unwrap();
+        assert_eq!(landed, root.join("report/page.html"));
+        std::fs::write(&source, "two!").unwrap();
+        upload_to_local_root(&run, "report/page.html", &source, &limits).unwrap();
+        assert_eq!(std::fs::read_to_string(&landed).unwrap(), "two!");
+        let names: Vec<_> = std::fs::read_dir(root.join("report"))
+            .unwrap()
+            .map(|entry| entry.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["page.html"]);
+
+        #[cfg(unix)]
+        {
+            let outside = dir.path().join("outside");
+            std::fs::create_dir(&outside).unwrap();
+            std::os::unix::fs::symlink(&outside, root.join("linked")).unwrap();
+            let err = upload_to_local_root(&run, "linked/page.html", &source, &limits)
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("symbolic link"), "{err}");
+            assert!(!outside.join("page.html").exists());
+        }
+        let tiny = DownloadLimits {
+            max_bytes: 3,
+            max_entries: 10,
+        };
+        let err = upload_to_local_root(&run, "big.html", &source, &tiny)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("PODIUM_MAX_DOWNLOAD_BYTES"), "{err}");
+        let proxied = RunInfo {
+            artifact_uri: "mlflow-artifacts:/1/r1/artifacts".into(),
+            ..run
+        };
+        let err = upload_to_local_root(&proxied, "page.html", &source, &limits)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("tracking server"), "{err}");
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_read_is_an_error() {
+        use std::io::Read;
+        let mut short = CheckedSize::new(&b"abc"[..], 5);
+        let mut out = Vec::new();
+        let err = short.read_to_end(&mut out).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::UnexpectedEof);
+        let mut long = CheckedSize::new(&b"abcdef"[..], 4);
+        let mut out = Vec::new();
+        long.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"abcd");
     }
 
     #[test]

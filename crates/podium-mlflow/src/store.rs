@@ -159,4 +159,23 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
         path: &str,
         dest: &Path,
     ) -> Result<PathBuf, MlflowError>;
+
+    /// Uploads the local file `source` as the artifact `artifact_path` of a run, replacing an
+    /// artifact already there. Unlike Python's `log_artifact(local_path, artifact_path)`,
+    /// `artifact_path` names the file itself (`benchmark_results.json/benchmark.json` is what
+    /// Python logs as `log_artifact("…/benchmark.json", "benchmark_results.json")`), so a
+    /// later upload to the same path replaces it whatever the source file is called.
+    ///
+    /// Downloads' rules hold: a relative path of plain components, a regular source file of
+    /// at most `PODIUM_MAX_DOWNLOAD_BYTES`, credentials sent only to the tracking server (or a
+    /// host trusted by `PODIUM_TRUSTED_ARTIFACT_HOSTS`), retries as for every call. Into a
+    /// local artifact root the file is replaced atomically
+    /// ([`crate::artifacts::upload_to_local_root`]); through a server, with one `PUT` to its
+    /// artifact proxy (`mlflow-artifacts`).
+    fn log_artifact(
+        &self,
+        run: &RunInfo,
+        artifact_path: &str,
+        source: &Path,
+    ) -> Result<(), MlflowError>;
 }

@@ -210,6 +210,93 @@ MlflowClient(uri).log_artifacts(run_id, model, "model")
     podium_testkit::run_python(code, &[tracking_uri, run_id, workdir.to_str().unwrap()]);
 }
 
+/// What Python's client sees of a run's artifacts under `dir`, and the text of `file`
+/// downloaded with it: `path size` lines, then the text.
+fn python_sees(tracking_uri: &str, run_id: &str, dir: &str, file: &str) -> String {
+    let code = r#"
+import sys, tempfile, logging
+logging.disable(logging.CRITICAL)
+from mlflow import MlflowClient
+uri, run_id, folder, name = sys.argv[1:5]
+client = MlflowClient(uri)
+for info in client.list_artifacts(run_id, folder):
+    print(info.path, info.file_size, info.is_dir)
+with tempfile.TemporaryDirectory() as dst:
+    print(open(client.download_artifacts(run_id, name, dst)).read(), end="")
+"#;
+    podium_testkit::run_python(code, &[tracking_uri, run_id, dir, file])
+}
+
+/// Uploads: podium logs a file as an artifact, Python's client lists and downloads exactly
+/// it; a second upload to the same path replaces it; unsafe paths and sources are refused.
+fn upload_contract(store: &dyn TrackingStore, tracking_uri: &str, run: &podium_mlflow::RunInfo) {
+    let label = store.describe();
+    let work = tempfile::tempdir().unwrap();
+    let page = work.path().join("any-name.html");
+    std::fs::write(&page, "<html>first</html>").unwrap();
+    store
+        .log_artifact(run, "reports/podium-report.html", &page)
+        .unwrap();
+    let second = "<html>second, \u{e9}t\u{e9} \"quoted\"</html>\n";
+    std::fs::write(&page, second).unwrap();
+    store
+        .log_artifact(run, "reports/podium-report.html", &page)
+        .unwrap();
+    store
+        .log_artifact(run, "benchmark_results.json/benchmark.json", &page)
+        .unwrap();
+    let seen = python_sees(
+        tracking_uri,
+        &run.run_id,
+        "reports",
+        "reports/podium-report.html",
+    );
+    assert_eq!(
+        seen,
+        format!(
+            "reports/podium-report.html {} False\n{second}",
+            second.len()
+        ),
+        "{label}"
+    );
+    let nested = python_sees(
+        tracking_uri,
+        &run.run_id,
+        "benchmark_results.json",
+        "benchmark_results.json/benchmark.json",
+    );
+    assert!(
+        nested.starts_with("benchmark_results.json/benchmark.json "),
+        "{label}: {nested}"
+    );
+    // podium reads back what it wrote.
+    let dest = tempfile::tempdir().unwrap();
+    let back = store
+        .download_artifacts(run, "reports/podium-report.html", dest.path())
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(back).unwrap(), second);
+
+    for bad in ["", "reports/", "../escape.html", "/abs.html", "a\\b.html"] {
+        assert!(
+            matches!(
+                store.log_artifact(run, bad, &page),
+                Err(MlflowError::Artifact { .. })
+            ),
+            "{label}: {bad:?} must be refused"
+        );
+    }
+    // Only regular files are uploaded.
+    assert!(matches!(
+        store.log_artifact(run, "reports/dir.html", work.path()),
+        Err(MlflowError::Artifact { .. })
+    ));
+    assert!(
+        store
+            .log_artifact(run, "reports/missing.html", &work.path().join("missing"))
+            .is_err()
+    );
+}
+
 /// Experiments created by Python mlflow, for the prefix listing: `_` and `%` in the prefix
 /// must not act as wildcards, deleted experiments are left out, names come back sorted.
 fn prefix_contract(store: &dyn TrackingStore, tracking_uri: &str) {
@@ -603,6 +690,7 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
         store.download_artifacts(&run_c, "../../etc", dest.path()),
         Err(MlflowError::Artifact { .. })
     ));
+    upload_contract(store, tracking_uri, &run_c);
 
     // Deleting the experiment deletes its runs from the default view.
     store.delete_experiment(&experiment).unwrap();
@@ -646,4 +734,37 @@ fn contract_rest_server() {
             "res_ner%x-hpo-res_ner%x-hpo-twice",
         ]
     );
+}
+
+/// An `mlflow.db` Python made (its own artifact root, chosen by MLflow): podium's upload lands
+/// where Python's client lists and downloads it.
+#[test]
+fn uploads_into_a_python_made_mlflow_db() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("mlflow.db");
+    let uri = format!("sqlite:///{}", db.display());
+    let code = r#"
+import sys, logging
+logging.disable(logging.CRITICAL)
+from mlflow import MlflowClient
+client = MlflowClient(sys.argv[1])
+experiment = client.create_experiment("made-by-python")
+run = client.create_run(experiment, run_name="bench")
+client.set_terminated(run.info.run_id)
+print(run.info.run_id, end="")
+"#;
+    // MLflow puts a new store's artifacts under `./mlruns` of its working directory.
+    let output = podium_testkit::python_command(code, &[&uri], &[])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let run_id = String::from_utf8_lossy(&output.stdout).into_owned();
+    let store = SqliteStore::open(&db).unwrap();
+    let run = store.get_run(&run_id).unwrap();
+    upload_contract(&store, &uri, &run.info);
 }

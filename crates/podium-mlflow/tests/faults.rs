@@ -535,4 +535,110 @@ fn cut_off_bodies_are_retried_and_lost_answers_after_the_work_are_safe() {
     assert_eq!(resetting.received().len(), 2);
     let fetched = direct.get_run(&run.run_id).unwrap();
     assert_eq!(fetched.tag("stage"), Some("hpo"));
+
+    // An upload whose answer is lost is sent again, whole, and replaces what the first wrote.
+    let work = tempfile::tempdir().unwrap();
+    let page = work.path().join("page.html");
+    std::fs::write(&page, "<html>retried</html>").unwrap();
+    let resetting = HostileServer::start(Hostile::ResetAfterWork(1), Some(server.url())).unwrap();
+    let store = RestStore::new(resetting.url(), fast_retries(2)).unwrap();
+    store.log_artifact(&run, "report/page.html", &page).unwrap();
+    let puts: Vec<_> = resetting
+        .received()
+        .into_iter()
+        .filter(|request| request.method == "PUT")
+        .collect();
+    assert_eq!(puts.len(), 2);
+    assert!(
+        puts.iter()
+            .all(|put| put.raw.ends_with(b"<html>retried</html>"))
+    );
+    let back = direct
+        .download_artifacts(&run, "report/page.html", work.path())
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(back).unwrap(),
+        "<html>retried</html>"
+    );
+}
+
+#[test]
+fn uploads_follow_the_download_rules_for_credentials_and_size() {
+    let elsewhere = HostileServer::start(
+        Hostile::LyingArtifactSizes {
+            files: 1,
+            listed: Some(2),
+            sent: 2,
+        },
+        None,
+    )
+    .unwrap();
+    let other = authority(elsewhere.url());
+    let tracking = HostileServer::start(Hostile::ForeignArtifactHost(other.clone()), None).unwrap();
+    let store = RestStore::new(tracking.url(), with_token(fast_retries(0))).unwrap();
+    let run = store.get_run("r1").unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let page = work.path().join("page.html");
+    std::fs::write(&page, "<html>report</html>").unwrap();
+
+    // Another host than the tracking server: refused, nothing sent there.
+    let err = store
+        .log_artifact(&run.info, "podium-report.html", &page)
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(matches!(err, MlflowError::Artifact { .. }), "{message}");
+    assert!(
+        message.contains("PODIUM_TRUSTED_ARTIFACT_HOSTS"),
+        "{message}"
+    );
+    assert!(elsewhere.received().is_empty(), "a request went to {other}");
+
+    // Trusted: one PUT there, with the credentials, of the file's bytes.
+    let trusting = RestStore::new(
+        tracking.url(),
+        RestConfig {
+            trusted_artifact_hosts: vec![other.clone()],
+            ..with_token(fast_retries(0))
+        },
+    )
+    .unwrap();
+    trusting
+        .log_artifact(&run.info, "podium-report.html", &page)
+        .unwrap();
+    let requests = elsewhere.received();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(requests[0].method, "PUT");
+    assert!(
+        requests[0]
+            .target
+            .ends_with("/api/2.0/mlflow-artifacts/artifacts/1/r1/artifacts/podium-report.html"),
+        "{}",
+        requests[0].target
+    );
+    assert_eq!(
+        requests[0].header("authorization").as_deref(),
+        Some("Bearer tok-secret")
+    );
+    assert!(requests[0].raw.ends_with(b"<html>report</html>"));
+
+    // Larger than the download cap: refused before any request.
+    let before = tracking.received().len();
+    let capped = RestStore::new(
+        tracking.url(),
+        RestConfig {
+            download_limits: DownloadLimits {
+                max_bytes: 8,
+                max_entries: 10,
+            },
+            ..fast_retries(0)
+        },
+    )
+    .unwrap();
+    let message = capped
+        .log_artifact(&run.info, "podium-report.html", &page)
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("PODIUM_MAX_DOWNLOAD_BYTES"), "{message}");
+    assert_eq!(tracking.received().len(), before);
+    assert_eq!(elsewhere.received().len(), 1);
 }

@@ -9,6 +9,7 @@ use podium_bench::claim::{self, Claims};
 use podium_bench::orchestrate::{
     BenchmarkOutcome, BenchmarkSettings, BenchmarkTarget, CheckpointMeasurer, Event, InFlight,
     Orchestrator, OrchestratorOptions, Outcome, PipelineResult, PlanStatus, PlannedBenchmark,
+    RecordedBenchmark,
 };
 use podium_champion::{
     LatencyAggregation, Ranking, RankingInput, SelectionResults, rank_champions,
@@ -97,7 +98,7 @@ impl Project {
     }
 
     /// The champions and their targets, unplanned: what ranking needs, and planning starts from.
-    fn benchmark_targets(&self, request: &BenchmarkRequest) -> Result<Benchmarks> {
+    pub(crate) fn benchmark_targets(&self, request: &BenchmarkRequest) -> Result<Benchmarks> {
         let selection = self.select(&request.backbones)?;
         let settings = self.benchmark_settings(request.hpo_config.as_deref(), request.force)?;
         let store = self.required_store()?.clone();
@@ -206,12 +207,7 @@ impl Benchmarks {
         for outcome in outcomes {
             summary.record(outcome);
         }
-        summary.pipeline_results =
-            self.orchestrator
-                .pipeline_results(&self.targets)
-                .map_err(ProjectError::bench(
-                    "looking up benchmark runs the pipeline measured",
-                ))?;
+        summary.pipeline_results = self.pipeline_results()?;
         Ok(summary)
     }
 
@@ -222,26 +218,60 @@ impl Benchmarks {
         project: &Project,
         aggregation: Option<LatencyAggregation>,
     ) -> Result<Ranking> {
-        let results = self
+        Ok(self.ranked(project, aggregation)?.ranking)
+    }
+
+    /// [`Benchmarks::ranking`] with the recorded results it ranked (their tags included), so
+    /// a report shows exactly the numbers the ranking used.
+    pub fn ranked(
+        &self,
+        project: &Project,
+        aggregation: Option<LatencyAggregation>,
+    ) -> Result<RankedResults> {
+        let recorded = self
             .orchestrator
-            .results(&self.targets)
+            .recorded(&self.targets)
             .map_err(ProjectError::bench("reading benchmark results"))?;
         let inputs: Vec<RankingInput> = self
             .targets
             .iter()
-            .zip(results)
-            .map(|(target, benchmarks)| RankingInput {
+            .zip(&recorded)
+            .map(|(target, results)| RankingInput {
                 backbone: target.backbone.clone(),
                 metric: target.champion.metric,
-                benchmarks,
+                benchmarks: results.iter().map(|result| result.sample.clone()).collect(),
             })
             .collect();
-        Ok(rank_champions(
+        let ranking = rank_champions(
             &inputs,
             &project.selection,
             aggregation.unwrap_or(self.aggregation),
-        ))
+        );
+        Ok(RankedResults { ranking, recorded })
     }
+
+    /// FINISHED runs the pipeline measured for the targets (not podium's: never ranked).
+    pub fn pipeline_results(&self) -> Result<Vec<PipelineResult>> {
+        self.orchestrator
+            .pipeline_results(&self.targets)
+            .map_err(ProjectError::bench(
+                "looking up benchmark runs the pipeline measured",
+            ))
+    }
+
+    /// The benchmark settings in force.
+    pub fn settings(&self) -> &BenchmarkSettings {
+        self.orchestrator.settings()
+    }
+}
+
+/// A ranking and the recorded results it was computed from, in target order.
+#[derive(Debug, Clone)]
+pub struct RankedResults {
+    /// The composite ranking.
+    pub ranking: Ranking,
+    /// Each target's recorded results (podium's runs of its key, else the disk result).
+    pub recorded: Vec<Vec<RecordedBenchmark>>,
 }
 
 /// One target of a [`DryRunReport`].
@@ -401,4 +431,7 @@ pub struct RunReport {
     pub counts: Counts,
     /// The ranking after it.
     pub ranking: Ranking,
+    /// The report page written after it (`podium run --report`, the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub report: Option<crate::report::ReportOutcome>,
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use podium_bench::bench_config::BenchmarkConfig;
+use podium_bench::orchestrate::{TRACKING_CONFIG_FILE, log_artifacts_setting};
 use podium_champion::SelectionConfig;
 use podium_keys::project::{HPO_KEYS, check_top_level_keys};
 use podium_keys::{ProjectConfigs, TagRegistry, load_path};
@@ -159,12 +160,13 @@ fn check_folder(dir: &Path, wanted: Option<&str>, reports: &mut Reports) -> Resu
             reports.add(&files.benchmark, check_benchmark(&files.benchmark));
         }
     }
-    let fixed: [(&str, Checker); 5] = [
+    let fixed: [(&str, Checker); 6] = [
         (BenchmarkConfig::FILE, check_benchmark),
         ("best_model_selection.yaml", check_selection),
         ("tags.yaml", check_tags),
         ("paths.yaml", check_paths),
         (AcquisitionConfig::FILE, check_acquisition),
+        (TRACKING_CONFIG_FILE, check_tracking),
     ];
     for (name, checker) in fixed {
         let path = dir.join(name);
@@ -237,6 +239,14 @@ fn check_benchmark(path: &Path) -> Result<(String, Vec<String>), String> {
             "{mode}; batch sizes {:?}; config hash {hash}",
             benchmark.batch_sizes
         ),
+        Vec::new(),
+    ))
+}
+
+fn check_tracking(path: &Path) -> Result<(String, Vec<String>), String> {
+    let log_artifacts = log_artifacts_setting(path).map_err(text)?;
+    Ok((
+        format!("tracking.benchmark.log_artifacts {log_artifacts} (the rest is the pipeline's)"),
         Vec::new(),
     ))
 }

@@ -53,18 +53,20 @@ pub mod hpo_studies;
 pub mod keys;
 pub mod project;
 pub mod queries;
+pub mod report;
 pub mod select;
 pub mod store;
 pub mod variants;
 
 pub use benchmark::{
     BenchmarkRequest, BenchmarkSummary, Benchmarks, Counts, DryRunReport, PlanEntry, RankReport,
-    RunReport,
+    RankedResults, RunReport,
 };
 pub use error::{ProjectError, Result};
 pub use hpo_studies::{HpoLayout, HpoNextReport, HpoStudiesReport, HpoVariant, StudyFolder};
 pub use project::{Project, ProjectOptions, ResolvedBackbones};
 pub use queries::{BestTrialsReport, RunRecord, RunsReport, metric_text};
+pub use report::{ReportOutcome, ReportRequest, ReportRun};
 pub use select::{GroupCounts, SelectReport, SelectionTiming};
 pub use store::{
     EnvLookup, OpenedStore, StoreAccess, is_store_unreachable, open_store, process_env,

@@ -50,6 +50,7 @@
 
 pub mod error;
 pub mod harness;
+pub mod host;
 pub mod inputs;
 pub mod runtime;
 

@@ -10,7 +10,8 @@
 //!   what a real server never would (faults, huge or cut-off bodies, lying listings);
 //! - [`chaos::ChaosProxy`]: a seeded fault-injecting proxy in front of a real server (503s,
 //!   lost, truncated and reset responses by path and probability), for storms;
-//! - [`run_python`]: runs a Python snippet or script in that venv and returns its stdout.
+//! - [`run_python`]: runs a Python snippet or script in that venv and returns its stdout;
+//! - [`browser::Browser`]: a real headless Chromium driven over the DevTools protocol.
 //!
 //! Kept whole on purpose: test support only, never in the product; its servers share the
 //! request/reply types and helpers defined here, and each test suite reads them in one place.
@@ -22,6 +23,7 @@
 //! ```
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+pub mod browser;
 pub mod chaos;
 
 use std::io;

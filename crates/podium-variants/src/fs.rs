@@ -29,6 +29,26 @@ use crate::error::VariantsError;
 /// # Ok(()) }
 /// ```
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VariantsError> {
+    write_atomic_from(path, &mut &bytes[..]).map(|_| ())
+}
+
+/// [`write_atomic`] streaming from `source` (a file too large to hold in memory): the bytes
+/// read go to a temporary file in the destination's directory, which is flushed and renamed
+/// over `path` only once `source` is read to its end. Returns the bytes written. A read error
+/// leaves `path` as it was (and no temporary file).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("artifacts/report.html");
+/// let written = podium_variants::fs::write_atomic_from(&path, &mut &b"<html></html>"[..])?;
+/// assert_eq!((written, std::fs::read(&path)?), (13, b"<html></html>".to_vec()));
+/// # Ok(()) }
+/// ```
+pub fn write_atomic_from(
+    path: &Path,
+    source: &mut dyn std::io::Read,
+) -> Result<u64, VariantsError> {
     let parent = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent,
         _ => Path::new("."),
@@ -48,7 +68,9 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VariantsError> {
         .suffix(".tmp")
         .tempfile_in(parent)
         .map_err(VariantsError::io("create a temporary file in", parent))?;
-    temp.write_all(bytes)
+    let written = std::io::copy(source, &mut temp)
+        .map_err(VariantsError::io("write a temporary file for", path))?;
+    temp.flush()
         .map_err(VariantsError::io("write a temporary file for", path))?;
     temp.as_file()
         .sync_all()
@@ -58,7 +80,7 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VariantsError> {
         source: err.error,
     })?;
     sync_directory(parent);
-    Ok(())
+    Ok(written)
 }
 
 /// Serialises `value` as pretty JSON (with a trailing newline) and writes it atomically.
@@ -81,7 +103,7 @@ pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 /// every config podium reads can be parsed by every parser it uses.
 pub const MAX_CONFIG_DEPTH: usize = 128;
 
-pub use podium_io::{ReadError, read_regular_file, read_regular_text};
+pub use podium_io::{ReadError, open_regular_file, read_regular_file, read_regular_text};
 
 /// Reads a config file (YAML or JSON) for parsing: a regular file of at most
 /// [`MAX_CONFIG_BYTES`] of UTF-8 text whose collections nest at most [`MAX_CONFIG_DEPTH`]

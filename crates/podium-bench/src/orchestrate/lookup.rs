@@ -199,6 +199,19 @@ impl Orchestrator {
         &self,
         targets: &[BenchmarkTarget],
     ) -> Result<Vec<Vec<BenchmarkSample>>, BenchError> {
+        Ok(self
+            .recorded(targets)?
+            .into_iter()
+            .map(|recorded| recorded.into_iter().map(|result| result.sample).collect())
+            .collect())
+    }
+
+    /// [`Orchestrator::results`] with each result's tags (threads, CPU, harness…) and where it
+    /// was read: what a report shows beside the numbers ranking uses.
+    pub fn recorded(
+        &self,
+        targets: &[BenchmarkTarget],
+    ) -> Result<Vec<Vec<RecordedBenchmark>>, BenchError> {
         targets
             .iter()
             .map(|target| {
@@ -206,18 +219,26 @@ impl Orchestrator {
                 if !runs.is_empty() {
                     return Ok(runs
                         .into_iter()
-                        .map(|run| BenchmarkSample {
-                            run_id: run.id().to_string(),
-                            start_time: run.info.start_time.unwrap_or(0),
-                            metrics: run.metrics,
+                        .map(|run| RecordedBenchmark {
+                            sample: BenchmarkSample {
+                                run_id: run.id().to_string(),
+                                start_time: run.info.start_time.unwrap_or(0),
+                                metrics: run.metrics,
+                            },
+                            tags: run.tags,
+                            experiment_id: Some(run.info.experiment_id),
                         })
                         .collect());
                 }
                 Ok(match self.cache.read(&target.location(), &target.key) {
-                    CacheLookup::Hit(entry) => vec![BenchmarkSample {
-                        run_id: entry.benchmark_run_id,
-                        start_time: entry.created_ms,
-                        metrics: entry.metrics,
+                    CacheLookup::Hit(entry) => vec![RecordedBenchmark {
+                        sample: BenchmarkSample {
+                            run_id: entry.benchmark_run_id,
+                            start_time: entry.created_ms,
+                            metrics: entry.metrics,
+                        },
+                        tags: entry.tags,
+                        experiment_id: None,
                     }],
                     CacheLookup::Missing
                     | CacheLookup::Invalid(_)
@@ -226,4 +247,15 @@ impl Orchestrator {
             })
             .collect()
     }
+}
+
+/// One recorded benchmark result of a target: the sample ranking reads, with the run's tags.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordedBenchmark {
+    /// Run id, start time and metrics.
+    pub sample: BenchmarkSample,
+    /// The run's tags (from the disk result's copy when MLflow has no run).
+    pub tags: BTreeMap<String, String>,
+    /// The benchmark experiment holding the run; `None` for a result read from disk.
+    pub experiment_id: Option<String>,
 }

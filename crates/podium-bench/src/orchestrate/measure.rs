@@ -17,6 +17,8 @@ pub struct Measurement {
     pub threads: usize,
     /// Warnings of the harness (noisy series).
     pub warnings: Vec<String>,
+    /// The CPU that measured (its model and SIMD level: the report's provenance).
+    pub host: podium_runtime::host::HostInfo,
 }
 
 /// Measures a checkpoint directory. The orchestrator only needs this seam; the real one is
@@ -61,6 +63,7 @@ impl Measurer for CheckpointMeasurer {
             metrics: report.metrics(),
             threads: report.threads,
             warnings: report.warnings,
+            host: podium_runtime::host::HostInfo::detect(),
         })
     }
 }

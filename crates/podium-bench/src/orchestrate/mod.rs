@@ -46,12 +46,14 @@ use crate::claim::{Claim, ClaimOutcome, Claims, now_ms};
 use crate::error::BenchError;
 
 pub use interrupt::InFlight;
+pub use lookup::RecordedBenchmark;
 pub use measure::{CheckpointMeasurer, Measurement, Measurer};
 pub use plan::{
     BenchmarkOutcome, BenchmarkTarget, MatchedBy, Outcome, PipelineResult, PlanStatus,
     PlannedBenchmark, status_of,
 };
-pub use settings::BenchmarkSettings;
+pub use runs::RESULT_ARTIFACT_DIR;
+pub use settings::{BenchmarkSettings, TRACKING_CONFIG_FILE, log_artifacts_setting};
 
 /// Progress notifications for a caller drawing a bar or logging.
 #[derive(Debug)]

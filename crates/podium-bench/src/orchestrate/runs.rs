@@ -19,6 +19,11 @@ use crate::harness::InputSpec;
 /// MLflow's limit on a tag value is larger, but error messages this long are noise.
 const MAX_ERROR_TAG_CHARS: usize = 4000;
 
+/// The artifact folder of a benchmark run's result file, as the pipeline's benchmark tracker
+/// logs it (`log_artifact(benchmark.json, artifact_path="benchmark_results.json")`): the file
+/// is `benchmark_results.json/{output.filename}`.
+pub const RESULT_ARTIFACT_DIR: &str = "benchmark_results.json";
+
 impl Orchestrator {
     fn cache_entry(
         &self,
@@ -413,7 +418,8 @@ impl Orchestrator {
         // Point the cache at the run that now exists in this store.
         let mut updated = entry.clone();
         updated.benchmark_run_id = run_id.clone();
-        self.cache.write(&target.location(), &updated)?;
+        let written = self.cache.write(&target.location(), &updated)?;
+        self.log_result_artifact(target, &run_id, written.as_deref(), &updated);
         tracing::info!(
             "{}: restored FINISHED run {run_id} from the disk cache",
             target.backbone
@@ -485,7 +491,7 @@ impl Orchestrator {
             tracing::warn!("{}: {warning}", target.backbone);
         }
         let registry = &self.options.tags;
-        let extra_tags = [
+        let mut extra_tags = vec![
             (
                 registry.get(Tag::BenchmarkThreads),
                 measurement.threads.to_string(),
@@ -494,7 +500,14 @@ impl Orchestrator {
                 registry.get(Tag::BenchmarkCheckpointSource),
                 checkpoint.source.to_string(),
             ),
+            (
+                registry.get(Tag::BenchmarkSimd),
+                measurement.host.simd.to_string(),
+            ),
         ];
+        if let Some(model) = &measurement.host.model {
+            extra_tags.push((registry.get(Tag::BenchmarkCpuModel), model.clone()));
+        }
         // Only the claim holder may finish: a worker whose lease lapsed (paused, partitioned)
         // must not add a second FINISHED run next to the one of the worker that took over.
         self.finish_run(
@@ -512,9 +525,14 @@ impl Orchestrator {
         final_tags.extend(extra_tags.iter().map(|(k, v)| (k.to_string(), v.clone())));
         let entry = self.cache_entry(target, &run_id, &measurement.metrics, &final_tags, now_ms());
         // MLflow already holds the result; a failed cache write is repaired by the next call.
-        if let Err(err) = self.cache.write(&target.location(), &entry) {
-            tracing::warn!("{}: {err}", target.backbone);
-        }
+        let written = match self.cache.write(&target.location(), &entry) {
+            Ok(written) => written,
+            Err(err) => {
+                tracing::warn!("{}: {err}", target.backbone);
+                None
+            }
+        };
+        self.log_result_artifact(target, &run_id, written.as_deref(), &entry);
         Ok(BenchmarkOutcome {
             backbone: target.backbone.clone(),
             key: target.key.clone(),
@@ -525,6 +543,53 @@ impl Orchestrator {
             checkpoint: Some(checkpoint),
             error: None,
         })
+    }
+}
+
+impl Orchestrator {
+    /// Logs the run's result file as its artifact `benchmark_results.json/{output.filename}`,
+    /// as the pipeline does for its own runs (`mlflow.yaml` `tracking.benchmark.log_artifacts`,
+    /// on by default): the file just written on disk, else (the pipeline's own file holds the
+    /// place there) the same document from a temporary folder. Best effort, after FINISHED:
+    /// the result is in MLflow already, a failed upload is a warning.
+    fn log_result_artifact(
+        &self,
+        target: &BenchmarkTarget,
+        run_id: &str,
+        written: Option<&std::path::Path>,
+        entry: &CachedBenchmark,
+    ) {
+        if !self.options.settings.log_artifacts {
+            return;
+        }
+        let artifact = format!("{RESULT_ARTIFACT_DIR}/{}", self.cache.filename());
+        let upload = || -> Result<(), String> {
+            let run = self
+                .store()
+                .get_run(run_id)
+                .map_err(|err| err.to_string())?;
+            let staging;
+            let source = match written {
+                Some(path) => path.to_path_buf(),
+                None => {
+                    staging = tempfile::tempdir().map_err(|err| err.to_string())?;
+                    let path = staging.path().join(self.cache.filename());
+                    let bytes = self.cache.document(entry).map_err(|err| err.to_string())?;
+                    podium_variants::fs::write_atomic(&path, &bytes)
+                        .map_err(|err| err.to_string())?;
+                    path
+                }
+            };
+            self.store()
+                .log_artifact(&run.info, &artifact, &source)
+                .map_err(|err| err.to_string())
+        };
+        if let Err(err) = upload() {
+            tracing::warn!(
+                "{}: cannot log {artifact} as an artifact of benchmark run {run_id}: {err}",
+                target.backbone
+            );
+        }
     }
 }
 

@@ -41,6 +41,51 @@ pub struct BenchmarkSettings {
     pub default_eval_fingerprint: String,
     /// Where checkpoints are looked for (`paths.yaml`, `artifact_acquisition.yaml`).
     pub acquisition: AcquisitionSettings,
+    /// Whether each benchmark run gets its result file as an artifact
+    /// (`benchmark_results.json/{output.filename}`, as the pipeline logs it): `mlflow.yaml`'s
+    /// `tracking.benchmark.log_artifacts`, true without the file or the key.
+    pub log_artifacts: bool,
+}
+
+/// The pipeline's MLflow tracking config; podium reads its `tracking.benchmark.log_artifacts`.
+pub const TRACKING_CONFIG_FILE: &str = "mlflow.yaml";
+
+/// `tracking.benchmark.log_artifacts` of the pipeline's `mlflow.yaml` at `path` (true when the
+/// file or the key is missing, as in the pipeline); a value that is not a boolean is an error
+/// naming the file and the key.
+///
+/// ```
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("mlflow.yaml");
+/// assert!(podium_bench::orchestrate::log_artifacts_setting(&path)?);
+/// std::fs::write(&path, "tracking:\n  benchmark:\n    log_artifacts: false\n")?;
+/// assert!(!podium_bench::orchestrate::log_artifacts_setting(&path)?);
+/// std::fs::write(&path, "tracking:\n  benchmark:\n    log_artifacts: maybe\n")?;
+/// assert!(podium_bench::orchestrate::log_artifacts_setting(&path).is_err());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn log_artifacts_setting(path: &Path) -> Result<bool, BenchError> {
+    const KEY: &str = "tracking.benchmark.log_artifacts";
+    if !path.exists() {
+        return Ok(true);
+    }
+    let document = podium_keys::load_path(path).map_err(|source| BenchError::Keys {
+        context: format!("loading {}", path.display()),
+        source: Box::new(source),
+    })?;
+    let value = document
+        .get("tracking")
+        .and_then(|tracking| tracking.get("benchmark"))
+        .and_then(|benchmark| benchmark.get("log_artifacts"));
+    match value {
+        None | Some(PyValue::None) => Ok(true),
+        Some(PyValue::Bool(flag)) => Ok(*flag),
+        Some(other) => Err(BenchError::Config {
+            file: path.to_path_buf(),
+            key: KEY.into(),
+            message: format!("expected true or false, found {}", other.type_name()),
+        }),
+    }
 }
 
 impl BenchmarkSettings {
@@ -114,6 +159,7 @@ impl BenchmarkSettings {
             default_data_fingerprint,
             default_eval_fingerprint,
             acquisition: AcquisitionSettings::load(config_dir)?,
+            log_artifacts: log_artifacts_setting(&config_dir.join(TRACKING_CONFIG_FILE))?,
             config,
         })
     }

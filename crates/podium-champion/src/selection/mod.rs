@@ -26,6 +26,7 @@
 //! 5. The refit: runs with the champion's trial_key_hash and stage `hpo_refit` (any status), else
 //!    runs whose `refit.of_trial_run_id` names the champion; the latest start wins.
 
+mod distribution;
 mod rules;
 mod selector;
 mod sweeps;
@@ -41,6 +42,7 @@ use crate::checkpoint::LocalCheckpoint;
 use crate::config::{ArtifactCheckSource, CheckpointRun, SchemaPreference, SelectionConfig};
 use crate::error::ChampionError;
 
+pub use distribution::{MetricDistribution, STRIP_POINTS};
 pub use rules::{
     TrialGroups, artifact_tag_true, artifact_verdict, available_by_verdicts, choose_refit,
     choose_trial, countable_metric, schema_label, trial_artifact_available,
@@ -188,6 +190,9 @@ pub struct GroupSummary {
     pub best_metric: Option<f64>,
     /// Median of the best K finite metrics (eligible groups only).
     pub stable_score: Option<f64>,
+    /// The spread of the counted metrics (quartiles and a bounded strip of values); `None`
+    /// when the group counted none.
+    pub distribution: Option<MetricDistribution>,
 }
 
 /// The rules in force for a selection (step 7's metadata).

@@ -9,8 +9,8 @@ use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::{Direction, Run};
 
 use super::{
-    DropCounts, GroupStatus, GroupSummary, LEGACY_SCHEMA_VERSION, MIXED_SCHEMA, PARENT_RUN_ID_TAG,
-    RefitMatch, TrialChoice, V2_SCHEMA_VERSION,
+    DropCounts, GroupStatus, GroupSummary, LEGACY_SCHEMA_VERSION, MIXED_SCHEMA, MetricDistribution,
+    PARENT_RUN_ID_TAG, RefitMatch, TrialChoice, V2_SCHEMA_VERSION,
 };
 use crate::config::{SchemaPreference, SelectionConfig};
 use crate::error::ChampionError;
@@ -144,8 +144,9 @@ impl SeenId {
 }
 
 /// What selection keeps of a study group while its candidates stream by: counts, the best K
-/// metric values, its newest candidate's (start, id) and its best trial so far. Its size does
-/// not depend on how many runs the group has.
+/// metric values, its newest candidate's (start, id), its best trial so far, and each counted
+/// metric value (8 bytes a trial, for the group's [`MetricDistribution`]) — never a run beyond
+/// its best trial.
 #[derive(Debug)]
 struct Group<R> {
     study_key_hash: String,
@@ -158,6 +159,8 @@ struct Group<R> {
     best: Option<(R, f64)>,
     /// The best `top_k` finite metrics, best first.
     top: Vec<f64>,
+    /// Every counted metric value, in arrival order (sorted when summarised).
+    values: Vec<f64>,
     counted: usize,
     missing_metric: usize,
     non_finite_metric: usize,
@@ -176,6 +179,7 @@ impl<R: Borrow<Run>> Group<R> {
             non_finite_metric: self.non_finite_metric,
             best_metric: self.top.first().copied(),
             stable_score,
+            distribution: MetricDistribution::of(self.values.clone()),
         }
     }
 
@@ -187,6 +191,7 @@ impl<R: Borrow<Run>> Group<R> {
     /// best `top_k`.
     fn count(&mut self, run: R, value: f64, direction: Direction, top_k: usize) {
         self.counted += 1;
+        self.values.push(value);
         let position = self
             .top
             .partition_point(|kept| better(direction, *kept, value) != Ordering::Greater);
@@ -212,8 +217,9 @@ impl<R: Borrow<Run>> Group<R> {
 
 /// Rules 1–4 of the module docs applied to candidates one at a time, as a store streams them:
 /// [`TrialGroups::add`] each candidate, then [`TrialGroups::finish`]. What it holds is bounded
-/// by the groups (a few numbers each and one run, its best trial) and 16 bytes per candidate
-/// (to count a run the store returns twice only once), not by the candidates' data. `R` is
+/// by the groups (a few numbers each and one run, its best trial), 16 bytes per candidate (to
+/// count a run the store returns twice only once) and 8 per counted metric (the groups'
+/// distributions), not by the candidates' data. `R` is
 /// how a run is held: `&Run` over a slice ([`choose_trial`]), `Run` over a stream.
 #[derive(Debug)]
 pub struct TrialGroups<'c, R> {
@@ -296,6 +302,7 @@ impl<'c, R: Borrow<Run>> TrialGroups<'c, R> {
                 newest: (start, borrowed.id().to_string()),
                 best: None,
                 top: Vec::new(),
+                values: Vec::new(),
                 counted: 0,
                 missing_metric: 0,
                 non_finite_metric: 0,

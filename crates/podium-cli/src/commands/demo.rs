@@ -88,14 +88,19 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
             lease_seconds: None,
         },
         aggregation: super::rank::AggregationArgs::default(),
+        report: true,
+        no_report: false,
     };
-    let code = super::run::run(&demo_global, every_backbone_once)?;
+    let (code, report) = super::run::run_with_report(&demo_global, every_backbone_once)?;
     say("");
     say("Browse the sweep, the benchmark runs and their tags with MLflow's UI:");
     show(output::command_text(&format!(
         "  mlflow ui --backend-store-uri {}",
         paths.tracking_uri()
     )));
+    if let Some(report) = report {
+        say(&format!("The decision, as one page: {}", report.display()));
+    }
     Ok(code)
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod demo;
 pub mod keys;
 pub mod rank;
+pub mod report;
 pub mod run;
 pub mod runs;
 pub mod select;

@@ -109,6 +109,47 @@ impl ArtifactSource for ProxySource<'_> {
     }
 }
 
+impl ProxySource<'_> {
+    /// `PUT`s the opened file `opened` (of `size` bytes, checked when the caller opened it with
+    /// [`crate::artifacts::open_upload_source`]) as `remote_path` through the proxy, replacing
+    /// what is there; retried like every call, the file read again from its start on each
+    /// attempt.
+    pub(super) fn upload(
+        &self,
+        remote_path: &str,
+        opened: &std::fs::File,
+        size: u64,
+    ) -> Result<(), MlflowError> {
+        let url = self.artifact_url(remote_path)?;
+        let endpoint = "mlflow-artifacts/artifacts (upload)";
+        self.store.request(
+            endpoint,
+            true,
+            &|| {
+                // Each attempt sends the file from its start: a handle of its own, rewound.
+                let body = match opened.try_clone().and_then(|mut file| {
+                    std::io::Seek::rewind(&mut file)?;
+                    Ok(file)
+                }) {
+                    Ok(file) => reqwest::blocking::Body::sized(
+                        crate::artifacts::CheckedSize::new(file, size),
+                        size,
+                    ),
+                    // Sent empty with the full length, which the request then fails on (and
+                    // retries, reopening nothing it cannot).
+                    Err(_) => reqwest::blocking::Body::sized(std::io::empty(), size),
+                };
+                self.store
+                    .client
+                    .put(url.clone())
+                    .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(body)
+            },
+            &|_response| Ok(()),
+        )
+    }
+}
+
 pub(super) enum CopyFailure {
     Read(std::io::Error),
     Write(std::io::Error),

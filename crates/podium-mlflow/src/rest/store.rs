@@ -382,6 +382,43 @@ impl TrackingStore for RestStore {
             }
         }
     }
+
+    fn log_artifact(
+        &self,
+        run: &RunInfo,
+        artifact_path: &str,
+        source: &Path,
+    ) -> Result<(), MlflowError> {
+        let limits = &self.config.download_limits;
+        match ArtifactLocation::parse(&run.artifact_uri) {
+            ArtifactLocation::Proxy { authority, root } => {
+                let components = artifacts::upload_components(&run.run_id, artifact_path)?;
+                let (opened, size) =
+                    artifacts::open_upload_source(&run.run_id, artifact_path, source, limits)?;
+                let target = proxy_path(&root, &components);
+                let proxy = ProxySource {
+                    store: self,
+                    base: self.artifacts_base(run, artifact_path, authority.as_deref())?,
+                };
+                proxy.upload(&target, &opened, size)
+            }
+            ArtifactLocation::Local(root) => {
+                artifacts::write_local(run, &root, artifact_path, source, limits).map(|_| ())
+            }
+            ArtifactLocation::Unsupported(scheme) => {
+                Err(artifacts::unsupported(run, artifact_path, &scheme))
+            }
+        }
+    }
+}
+
+/// `root/component/…`, the path of an artifact under the proxy's artifact destination.
+fn proxy_path(root: &str, components: &[&str]) -> String {
+    std::iter::once(root)
+        .chain(components.iter().copied())
+        .filter(|part| !part.is_empty())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 pub(super) fn is_unique_violation(err: &MlflowError) -> bool {

@@ -273,4 +273,14 @@ impl TrackingStore for SqliteStore {
             }
         }
     }
+
+    fn log_artifact(
+        &self,
+        run: &RunInfo,
+        artifact_path: &str,
+        source: &Path,
+    ) -> Result<(), MlflowError> {
+        let limits = artifacts::DownloadLimits::from_env(&|name| std::env::var(name).ok())?;
+        artifacts::upload_to_local_root(run, artifact_path, source, &limits).map(|_| ())
+    }
 }

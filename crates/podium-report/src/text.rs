@@ -1,0 +1,160 @@
+//! Text from stores and configs made safe to show, and numbers written for people.
+//!
+//! The template engine escapes HTML (`<`, `>`, `&`, quotes) in every value it prints; what it
+//! cannot know is that a run name may hold control characters (an `ESC[2J` from a terminal
+//! session) or Unicode bidirectional controls that make a page show text in another order than
+//! it holds (`evil\u{202e}txt.exe`). [`visible`] writes both as escapes before the template
+//! sees them, so the page shows exactly what the store holds.
+
+use std::borrow::Cow;
+
+/// `text` with every control character (line breaks included) and every Unicode bidirectional
+/// control written as a visible escape (`\x1b`, `\u{202e}`); other text unchanged.
+///
+/// ```
+/// use podium_report::text::visible;
+/// assert_eq!(visible("deberta"), "deberta");
+/// assert_eq!(visible("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+/// assert_eq!(visible("model\u{202e}lmth.exe"), "model\\u{202e}lmth.exe");
+/// ```
+pub fn visible(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(hides_itself) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        match c {
+            c if !hides_itself(c) => out.push(c),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Control characters, and the bidirectional marks, embeddings, overrides and isolates.
+fn hides_itself(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}'
+        )
+}
+
+/// The first 12 characters of a run id (the whole id when shorter): what a person reads.
+pub fn short_id(id: &str) -> String {
+    id.chars().take(12).collect()
+}
+
+/// A metric value: four decimals (an F1 score), or scientific notation when that shows
+/// nothing of it.
+pub fn metric(value: f64) -> String {
+    if !value.is_finite() {
+        return format!("{value}");
+    }
+    if value != 0.0 && (value.abs() < 1e-3 || value.abs() >= 1e6) {
+        format!("{value:.3e}")
+    } else {
+        format!("{value:.4}")
+    }
+}
+
+/// Milliseconds with three significant digits or more (`0.412`, `12.3`, `154`).
+pub fn ms(value: f64) -> String {
+    if !value.is_finite() {
+        return format!("{value}");
+    }
+    let magnitude = value.abs();
+    if magnitude >= 100.0 {
+        format!("{value:.0}")
+    } else if magnitude >= 10.0 {
+        format!("{value:.1}")
+    } else if magnitude >= 1.0 {
+        format!("{value:.2}")
+    } else {
+        format!("{value:.3}")
+    }
+}
+
+/// A score in [0, 1] or a weight: three decimals.
+pub fn score(value: f64) -> String {
+    format!("{value:.3}")
+}
+
+/// A signed difference with the unit after it (`+0.0123`, `−1.52 ms`).
+pub fn signed(value: f64, formatted: impl Fn(f64) -> String, unit: &str) -> String {
+    let sign = if value < 0.0 { "\u{2212}" } else { "+" };
+    format!("{sign}{}{unit}", formatted(value.abs()))
+}
+
+/// Unix milliseconds as UTC time, RFC 3339 to the second (`2026-01-22T10:00:00Z`).
+///
+/// ```
+/// use podium_report::text::utc_timestamp;
+/// assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+/// assert_eq!(utc_timestamp(1_769_076_000_000), "2026-01-22T10:00:00Z");
+/// ```
+pub fn utc_timestamp(unix_ms: i64) -> String {
+    let seconds = unix_ms.div_euclid(1000);
+    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
+    // Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day count.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let mp = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hostile_text_is_shown_as_it_is_held() {
+        assert_eq!(
+            visible("<script>alert(1)</script>"),
+            "<script>alert(1)</script>"
+        );
+        assert_eq!(visible("tab\there\nnew"), "tab\\there\\nnew");
+        assert_eq!(visible("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(
+            visible("a\u{2066}b\u{2069}\u{200f}"),
+            "a\\u{2066}b\\u{2069}\\u{200f}"
+        );
+        assert!(matches!(visible("plain ü"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn numbers_read_well() {
+        assert_eq!(metric(0.86), "0.8600");
+        assert_eq!(metric(0.00001234), "1.234e-5");
+        assert_eq!(ms(0.41234), "0.412");
+        assert_eq!(ms(12.345), "12.3");
+        assert_eq!(ms(154.2), "154");
+        assert_eq!(signed(-1.5, ms, " ms"), "\u{2212}1.50 ms");
+        assert_eq!(signed(0.01, metric, ""), "+0.0100");
+        assert_eq!(short_id("0123456789abcdef0123"), "0123456789ab");
+        assert_eq!(short_id("r1"), "r1");
+    }
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(4_107_542_399_000), "2100-02-28T23:59:59Z");
+        assert_eq!(utc_timestamp(-1_000), "1969-12-31T23:59:59Z");
+    }
+}
