@@ -46,6 +46,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use podium_variants::{pipeline_study_folder, pipeline_trial_folder};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
@@ -180,8 +181,8 @@ impl BenchmarkCache {
             return self
                 .dir
                 .join(model)
-                .join(format!("study-{s8}"))
-                .join(format!("trial-{t8}"))
+                .join(pipeline_study_folder(s8))
+                .join(pipeline_trial_folder(t8))
                 .join(format!("bench-{b8}"))
                 .join(file);
         }

@@ -14,7 +14,10 @@ use std::path::{Path, PathBuf};
 use podium_keys::{Tag, TagRegistry, stage};
 use podium_mlflow::Run;
 use podium_mlflow::artifacts::ArtifactLocation;
-use podium_variants::{Environment, OutputLayout, Process, TrialMeta};
+use podium_variants::{
+    Environment, OutputLayout, PIPELINE_TRIAL_PREFIX, Process, TrialMeta, pipeline_study_folder,
+    pipeline_trial_folder,
+};
 use serde::Serialize;
 
 /// Weight files a checkpoint directory may hold (either one suffices).
@@ -239,7 +242,7 @@ impl LocalCheckpoints {
                 continue;
             }
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("trial-") || name.starts_with("trial_") {
+            if name.starts_with(PIPELINE_TRIAL_PREFIX) || name.starts_with("trial_") {
                 let hashes = TrialMeta::read(&path)
                     .and_then(|meta| Some((meta.study_key_hash?, meta.trial_key_hash?)));
                 self.trials.push(TrialFolder {
@@ -307,8 +310,8 @@ impl LocalCheckpoints {
             }
         }
         let (study, trial) = (study?, trial?);
-        let study_folder = format!("study-{}", prefix8(study)?);
-        let trial_folder = format!("trial-{}", prefix8(trial)?);
+        let study_folder = pipeline_study_folder(prefix8(study)?);
+        let trial_folder = pipeline_trial_folder(prefix8(trial)?);
         self.trials
             .iter()
             .filter(|folder| match &folder.hashes {

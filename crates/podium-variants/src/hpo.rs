@@ -238,6 +238,20 @@ pub fn pipeline_study_folder(study_key_hash: &str) -> String {
     format!("{PIPELINE_STUDY_PREFIX}{s8}")
 }
 
+/// The prefix of the pipeline's trial folders (inside a study folder).
+pub const PIPELINE_TRIAL_PREFIX: &str = "trial-";
+
+/// The pipeline's trial folder of a trial key hash: `trial-{trial_key_hash[:8]}` (the whole
+/// hash when it is shorter).
+///
+/// ```
+/// assert_eq!(podium_variants::pipeline_trial_folder("0123456789abcdef"), "trial-01234567");
+/// ```
+pub fn pipeline_trial_folder(trial_key_hash: &str) -> String {
+    let t8 = trial_key_hash.get(..8).unwrap_or(trial_key_hash);
+    format!("{PIPELINE_TRIAL_PREFIX}{t8}")
+}
+
 /// One of the pipeline's study folders, `study-{study_key_hash[:8]}/` (it keeps `study.db` and
 /// one `trial-{trial_key_hash[:8]}/` folder per trial, each with a `trial_meta.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -269,7 +283,7 @@ pub fn pipeline_studies(model_dir: &Path) -> Result<Vec<PipelineStudy>, Variants
         let path = model_dir.join(&name);
         let trial_dirs: Vec<String> = subdirectory_names(&path)?
             .into_iter()
-            .filter(|trial| trial.starts_with("trial-"))
+            .filter(|trial| trial.starts_with(PIPELINE_TRIAL_PREFIX))
             .collect();
         let metas: Vec<crate::layout::TrialMeta> = trial_dirs
             .iter()

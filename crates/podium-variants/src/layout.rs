@@ -229,7 +229,7 @@ impl StudyDir {
             let dir = self.path.join(&name);
             if let Some(number) = name.strip_prefix("trial_").and_then(parse_canonical) {
                 folders.push((number, dir));
-            } else if name.starts_with("trial-")
+            } else if name.starts_with(crate::hpo::PIPELINE_TRIAL_PREFIX)
                 && let Some(meta) = TrialMeta::read(&dir)
                 && let Some(number) = meta.trial_number
             {

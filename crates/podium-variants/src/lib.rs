@@ -42,9 +42,9 @@ pub use experiment::{
 };
 pub use final_training::{FinalTrainingKey, FinalTrainingVariant, FinalTrainings, IndexEntry};
 pub use hpo::{
-    DEFAULT_STUDY_TEMPLATE, HpoStudies, HpoVariant, PIPELINE_STUDY_PREFIX, PipelineStudy,
-    StudyNaming, next_variant, parse_variant, pipeline_studies, pipeline_study_folder,
-    variant_name,
+    DEFAULT_STUDY_TEMPLATE, HpoStudies, HpoVariant, PIPELINE_STUDY_PREFIX, PIPELINE_TRIAL_PREFIX,
+    PipelineStudy, StudyNaming, next_variant, parse_variant, pipeline_studies,
+    pipeline_study_folder, pipeline_trial_folder, variant_name,
 };
 pub use layout::{OutputLayout, Process, StudyDir, TrialMeta, model_folder};
 pub use paths_config::{AcquisitionConfig, DEFAULT_SEARCH_ROOTS, PathsConfig};

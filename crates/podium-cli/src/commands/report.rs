@@ -26,8 +26,9 @@ pub struct ReportArgs {
     /// Backbones to report on (repeatable); default: every backbone of the HPO config of record.
     #[arg(long = "backbone", value_name = "B")]
     pub backbones: Vec<String>,
-    /// HPO config whose run.mode a benchmark `run.mode: null` inherits
-    /// [default: CONFIG_DIR/hpo/prod.yaml].
+    /// HPO config the benchmark workflow is given: the eval fingerprint of champions without
+    /// fingerprint tags, and the run.mode a benchmark `run.mode: null` inherits
+    /// [default: the experiment's hpo_config].
     #[arg(long, value_name = "FILE")]
     pub hpo_config: Option<PathBuf>,
     #[command(flatten)]
@@ -66,10 +67,10 @@ pub(crate) fn print_outcome(outcome: &ReportOutcome) {
         None => println!("no champion is ranked yet: the report says why"),
     }
     for (backbone, err) in &outcome.errors {
-        output::print_line(&format!("no champion ({backbone}): {err}"));
+        output::print_wrapped(&format!("no champion ({backbone}): {err}"));
     }
     if let Some(run) = &outcome.mlflow {
-        output::print_line(&format!(
+        output::print_wrapped(&format!(
             "{} report run {} (artifact {})",
             if run.created {
                 "logged to new"

@@ -15,7 +15,8 @@ use podium_keys::{
 };
 use podium_mlflow::{MetricPoint, MlflowError, RunStatus, SqliteBatch, SqliteStore, TrackingStore};
 use podium_variants::{
-    Environment, ExperimentConfig, OutputLayout, Process, StudyNaming, variant_name,
+    Environment, ExperimentConfig, OutputLayout, Process, StudyNaming, pipeline_study_folder,
+    pipeline_trial_folder, variant_name,
 };
 use serde::Serialize;
 
@@ -349,8 +350,8 @@ impl StudyPlan {
             let checkpoint = layout
                 .process_dir(Process::Hpo, environment, spec.backbone)?
                 .join(&folder)
-                .join(format!("study-{}", &study.study_key_hash[..8]))
-                .join(format!("trial-{}", &trials[best].trial_key_hash[..8]))
+                .join(pipeline_study_folder(&study.study_key_hash))
+                .join(pipeline_trial_folder(&trials[best].trial_key_hash))
                 .join("refit")
                 .join("checkpoint");
             Some(RefitPlan {
