@@ -10,7 +10,7 @@
 //!
 //! Tables and detail lists are laid out to the output width ([`layout`](crate::layout)):
 //! wrapped at spaces, never inside a word; a table whose columns cannot fit even so is shown
-//! as one block per row instead. Run ids are shortened to [`SHORT_ID_CHARS`] characters
+//! as one block per row instead. Run ids are shortened to `text::SHORT_ID_CHARS` characters
 //! ([`short_id`]) unless `--wide`.
 
 use std::borrow::Cow;
@@ -18,6 +18,7 @@ use std::fmt;
 
 use clap::ValueEnum;
 use comfy_table::{Cell, ContentArrangement, presets::UTF8_FULL_CONDENSED};
+use podium_project::text;
 use serde::Serialize;
 
 use crate::layout::{self, display_width, widest_line, widest_word, wrap_indented};
@@ -35,10 +36,7 @@ pub enum Format {
 /// Characters of one table cell shown; the rest is replaced by a note saying how much.
 pub const MAX_CELL_CHARS: usize = 256;
 
-/// Characters of a long hex id (a 32-hex MLflow run id) that tables show, unless `--wide`.
-pub const SHORT_ID_CHARS: usize = 12;
-
-/// A run id (or another long hex id) as a person reads it: its first [`SHORT_ID_CHARS`]
+/// A run id (or another long hex id) as a person reads it: its first `text::SHORT_ID_CHARS`
 /// characters, unless `--wide` asked for whole ids. Anything that is not a hex string longer
 /// than that is shown whole.
 pub fn short_id(id: &str) -> String {
@@ -46,9 +44,8 @@ pub fn short_id(id: &str) -> String {
 }
 
 fn shorten_id(id: &str, shorten: bool) -> String {
-    let long_hex = id.len() > SHORT_ID_CHARS && id.bytes().all(|byte| byte.is_ascii_hexdigit());
-    if shorten && long_hex {
-        id[..SHORT_ID_CHARS].to_string()
+    if shorten {
+        text::short_id(id).into_owned()
     } else {
         id.to_string()
     }
@@ -80,18 +77,13 @@ pub fn eprint_line(text: &str) {
     eprintln!("{}", escape_line(text));
 }
 
-/// `text` as one line: [`escape_controls`], and line breaks written `\n` too. For a value
-/// shown within a line (a path, a tag value, a message), where a line break from a store or a
-/// file name would forge a line of output.
-///
-/// ```ignore
-/// assert_eq!(escape_line("a\nb\u{1b}"), "a\\nb\\x1b");
-/// ```
+/// `text` as one line: every control character, line breaks included, and the Unicode
+/// bidirectional controls (they reorder what a terminal shows) written as escapes (`\n`, `\t`,
+/// `\x1b`, `\u{202e}`, …). For a value shown within a line (a path, a tag value, a message),
+/// where a line break from a store or a file name would forge a line of output. The report
+/// page's rule too (`text::visible`).
 pub fn escape_line(text: &str) -> Cow<'_, str> {
-    if !text.contains('\n') {
-        return escape_controls(text);
-    }
-    Cow::Owned(escape_controls(text).replace('\n', "\\n"))
+    text::visible(text)
 }
 
 /// Prints a paragraph wrapped at spaces to the output width, its continuation lines indented
@@ -133,34 +125,7 @@ fn command_lines(command: &str, width: Option<usize>) -> String {
     format!("{lead}{}", lines.join(&format!(" \\\n{lead}    ")))
 }
 
-/// `text` with every control character except the line break written as an escape (`\t`,
-/// `\r`, `\x1b`, `\u{9b}`, …), and the Unicode bidirectional overrides too (they reorder
-/// what a terminal shows). Text without any is returned as is.
-///
-/// ```ignore
-/// assert_eq!(escape_controls("a\u{1b}[2Jb"), "a\\x1b[2Jb");
-/// ```
-pub fn escape_controls(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(needs_escape) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if !needs_escape(c) {
-            out.push(c);
-            continue;
-        }
-        match c {
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if (c as u32) < 0x80 => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-        }
-    }
-    Cow::Owned(out)
-}
-
-/// A writer that escapes control characters ([`escape_controls`]) in what passes through it,
+/// A writer that escapes control characters ([`escape_line`]) in what passes through it,
 /// for the log lines on stderr. Each write is one log event, as the log formatter writes them:
 /// its final line break ends the line, and any line break before it (a path or a message
 /// holding one) is escaped, so one event is always one line.
@@ -182,10 +147,6 @@ impl<W: std::io::Write> std::io::Write for EscapingWriter<W> {
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
     }
-}
-
-fn needs_escape(c: char) -> bool {
-    (c.is_control() && c != '\n') || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// A table cell's text: control characters and line breaks escaped ([`escape_line`]: a tag
@@ -425,16 +386,6 @@ impl fmt::Display for Details {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-
-    #[test]
-    fn control_characters_are_escaped_and_line_breaks_kept() {
-        assert_eq!(escape_controls("plain"), Cow::Borrowed("plain"));
-        assert_eq!(escape_controls("a\u{1b}[2Jb"), "a\\x1b[2Jb");
-        assert_eq!(escape_controls("x\ty\rz\n"), "x\\ty\\rz\n");
-        assert_eq!(escape_controls("\u{9b}31m\u{7f}"), "\\u{9b}31m\\x7f");
-        assert_eq!(escape_controls("\u{202e}evil"), "\\u{202e}evil");
-        assert_eq!(escape_controls("café ✓"), "café ✓");
-    }
 
     #[test]
     fn tables_never_show_raw_escapes() {

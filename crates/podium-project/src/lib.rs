@@ -88,3 +88,6 @@ pub use podium_champion::{
 };
 pub use podium_keys::StudyKeys;
 pub use podium_mlflow::MlflowError;
+/// Text from stores and configs made safe to show (control and bidirectional characters
+/// escaped), and run ids as people read them: one rule for the page and the terminal.
+pub use podium_report::text;

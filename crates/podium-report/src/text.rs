@@ -9,22 +9,39 @@
 use std::borrow::Cow;
 
 /// `text` with every control character (line breaks included) and every Unicode bidirectional
-/// control written as a visible escape (`\x1b`, `\u{202e}`); other text unchanged.
+/// control written as a visible escape (`\x1b`, `\u{202e}`); other text unchanged. For a value
+/// shown within a line (a cell, a label, a path), where a line break would forge a line.
 ///
 /// ```
 /// use podium_report::text::visible;
 /// assert_eq!(visible("deberta"), "deberta");
 /// assert_eq!(visible("a\u{1b}[2Jb"), "a\\x1b[2Jb");
 /// assert_eq!(visible("model\u{202e}lmth.exe"), "model\\u{202e}lmth.exe");
+/// assert_eq!(visible("a\nb"), "a\\nb");
 /// ```
 pub fn visible(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(hides_itself) {
+    escaped(text, hides_itself)
+}
+
+/// [`visible`] keeping line breaks: for a message of several lines shown as such (a terminal
+/// error, a paragraph), where only the other controls could rewrite what the reader sees.
+///
+/// ```
+/// use podium_report::text::visible_lines;
+/// assert_eq!(visible_lines("a\nb\u{1b}"), "a\nb\\x1b");
+/// ```
+pub fn visible_lines(text: &str) -> Cow<'_, str> {
+    escaped(text, |c| c != '\n' && hides_itself(c))
+}
+
+fn escaped(text: &str, escape: impl Fn(char) -> bool) -> Cow<'_, str> {
+    if !text.chars().any(&escape) {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len() + 16);
     for c in text.chars() {
         match c {
-            c if !hides_itself(c) => out.push(c),
+            c if !escape(c) => out.push(c),
             '\n' => out.push_str("\\n"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
@@ -44,9 +61,25 @@ fn hides_itself(c: char) -> bool {
         )
 }
 
-/// The first 12 characters of a run id (the whole id when shorter): what a person reads.
-pub fn short_id(id: &str) -> String {
-    id.chars().take(12).collect()
+/// How many characters of a long hex id (a run id) a person reads: as many as MLflow's UI needs
+/// to find a run.
+pub const SHORT_ID_CHARS: usize = 12;
+
+/// A run id (or another long hex id) as a person reads it: its first [`SHORT_ID_CHARS`]
+/// characters. Anything that is not a hex string longer than that is shown whole.
+///
+/// ```
+/// use podium_report::text::short_id;
+/// assert_eq!(short_id("0123456789abcdef0123456789abcdef"), "0123456789ab");
+/// assert_eq!(short_id("not-a-hex-run-id-at-all"), "not-a-hex-run-id-at-all");
+/// ```
+pub fn short_id(id: &str) -> Cow<'_, str> {
+    let long_hex = id.len() > SHORT_ID_CHARS && id.bytes().all(|byte| byte.is_ascii_hexdigit());
+    if long_hex {
+        Cow::Borrowed(&id[..SHORT_ID_CHARS])
+    } else {
+        Cow::Borrowed(id)
+    }
 }
 
 /// A metric value: four decimals (an F1 score), or scientific notation when that shows
@@ -122,6 +155,17 @@ pub fn utc_timestamp(unix_ms: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_line_breaks_kept_where_asked() {
+        assert!(matches!(visible_lines("plain"), Cow::Borrowed("plain")));
+        assert_eq!(visible_lines("a\u{1b}[2Jb"), "a\\x1b[2Jb");
+        assert_eq!(visible_lines("x\ty\rz\n"), "x\\ty\\rz\n");
+        assert_eq!(visible("x\ty\rz\n"), "x\\ty\\rz\\n");
+        assert_eq!(visible_lines("\u{9b}31m\u{7f}"), "\\u{9b}31m\\x7f");
+        assert_eq!(visible_lines("\u{202e}evil"), "\\u{202e}evil");
+        assert_eq!(visible_lines("café ✓"), "café ✓");
+    }
 
     #[test]
     fn hostile_text_is_shown_as_it_is_held() {
