@@ -63,9 +63,15 @@ pub fn write_atomic_from(
             reason: "has no file name".into(),
         })?;
     // Same directory as the destination: a rename across file systems would not be atomic.
-    let mut temp = tempfile::Builder::new()
-        .prefix(&format!(".{file_name}."))
-        .suffix(".tmp")
+    let prefix = format!(".{file_name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    // The mode any other program's new file gets (0666 less the umask, as Python's open()
+    // writes the pipeline's files), not a temporary file's private 0600: results and report
+    // pages are shared with the people who read them.
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut temp = builder
         .tempfile_in(parent)
         .map_err(VariantsError::io("create a temporary file in", parent))?;
     let written = std::io::copy(source, &mut temp)
@@ -275,6 +281,19 @@ fn sync_directory(dir: &Path) {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn replaced_files_get_the_mode_a_new_file_gets() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain.txt");
+        std::fs::write(&plain, b"x").unwrap();
+        let atomic = dir.path().join("atomic.txt");
+        write_atomic(&atomic, b"x").unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&atomic), mode(&plain));
+    }
 
     #[test]
     fn replaces_existing_file_and_leaves_no_temporaries() {
