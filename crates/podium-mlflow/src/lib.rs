@@ -33,6 +33,7 @@ pub mod model;
 pub mod query;
 pub mod request;
 pub mod rest;
+pub(crate) mod sql;
 pub mod sqlite;
 pub mod store;
 pub mod timing;
@@ -50,5 +51,5 @@ pub use query::{
 pub use request::SearchRequest;
 pub use rest::{RestConfig, RestStore};
 pub use sqlite::{SqliteBatch, SqliteStore};
-pub use store::{MAX_RESULTS_LIMIT, TrackingStore};
+pub use store::{ExperimentGuard, MAX_RESULTS_LIMIT, TrackingStore};
 pub use uri::{open_store, open_store_with_env};

@@ -1,4 +1,6 @@
-//! MLflow search filter strings and `order_by` clauses translated to SQL on MLflow's schema.
+//! MLflow search filter strings and `order_by` clauses translated to SQL on MLflow's schema, for
+//! every database podium reads directly (SQLite and PostgreSQL: the few spellings that differ
+//! follow [`Backend`]).
 //!
 //! Supported: conjunctions (`AND`) of
 //! - `tags.<key>` / `params.<key>` with `=`, `!=`, `LIKE`, `ILIKE`, `IS NULL`, `IS NOT NULL`;
@@ -11,15 +13,15 @@
 //! has no escapes). Anything else is an [`MlflowError::InvalidQuery`] rather than a silent
 //! mismatch.
 
-use rusqlite::types::Value;
-
+use super::{Backend, SqlValue};
 use crate::error::MlflowError;
 
-/// SQL for a parsed filter: fragments over the alias `r` (the `runs` table), joined by AND.
+/// SQL for a parsed filter: fragments over the alias `r` (the `runs` table), joined by AND,
+/// with `?` placeholders in the order of `params`.
 #[derive(Debug, Default)]
 pub(crate) struct SqlFilter {
     pub clauses: Vec<String>,
-    pub params: Vec<Value>,
+    pub params: Vec<SqlValue>,
 }
 
 /// SQL for `order_by`: joins to add and ORDER BY terms, with their parameters (the join
@@ -27,7 +29,7 @@ pub(crate) struct SqlFilter {
 #[derive(Debug, Default)]
 pub(crate) struct SqlOrder {
     pub joins: Vec<String>,
-    pub join_params: Vec<Value>,
+    pub join_params: Vec<SqlValue>,
     pub terms: Vec<String>,
 }
 
@@ -211,8 +213,8 @@ fn attribute_column(filter: &str, name: &str) -> Result<AttributeKind, MlflowErr
             return Err(invalid(
                 filter,
                 format!(
-                    "attribute {other:?} is not supported by the SQLite store (status, run_name, \
-                     run_id, user_id, artifact_uri, start_time, end_time)"
+                    "attribute {other:?} is not supported by podium's database stores (status, \
+                     run_name, run_id, user_id, artifact_uri, start_time, end_time)"
                 ),
             ));
         }
@@ -229,15 +231,17 @@ fn text_operator<'a>(filter: &str, op: &'a str) -> Result<&'a str, MlflowError> 
     }
 }
 
-/// `column op ?` for a string comparison, with MLflow's ILIKE.
-fn text_comparison(column: &str, op: &str) -> String {
-    match op {
-        "ILIKE" => format!("lower({column}) LIKE lower(?)"),
-        other => format!("{column} {other} ?"),
+/// `column op ?` for a string comparison, with MLflow's ILIKE (SQLite has none: both sides
+/// lower-cased there).
+fn text_comparison(backend: Backend, column: &str, op: &str) -> String {
+    match (op, backend) {
+        ("ILIKE", Backend::Sqlite) => format!("lower({column}) LIKE lower(?)"),
+        (other, _) => format!("{column} {other} ?"),
     }
 }
 
 struct Parser<'a> {
+    backend: Backend,
     filter: &'a str,
     tokens: Vec<Token>,
     position: usize,
@@ -281,7 +285,9 @@ impl Parser<'_> {
                         self.position += 1;
                         Ok(if negated { "IS NOT NULL" } else { "IS NULL" }.to_string())
                     }
-                    "RLIKE" => Err(self.error("RLIKE is not supported by the SQLite store")),
+                    "RLIKE" => {
+                        Err(self.error("RLIKE is not supported by podium's database stores"))
+                    }
                     _ => Err(self.error(format!("expected a comparator, found {word:?}"))),
                 }
             }
@@ -336,7 +342,7 @@ impl Parser<'_> {
                 let exists = format!(
                     "EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 );
-                out.params.push(Value::Text(key));
+                out.params.push(SqlValue::Text(key));
                 match op.as_str() {
                     "IS NULL" => out.clauses.push(format!("NOT {exists})")),
                     "IS NOT NULL" => out.clauses.push(format!("{exists})")),
@@ -349,16 +355,16 @@ impl Parser<'_> {
                         let value = self.number_value()?;
                         out.clauses
                             .push(format!("{exists} AND {alias}.value {op} ?)"));
-                        out.params.push(Value::Real(value));
+                        out.params.push(SqlValue::Real(value));
                     }
                     _ => {
                         let op = text_operator(self.filter, &op)?;
                         let value = self.string_value()?;
                         out.clauses.push(format!(
                             "{exists} AND {})",
-                            text_comparison(&format!("{alias}.value"), op)
+                            text_comparison(self.backend, &format!("{alias}.value"), op)
                         ));
-                        out.params.push(Value::Text(value));
+                        out.params.push(SqlValue::Text(value));
                     }
                 }
             }
@@ -368,13 +374,13 @@ impl Parser<'_> {
                         let values = self.string_list()?;
                         let marks = vec!["?"; values.len()].join(", ");
                         out.clauses.push(format!("{column} {op} ({marks})"));
-                        out.params.extend(values.into_iter().map(Value::Text));
+                        out.params.extend(values.into_iter().map(SqlValue::Text));
                     }
                     _ => {
                         let op = text_operator(self.filter, &op)?;
                         let value = self.string_value()?;
-                        out.clauses.push(text_comparison(column, op));
-                        out.params.push(Value::Text(value));
+                        out.clauses.push(text_comparison(self.backend, column, op));
+                        out.params.push(SqlValue::Text(value));
                     }
                 },
                 AttributeKind::Number(column) => {
@@ -385,9 +391,9 @@ impl Parser<'_> {
                     out.clauses.push(format!("{column} {op} ?"));
                     // Times are integers; compare as such when the literal is one.
                     if value.fract() == 0.0 && value.abs() < 9.0e15 {
-                        out.params.push(Value::Integer(value as i64));
+                        out.params.push(SqlValue::Integer(value as i64));
                     } else {
-                        out.params.push(Value::Real(value));
+                        out.params.push(SqlValue::Real(value));
                     }
                 }
             },
@@ -396,13 +402,14 @@ impl Parser<'_> {
     }
 }
 
-/// Parses an MLflow filter string into SQL (empty or blank: no condition).
-pub(crate) fn parse_filter(filter: &str) -> Result<SqlFilter, MlflowError> {
+/// Parses an MLflow filter string into SQL for `backend` (empty or blank: no condition).
+pub(crate) fn parse_filter(backend: Backend, filter: &str) -> Result<SqlFilter, MlflowError> {
     let mut out = SqlFilter::default();
     if filter.trim().is_empty() {
         return Ok(out);
     }
     let mut parser = Parser {
+        backend,
         filter,
         tokens: tokenize(filter)?,
         position: 0,
@@ -456,10 +463,11 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                 out.joins.push(format!(
                     "LEFT JOIN latest_metrics {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 ));
-                out.join_params.push(Value::Text(key));
+                out.join_params.push(SqlValue::Text(key));
                 // MLflow sorts NaN after numbers and missing values last, whatever the direction.
+                // `is_nan` is an integer in SQLite and a boolean in PostgreSQL: tested as such.
                 out.terms.push(format!(
-                    "CASE WHEN {alias}.is_nan = 1 THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END, {alias}.value {direction}"
+                    "CASE WHEN {alias}.is_nan THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END, {alias}.value {direction}"
                 ));
             }
             Entity::Tag | Entity::Param => {
@@ -472,7 +480,7 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                 out.joins.push(format!(
                     "LEFT JOIN {table} {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 ));
-                out.join_params.push(Value::Text(key));
+                out.join_params.push(SqlValue::Text(key));
                 out.terms
                     .push(format!("{alias}.value IS NULL, {alias}.value {direction}"));
             }
@@ -493,6 +501,7 @@ mod tests {
     #[test]
     fn podium_filters_translate() {
         let sql = parse_filter(
+            Backend::Sqlite,
             "tags.`code.backbone` = 'distil' AND tags.`note` = \"it's\" AND attributes.status = 'FINISHED'",
         )
         .unwrap();
@@ -500,11 +509,11 @@ mod tests {
         assert_eq!(
             sql.params,
             vec![
-                Value::Text("code.backbone".into()),
-                Value::Text("distil".into()),
-                Value::Text("note".into()),
-                Value::Text("it's".into()),
-                Value::Text("FINISHED".into()),
+                SqlValue::Text("code.backbone".into()),
+                SqlValue::Text("distil".into()),
+                SqlValue::Text("note".into()),
+                SqlValue::Text("it's".into()),
+                SqlValue::Text("FINISHED".into()),
             ]
         );
         assert_eq!(sql.clauses[2], "r.status = ?");
@@ -519,21 +528,22 @@ mod tests {
             .tag_eq("q", "it's")
             .tag_eq("r", "say \"hi\"")
             .status(RunStatus::Killed);
-        let sql = parse_filter(&filter.server_side()).unwrap();
+        let sql = parse_filter(Backend::Postgres, &filter.server_side()).unwrap();
         assert_eq!(sql.clauses.len(), 4);
-        assert_eq!(sql.params[5], Value::Text("say \"hi\"".into()));
+        assert_eq!(sql.params[5], SqlValue::Text("say \"hi\"".into()));
     }
 
     #[test]
     fn numeric_and_list_forms() {
         let sql = parse_filter(
+            Backend::Sqlite,
             "metrics.f1 >= 0.5 and params.lr != '0.1' AND attributes.run_id IN ('a', 'b') \
              AND attributes.start_time > 100 AND tags.x IS NOT NULL AND metrics.`val loss` < -1e-3",
         )
         .unwrap();
         assert_eq!(sql.clauses.len(), 6);
         assert!(sql.clauses[2].contains("IN (?, ?)"));
-        assert_eq!(sql.params.last(), Some(&Value::Real(-1e-3)));
+        assert_eq!(sql.params.last(), Some(&SqlValue::Real(-1e-3)));
     }
 
     #[test]
@@ -550,7 +560,10 @@ mod tests {
             "params.p RLIKE 'x'",
         ] {
             assert!(
-                matches!(parse_filter(bad), Err(MlflowError::InvalidQuery(_))),
+                matches!(
+                    parse_filter(Backend::Sqlite, bad),
+                    Err(MlflowError::InvalidQuery(_))
+                ),
                 "{bad}"
             );
         }
@@ -560,7 +573,7 @@ mod tests {
     fn order_by_translates() {
         let bare = parse_order_by(&["start_time".into()]).unwrap();
         assert_eq!(bare.terms.len(), 2);
-        assert!(parse_filter("status = 'FINISHED'").is_ok());
+        assert!(parse_filter(Backend::Postgres, "status = 'FINISHED'").is_ok());
         let order = parse_order_by(&[
             "metrics.`val.f1` DESC".into(),
             "attributes.start_time".into(),
