@@ -30,6 +30,7 @@ pub mod artifacts;
 pub mod error;
 pub mod filter;
 pub mod model;
+pub mod postgres;
 pub mod query;
 pub mod request;
 pub mod rest;
@@ -44,6 +45,7 @@ pub use filter::Filter;
 pub use model::{
     Experiment, KeySelection, MetricPoint, Run, RunFields, RunInfo, RunStatus, RunsPage, ViewType,
 };
+pub use postgres::PostgresStore;
 pub use query::{
     Direction, best_run, group_by_tag, search_all, search_all_fields, search_all_raw,
     search_all_raw_fields, search_each,

@@ -13,6 +13,7 @@
 pub(crate) mod experiments;
 pub(crate) mod filter;
 pub(crate) mod runs;
+pub(crate) mod store;
 
 use std::time::{Duration, Instant};
 

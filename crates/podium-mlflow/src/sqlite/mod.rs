@@ -42,11 +42,9 @@ use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
 
-use crate::artifacts;
 use crate::error::MlflowError;
 use crate::model::{MetricPoint, RunInfo, RunStatus};
 use crate::sql::{Schema, now_ms};
-use crate::store::TrackingStore;
 
 use self::conn::SqliteConn;
 pub use self::write::SqliteBatch;

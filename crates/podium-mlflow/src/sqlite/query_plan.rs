@@ -11,7 +11,7 @@ use crate::request::SearchRequest;
 use crate::sql::runs::{run_data_query, runs_query};
 use crate::sql::{Backend, SqlValue};
 use crate::store::MAX_RESULTS_LIMIT;
-use crate::{Filter, RunStatus};
+use crate::{Filter, RunStatus, TrackingStore};
 
 /// The plan's lines (`detail` column), e.g. `SEARCH t USING INDEX index_tags_run_uuid (run_uuid=?)`.
 fn plan(store: &SqliteStore, sql: &str, values: Vec<SqlValue>) -> Vec<String> {
