@@ -217,6 +217,24 @@ impl SqlRow for Row<'_> {
             _ => Ok(None),
         }
     }
+
+    fn texts(&self, index: usize) -> Result<Option<Vec<Option<&str>>>, String> {
+        self.0
+            .try_get::<_, Option<Vec<Option<&str>>>>(index)
+            .map_err(|err| column_error(index, err))
+    }
+
+    fn reals(&self, index: usize) -> Result<Option<Vec<Option<f64>>>, String> {
+        self.0
+            .try_get::<_, Option<Vec<Option<f64>>>>(index)
+            .map_err(|err| column_error(index, err))
+    }
+
+    fn flags(&self, index: usize) -> Result<Option<Vec<Option<bool>>>, String> {
+        self.0
+            .try_get::<_, Option<Vec<Option<bool>>>>(index)
+            .map_err(|err| column_error(index, err))
+    }
 }
 
 fn references(params: &[SqlValue]) -> Vec<&(dyn ToSql + Sync)> {

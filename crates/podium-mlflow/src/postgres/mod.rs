@@ -26,6 +26,8 @@
 
 mod config;
 mod conn;
+#[cfg(test)]
+mod query_plan;
 mod store;
 mod tls;
 
@@ -200,6 +202,14 @@ impl PostgresStore {
             None => config.connect(NoTls),
         }
         .map_err(|err| self.error("connecting", &err))?;
+        // podium's statements are short lookups and index-driven scans: compiling them (JIT,
+        // on by default since PostgreSQL 12 for statements the planner costs above 100,000,
+        // which a 100k-run search is) costs more than it saves. Session-only; a server without
+        // the setting keeps its default.
+        let mut client = client;
+        if let Err(err) = client.batch_execute("SET jit = off") {
+            tracing::debug!("{}: SET jit = off: {}", self.display, describe(&err));
+        }
         Ok(Connection {
             client,
             statements: HashMap::new(),

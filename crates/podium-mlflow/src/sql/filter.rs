@@ -24,13 +24,25 @@ pub(crate) struct SqlFilter {
     pub params: Vec<SqlValue>,
 }
 
-/// SQL for `order_by`: joins to add and ORDER BY terms, with their parameters (the join
+/// SQL for `order_by`: joins to add and ORDER BY keys, with their parameters (the join
 /// parameters come before the WHERE parameters in the statement).
 #[derive(Debug, Default)]
 pub(crate) struct SqlOrder {
     pub joins: Vec<String>,
     pub join_params: Vec<SqlValue>,
-    pub terms: Vec<String>,
+    /// (expression, `ASC` or `DESC`), most significant first.
+    pub keys: Vec<(String, &'static str)>,
+}
+
+impl SqlOrder {
+    /// The ORDER BY list: `expression direction, …`.
+    pub(crate) fn terms(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(expression, direction)| format!("{expression} {direction}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -455,8 +467,8 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                     AttributeKind::Text(column) | AttributeKind::Number(column) => column,
                 };
                 has_start_time |= column == "r.start_time";
-                out.terms
-                    .push(format!("{column} IS NULL, {column} {direction}"));
+                out.keys.push((format!("{column} IS NULL"), "ASC"));
+                out.keys.push((column.to_string(), direction));
             }
             Entity::Metric => {
                 let alias = format!("o{index}");
@@ -466,9 +478,13 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                 out.join_params.push(SqlValue::Text(key));
                 // MLflow sorts NaN after numbers and missing values last, whatever the direction.
                 // `is_nan` is an integer in SQLite and a boolean in PostgreSQL: tested as such.
-                out.terms.push(format!(
-                    "CASE WHEN {alias}.is_nan THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END, {alias}.value {direction}"
+                out.keys.push((
+                    format!(
+                        "CASE WHEN {alias}.is_nan THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END"
+                    ),
+                    "ASC",
                 ));
+                out.keys.push((format!("{alias}.value"), direction));
             }
             Entity::Tag | Entity::Param => {
                 let alias = format!("o{index}");
@@ -481,15 +497,15 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                     "LEFT JOIN {table} {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 ));
                 out.join_params.push(SqlValue::Text(key));
-                out.terms
-                    .push(format!("{alias}.value IS NULL, {alias}.value {direction}"));
+                out.keys.push((format!("{alias}.value IS NULL"), "ASC"));
+                out.keys.push((format!("{alias}.value"), direction));
             }
         }
     }
     if !has_start_time {
-        out.terms.push("r.start_time DESC".to_string());
+        out.keys.push(("r.start_time".to_string(), "DESC"));
     }
-    out.terms.push("r.run_uuid ASC".to_string());
+    out.keys.push(("r.run_uuid".to_string(), "ASC"));
     Ok(out)
 }
 
@@ -572,7 +588,10 @@ mod tests {
     #[test]
     fn order_by_translates() {
         let bare = parse_order_by(&["start_time".into()]).unwrap();
-        assert_eq!(bare.terms.len(), 2);
+        assert_eq!(
+            bare.terms(),
+            "r.start_time IS NULL ASC, r.start_time ASC, r.run_uuid ASC"
+        );
         assert!(parse_filter(Backend::Postgres, "status = 'FINISHED'").is_ok());
         let order = parse_order_by(&[
             "metrics.`val.f1` DESC".into(),
@@ -580,7 +599,7 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(order.joins.len(), 1);
-        assert_eq!(order.terms.len(), 3);
+        assert_eq!(order.keys.len(), 5);
         assert!(parse_order_by(&["metrics.x SIDEWAYS".into()]).is_err());
     }
 }

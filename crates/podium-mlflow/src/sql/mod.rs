@@ -85,6 +85,27 @@ pub(crate) trait SqlRow {
     fn real(&self, index: usize) -> Result<Option<f64>, String>;
     /// A boolean column (an integer one on SQLite).
     fn flag(&self, index: usize) -> Result<Option<bool>, String>;
+
+    /// A text array column (PostgreSQL only; SQLite has no arrays).
+    fn texts(&self, index: usize) -> Result<Option<Vec<Option<&str>>>, String> {
+        Err(format!(
+            "column {index}: this database has no array columns"
+        ))
+    }
+
+    /// A double array column (PostgreSQL only).
+    fn reals(&self, index: usize) -> Result<Option<Vec<Option<f64>>>, String> {
+        Err(format!(
+            "column {index}: this database has no array columns"
+        ))
+    }
+
+    /// A boolean array column (PostgreSQL only).
+    fn flags(&self, index: usize) -> Result<Option<Vec<Option<bool>>>, String> {
+        Err(format!(
+            "column {index}: this database has no array columns"
+        ))
+    }
 }
 
 /// A connection inside a transaction, as the schema code uses it. Statements are written with

@@ -24,14 +24,23 @@ pub(crate) const STREAM_CHUNK: usize = 1024;
 const RUN_COLUMNS: &str = "r.run_uuid, r.experiment_id, r.name, r.status, r.start_time, \
                            r.end_time, r.artifact_uri, r.lifecycle_stage";
 
-/// The statement of the runs of `request` from `offset`: `limit` runs plus one (telling whether
-/// another page follows, as MLflow does), or all of them; None when no experiment id can match.
-pub(crate) fn runs_query(
+/// The parts of the statement that selects the runs of a request: `FROM … WHERE …` (with the
+/// order's joins), the order, and the parameters up to and including LIMIT and OFFSET.
+struct RunsStatement {
+    from_where: String,
+    order: filter::SqlOrder,
+    values: Vec<SqlValue>,
+}
+
+/// The statement parts of the runs of `request` from `offset`: `limit` runs plus one (telling
+/// whether another page follows, as MLflow does), or all of them; None when no experiment id
+/// can match.
+fn runs_statement(
     backend: Backend,
     request: &SearchRequest,
     limit: Option<usize>,
     offset: usize,
-) -> Result<Option<(String, Vec<SqlValue>)>, MlflowError> {
+) -> Result<Option<RunsStatement>, MlflowError> {
     let SearchRequest {
         experiment_ids,
         filter,
@@ -40,7 +49,7 @@ pub(crate) fn runs_query(
         ..
     } = request;
     let parsed = filter::parse_filter(backend, filter)?;
-    let order = filter::parse_order_by(order_by)?;
+    let mut order = filter::parse_order_by(order_by)?;
     let mut experiments = Vec::with_capacity(experiment_ids.len());
     for id in experiment_ids {
         // A non-numeric id names no experiment in this database (nor, on PostgreSQL, one
@@ -58,24 +67,21 @@ pub(crate) fn runs_query(
         return Ok(None);
     }
     let stage_values = stages(*view);
-    let mut sql = format!("SELECT {RUN_COLUMNS} FROM runs r");
+    let mut from_where = String::from("FROM runs r");
     for join in &order.joins {
-        sql.push(' ');
-        sql.push_str(join);
+        from_where.push(' ');
+        from_where.push_str(join);
     }
-    sql.push_str(&format!(
+    from_where.push_str(&format!(
         " WHERE r.experiment_id IN ({}) AND r.lifecycle_stage IN ({})",
         vec!["?"; experiments.len()].join(", "),
         vec!["?"; stage_values.len()].join(", ")
     ));
     for clause in &parsed.clauses {
-        sql.push_str(" AND ");
-        sql.push_str(clause);
+        from_where.push_str(" AND ");
+        from_where.push_str(clause);
     }
-    sql.push_str(" ORDER BY ");
-    sql.push_str(&order.terms.join(", "));
-    sql.push_str(" LIMIT ? OFFSET ?");
-    let mut values: Vec<SqlValue> = order.join_params;
+    let mut values: Vec<SqlValue> = std::mem::take(&mut order.join_params);
     values.extend(experiments);
     values.extend(
         stage_values
@@ -91,7 +97,161 @@ pub(crate) fn runs_query(
         (None, Backend::Postgres) => SqlValue::Null,
     });
     values.push(SqlValue::Integer(i64::try_from(offset).unwrap_or(i64::MAX)));
+    Ok(Some(RunsStatement {
+        from_where,
+        order,
+        values,
+    }))
+}
+
+/// The statement of the runs of `request` from `offset`: `limit` runs plus one (telling whether
+/// another page follows, as MLflow does), or all of them; None when no experiment id can match.
+pub(crate) fn runs_query(
+    backend: Backend,
+    request: &SearchRequest,
+    limit: Option<usize>,
+    offset: usize,
+) -> Result<Option<(String, Vec<SqlValue>)>, MlflowError> {
+    let Some(statement) = runs_statement(backend, request, limit, offset)? else {
+        return Ok(None);
+    };
+    let sql = format!(
+        "SELECT {RUN_COLUMNS} {} ORDER BY {} LIMIT ? OFFSET ?",
+        statement.from_where,
+        statement.order.terms()
+    );
+    Ok(Some((sql, statement.values)))
+}
+
+/// PostgreSQL: the runs of `request` from `offset` (`limit` plus one, or all), each with the
+/// tags, params and latest metrics `request.fields` selects as arrays, in one statement: one row
+/// per run, in the request's order. The runs are selected, ordered and cut in a subquery (its
+/// order keys carried out as columns `k0`, `k1`, … so the outer order is the subquery's and
+/// needs no second sort); each run's data is read after the cut by lateral subqueries on the
+/// `run_uuid` indexes (the key condition is written `key || ''` so the planner does not probe
+/// the `(key, run_uuid)` primary key once per key and run instead, which measured several times
+/// slower). Columns: the run's eight, then tag keys and values, param keys and values, metric
+/// keys, values and `is_nan` flags (NULL arrays for a kind not selected or with no entry).
+pub(crate) fn runs_with_data_query(
+    request: &SearchRequest,
+    limit: Option<usize>,
+    offset: usize,
+) -> Result<Option<(String, Vec<SqlValue>)>, MlflowError> {
+    let Some(statement) = runs_statement(Backend::Postgres, request, limit, offset)? else {
+        return Ok(None);
+    };
+    let RunsStatement {
+        from_where,
+        order,
+        mut values,
+    } = statement;
+    let key_columns: String = order
+        .keys
+        .iter()
+        .enumerate()
+        .map(|(index, (expression, _))| format!(", {expression} AS k{index}"))
+        .collect();
+    let key_order = |prefix: &str| {
+        order
+            .keys
+            .iter()
+            .enumerate()
+            .map(|(index, (_, direction))| format!("{prefix}k{index} {direction}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut sql = format!(
+        "SELECT p.run_uuid, p.experiment_id, p.name, p.status, p.start_time, p.end_time, \
+         p.artifact_uri, p.lifecycle_stage, tg.keys, tg.vals, pm.keys, pm.vals, mt.keys, \
+         mt.vals, mt.nans FROM (SELECT {RUN_COLUMNS}{key_columns} {from_where} ORDER BY {} \
+         LIMIT ? OFFSET ?) p",
+        key_order("")
+    );
+    let fields = &request.fields;
+    for (alias, table, aggregates, nulls, selection) in [
+        (
+            "tg",
+            "tags",
+            "array_agg(t.key) AS keys, array_agg(t.value) AS vals",
+            "NULL::text[] AS keys, NULL::text[] AS vals",
+            &fields.tags,
+        ),
+        (
+            "pm",
+            "params",
+            "array_agg(t.key) AS keys, array_agg(t.value) AS vals",
+            "NULL::text[] AS keys, NULL::text[] AS vals",
+            &fields.params,
+        ),
+        (
+            "mt",
+            "latest_metrics",
+            "array_agg(t.key) AS keys, array_agg(t.value) AS vals, array_agg(t.is_nan) AS nans",
+            "NULL::text[] AS keys, NULL::float8[] AS vals, NULL::boolean[] AS nans",
+            &fields.metrics,
+        ),
+    ] {
+        let lateral = match selection {
+            KeySelection::Only(keys) if keys.is_empty() => format!("SELECT {nulls}"),
+            KeySelection::Only(keys) => {
+                values.push(SqlValue::TextList(keys.iter().cloned().collect()));
+                format!(
+                    "SELECT {aggregates} FROM {table} t WHERE t.run_uuid = p.run_uuid \
+                     AND (t.key || '') = ANY(?)"
+                )
+            }
+            KeySelection::All => {
+                format!("SELECT {aggregates} FROM {table} t WHERE t.run_uuid = p.run_uuid")
+            }
+        };
+        sql.push_str(&format!(" LEFT JOIN LATERAL ({lateral}) {alias} ON true"));
+    }
+    sql.push_str(" ORDER BY ");
+    sql.push_str(&key_order("p."));
     Ok(Some((sql, values)))
+}
+
+/// A run with its data from a row of [`runs_with_data_query`].
+fn run_with_data_from_row(row: &dyn SqlRow) -> Result<Run, String> {
+    fn entries<V: Default>(
+        keys: Option<Vec<Option<&str>>>,
+        values: Option<Vec<Option<V>>>,
+        mut insert: impl FnMut(String, V, usize),
+    ) -> Result<(), String> {
+        let keys = keys.unwrap_or_default();
+        let values = values.unwrap_or_default();
+        if keys.len() != values.len() {
+            return Err(format!(
+                "{} keys but {} values in one run's entries",
+                keys.len(),
+                values.len()
+            ));
+        }
+        for (index, (key, value)) in keys.into_iter().zip(values).enumerate() {
+            if let Some(key) = key {
+                insert(key.to_string(), value.unwrap_or_default(), index);
+            }
+        }
+        Ok(())
+    }
+    let mut run = Run {
+        info: run_info_from_row(row)?,
+        tags: BTreeMap::new(),
+        params: BTreeMap::new(),
+        metrics: BTreeMap::new(),
+    };
+    entries(row.texts(8)?, row.texts(9)?, |key, value: &str, _| {
+        run.tags.insert(key, value.to_string());
+    })?;
+    entries(row.texts(10)?, row.texts(11)?, |key, value: &str, _| {
+        run.params.insert(key, value.to_string());
+    })?;
+    let nans = row.flags(14)?.unwrap_or_default();
+    entries(row.texts(12)?, row.reals(13)?, |key, value: f64, index| {
+        let is_nan = nans.get(index).copied().flatten().unwrap_or(false);
+        run.metrics.insert(key, read_metric(value, is_nan));
+    })?;
+    Ok(run)
 }
 
 /// The one statement that reads the tags, params and latest metrics of a page's runs, with
@@ -273,6 +433,9 @@ pub(crate) fn search_page(
     offset: usize,
 ) -> Result<RunsPage, MlflowError> {
     let max_results = request.max_results;
+    if schema.backend == Backend::Postgres {
+        return search_page_with_data(conn, schema, request, offset);
+    }
     let Some((sql, values)) = runs_query(schema.backend, request, Some(max_results), offset)?
     else {
         return Ok(RunsPage::default());
@@ -286,10 +449,7 @@ pub(crate) fn search_page(
     .map_err(|err| schema.fail("searching runs", err))?;
     // The run rows are few and small: their decoding counts as the statement's time.
     times.stepped();
-    let next_page_token = (infos.len() > max_results).then(|| {
-        infos.truncate(max_results);
-        encode_page_token(offset + max_results)
-    });
+    let next_page_token = cut_page(&mut infos, max_results, offset);
     let runs = load_run_data(conn, schema, infos, &request.fields, &mut times)?;
     times.record(runs.len());
     Ok(RunsPage {
@@ -298,9 +458,63 @@ pub(crate) fn search_page(
     })
 }
 
+/// Cuts a page read with one row too many (as MLflow reads them) to `max_results`; the token
+/// of the next page when there was one more.
+fn cut_page<T>(items: &mut Vec<T>, max_results: usize, offset: usize) -> Option<String> {
+    (items.len() > max_results).then(|| {
+        items.truncate(max_results);
+        encode_page_token(offset + max_results)
+    })
+}
+
+/// [`search_page`] on PostgreSQL: one statement, the runs with their data
+/// ([`runs_with_data_query`]).
+fn search_page_with_data(
+    conn: &mut impl SqlConn,
+    schema: &Schema,
+    request: &SearchRequest,
+    offset: usize,
+) -> Result<RunsPage, MlflowError> {
+    let max_results = request.max_results;
+    let Some((sql, values)) = runs_with_data_query(request, Some(max_results), offset)? else {
+        return Ok(RunsPage::default());
+    };
+    let mut times = PageTimes::started();
+    let mut runs = Vec::new();
+    conn.query(&sql, &values, &mut |row| {
+        times.stepped();
+        let run = decode_run_with_data(schema, row, &mut times)?;
+        runs.push(run);
+        times.parsed();
+        Ok(())
+    })
+    .map_err(|err| schema.fail("searching runs", err))?;
+    times.stepped();
+    let next_page_token = cut_page(&mut runs, max_results, offset);
+    times.record(runs.len());
+    Ok(RunsPage {
+        runs,
+        next_page_token,
+    })
+}
+
+/// A run with its data, its entries counted for `--profile`.
+fn decode_run_with_data(
+    schema: &Schema,
+    row: &dyn SqlRow,
+    times: &mut PageTimes,
+) -> Result<Run, MlflowError> {
+    let run = run_with_data_from_row(row).map_err(|err| schema.error("searching runs", err))?;
+    for _ in 0..run.tags.len() + run.params.len() + run.metrics.len() {
+        times.count_row();
+    }
+    Ok(run)
+}
+
 /// Every run of `request` from `offset` on, in one statement read [`STREAM_CHUNK`] runs at a
-/// time, each chunk's data read while the statement stays open (one snapshot, one filter
-/// pass, at most a chunk of runs held).
+/// time (one snapshot, one filter pass, at most a chunk of runs held): on SQLite each chunk's
+/// data is read by a second statement while the first stays open; on PostgreSQL the statement
+/// carries the data ([`runs_with_data_query`]) and is read through a portal.
 pub(crate) fn stream_runs(
     conn: &mut impl SqlConn,
     schema: &Schema,
@@ -308,10 +522,41 @@ pub(crate) fn stream_runs(
     offset: usize,
     visit: &mut dyn FnMut(Run),
 ) -> Result<usize, MlflowError> {
+    let chunk = STREAM_CHUNK.min(request.max_results).max(1);
+    if schema.backend == Backend::Postgres {
+        let Some((sql, values)) = runs_with_data_query(request, None, offset)? else {
+            return Ok(0);
+        };
+        // Both closures mark the page's clock: it is shared through a cell.
+        let times = std::cell::RefCell::new(PageTimes::started());
+        let mut count = 0;
+        conn.query_chunked(
+            &sql,
+            &values,
+            chunk,
+            |row| {
+                let mut times = times.borrow_mut();
+                times.stepped();
+                let run = decode_run_with_data(schema, row, &mut times)?;
+                times.parsed();
+                Ok(run)
+            },
+            |_, runs| {
+                let mut times = times.borrow_mut();
+                times.stepped();
+                times.record(runs.len());
+                count += runs.len();
+                runs.into_iter().for_each(&mut *visit);
+                *times = PageTimes::started();
+                Ok(())
+            },
+        )
+        .map_err(|err| schema.fail("searching runs", err))?;
+        return Ok(count);
+    }
     let Some((sql, values)) = runs_query(schema.backend, request, None, offset)? else {
         return Ok(0);
     };
-    let chunk = STREAM_CHUNK.min(request.max_results).max(1);
     let mut times = PageTimes::started();
     let mut count = 0;
     conn.query_chunked(
