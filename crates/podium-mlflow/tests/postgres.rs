@@ -313,6 +313,26 @@ print(json.dumps({"ui": "<div id=\"root\"" in html or "<div id='root'" in html o
     let mut expected = written.clone();
     expected.sort();
     assert_eq!(page["runs"], serde_json::json!(expected));
+
+    // A run the server created keeps its artifacts behind the server's proxy: read directly
+    // from the database, its download says to use the server.
+    let rest = podium_mlflow::open_store(Some(server.url())).unwrap();
+    let served = rest.create_experiment("served").unwrap();
+    let run = rest
+        .create_run(&served, "through-the-server", 1, &BTreeMap::new())
+        .unwrap();
+    assert!(run.artifact_uri.starts_with("mlflow-artifacts:"), "{run:?}");
+    let direct = store.get_run(&run.run_id).unwrap();
+    let dest = tempfile::tempdir().unwrap();
+    let err = store
+        .download_artifacts(&direct.info, "model", dest.path())
+        .unwrap_err();
+    assert!(matches!(err, MlflowError::Artifact { .. }), "{err}");
+    assert!(
+        err.to_string()
+            .contains("served by an MLflow tracking server"),
+        "{err}"
+    );
 }
 
 #[test]

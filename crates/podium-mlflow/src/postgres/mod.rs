@@ -124,23 +124,12 @@ impl PostgresStore {
                 },
                 store.display.clone(),
                 default_artifact_root,
+                "; MLflow creates its tables on first use: start `mlflow server \
+                 --backend-store-uri <this URI>` once, or open it with \
+                 `mlflow.MlflowClient(\"<this URI>\")`",
             )
         };
-        store.schema = inspected.map_err(|err| match err {
-            MlflowError::Postgres { database, message }
-                if message.contains("no alembic_version") =>
-            {
-                MlflowError::Postgres {
-                    database,
-                    message: format!(
-                        "{message}; MLflow creates its tables on first use: start \
-                         `mlflow server --backend-store-uri <this URI>` once, or open it with \
-                         `mlflow.MlflowClient(\"<this URI>\")`"
-                    ),
-                }
-            }
-            other => other,
-        })?;
+        store.schema = inspected?;
         store.give_back(connection);
         tracing::debug!(
             "opened {} (alembic revision {})",

@@ -160,11 +160,13 @@ pub(crate) struct Schema {
 impl Schema {
     /// Reads the revision, the workspace column and the default artifact root of an MLflow
     /// database; `fallback_root` when it has no default experiment. A database without
-    /// `alembic_version` (or with an empty one) is not an MLflow tracking database.
+    /// `alembic_version` (or with an empty one) is not an MLflow tracking database: the error
+    /// says so, followed by `not_mlflow_hint` (how to make one; may be empty).
     pub(crate) fn inspect(
         conn: &mut impl SqlConn,
         display: String,
         fallback_root: impl FnOnce() -> String,
+        not_mlflow_hint: &str,
     ) -> Result<Schema, MlflowError> {
         let backend = conn.backend();
         let mut schema = Schema {
@@ -189,13 +191,17 @@ impl Schema {
             };
             schema.error(
                 "opening",
-                format!("not an MLflow tracking database (no alembic_version: {message})"),
+                format!(
+                    "not an MLflow tracking database (no alembic_version: {message}){not_mlflow_hint}"
+                ),
             )
         })?;
         schema.revision = revision.ok_or_else(|| {
             schema.error(
                 "opening",
-                "not an MLflow tracking database (alembic_version is empty)",
+                format!(
+                    "not an MLflow tracking database (alembic_version is empty){not_mlflow_hint}"
+                ),
             )
         })?;
         let workspace_sql = match backend {

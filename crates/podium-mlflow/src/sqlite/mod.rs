@@ -183,9 +183,12 @@ impl SqliteStore {
                     .map_err(|err| sql_error(err.to_string()))?
             }
         };
-        let schema = Schema::inspect(&mut SqliteConn(&connection), display.clone(), || {
-            default_artifact_root_for(&absolute)
-        })?;
+        let schema = Schema::inspect(
+            &mut SqliteConn(&connection),
+            display.clone(),
+            || default_artifact_root_for(&absolute),
+            "",
+        )?;
         Ok(Self {
             path: path.to_path_buf(),
             display,
