@@ -1,5 +1,6 @@
-//! MLflow tracking stores for podium: a REST client for `mlflow server` ([`RestStore`]) and a
-//! reader/writer of MLflow's own SQLite schema ([`SqliteStore`]), behind one [`TrackingStore`]
+//! MLflow tracking stores for podium: a REST client for `mlflow server` ([`RestStore`]) and
+//! readers/writers of MLflow's own schema in its databases — an `mlflow.db` ([`SqliteStore`])
+//! and PostgreSQL ([`PostgresStore`], `postgresql://` URIs) — behind one [`TrackingStore`]
 //! trait, plus the [`Filter`] builder, paginated queries ([`search_all`], [`query`]) and
 //! artifact download.
 //!

@@ -563,6 +563,24 @@ mod tests {
     }
 
     #[test]
+    fn ilike_is_spelled_per_dialect() {
+        let filter = "tags.note ILIKE '%Big%' AND attributes.run_name ILIKE 'T%'";
+        let sqlite = parse_filter(Backend::Sqlite, filter).unwrap();
+        assert!(
+            sqlite.clauses[0].ends_with("lower(t.value) LIKE lower(?))"),
+            "{sqlite:?}"
+        );
+        assert_eq!(sqlite.clauses[1], "lower(r.name) LIKE lower(?)");
+        let postgres = parse_filter(Backend::Postgres, filter).unwrap();
+        assert!(
+            postgres.clauses[0].ends_with("t.value ILIKE ?)"),
+            "{postgres:?}"
+        );
+        assert_eq!(postgres.clauses[1], "r.name ILIKE ?");
+        assert_eq!(sqlite.params, postgres.params);
+    }
+
+    #[test]
     fn unsupported_syntax_is_an_error() {
         for bad in [
             "tags.a = 'x' OR tags.b = 'y'",
