@@ -2,8 +2,8 @@
 //! build dependencies; dev-dependencies only build tests), is exactly the one docs/ARCHITECTURE.md
 //! draws, has no cycle, and keeps its rules: podium-testkit only ever a dev-dependency, nothing
 //! depending on the facade or the CLI, podium-fixtures linked only by the CLI (for `podium demo`),
-//! and podium-runtime depending on no podium crate, nor on an HTTP client or SQLite, so a
-//! service that only times checkpoints links nothing else. A new edge fails here until the
+//! and podium-runtime depending on no podium crate, nor on an HTTP client or a database client,
+//! so a service that only times checkpoints links nothing else. A new edge fails here until the
 //! document (and so its reader) knows about it.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -23,7 +23,13 @@ const RUNTIME: &str = "podium-runtime";
 /// Only the CLI links fixtures (the demo); everyone else as a dev-dependency.
 const FIXTURE_USERS: [&str; 1] = [CLI];
 /// The standalone runtime: none of these may appear anywhere in its dependency tree.
-const RUNTIME_FORBIDDEN: [&str; 3] = ["reqwest", "rusqlite", "libsqlite3-sys"];
+const RUNTIME_FORBIDDEN: [&str; 5] = [
+    "reqwest",
+    "rusqlite",
+    "libsqlite3-sys",
+    "postgres",
+    "tokio-postgres",
+];
 /// External crates only one podium crate may depend on, and which.
 const SOLE_USERS: [(&str, &str); 2] = [
     // Errors are one thiserror enum per library crate; anyhow is for the binary.

@@ -229,12 +229,14 @@ const SLOW_BENCHMARK: &str = concat!(
     "  threads: 1\n  input: synthetic\n",
 );
 
-/// One `podium benchmark` worker process on `uri`.
+/// One `podium benchmark` worker process on `uri`. Leases of 6 s (heartbeats every 2 s): short
+/// enough that the SIGKILLed worker's key is taken over within the test, long enough that a
+/// worker starved of CPU on a loaded machine does not lose a live claim.
 fn worker(project: &Project, uri: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_podium"))
         .current_dir(project.root())
         .env("PODIUM_ENVIRONMENT", "local")
-        .env("PODIUM_CLAIM_LEASE_SECONDS", "3")
+        .env("PODIUM_CLAIM_LEASE_SECONDS", "6")
         .env_remove("MLFLOW_TRACKING_URI")
         .args(["--tracking-uri", uri, "--root"])
         .arg(project.root())
