@@ -1,6 +1,6 @@
 //! `podium` on a PostgreSQL tracking store, end to end: the demo's runs loaded into PostgreSQL
-//! give the same champions and ranking as the demo's `mlflow.db` and are benchmarked once; the
-//! pipeline's existence check (Python mlflow on the database) finds podium's runs; fleets of
+//! give the same champions and ranking as the demo's `mlflow.db` and are benchmarked once
+//! (the pipeline's existence check on the database is in tests/benchmark.rs); fleets of
 //! benchmark workers — eight on the database, four on it plus four through an `mlflow server` on
 //! it — under SIGKILL and SIGTERM leave exactly one FINISHED run per key, no RUNNING run and no
 //! live claim. One PostgreSQL cluster for the file, a database per test.
@@ -174,38 +174,6 @@ fn the_demo_on_postgresql_selects_ranks_and_benchmarks_like_on_its_mlflow_db() {
                 "the password was printed"
             );
         }
-    }
-}
-
-/// The pipeline's benchmark existence check, Python mlflow on the PostgreSQL URI, finds the
-/// runs podium wrote there.
-#[test]
-fn the_pipelines_existence_check_finds_podiums_runs_on_postgresql() {
-    let (_cluster, uri) = database();
-    let dir = tempfile::tempdir().unwrap();
-    let store = podium_mlflow::open_store(Some(&uri)).unwrap();
-    support::populate(store.as_ref(), dir.path(), &BACKBONES[..2]);
-    support::write_configs(&dir.path().join("config"), &BACKBONES[..2]);
-    let project = Project { uri, dir };
-    let (output, report) = project.run_json(&["benchmark"]);
-    assert!(output.status.success(), "{report}");
-    assert_eq!(names(&report, "benchmarked").len(), 2, "{report}");
-    let finished = support::finished_benchmarks(&project.uri);
-    let checks: Vec<(String, String, String)> = benchmark_runs(store.as_ref())
-        .into_iter()
-        .filter(|run| run.info.status == RunStatus::Finished)
-        .map(|run| {
-            (
-                run.tag("benchmark_key").unwrap().to_string(),
-                run.tag("code.study_key_hash").unwrap().to_string(),
-                run.tag("code.trial_key_hash").unwrap().to_string(),
-            )
-        })
-        .collect();
-    assert_eq!(checks.len(), 2, "{finished:?}");
-    for check in support::pipeline_existence_check(&project.uri, &checks) {
-        assert_eq!(check["by_key"], 1, "{check}");
-        assert_eq!(check["stage"], "benchmarking", "{check}");
     }
 }
 
