@@ -6,7 +6,8 @@ Usage: python scripts/gen-selection-store.py OUT_DB [--config-dir config] [--exp
 The experiments are created by Python `mlflow` itself (so the schema, alembic stamp and artifact
 locations are exactly MLflow's); the runs are then bulk-inserted with SQL in one transaction, the
 way MLflow's SQLAlchemy store lays them out (runs, tags, params, metrics, latest_metrics), so the
-file is read back by `MlflowClient.search_runs` and by podium alike.
+file is read back by `MlflowClient.search_runs` and by podium alike. Rows are written every
+20,000 runs, so a million-run store is generated in bounded memory.
 
 The project is read as podium reads it (scripts/select_python.py `load_project`): per backbone of
 the HPO config of record, experiment `{experiment_name}-hpo-{backbone}` (the backbone as
@@ -72,6 +73,27 @@ def main():
 
     rng = random.Random(args.seed)
     runs, tags, params, metrics = [], [], [], []
+    connection = sqlite3.connect(args.out_db)
+    connection.execute("BEGIN")
+    written = [0]
+
+    def flush():
+        connection.executemany(
+            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id,"
+            " status, start_time, end_time, source_version, lifecycle_stage, artifact_uri,"
+            " experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", runs)
+        connection.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tags)
+        connection.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params)
+        connection.executemany(
+            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)"
+            " VALUES (?, ?, ?, ?, ?, ?)", metrics)
+        connection.executemany(
+            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [(key, value, ts, step, is_nan, rid) for key, value, ts, rid, step, is_nan in metrics])
+        written[0] += len(runs)
+        for rows in (runs, tags, params, metrics):
+            rows.clear()
     base_time = 1_700_000_000_000
     clock = [base_time]
 
@@ -153,25 +175,14 @@ def main():
                               "code.artifact.available": "true", **schema}
                 add_run(backbone, "refit", "FINISHED", refit_tags, {}, {})
             group_index += 1
+            if len(runs) >= 20_000:
+                flush()
 
-    connection = sqlite3.connect(args.out_db)
-    with connection:
-        connection.executemany(
-            "INSERT INTO runs (run_uuid, name, source_type, source_name, entry_point_name, user_id,"
-            " status, start_time, end_time, source_version, lifecycle_stage, artifact_uri,"
-            " experiment_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", runs)
-        connection.executemany("INSERT INTO tags (key, value, run_uuid) VALUES (?, ?, ?)", tags)
-        connection.executemany("INSERT INTO params (key, value, run_uuid) VALUES (?, ?, ?)", params)
-        connection.executemany(
-            "INSERT INTO metrics (key, value, timestamp, run_uuid, step, is_nan)"
-            " VALUES (?, ?, ?, ?, ?, ?)", metrics)
-        connection.executemany(
-            "INSERT INTO latest_metrics (key, value, timestamp, step, is_nan, run_uuid)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            [(key, value, ts, step, is_nan, rid) for key, value, ts, rid, step, is_nan in metrics])
+    flush()
+    connection.commit()
     connection.close()
     trials = sum(per_backbone)
-    print(f"{args.out_db}: {len(runs)} runs ({trials} trials) in {time.time() - started:.1f} s",
+    print(f"{args.out_db}: {written[0]} runs ({trials} trials) in {time.time() - started:.1f} s",
           file=sys.stderr)
 
 

@@ -3,7 +3,7 @@
 //! draws, has no cycle, and keeps its rules: podium-testkit only ever a dev-dependency, nothing
 //! depending on the facade or the CLI, podium-fixtures linked only by the CLI (for `podium demo`),
 //! podium-runtime depending on no podium crate but podium-io (the bounded file reader, which
-//! itself depends on none), nor on an HTTP client or SQLite, so a service that only times
+//! itself depends on none), nor on an HTTP client or a database client, so a service that only times
 //! checkpoints links nothing else, and the CLI reaching the libraries only through
 //! podium-project (plus podium-fixtures for the demo), so a service that links podium-project
 //! can do whatever the CLI does. A new edge fails here until the
@@ -32,7 +32,13 @@ const IO: &str = "podium-io";
 /// Only the CLI links fixtures (the demo); everyone else as a dev-dependency.
 const FIXTURE_USERS: [&str; 1] = [CLI];
 /// The standalone runtime: none of these may appear anywhere in its dependency tree.
-const RUNTIME_FORBIDDEN: [&str; 3] = ["reqwest", "rusqlite", "libsqlite3-sys"];
+const RUNTIME_FORBIDDEN: [&str; 5] = [
+    "reqwest",
+    "rusqlite",
+    "libsqlite3-sys",
+    "postgres",
+    "tokio-postgres",
+];
 /// External crates only one podium crate may depend on, and which.
 const SOLE_USERS: [(&str, &str); 4] = [
     // Errors are one thiserror enum per library crate; anyhow is for the binary.

@@ -37,7 +37,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use podium_keys::{Tag, TagRegistry};
-use podium_mlflow::{Experiment, MlflowError, RunStatus, TrackingStore};
+use podium_mlflow::{Experiment, ExperimentGuard, MlflowError, RunStatus, TrackingStore};
 
 use crate::error::BenchError;
 
@@ -542,6 +542,40 @@ impl Claim {
             )));
         }
         Ok(())
+    }
+
+    /// Marks `run_id` FINISHED only while the claim is still ours: the store writes it only if
+    /// the claim experiment is still active, named and owned as when won
+    /// ([`TrackingStore::update_run_if`]). On the SQLite and PostgreSQL stores the check and the
+    /// write are one transaction that a takeover's rename cannot split; through a server they
+    /// are two calls, back to back. A claim found lost is [`BenchError::Claim`], and nothing is
+    /// written.
+    pub fn finish_run(&self, run_id: &str, end_time_ms: i64) -> Result<(), BenchError> {
+        let guard = ExperimentGuard {
+            experiment_id: &self.experiment_id,
+            name: &self.name,
+            tag: (claim_tag::OWNER, &self.owner),
+        };
+        let finished = self
+            .store
+            .update_run_if(run_id, RunStatus::Finished, Some(end_time_ms), &guard)
+            .map_err(BenchError::mlflow(format!(
+                "finishing benchmark run {run_id} under claim {}",
+                self.name
+            )))?;
+        if finished {
+            Ok(())
+        } else {
+            Err(BenchError::Claim {
+                claim: self.name.clone(),
+                key: self.key.clone(),
+                message: format!(
+                    "lost before run {run_id} could be marked FINISHED: another worker took the \
+                     claim over (experiment {} is no longer this worker's)",
+                    self.experiment_id
+                ),
+            })
+        }
     }
 
     /// Renews the lease every third of it on a background thread until the returned guard is

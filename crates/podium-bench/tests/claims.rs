@@ -1,5 +1,7 @@
-//! The claims protocol against real stores: one winner per key, release, takeover of expired
-//! (and never-tagged) claims by id, and a stale owner that finds its claim gone.
+//! The claims protocol against real stores (SQLite, an `mlflow server`, PostgreSQL): one winner
+//! per key, release, takeover of expired (and never-tagged) claims by id, a stale owner that
+//! finds its claim gone, and on PostgreSQL a FINISHED write that a concurrent takeover cannot
+//! slip past.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -217,4 +219,89 @@ fn a_retry_after_a_lost_create_recognises_its_own_claim_on_a_server() {
     let store: Arc<dyn TrackingStore> =
         Arc::from(podium_mlflow::open_store(Some(server.url())).unwrap());
     a_retry_after_a_lost_create_recognises_its_own_claim(store);
+}
+
+fn postgres() -> (
+    std::sync::Arc<podium_testkit::PostgresCluster>,
+    String,
+    Arc<dyn TrackingStore>,
+) {
+    let cluster = podium_testkit::PostgresCluster::shared();
+    let db = cluster.create_database();
+    let store = podium_mlflow::PostgresStore::open(&cluster.uri(&db)).unwrap();
+    (cluster, db, Arc::new(store))
+}
+
+#[test]
+fn one_winner_takeover_and_lost_creates_on_postgres() {
+    let (_cluster, _db, store) = postgres();
+    exactly_one_winner_among_racing_threads(store.clone());
+    expired_claims_are_taken_over_and_the_stale_owner_loses(store.clone(), Duration::from_secs(1));
+    a_retry_after_a_lost_create_recognises_its_own_claim(store);
+}
+
+/// A takeover committed while the owner writes FINISHED: on PostgreSQL the owner's guarded write
+/// locks the claim experiment's row, so it waits for the taker's rename and then refuses —
+/// a check followed by a separate write would have read the old name and finished the run.
+#[test]
+fn a_takeover_in_flight_stops_the_finished_write_on_postgres() {
+    let (cluster, db, store) = postgres();
+    let tags = TagRegistry::defaults();
+    let owner = Claims::new(
+        store.clone(),
+        "owner".into(),
+        Duration::from_secs(60),
+        &tags,
+    );
+    let claim = won(owner.try_claim("inflight:d:e:b").unwrap());
+    let experiment = store.create_experiment("bench").unwrap();
+    let run = store
+        .create_run(&experiment, "benchmark", 1, &BTreeMap::new())
+        .unwrap();
+    claim.verify().unwrap();
+    // Another worker's takeover, in a transaction that holds the renamed row for a while.
+    let taker = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "printf \"BEGIN;\\nUPDATE experiments SET name = name || '.expired.{id}.owner' WHERE experiment_id = {id};\\nSELECT pg_sleep(1.5);\\nCOMMIT;\\n\" | psql -X -q -v ON_ERROR_STOP=1 -h '{dir}' -p {port} -U postgres -d {db}",
+            id = claim.experiment_id(),
+            dir = cluster.dir().display(),
+            port = cluster.port(),
+        ))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the taker holds the row.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let held = cluster
+            .psql(
+                &db,
+                "SELECT count(*) FROM pg_stat_activity WHERE query LIKE '%pg_sleep%' \
+                 AND state = 'active' AND pid <> pg_backend_pid()",
+            )
+            .unwrap();
+        if held.trim() != "0" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the taker never started"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let started = std::time::Instant::now();
+    let err = claim.finish_run(&run.run_id, 5).unwrap_err().to_string();
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "the write waited for the taker's transaction"
+    );
+    assert!(err.contains("took the claim over"), "{err}");
+    assert_eq!(
+        store.get_run(&run.run_id).unwrap().info.status,
+        RunStatus::Running,
+        "nothing written under a lost claim"
+    );
+    let mut taker = taker;
+    assert!(taker.wait().unwrap().success());
 }

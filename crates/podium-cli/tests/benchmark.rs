@@ -1,6 +1,7 @@
 //! `podium benchmark` end to end: idempotency, restores in both directions, what changes the
 //! key, force, failures, Ctrl-C, killed workers and concurrent workers (SQLite and a real
-//! MLflow server).
+//! MLflow server; the pipeline's existence check also on PostgreSQL, whose fleets are in
+//! tests/postgres.rs).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "support/orchestrate.rs"]
@@ -562,6 +563,17 @@ fn podium_runs_pass_the_pipelines_existence_check_on_a_server() {
         dir,
     };
     podium_runs_pass_the_pipelines_existence_check(&project);
+}
+
+#[test]
+fn podium_runs_pass_the_pipelines_existence_check_on_postgresql() {
+    let cluster = podium_testkit::PostgresCluster::shared();
+    let uri = cluster.uri(&cluster.create_database());
+    let dir = tempfile::tempdir().unwrap();
+    let store = podium_mlflow::open_store(Some(&uri)).unwrap();
+    support::populate(store.as_ref(), dir.path(), &BACKBONES[..2]);
+    support::write_configs(&dir.path().join("config"), &BACKBONES[..2]);
+    podium_runs_pass_the_pipelines_existence_check(&Project { uri, dir });
 }
 
 #[test]

@@ -520,6 +520,29 @@ pub(crate) fn download_local(
     download_local_with(run, root, path, dest, &limits)
 }
 
+/// A database store's download (SQLite, PostgreSQL): the run's artifact URI is a local artifact
+/// root read directly; one served by an MLflow tracking server (`mlflow-artifacts:`) needs that
+/// server, and any other scheme is not supported.
+pub(crate) fn download_for_database_store(
+    run: &RunInfo,
+    path: &str,
+    dest: &Path,
+) -> Result<PathBuf, MlflowError> {
+    match ArtifactLocation::parse(&run.artifact_uri) {
+        ArtifactLocation::Local(root) => download_local(run, &root, path, dest),
+        ArtifactLocation::Proxy { .. } => Err(artifact_error(
+            &run.run_id,
+            path,
+            format!(
+                "artifact URI {:?} is served by an MLflow tracking server; open the store with \
+                 that server's http(s):// URI to download it",
+                run.artifact_uri
+            ),
+        )),
+        ArtifactLocation::Unsupported(scheme) => Err(unsupported(run, path, &scheme)),
+    }
+}
+
 /// [`download_local`] within `limits`.
 pub(crate) fn download_local_with(
     run: &RunInfo,

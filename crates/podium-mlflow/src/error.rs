@@ -39,6 +39,14 @@ pub enum MlflowError {
         /// What failed.
         message: String,
     },
+    /// The PostgreSQL database could not be used.
+    #[error("PostgreSQL store {database}: {message}")]
+    Postgres {
+        /// The database, as a URI without its password.
+        database: String,
+        /// What failed.
+        message: String,
+    },
     /// The server answered with an error.
     #[error("MLflow server {url} answered {status} {code} to {endpoint}: {message}")]
     Http {
@@ -112,10 +120,10 @@ pub enum MlflowError {
         message: String,
     },
     /// A write refused because the database schema is not the one podium writes.
-    #[error("SQLite store {path} is read-only for podium: {reason}")]
+    #[error("{store} is read-only for podium: {reason}")]
     ReadOnly {
-        /// The database file.
-        path: String,
+        /// The store: "SQLite store /path/mlflow.db" or "PostgreSQL store postgresql://…".
+        store: String,
         /// Why (e.g. the alembic revision found and the one expected).
         reason: String,
     },

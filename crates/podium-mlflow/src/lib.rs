@@ -1,5 +1,6 @@
-//! MLflow tracking stores for podium: a REST client for `mlflow server` ([`RestStore`]) and a
-//! reader/writer of MLflow's own SQLite schema ([`SqliteStore`]), behind one [`TrackingStore`]
+//! MLflow tracking stores for podium: a REST client for `mlflow server` ([`RestStore`]) and
+//! readers/writers of MLflow's own schema in its databases — an `mlflow.db` ([`SqliteStore`])
+//! and PostgreSQL ([`PostgresStore`], `postgresql://` URIs) — behind one [`TrackingStore`]
 //! trait, plus the [`Filter`] builder, paginated queries ([`search_all`], [`query`]) and
 //! artifact download.
 //!
@@ -30,9 +31,11 @@ pub mod artifacts;
 pub mod error;
 pub mod filter;
 pub mod model;
+pub mod postgres;
 pub mod query;
 pub mod request;
 pub mod rest;
+pub(crate) mod sql;
 pub mod sqlite;
 pub mod store;
 pub mod timing;
@@ -43,6 +46,7 @@ pub use filter::Filter;
 pub use model::{
     Experiment, KeySelection, MetricPoint, Run, RunFields, RunInfo, RunStatus, RunsPage, ViewType,
 };
+pub use postgres::PostgresStore;
 pub use query::{
     Direction, best_run, group_by_tag, search_all, search_all_fields, search_all_raw,
     search_all_raw_fields, search_each,
@@ -50,5 +54,5 @@ pub use query::{
 pub use request::SearchRequest;
 pub use rest::{RestConfig, RestStore};
 pub use sqlite::{SqliteBatch, SqliteStore};
-pub use store::{MAX_RESULTS_LIMIT, OpenMode, TrackingStore};
+pub use store::{ExperimentGuard, MAX_RESULTS_LIMIT, OpenMode, TrackingStore};
 pub use uri::{open_store, open_store_with_env};

@@ -139,6 +139,32 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
         end_time_ms: Option<i64>,
     ) -> Result<(), MlflowError>;
 
+    /// Sets a run's status (and end time) only while `guard` holds of its experiment: still
+    /// active, still named `guard.name`, still carrying tag `guard.tag`. Returns false, having
+    /// written nothing, when it does not (the experiment was renamed, deleted, retagged or is
+    /// gone).
+    ///
+    /// The default checks, then writes: two calls, so a change of the experiment between them
+    /// goes unseen (MLflow's REST API has no conditional update). The database stores check
+    /// and write in one transaction that holds the experiment (PostgreSQL locks its row, SQLite
+    /// holds the write lock): a concurrent rename of it — a claim's takeover — lands entirely
+    /// before the check or after the write.
+    fn update_run_if(
+        &self,
+        run_id: &str,
+        status: RunStatus,
+        end_time_ms: Option<i64>,
+        guard: &ExperimentGuard<'_>,
+    ) -> Result<bool, MlflowError> {
+        match self.get_experiment(guard.experiment_id) {
+            Ok(experiment) if guard.holds_for(&experiment) => {}
+            Ok(_) | Err(MlflowError::NotFound { .. }) => return Ok(false),
+            Err(err) => return Err(err),
+        }
+        self.update_run(run_id, status, end_time_ms)?;
+        Ok(true)
+    }
+
     /// Sets one tag.
     fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<(), MlflowError>;
 
@@ -178,4 +204,43 @@ pub trait TrackingStore: Send + Sync + std::fmt::Debug {
         artifact_path: &str,
         source: &Path,
     ) -> Result<(), MlflowError>;
+}
+
+/// What [`TrackingStore::update_run_if`] requires of an experiment: the claims protocol's
+/// "this claim is still mine".
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExperimentGuard<'a> {
+    /// The experiment's id.
+    pub experiment_id: &'a str,
+    /// The name it must still have.
+    pub name: &'a str,
+    /// A tag (key, value) it must still carry.
+    pub tag: (&'a str, &'a str),
+}
+
+impl ExperimentGuard<'_> {
+    /// True when `experiment` is this guard's, active, so named and so tagged.
+    ///
+    /// ```
+    /// use std::collections::BTreeMap;
+    /// use podium_mlflow::{Experiment, ExperimentGuard};
+    ///
+    /// let mut claim = Experiment {
+    ///     experiment_id: "7".into(),
+    ///     name: "podium-claim-ab".into(),
+    ///     artifact_location: String::new(),
+    ///     lifecycle_stage: "active".into(),
+    ///     tags: BTreeMap::from([("owner".to_string(), "me".to_string())]),
+    /// };
+    /// let guard = ExperimentGuard { experiment_id: "7", name: "podium-claim-ab", tag: ("owner", "me") };
+    /// assert!(guard.holds_for(&claim));
+    /// claim.name = "podium-claim-ab.expired.7.me".into();
+    /// assert!(!guard.holds_for(&claim));
+    /// ```
+    pub fn holds_for(&self, experiment: &Experiment) -> bool {
+        experiment.experiment_id == self.experiment_id
+            && experiment.name == self.name
+            && experiment.is_active()
+            && experiment.tags.get(self.tag.0).map(String::as_str) == Some(self.tag.1)
+    }
 }

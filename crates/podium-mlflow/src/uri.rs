@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::MlflowError;
+use crate::postgres::{PostgresStore, is_postgres_uri};
 use crate::rest::{RestConfig, RestStore};
 use crate::sqlite::SqliteStore;
 use crate::store::{OpenMode, TrackingStore};
@@ -21,6 +22,9 @@ pub enum TrackingTarget {
     Rest(String),
     /// An MLflow SQLite database file.
     Sqlite(PathBuf),
+    /// An MLflow PostgreSQL database (`postgresql://…` or `postgresql+<driver>://…`): the URI
+    /// as given, password included (never print it; [`redact_uri`] for messages).
+    Postgres(String),
 }
 
 /// The URI to use: `explicit`, else `MLFLOW_TRACKING_URI` from `env`, else the default.
@@ -47,6 +51,10 @@ pub fn resolve_tracking_uri(
 /// assert_eq!(
 ///     parse_tracking_uri("http://127.0.0.1:5000/").unwrap(),
 ///     TrackingTarget::Rest("http://127.0.0.1:5000".into())
+/// );
+/// assert_eq!(
+///     parse_tracking_uri("postgresql+psycopg2://me@db:5432/mlflow").unwrap(),
+///     TrackingTarget::Postgres("postgresql+psycopg2://me@db:5432/mlflow".into())
 /// );
 /// assert!(parse_tracking_uri("databricks").is_err());
 /// ```
@@ -75,18 +83,29 @@ pub fn parse_tracking_uri(uri: &str) -> Result<TrackingTarget, MlflowError> {
         }
         return Ok(TrackingTarget::Sqlite(PathBuf::from(path)));
     }
+    if is_postgres_uri(trimmed) {
+        return Ok(TrackingTarget::Postgres(trimmed.to_string()));
+    }
     let scheme = trimmed.split(':').next().unwrap_or_default();
     let reason = match scheme {
         "databricks" | "databricks-uc" | "uc" => "Databricks workspaces are not supported",
         "file" | "" => "MLflow's file store is not supported (it is deprecated in MLflow 3)",
-        "postgresql" | "postgres" | "mysql" | "mssql" => {
-            "only SQLite databases are read directly; run `mlflow server` on this database and use its http:// URI"
+        "postgres" => {
+            "MLflow (SQLAlchemy) spells PostgreSQL URIs postgresql://; write that (podium reads \
+             them as MLflow does)"
+        }
+        "mysql" | "mssql" => {
+            "only SQLite and PostgreSQL databases are read directly; run `mlflow server` on this \
+             database and use its http:// URI"
         }
         _ => "not an MLflow tracking URI podium understands",
     };
     Err(unsupported(
         trimmed,
-        &format!("{reason}; supported: http(s)://host[:port], sqlite:///path/to/mlflow.db"),
+        &format!(
+            "{reason}; supported: http(s)://host[:port], sqlite:///path/to/mlflow.db, \
+             postgresql://user@host:port/database"
+        ),
     ))
 }
 
@@ -97,16 +116,33 @@ fn unsupported(uri: &str, reason: &str) -> MlflowError {
     }
 }
 
-/// `uri` with any `user:password@` removed, for messages.
+/// `uri` with any `user:password@` removed, and the value of any `password=` query key
+/// masked (libpq reads a password there too), for messages.
 pub fn redact_uri(uri: &str) -> String {
     let Some((scheme, rest)) = uri.split_once("://") else {
         return uri.to_string();
     };
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    match rest[..authority_end].rfind('@') {
-        Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
-        None => uri.to_string(),
-    }
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let rest = match rest[..authority_end].rfind('@') {
+        Some(at) => format!("***@{}", &rest[at + 1..]),
+        None => rest.to_string(),
+    };
+    let rest = match rest.split_once('?') {
+        Some((before, query)) => {
+            let masked: Vec<String> = query
+                .split('&')
+                .map(|pair| match pair.split_once('=') {
+                    Some((key, _)) if key.eq_ignore_ascii_case("password") => {
+                        format!("{key}=***")
+                    }
+                    _ => pair.to_string(),
+                })
+                .collect();
+            format!("{before}?{}", masked.join("&"))
+        }
+        None => rest,
+    };
+    format!("{scheme}://{rest}")
 }
 
 /// Opens the store the URI names (explicit, else `MLFLOW_TRACKING_URI`, else
@@ -142,6 +178,7 @@ pub fn open_store_in_mode(
             let busy_timeout = crate::sqlite::busy_timeout_from_env(env)?;
             Ok(Box::new(SqliteStore::open_with(&path, mode, busy_timeout)?))
         }
+        TrackingTarget::Postgres(uri) => Ok(Box::new(PostgresStore::open_with_env(&uri, env)?)),
     }
 }
 
@@ -190,7 +227,8 @@ mod tests {
         for uri in [
             "databricks",
             "file:///tmp/mlruns",
-            "postgresql://u:secret@db/mlflow",
+            "postgres://u:secret@db/mlflow",
+            "mysql://u:secret@db/mlflow",
             "./mlruns",
         ] {
             let err = parse_tracking_uri(uri).unwrap_err().to_string();
@@ -203,5 +241,13 @@ mod tests {
     fn credentials_are_redacted() {
         assert_eq!(redact_uri("https://me:pw@host:1/x"), "https://***@host:1/x");
         assert_eq!(redact_uri("http://host/a@b"), "http://host/a@b");
+        assert_eq!(
+            redact_uri("postgresql+psycopg2://me:pw@db:5432/ml?sslmode=require&password=pw2"),
+            "postgresql+psycopg2://***@db:5432/ml?sslmode=require&password=***"
+        );
+        assert_eq!(
+            redact_uri("postgresql://me:pw@db?x=1"),
+            "postgresql://***@db?x=1"
+        );
     }
 }

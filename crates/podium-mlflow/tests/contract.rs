@@ -1,5 +1,6 @@
-//! One contract, two stores: every behaviour podium relies on, checked against a real
-//! `mlflow server` (REST store) and against an MLflow SQLite file (SQLite store).
+//! One contract, three stores: every behaviour podium relies on, checked against a real
+//! `mlflow server` (REST store), an MLflow SQLite file (SQLite store) and a PostgreSQL database
+//! holding MLflow's schema (PostgreSQL store).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::BTreeMap;
@@ -7,9 +8,9 @@ use std::path::Path;
 
 use podium_mlflow::query::{Direction, best_run, group_by_tag, runs_with_tags};
 use podium_mlflow::{
-    Filter, MetricPoint, MlflowError, RestConfig, RestStore, Run, RunFields, RunStatus,
-    SearchRequest, SqliteStore, TrackingStore, ViewType, search_all, search_all_fields,
-    search_all_raw, search_all_raw_fields,
+    ExperimentGuard, Filter, MetricPoint, MlflowError, PostgresStore, RestConfig, RestStore, Run,
+    RunFields, RunStatus, SearchRequest, SqliteStore, TrackingStore, ViewType, search_all,
+    search_all_fields, search_all_raw, search_all_raw_fields,
 };
 
 fn tags(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -348,6 +349,71 @@ client.delete_experiment(client.create_experiment("res_ner%x-hpo-gone"))
     );
 }
 
+/// A guarded status update happens only while the guard experiment is active, so named and so
+/// tagged; a renamed (taken over) claim refuses it and leaves the run as it was.
+fn guard_contract(store: &dyn TrackingStore) {
+    let label = store.describe();
+    let claim = store
+        .create_experiment_with_tags("guard-claim", &[("owner", "me")])
+        .unwrap();
+    let runs = store.create_experiment("guarded").unwrap();
+    let run = store
+        .create_run(&runs, "measured", 1, &BTreeMap::new())
+        .unwrap();
+    let guard = ExperimentGuard {
+        experiment_id: &claim,
+        name: "guard-claim",
+        tag: ("owner", "me"),
+    };
+    let someone_else = ExperimentGuard {
+        tag: ("owner", "you"),
+        ..guard
+    };
+    assert!(
+        !store
+            .update_run_if(&run.run_id, RunStatus::Failed, Some(5), &someone_else)
+            .unwrap(),
+        "{label}"
+    );
+    assert_eq!(
+        store.get_run(&run.run_id).unwrap().info.status,
+        RunStatus::Running
+    );
+    assert!(
+        store
+            .update_run_if(&run.run_id, RunStatus::Finished, Some(6), &guard)
+            .unwrap(),
+        "{label}"
+    );
+    let finished = store.get_run(&run.run_id).unwrap();
+    assert_eq!(
+        (finished.info.status, finished.info.end_time),
+        (RunStatus::Finished, Some(6))
+    );
+    store
+        .rename_experiment(&claim, "guard-claim.expired")
+        .unwrap();
+    assert!(
+        !store
+            .update_run_if(&run.run_id, RunStatus::Failed, Some(7), &guard)
+            .unwrap(),
+        "{label}: a renamed claim guards nothing"
+    );
+    let missing = ExperimentGuard {
+        experiment_id: "987654",
+        ..guard
+    };
+    assert!(
+        !store
+            .update_run_if(&run.run_id, RunStatus::Failed, Some(7), &missing)
+            .unwrap()
+    );
+    assert_eq!(
+        store.get_run(&run.run_id).unwrap().info.status,
+        RunStatus::Finished
+    );
+}
+
 /// The contract. `tracking_uri` is the same store for Python (artifact upload).
 fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
     let label = store.describe();
@@ -396,6 +462,8 @@ fn contract(store: &dyn TrackingStore, tracking_uri: &str) {
         store.create_experiment("podium-lock-a2"),
         Err(MlflowError::AlreadyExists { .. })
     ));
+
+    guard_contract(store);
 
     // --- runs
     let quoted = "it's \"both\"";
@@ -767,4 +835,13 @@ print(run.info.run_id, end="")
     let store = SqliteStore::open(&db).unwrap();
     let run = store.get_run(&run_id).unwrap();
     upload_contract(&store, &uri, &run.info);
+}
+
+#[test]
+fn contract_postgres_database() {
+    let cluster = podium_testkit::PostgresCluster::shared();
+    let uri = cluster.uri(&cluster.create_database());
+    let store = PostgresStore::open(&uri).unwrap();
+    contract(&store, &uri);
+    prefix_contract(&store, &uri);
 }

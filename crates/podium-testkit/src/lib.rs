@@ -3,9 +3,12 @@
 //!
 //! - [`python`]: the venv with `mlflow==3.17.2`, `optuna`, `pyyaml`, created on first use by
 //!   `scripts/python-env.sh` under `target/py-venv`;
-//! - [`MlflowServer`]: a real `mlflow server` (SQLite backend, `--serve-artifacts`) on a free
-//!   127.0.0.1 port, in its own process group, which is stopped whole (SIGTERM, then SIGKILL
-//!   after a grace period) when the handle drops, also when a test panics;
+//! - [`MlflowServer`]: a real `mlflow server` (SQLite backend, or any backend store URI,
+//!   `--serve-artifacts`) on a free 127.0.0.1 port, in its own process group, which is stopped
+//!   whole (SIGTERM, then SIGKILL after a grace period) when the handle drops, also when a test
+//!   panics;
+//! - [`PostgresCluster`]: a throwaway PostgreSQL cluster (Debian's package) with MLflow's
+//!   schema, one per test binary, removed when dropped;
 //! - [`StubServer`], [`FaultProxy`] and [`HostileServer`]: loopback HTTP servers that answer
 //!   what a real server never would (faults, huge or cut-off bodies, lying listings);
 //! - [`chaos::ChaosProxy`]: a seeded fault-injecting proxy in front of a real server (503s,
@@ -25,6 +28,9 @@
 
 pub mod browser;
 pub mod chaos;
+pub mod postgres;
+
+pub use postgres::PostgresCluster;
 
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -134,20 +140,29 @@ impl MlflowServer {
     /// missing; a database prepared beforehand, e.g. by Python or podium, is served as is) and
     /// `dir/artifacts` as its artifact destination.
     pub fn start_in(dir: tempfile::TempDir) -> io::Result<MlflowServer> {
+        let backend = format!("sqlite:///{}", dir.path().join("mlflow.db").display());
+        Self::start_with_backend(dir, &backend)
+    }
+
+    /// Starts a server on the backend store `backend_store_uri` (e.g. a PostgreSQL database),
+    /// with `dir/artifacts` as its artifact destination and its log in `dir`.
+    pub fn start_with_backend(
+        dir: tempfile::TempDir,
+        backend_store_uri: &str,
+    ) -> io::Result<MlflowServer> {
         let python = python();
         let mlflow = python
             .parent()
             .map(|bin| bin.join("mlflow"))
             .unwrap_or_else(|| PathBuf::from("mlflow"));
         let port = free_port();
-        let db = dir.path().join("mlflow.db");
         let artifacts = dir.path().join("artifacts");
         let log = std::fs::File::create(dir.path().join("server.log"))?;
         let child = Command::new(mlflow)
             .arg("server")
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .arg("--backend-store-uri")
-            .arg(format!("sqlite:///{}", db.display()))
+            .arg(backend_store_uri)
             .arg("--artifacts-destination")
             .arg(&artifacts)
             .arg("--serve-artifacts")

@@ -352,26 +352,26 @@ impl Orchestrator {
         }
     }
 
-    /// Checks `still_ours` (the claim), logs `record` and marks the run FINISHED, as one step
-    /// that Ctrl-C cannot split (see `InFlight::finish`); on failure the run is marked FAILED.
+    /// Checks `still_ours` (the claim), logs `record` and marks the run FINISHED only while
+    /// `claim` is still this worker's ([`Claim::finish_run`]: on a database store the check and
+    /// the write are one transaction), as one step that Ctrl-C cannot split (see
+    /// `InFlight::finish`); on failure the run is marked FAILED.
     fn finish_run(
         &self,
         target: &BenchmarkTarget,
         run_id: &str,
+        claim: &Claim,
         still_ours: impl FnOnce() -> Result<(), BenchError>,
         record: RunRecord<'_>,
     ) -> Result<(), BenchError> {
         let finish = || -> Result<(), BenchError> {
             still_ours()?;
             self.log_metrics(run_id, record.metrics, record.params, record.extra_tags)
-                .and_then(|()| {
-                    self.store()
-                        .update_run(run_id, RunStatus::Finished, Some(now_ms()))
-                })
                 .map_err(BenchError::mlflow(format!(
                     "{} benchmark run {run_id}",
                     record.doing
-                )))
+                )))?;
+            claim.finish_run(run_id, now_ms())
         };
         match self.options.in_flight.finish(&target.key, finish) {
             None => Err(BenchError::Interrupted {
@@ -407,6 +407,7 @@ impl Orchestrator {
         self.finish_run(
             target,
             &run_id,
+            claim,
             || claim.verify(),
             RunRecord {
                 metrics: &entry.metrics,
@@ -513,6 +514,7 @@ impl Orchestrator {
         self.finish_run(
             target,
             &run_id,
+            claim,
             || claim.renew(),
             RunRecord {
                 metrics: &measurement.metrics,

@@ -2,11 +2,11 @@
 //! `mlflow` with default settings are read with no server, and what podium writes shows up in
 //! `mlflow ui` and `mlflow.search_runs`.
 //!
-//! MLflow's semantics kept here: NaN metrics are stored as value 0 with `is_nan = 1`, ±inf as
-//! ±1.7976931348623157e308; `latest_metrics` holds the max by (step, timestamp, value); params are
-//! immutable; page tokens are base64 of `{"offset": N}` like MLflow's. A search is two SQL
-//! statements per page (the matching runs, then their tags, params and latest metrics together),
-//! never one per run.
+//! MLflow's semantics kept here (in [`crate::sql`], shared with the PostgreSQL store): NaN
+//! metrics are stored as value 0 with `is_nan = 1`, ±inf as ±1.7976931348623157e308;
+//! `latest_metrics` holds the max by (step, timestamp, value); params are immutable; page tokens
+//! are base64 of `{"offset": N}` like MLflow's. A search is two SQL statements per page (the
+//! matching runs, then their tags, params and latest metrics together), never one per run.
 //!
 //! # Writing beside Python mlflow
 //!
@@ -29,41 +29,33 @@
 //!   instead of waiting). Several podium processes each pause on their own, so together they can
 //!   still keep the lock busy most of the time.
 
+mod conn;
 #[cfg(test)]
 mod query_plan;
-mod read;
-mod search;
 mod store;
 mod write;
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use base64::Engine as _;
-use rusqlite::types::Value;
-use rusqlite::{
-    Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior, params,
-};
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior, params};
 
-use crate::artifacts::{self, ArtifactLocation};
 use crate::error::MlflowError;
-use crate::model::{
-    Experiment, INFINITY_SENTINEL, KeySelection, MetricPoint, MlflowFloat, Run, RunFields, RunInfo,
-    RunStatus, RunsPage, ViewType,
-};
-use crate::request::SearchRequest;
-use crate::store::{OpenMode, TrackingStore};
+use crate::model::{MetricPoint, RunInfo, RunStatus};
+use crate::sql::{Schema, now_ms};
+use crate::store::OpenMode;
 
+use self::conn::SqliteConn;
 pub use self::write::SqliteBatch;
 
 /// The schema MLflow 3.17.2 creates, dumped by `scripts/dump-mlflow-schema.py`.
 pub const SCHEMA_SQL: &str = include_str!("../../schema/mlflow-3.17.2.sql");
 
 /// The alembic revision of [`SCHEMA_SQL`]: the only one podium writes to.
-pub const SCHEMA_REVISION: &str = "dc11669786a5";
+pub use crate::sql::SCHEMA_REVISION;
 
 /// How long a statement waits for another process's lock before failing
 /// (`PODIUM_SQLITE_BUSY_TIMEOUT`): longer than MLflow's own 20 s, so podium's writers queue
@@ -184,9 +176,6 @@ pub const MAX_WRITE_PAUSE: Duration = Duration::from_millis(250);
 const READ_PRAGMAS: &str =
     "PRAGMA cache_size = -8192; PRAGMA mmap_size = 0; PRAGMA temp_store = MEMORY;";
 
-/// The tag MLflow mirrors into `runs.name`.
-const RUN_NAME_TAG: &str = "mlflow.runName";
-
 /// A store on an MLflow SQLite database file. `Sync`: threads share small pools of connections
 /// (read-only ones for reads, read-write ones opened only when something is written).
 ///
@@ -215,9 +204,8 @@ pub struct SqliteStore {
     readers: Mutex<Vec<Connection>>,
     /// Read-write connections, opened on the first write.
     writers: Mutex<Vec<Connection>>,
-    revision: String,
-    has_workspace: bool,
-    default_artifact_root: String,
+    /// What the schema code needs: dialect, revision, workspace column, artifact root.
+    schema: Schema,
     busy_timeout: Duration,
     /// Serialises this store's write transactions and holds the earliest instant the next one
     /// may start (see [`SqliteStore::write`]).
@@ -233,70 +221,6 @@ impl Drop for ReleaseWriter<'_> {
     fn drop(&mut self) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
     }
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |elapsed| {
-            i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX)
-        })
-}
-
-/// A fresh 32-hex run id, like MLflow's `uuid.uuid4().hex`.
-fn new_run_id() -> String {
-    let mut bits = fastrand::u128(..);
-    // Version 4, variant 1, as uuid4.
-    bits = (bits & !(0xF << 76)) | (0x4 << 76);
-    bits = (bits & !(0x3 << 62)) | (0x2 << 62);
-    format!("{bits:032x}")
-}
-
-/// Metric value and `is_nan` as MLflow's SQL store writes them.
-fn sanitize_metric(value: f64) -> (f64, bool) {
-    if value.is_nan() {
-        (0.0, true)
-    } else if value == f64::INFINITY {
-        (INFINITY_SENTINEL, false)
-    } else if value == f64::NEG_INFINITY {
-        (-INFINITY_SENTINEL, false)
-    } else {
-        (value, false)
-    }
-}
-
-fn read_metric(value: f64, is_nan: bool) -> f64 {
-    if is_nan {
-        f64::NAN
-    } else {
-        MlflowFloat::from_stored(value)
-    }
-}
-
-fn stages(view: ViewType) -> &'static [&'static str] {
-    match view {
-        ViewType::ActiveOnly => &["active"],
-        ViewType::DeletedOnly => &["deleted"],
-        ViewType::All => &["active", "deleted"],
-    }
-}
-
-/// MLflow's page token: base64 of `{"offset": N}`.
-fn encode_page_token(offset: usize) -> String {
-    base64::engine::general_purpose::STANDARD.encode(format!("{{\"offset\": {offset}}}"))
-}
-
-fn decode_page_token(token: &str) -> Result<usize, MlflowError> {
-    #[derive(serde::Deserialize)]
-    struct Token {
-        offset: usize,
-    }
-    let bad = |why: &str| MlflowError::InvalidQuery(format!("invalid page token {token:?}: {why}"));
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(token.trim())
-        .map_err(|_| bad("not base64"))?;
-    let parsed: Token = serde_json::from_slice(&bytes).map_err(|_| bad("no offset"))?;
-    Ok(parsed.offset)
 }
 
 impl SqliteStore {
@@ -411,45 +335,18 @@ impl SqliteStore {
                 connect(path, Access::ReadOnly).map_err(|err| sql_error(err.to_string()))?
             }
         };
-        let revision: Option<String> = connection
-            .query_row("SELECT version_num FROM alembic_version", [], |row| {
-                row.get(0)
-            })
-            .optional()
-            .map_err(|err| {
-                sql_error(format!(
-                    "not an MLflow tracking database (no alembic_version: {err})"
-                ))
-            })?;
-        let revision = revision.ok_or_else(|| {
-            sql_error("not an MLflow tracking database (alembic_version is empty)".to_string())
-        })?;
-        let has_workspace = connection
-            .prepare("SELECT 1 FROM pragma_table_info('experiments') WHERE name = 'workspace'")
-            .and_then(|mut statement| statement.exists([]))
-            .map_err(|err| sql_error(err.to_string()))?;
-        let default_location: Option<String> = connection
-            .query_row(
-                "SELECT artifact_location FROM experiments WHERE experiment_id = 0",
-                [],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|err| sql_error(err.to_string()))?
-            .flatten();
-        let default_artifact_root = default_location
-            .as_deref()
-            .and_then(|location| location.strip_suffix("/0"))
-            .map(str::to_string)
-            .unwrap_or_else(|| default_artifact_root_for(&absolute));
+        let schema = Schema::inspect(
+            &mut SqliteConn(&connection),
+            display.clone(),
+            || default_artifact_root_for(&absolute),
+            "",
+        )?;
         Ok(Self {
             path: path.to_path_buf(),
             display,
             readers: Mutex::new(vec![connection]),
             writers: Mutex::new(writers),
-            revision,
-            has_workspace,
-            default_artifact_root,
+            schema,
             busy_timeout,
             write_turn: Mutex::new(Instant::now()),
             writing_thread: Mutex::new(None),
@@ -463,12 +360,12 @@ impl SqliteStore {
 
     /// The alembic revision of the database.
     pub fn revision(&self) -> &str {
-        &self.revision
+        &self.schema.revision
     }
 
     /// True when podium writes to this database (its revision is [`SCHEMA_REVISION`]).
     pub fn is_writable(&self) -> bool {
-        self.revision == SCHEMA_REVISION
+        self.schema.is_writable()
     }
 
     fn sql_error(&self, context: &str, err: impl std::fmt::Display) -> MlflowError {
@@ -540,16 +437,8 @@ impl SqliteStore {
         &self,
         work: impl FnOnce(&Transaction<'_>) -> Result<T, MlflowError>,
     ) -> Result<T, MlflowError> {
-        if !self.is_writable() {
-            return Err(MlflowError::ReadOnly {
-                path: self.display.clone(),
-                reason: format!(
-                    "its alembic revision is {} but podium writes only MLflow 3.17.2's {SCHEMA_REVISION}; \
-                     upgrade it with `mlflow db upgrade sqlite:///{}` or use an MLflow server",
-                    self.revision, self.display
-                ),
-            });
-        }
+        self.schema
+            .require_writable(&format!("mlflow db upgrade sqlite:///{}", self.display))?;
         // A write from inside `write_batch`'s closure would wait for the batch forever: refuse
         // it instead.
         let this_thread = std::thread::current().id();
@@ -594,151 +483,6 @@ impl SqliteStore {
             *next_write = Instant::now() + held.min(MAX_WRITE_PAUSE);
             outcome
         })
-    }
-
-    fn experiment_id_number(&self, experiment_id: &str) -> Result<i64, MlflowError> {
-        experiment_id
-            .trim()
-            .parse()
-            .map_err(|_| self.not_found("experiment", experiment_id))
-    }
-
-    fn not_found(&self, what: &'static str, id: &str) -> MlflowError {
-        MlflowError::NotFound {
-            what,
-            id: id.to_string(),
-            store: self.display.clone(),
-        }
-    }
-
-    fn invalid_state(&self, what: &'static str, id: &str, message: &str) -> MlflowError {
-        MlflowError::InvalidState {
-            what,
-            id: id.to_string(),
-            store: self.display.clone(),
-            message: message.to_string(),
-        }
-    }
-
-    fn load_experiment(
-        &self,
-        transaction: &Transaction<'_>,
-        condition: &str,
-        value: &dyn rusqlite::ToSql,
-    ) -> Result<Option<Experiment>, MlflowError> {
-        let workspace = if self.has_workspace && condition.starts_with("name") {
-            " AND workspace = 'default'"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT experiment_id, name, artifact_location, lifecycle_stage FROM experiments \
-             WHERE {condition}{workspace}"
-        );
-        let row = transaction
-            .query_row(&sql, [value], |row| {
-                Ok((
-                    row.get::<_, i64>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, Option<String>>(3)?,
-                ))
-            })
-            .optional()
-            .map_err(|err| self.sql_error("reading experiments", err))?;
-        let Some((id, name, artifact_location, lifecycle_stage)) = row else {
-            return Ok(None);
-        };
-        let mut statement = transaction
-            .prepare_cached("SELECT key, value FROM experiment_tags WHERE experiment_id = ?")
-            .map_err(|err| self.sql_error("reading experiment tags", err))?;
-        let tags = statement
-            .query_map([id], |row| {
-                Ok((row.get::<_, String>(0)?, row.get::<_, Option<String>>(1)?))
-            })
-            .and_then(|rows| {
-                rows.map(|row| row.map(|(key, value)| (key, value.unwrap_or_default())))
-                    .collect::<Result<BTreeMap<_, _>, _>>()
-            })
-            .map_err(|err| self.sql_error("reading experiment tags", err))?;
-        Ok(Some(Experiment {
-            experiment_id: id.to_string(),
-            name,
-            artifact_location: artifact_location.unwrap_or_default(),
-            lifecycle_stage: lifecycle_stage.unwrap_or_else(|| "active".to_string()),
-            tags,
-        }))
-    }
-
-    /// Active experiments named `prefix…`, sorted by name. The prefix is compared as text
-    /// (`substr`), never as a LIKE pattern, so `_` and `%` in names match only themselves.
-    fn load_experiments_with_prefix(
-        &self,
-        transaction: &Transaction<'_>,
-        prefix: &str,
-    ) -> Result<Vec<Experiment>, MlflowError> {
-        let workspace = if self.has_workspace {
-            " AND workspace = 'default'"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT experiment_id FROM experiments WHERE lifecycle_stage = 'active' \
-             AND substr(name, 1, length(?1)) = ?1{workspace} ORDER BY name"
-        );
-        let ids = transaction
-            .prepare(&sql)
-            .and_then(|mut statement| {
-                statement
-                    .query_map([prefix], |row| row.get::<_, i64>(0))?
-                    .collect::<Result<Vec<_>, _>>()
-            })
-            .map_err(|err| self.sql_error("listing experiments by name prefix", err))?;
-        let mut found = Vec::with_capacity(ids.len());
-        for id in ids {
-            if let Some(experiment) = self.load_experiment(transaction, "experiment_id = ?", &id)? {
-                found.push(experiment);
-            }
-        }
-        // SQLite orders by its collation; the contract is Rust's string order.
-        found.sort_by(|a, b| a.name.cmp(&b.name));
-        Ok(found)
-    }
-
-    /// The experiment row, or NotFound.
-    fn require_experiment(
-        &self,
-        transaction: &Transaction<'_>,
-        experiment_id: &str,
-    ) -> Result<Experiment, MlflowError> {
-        let id = self.experiment_id_number(experiment_id)?;
-        self.load_experiment(transaction, "experiment_id = ?", &id)?
-            .ok_or_else(|| self.not_found("experiment", experiment_id))
-    }
-
-    /// Fails unless the run exists and is active (MLflow refuses writes to deleted runs).
-    fn require_active_run(
-        &self,
-        transaction: &Transaction<'_>,
-        run_id: &str,
-    ) -> Result<(), MlflowError> {
-        let stage: Option<Option<String>> = transaction
-            .query_row(
-                "SELECT lifecycle_stage FROM runs WHERE run_uuid = ?",
-                [run_id],
-                |row| row.get(0),
-            )
-            .optional()
-            .map_err(|err| self.sql_error("reading runs", err))?;
-        match stage {
-            None => Err(self.not_found("run", run_id)),
-            Some(Some(stage)) if stage != "active" => Err(self.invalid_state(
-                "run",
-                run_id,
-                "the run is deleted; MLflow refuses to change it",
-            )),
-            Some(_) => Ok(()),
-        }
     }
 }
 
@@ -820,45 +564,4 @@ fn initialize_if_empty(connection: &mut Connection, absolute: &Path) -> rusqlite
     )?;
     transaction.commit()?;
     Ok(true)
-}
-
-fn is_unique_violation(err: &rusqlite::Error) -> bool {
-    matches!(
-        err,
-        rusqlite::Error::SqliteFailure(failure, _)
-            if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
-                || failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-    )
-}
-
-#[cfg(test)]
-mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used)]
-    use super::*;
-
-    #[test]
-    fn page_tokens_match_mlflow() {
-        // MLflow: base64.b64encode(json.dumps({"offset": 1000}))
-        assert_eq!(encode_page_token(1000), "eyJvZmZzZXQiOiAxMDAwfQ==");
-        assert_eq!(decode_page_token("eyJvZmZzZXQiOiAxMDAwfQ==").unwrap(), 1000);
-        assert!(decode_page_token("%%%").is_err());
-    }
-
-    #[test]
-    fn metric_sanitising_round_trips() {
-        for value in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.0, -2.5] {
-            let (stored, is_nan) = sanitize_metric(value);
-            assert!(stored.is_finite());
-            let back = read_metric(stored, is_nan);
-            assert!(back == value || (back.is_nan() && value.is_nan()));
-        }
-    }
-
-    #[test]
-    fn run_ids_look_like_uuid4_hex() {
-        let id = new_run_id();
-        assert_eq!(id.len(), 32);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-        assert_eq!(&id[12..13], "4");
-    }
 }

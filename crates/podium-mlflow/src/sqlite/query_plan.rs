@@ -5,13 +5,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use super::read::*;
 use super::*;
+use crate::model::{RunFields, ViewType};
+use crate::request::SearchRequest;
+use crate::sql::runs::{run_data_query, runs_query};
+use crate::sql::{Backend, SqlValue};
 use crate::store::MAX_RESULTS_LIMIT;
-use crate::{Filter, RunStatus};
+use crate::{Filter, RunStatus, TrackingStore};
 
 /// The plan's lines (`detail` column), e.g. `SEARCH t USING INDEX index_tags_run_uuid (run_uuid=?)`.
-fn plan(store: &SqliteStore, sql: &str, values: Vec<Value>) -> Vec<String> {
+fn plan(store: &SqliteStore, sql: &str, values: Vec<SqlValue>) -> Vec<String> {
     store
         .read(|transaction| {
             let mut statement = transaction
@@ -79,7 +82,7 @@ fn selection_candidates_probe_the_tag_primary_key() {
     let request = SearchRequest::new([experiment])
         .filter(format!("{filter} AND metrics.`macro-f1` > 0.1"))
         .view(ViewType::ActiveOnly);
-    let (sql, values) = runs_query(&request, Some(MAX_RESULTS_LIMIT), 0)
+    let (sql, values) = runs_query(Backend::Sqlite, &request, Some(MAX_RESULTS_LIMIT), 0)
         .unwrap()
         .unwrap();
     let lines = plan(&store, &sql, values);
@@ -99,14 +102,14 @@ fn selection_candidates_probe_the_tag_primary_key() {
 #[test]
 fn page_data_is_one_indexed_statement_over_all_run_ids() {
     let (_dir, store, _experiment) = store();
-    let ids = serde_json::to_string(&["a".repeat(32), "b".repeat(32)]).unwrap();
+    let ids = vec!["a".repeat(32), "b".repeat(32)];
     for fields in [
         RunFields::all(),
         RunFields::none()
             .with_tags(["code.stage", "mlflow.parentRunId"])
             .with_metrics(["macro-f1"]),
     ] {
-        let (sql, values) = run_data_query(ids.clone(), &fields).unwrap().unwrap();
+        let (sql, values) = run_data_query(Backend::Sqlite, ids.clone(), &fields).unwrap();
         let lines = plan(&store, &sql, values);
         for index in ["index_tags_run_uuid", "index_latest_metrics_run_uuid"] {
             assert!(
@@ -124,7 +127,7 @@ fn page_data_is_one_indexed_statement_over_all_run_ids() {
         assert_no_table_scan(&lines);
     }
     // Params are read through their run index too when asked for.
-    let (sql, values) = run_data_query(ids, &RunFields::all()).unwrap().unwrap();
+    let (sql, values) = run_data_query(Backend::Sqlite, ids, &RunFields::all()).unwrap();
     assert!(
         plan(&store, &sql, values)
             .iter()
@@ -134,11 +137,7 @@ fn page_data_is_one_indexed_statement_over_all_run_ids() {
 
 #[test]
 fn a_projection_selecting_nothing_runs_no_data_statement() {
-    assert!(
-        run_data_query("[]".to_string(), &RunFields::none())
-            .unwrap()
-            .is_none()
-    );
+    assert!(run_data_query(Backend::Sqlite, Vec::new(), &RunFields::none()).is_none());
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! MLflow search filter strings and `order_by` clauses translated to SQL on MLflow's schema.
+//! MLflow search filter strings and `order_by` clauses translated to SQL on MLflow's schema, for
+//! every database podium reads directly (SQLite and PostgreSQL: the few spellings that differ
+//! follow [`Backend`]).
 //!
 //! Supported: conjunctions (`AND`) of
 //! - `tags.<key>` / `params.<key>` with `=`, `!=`, `LIKE`, `ILIKE`, `IS NULL`, `IS NOT NULL`;
@@ -11,24 +13,36 @@
 //! has no escapes). Anything else is an [`MlflowError::InvalidQuery`] rather than a silent
 //! mismatch.
 
-use rusqlite::types::Value;
-
+use super::{Backend, SqlValue};
 use crate::error::MlflowError;
 
-/// SQL for a parsed filter: fragments over the alias `r` (the `runs` table), joined by AND.
+/// SQL for a parsed filter: fragments over the alias `r` (the `runs` table), joined by AND,
+/// with `?` placeholders in the order of `params`.
 #[derive(Debug, Default)]
 pub(crate) struct SqlFilter {
     pub clauses: Vec<String>,
-    pub params: Vec<Value>,
+    pub params: Vec<SqlValue>,
 }
 
-/// SQL for `order_by`: joins to add and ORDER BY terms, with their parameters (the join
+/// SQL for `order_by`: joins to add and ORDER BY keys, with their parameters (the join
 /// parameters come before the WHERE parameters in the statement).
 #[derive(Debug, Default)]
 pub(crate) struct SqlOrder {
     pub joins: Vec<String>,
-    pub join_params: Vec<Value>,
-    pub terms: Vec<String>,
+    pub join_params: Vec<SqlValue>,
+    /// (expression, `ASC` or `DESC`), most significant first.
+    pub keys: Vec<(String, &'static str)>,
+}
+
+impl SqlOrder {
+    /// The ORDER BY list: `expression direction, …`.
+    pub(crate) fn terms(&self) -> String {
+        self.keys
+            .iter()
+            .map(|(expression, direction)| format!("{expression} {direction}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -211,8 +225,8 @@ fn attribute_column(filter: &str, name: &str) -> Result<AttributeKind, MlflowErr
             return Err(invalid(
                 filter,
                 format!(
-                    "attribute {other:?} is not supported by the SQLite store (status, run_name, \
-                     run_id, user_id, artifact_uri, start_time, end_time)"
+                    "attribute {other:?} is not supported by podium's database stores (status, \
+                     run_name, run_id, user_id, artifact_uri, start_time, end_time)"
                 ),
             ));
         }
@@ -229,15 +243,17 @@ fn text_operator<'a>(filter: &str, op: &'a str) -> Result<&'a str, MlflowError> 
     }
 }
 
-/// `column op ?` for a string comparison, with MLflow's ILIKE.
-fn text_comparison(column: &str, op: &str) -> String {
-    match op {
-        "ILIKE" => format!("lower({column}) LIKE lower(?)"),
-        other => format!("{column} {other} ?"),
+/// `column op ?` for a string comparison, with MLflow's ILIKE (SQLite has none: both sides
+/// lower-cased there).
+fn text_comparison(backend: Backend, column: &str, op: &str) -> String {
+    match (op, backend) {
+        ("ILIKE", Backend::Sqlite) => format!("lower({column}) LIKE lower(?)"),
+        (other, _) => format!("{column} {other} ?"),
     }
 }
 
 struct Parser<'a> {
+    backend: Backend,
     filter: &'a str,
     tokens: Vec<Token>,
     position: usize,
@@ -281,7 +297,9 @@ impl Parser<'_> {
                         self.position += 1;
                         Ok(if negated { "IS NOT NULL" } else { "IS NULL" }.to_string())
                     }
-                    "RLIKE" => Err(self.error("RLIKE is not supported by the SQLite store")),
+                    "RLIKE" => {
+                        Err(self.error("RLIKE is not supported by podium's database stores"))
+                    }
                     _ => Err(self.error(format!("expected a comparator, found {word:?}"))),
                 }
             }
@@ -336,7 +354,7 @@ impl Parser<'_> {
                 let exists = format!(
                     "EXISTS (SELECT 1 FROM {table} {alias} WHERE {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 );
-                out.params.push(Value::Text(key));
+                out.params.push(SqlValue::Text(key));
                 match op.as_str() {
                     "IS NULL" => out.clauses.push(format!("NOT {exists})")),
                     "IS NOT NULL" => out.clauses.push(format!("{exists})")),
@@ -349,16 +367,16 @@ impl Parser<'_> {
                         let value = self.number_value()?;
                         out.clauses
                             .push(format!("{exists} AND {alias}.value {op} ?)"));
-                        out.params.push(Value::Real(value));
+                        out.params.push(SqlValue::Real(value));
                     }
                     _ => {
                         let op = text_operator(self.filter, &op)?;
                         let value = self.string_value()?;
                         out.clauses.push(format!(
                             "{exists} AND {})",
-                            text_comparison(&format!("{alias}.value"), op)
+                            text_comparison(self.backend, &format!("{alias}.value"), op)
                         ));
-                        out.params.push(Value::Text(value));
+                        out.params.push(SqlValue::Text(value));
                     }
                 }
             }
@@ -368,13 +386,13 @@ impl Parser<'_> {
                         let values = self.string_list()?;
                         let marks = vec!["?"; values.len()].join(", ");
                         out.clauses.push(format!("{column} {op} ({marks})"));
-                        out.params.extend(values.into_iter().map(Value::Text));
+                        out.params.extend(values.into_iter().map(SqlValue::Text));
                     }
                     _ => {
                         let op = text_operator(self.filter, &op)?;
                         let value = self.string_value()?;
-                        out.clauses.push(text_comparison(column, op));
-                        out.params.push(Value::Text(value));
+                        out.clauses.push(text_comparison(self.backend, column, op));
+                        out.params.push(SqlValue::Text(value));
                     }
                 },
                 AttributeKind::Number(column) => {
@@ -385,9 +403,9 @@ impl Parser<'_> {
                     out.clauses.push(format!("{column} {op} ?"));
                     // Times are integers; compare as such when the literal is one.
                     if value.fract() == 0.0 && value.abs() < 9.0e15 {
-                        out.params.push(Value::Integer(value as i64));
+                        out.params.push(SqlValue::Integer(value as i64));
                     } else {
-                        out.params.push(Value::Real(value));
+                        out.params.push(SqlValue::Real(value));
                     }
                 }
             },
@@ -396,13 +414,14 @@ impl Parser<'_> {
     }
 }
 
-/// Parses an MLflow filter string into SQL (empty or blank: no condition).
-pub(crate) fn parse_filter(filter: &str) -> Result<SqlFilter, MlflowError> {
+/// Parses an MLflow filter string into SQL for `backend` (empty or blank: no condition).
+pub(crate) fn parse_filter(backend: Backend, filter: &str) -> Result<SqlFilter, MlflowError> {
     let mut out = SqlFilter::default();
     if filter.trim().is_empty() {
         return Ok(out);
     }
     let mut parser = Parser {
+        backend,
         filter,
         tokens: tokenize(filter)?,
         position: 0,
@@ -448,19 +467,24 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                     AttributeKind::Text(column) | AttributeKind::Number(column) => column,
                 };
                 has_start_time |= column == "r.start_time";
-                out.terms
-                    .push(format!("{column} IS NULL, {column} {direction}"));
+                out.keys.push((format!("{column} IS NULL"), "ASC"));
+                out.keys.push((column.to_string(), direction));
             }
             Entity::Metric => {
                 let alias = format!("o{index}");
                 out.joins.push(format!(
                     "LEFT JOIN latest_metrics {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 ));
-                out.join_params.push(Value::Text(key));
+                out.join_params.push(SqlValue::Text(key));
                 // MLflow sorts NaN after numbers and missing values last, whatever the direction.
-                out.terms.push(format!(
-                    "CASE WHEN {alias}.is_nan = 1 THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END, {alias}.value {direction}"
+                // `is_nan` is an integer in SQLite and a boolean in PostgreSQL: tested as such.
+                out.keys.push((
+                    format!(
+                        "CASE WHEN {alias}.is_nan THEN 1 WHEN {alias}.value IS NULL THEN 2 ELSE 0 END"
+                    ),
+                    "ASC",
                 ));
+                out.keys.push((format!("{alias}.value"), direction));
             }
             Entity::Tag | Entity::Param => {
                 let alias = format!("o{index}");
@@ -472,16 +496,16 @@ pub(crate) fn parse_order_by(order_by: &[String]) -> Result<SqlOrder, MlflowErro
                 out.joins.push(format!(
                     "LEFT JOIN {table} {alias} ON {alias}.run_uuid = r.run_uuid AND {alias}.key = ?"
                 ));
-                out.join_params.push(Value::Text(key));
-                out.terms
-                    .push(format!("{alias}.value IS NULL, {alias}.value {direction}"));
+                out.join_params.push(SqlValue::Text(key));
+                out.keys.push((format!("{alias}.value IS NULL"), "ASC"));
+                out.keys.push((format!("{alias}.value"), direction));
             }
         }
     }
     if !has_start_time {
-        out.terms.push("r.start_time DESC".to_string());
+        out.keys.push(("r.start_time".to_string(), "DESC"));
     }
-    out.terms.push("r.run_uuid ASC".to_string());
+    out.keys.push(("r.run_uuid".to_string(), "ASC"));
     Ok(out)
 }
 
@@ -493,6 +517,7 @@ mod tests {
     #[test]
     fn podium_filters_translate() {
         let sql = parse_filter(
+            Backend::Sqlite,
             "tags.`code.backbone` = 'distil' AND tags.`note` = \"it's\" AND attributes.status = 'FINISHED'",
         )
         .unwrap();
@@ -500,11 +525,11 @@ mod tests {
         assert_eq!(
             sql.params,
             vec![
-                Value::Text("code.backbone".into()),
-                Value::Text("distil".into()),
-                Value::Text("note".into()),
-                Value::Text("it's".into()),
-                Value::Text("FINISHED".into()),
+                SqlValue::Text("code.backbone".into()),
+                SqlValue::Text("distil".into()),
+                SqlValue::Text("note".into()),
+                SqlValue::Text("it's".into()),
+                SqlValue::Text("FINISHED".into()),
             ]
         );
         assert_eq!(sql.clauses[2], "r.status = ?");
@@ -519,21 +544,40 @@ mod tests {
             .tag_eq("q", "it's")
             .tag_eq("r", "say \"hi\"")
             .status(RunStatus::Killed);
-        let sql = parse_filter(&filter.server_side()).unwrap();
+        let sql = parse_filter(Backend::Postgres, &filter.server_side()).unwrap();
         assert_eq!(sql.clauses.len(), 4);
-        assert_eq!(sql.params[5], Value::Text("say \"hi\"".into()));
+        assert_eq!(sql.params[5], SqlValue::Text("say \"hi\"".into()));
     }
 
     #[test]
     fn numeric_and_list_forms() {
         let sql = parse_filter(
+            Backend::Sqlite,
             "metrics.f1 >= 0.5 and params.lr != '0.1' AND attributes.run_id IN ('a', 'b') \
              AND attributes.start_time > 100 AND tags.x IS NOT NULL AND metrics.`val loss` < -1e-3",
         )
         .unwrap();
         assert_eq!(sql.clauses.len(), 6);
         assert!(sql.clauses[2].contains("IN (?, ?)"));
-        assert_eq!(sql.params.last(), Some(&Value::Real(-1e-3)));
+        assert_eq!(sql.params.last(), Some(&SqlValue::Real(-1e-3)));
+    }
+
+    #[test]
+    fn ilike_is_spelled_per_dialect() {
+        let filter = "tags.note ILIKE '%Big%' AND attributes.run_name ILIKE 'T%'";
+        let sqlite = parse_filter(Backend::Sqlite, filter).unwrap();
+        assert!(
+            sqlite.clauses[0].ends_with("lower(t.value) LIKE lower(?))"),
+            "{sqlite:?}"
+        );
+        assert_eq!(sqlite.clauses[1], "lower(r.name) LIKE lower(?)");
+        let postgres = parse_filter(Backend::Postgres, filter).unwrap();
+        assert!(
+            postgres.clauses[0].ends_with("t.value ILIKE ?)"),
+            "{postgres:?}"
+        );
+        assert_eq!(postgres.clauses[1], "r.name ILIKE ?");
+        assert_eq!(sqlite.params, postgres.params);
     }
 
     #[test]
@@ -550,7 +594,10 @@ mod tests {
             "params.p RLIKE 'x'",
         ] {
             assert!(
-                matches!(parse_filter(bad), Err(MlflowError::InvalidQuery(_))),
+                matches!(
+                    parse_filter(Backend::Sqlite, bad),
+                    Err(MlflowError::InvalidQuery(_))
+                ),
                 "{bad}"
             );
         }
@@ -559,15 +606,18 @@ mod tests {
     #[test]
     fn order_by_translates() {
         let bare = parse_order_by(&["start_time".into()]).unwrap();
-        assert_eq!(bare.terms.len(), 2);
-        assert!(parse_filter("status = 'FINISHED'").is_ok());
+        assert_eq!(
+            bare.terms(),
+            "r.start_time IS NULL ASC, r.start_time ASC, r.run_uuid ASC"
+        );
+        assert!(parse_filter(Backend::Postgres, "status = 'FINISHED'").is_ok());
         let order = parse_order_by(&[
             "metrics.`val.f1` DESC".into(),
             "attributes.start_time".into(),
         ])
         .unwrap();
         assert_eq!(order.joins.len(), 1);
-        assert_eq!(order.terms.len(), 3);
+        assert_eq!(order.keys.len(), 5);
         assert!(parse_order_by(&["metrics.x SIDEWAYS".into()]).is_err());
     }
 }
