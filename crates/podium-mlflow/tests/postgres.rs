@@ -464,7 +464,10 @@ fn a_locked_table_ends_a_statement_at_the_search_budget_and_a_write_at_the_lock_
     let err = reader.get_run(&run.run_id).unwrap_err().to_string();
     assert!(err.contains("statement timeout"), "{err}");
     assert!(err.contains("PODIUM_MAX_SEARCH_SECONDS"), "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(4), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "{err}"
+    );
 
     let started = std::time::Instant::now();
     let err = writer
@@ -473,5 +476,8 @@ fn a_locked_table_ends_a_statement_at_the_search_budget_and_a_write_at_the_lock_
         .to_string();
     assert!(err.contains("lock timeout"), "{err}");
     assert!(err.contains("lock_timeout=…"), "{err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(3), "{err}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(3),
+        "{err}"
+    );
 }
