@@ -2,14 +2,16 @@
 //!
 //! The first run has podium-fixtures write the demo project (configs, a realistic sweep in an
 //! `mlflow.db`, a tiny random checkpoint for every refit), then runs exactly what `podium run`
-//! runs against it. A second run keeps everything and, since every champion is benchmarked
-//! already, measures nothing.
+//! runs against it, then its benchmark step once more, which finds every champion benchmarked
+//! and measures nothing (`benchmarked 0, skipped 3`). A later demo keeps everything and measures
+//! nothing either.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Args;
 use podium_fixtures::demo::{self, DEMO_EXPERIMENT_NAME, StudySummary};
+use podium_project::{BenchmarkRequest, StoreAccess};
 
 use crate::GlobalArgs;
 use crate::output::{self, Format};
@@ -92,6 +94,21 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
         no_report: false,
     };
     let (code, report) = super::run::run_with_report(&demo_global, every_backbone_once)?;
+    if code == ExitCode::SUCCESS
+        && let Some(counts) = second_pass(&demo_global)?
+    {
+        say("");
+        say(
+            "Once more, as any later `podium run` would go: every champion is benchmarked already, so nothing is measured",
+        );
+        show(output::command_text(&format!(
+            "$ podium run --root {} --config-dir {} --tracking-uri {} --no-report",
+            paths.root.display(),
+            paths.config_dir.display(),
+            paths.tracking_uri()
+        )));
+        show(counts);
+    }
     say("");
     say("Browse the sweep, the benchmark runs and their tags with MLflow's UI:");
     show(output::command_text(&format!(
@@ -102,6 +119,19 @@ pub fn run(global: &GlobalArgs, args: DemoArgs) -> anyhow::Result<ExitCode> {
         say(&format!("The decision, as one page: {}", report.display()));
     }
     Ok(code)
+}
+
+/// `podium run`'s benchmark step once more, when the first pass left nothing to measure: every
+/// champion is found benchmarked and skipped. Returns its counts line; `None` when something
+/// would still be measured (only a first pass with an interrupt handler measures).
+fn second_pass(global: &GlobalArgs) -> anyhow::Result<Option<String>> {
+    let project = global.open_project(StoreAccess::Existing)?;
+    let mut benchmarks = project.plan_benchmarks(&BenchmarkRequest::default())?;
+    if benchmarks.remaining() > 0 {
+        return Ok(None);
+    }
+    let summary = benchmarks.run(&|_| {})?;
+    Ok(Some(summary.counts_line()))
 }
 
 fn studies_table(studies: &[StudySummary]) -> output::Table {
