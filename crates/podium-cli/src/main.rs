@@ -26,10 +26,10 @@ struct Cli {
 #[derive(Debug, Clone, Args)]
 pub struct GlobalArgs {
     /// Directory holding the YAML configs, laid out as the pipeline's config/ folder
-    /// (experiment/<name>.yaml, benchmark.yaml, best_model_selection.yaml, tags.yaml, …).
+    /// (`experiment/<name>.yaml`, benchmark.yaml, best_model_selection.yaml, tags.yaml, …).
     #[arg(long, global = true, default_value = "config")]
     pub config_dir: PathBuf,
-    /// The experiment to use: the stem of config/experiment/<name>.yaml or its experiment_name
+    /// The experiment to use: the stem of `config/experiment/<name>.yaml` or its experiment_name
     /// (default: the only one).
     #[arg(long, global = true, env = "PODIUM_EXPERIMENT")]
     pub experiment: Option<String>,

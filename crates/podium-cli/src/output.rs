@@ -8,7 +8,7 @@
 //! cannot make rendering slow or the table unreadable. JSON output is exact (serde escapes
 //! control characters itself).
 //!
-//! Tables and detail lists are laid out to the output width ([`layout`](crate::layout)):
+//! Tables and detail lists are laid out to the output width ([`crate::layout`]):
 //! wrapped at spaces, never inside a word; a table whose columns cannot fit even so is shown
 //! as one block per row instead. Run ids are shortened to `text::SHORT_ID_CHARS` characters
 //! ([`short_id`]) unless `--wide`.

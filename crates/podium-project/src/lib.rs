@@ -37,8 +37,9 @@
 //! only a command that sets up a new store ([`StoreAccess::Create`]) creates the file.
 //!
 //! The commands that need no experiment are here too: [`keys`] (the pipeline's keys of files
-//! named by path), [`ProjectOptions::list_variants`] / [`ProjectOptions::next_variant`] (study
-//! and final-training folders) and [`bench_model`] (time one checkpoint directory).
+//! named by path), [`ProjectOptions::hpo_studies`] / [`ProjectOptions::next_hpo_study`] (study
+//! folders), [`ProjectOptions::final_trainings`] / [`ProjectOptions::next_final_training`]
+//! (final-training folders) and [`bench_model`] (time one checkpoint directory).
 //!
 //! This crate sits on top of the library crates and does the I/O they leave to their caller
 //! (finding and loading config files, opening the store), and re-exports the types its answers

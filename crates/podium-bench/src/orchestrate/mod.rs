@@ -6,7 +6,7 @@
 //! coordinate through [`crate::claim`].
 //!
 //! Done for podium means a FINISHED run with the key **and** podium's harness tag at the
-//! current [`HARNESS_VERSION`] (or the disk result holding both). Runs the pipeline measured
+//! current [`HARNESS_VERSION`](crate::HARNESS_VERSION) (or the disk result holding both). Runs the pipeline measured
 //! (found by the key, or by study + trial key hash, without podium's harness tag) are reported
 //! as the pipeline's ([`Orchestrator::pipeline_results`]), never counted as done and never
 //! ranked against podium's latencies.

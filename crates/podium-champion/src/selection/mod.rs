@@ -57,7 +57,7 @@ pub use sweeps::MAX_WAITING_TRIALS;
 pub const PARENT_RUN_ID_TAG: &str = "mlflow.parentRunId";
 
 /// Every registry tag selection reads from the runs it fetches (candidates, refits, the
-/// champion): here and in the disk check ([`LocalCheckpoints::resolve`]). Searches return only
+/// champion): here and in the disk check ([`LocalCheckpoints::resolve`](crate::checkpoint::LocalCheckpoints::resolve)). Searches return only
 /// these, [`PARENT_RUN_ID_TAG`] and the objective metric ([`selection_fields`]), so a new read
 /// of a tag must add it here; the tests compare selection on projected and on whole runs.
 pub const SELECTION_TAGS: [Tag; 10] = [

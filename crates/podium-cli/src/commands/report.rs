@@ -16,7 +16,7 @@ use crate::output::{self, Format};
 /// `podium report` arguments.
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// Where to write the page [default: OUTPUTS/report/<experiment>-report.html].
+    /// Where to write the page (default: `OUTPUTS/report/<experiment>-report.html`).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
     /// Also log the page as the artifact of the benchmark experiment's report run (created

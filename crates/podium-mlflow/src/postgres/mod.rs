@@ -1,15 +1,15 @@
 //! The PostgreSQL store: MLflow's production database read and written directly, as MLflow's
 //! own client does with a `postgresql://` tracking URI (its SQLAlchemy store) — no server in
-//! between. The schema code is the SQLite store's ([`crate::sql`]); this module holds the
+//! between. The schema code is the SQLite store's (the crate's `sql` module); this module holds the
 //! connections: URI and libpq environment ([`PostgresSettings`]), TLS through rustls
-//! ([`tls`]), a small pool, and transactions.
+//! (rustls, with libpq's `sslmode` checks), a small pool, and transactions.
 //!
 //! - Reads are `READ ONLY` transactions at `REPEATABLE READ`: one snapshot per call, and a
 //!   reading command can never change the database. A streamed search is one statement read
 //!   through a portal, a chunk of runs at a time, each chunk's data read between two fetches.
 //! - Writes are one transaction per call (`READ COMMITTED`), refused unless the database is at
 //!   MLflow 3.17.2's alembic revision. Experiment names are unique by constraint, so the claims'
-//!   create-with-tags is atomic; [`TrackingStore::update_run_if`] locks the claim experiment's
+//!   create-with-tags is atomic; [`TrackingStore::update_run_if`](crate::TrackingStore::update_run_if) locks the claim experiment's
 //!   row, so a takeover's rename and an owner's FINISHED write cannot interleave.
 //! - The schema itself is MLflow's to create: a database without it is refused with the command
 //!   that creates it.

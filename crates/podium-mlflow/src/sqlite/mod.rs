@@ -2,7 +2,7 @@
 //! `mlflow` with default settings are read with no server, and what podium writes shows up in
 //! `mlflow ui` and `mlflow.search_runs`.
 //!
-//! MLflow's semantics kept here (in [`crate::sql`], shared with the PostgreSQL store): NaN
+//! MLflow's semantics kept here (in the crate's `sql` module, shared with the PostgreSQL store): NaN
 //! metrics are stored as value 0 with `is_nan = 1`, ±inf as ±1.7976931348623157e308;
 //! `latest_metrics` holds the max by (step, timestamp, value); params are immutable; page tokens
 //! are base64 of `{"offset": N}` like MLflow's. A search is two SQL statements per page (the

@@ -46,7 +46,7 @@ pub struct SqliteBatch<'a> {
 }
 
 impl SqliteBatch<'_> {
-    /// As [`TrackingStore::create_run`], inside the batch.
+    /// As [`TrackingStore::create_run`](crate::TrackingStore::create_run), inside the batch.
     pub fn create_run(
         &self,
         experiment_id: &str,
@@ -64,7 +64,7 @@ impl SqliteBatch<'_> {
         )
     }
 
-    /// As [`TrackingStore::update_run`], inside the batch.
+    /// As [`TrackingStore::update_run`](crate::TrackingStore::update_run), inside the batch.
     pub fn update_run(
         &self,
         run_id: &str,
@@ -80,7 +80,7 @@ impl SqliteBatch<'_> {
         )
     }
 
-    /// As [`TrackingStore::set_tag`], inside the batch.
+    /// As [`TrackingStore::set_tag`](crate::TrackingStore::set_tag), inside the batch.
     pub fn set_tag(&self, run_id: &str, key: &str, value: &str) -> Result<(), MlflowError> {
         runs::set_tag(
             &mut SqliteConn(self.transaction),
@@ -91,7 +91,7 @@ impl SqliteBatch<'_> {
         )
     }
 
-    /// As [`TrackingStore::log_batch`], inside the batch.
+    /// As [`TrackingStore::log_batch`](crate::TrackingStore::log_batch), inside the batch.
     pub fn log_batch(
         &self,
         run_id: &str,
