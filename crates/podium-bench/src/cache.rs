@@ -332,8 +332,15 @@ fn pipeline_document(entry: &CachedBenchmark, device: &str) -> Result<Value, ser
     Ok(Value::Object(document))
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` of Unix milliseconds (the pipeline's `timestamp` format).
-fn utc_timestamp(unix_ms: i64) -> String {
+/// `YYYY-MM-DDTHH:MM:SSZ` of Unix milliseconds, UTC (the pipeline's `timestamp` format; also
+/// the report's time).
+///
+/// ```
+/// use podium_bench::cache::utc_timestamp;
+/// assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
+/// assert_eq!(utc_timestamp(1_769_076_000_000), "2026-01-22T10:00:00Z");
+/// ```
+pub fn utc_timestamp(unix_ms: i64) -> String {
     let seconds = unix_ms.div_euclid(1000);
     let (days, second_of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
@@ -358,6 +365,13 @@ fn utc_timestamp(unix_ms: i64) -> String {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
     use super::*;
+
+    #[test]
+    fn timestamps_are_civil_utc() {
+        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(4_107_542_399_000), "2100-02-28T23:59:59Z");
+        assert_eq!(utc_timestamp(-1_000), "1969-12-31T23:59:59Z");
+    }
 
     fn location() -> ResultLocation {
         ResultLocation {

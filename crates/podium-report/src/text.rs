@@ -123,34 +123,9 @@ pub fn signed(value: f64, formatted: impl Fn(f64) -> String, unit: &str) -> Stri
     format!("{sign}{}{unit}", formatted(value.abs()))
 }
 
-/// Unix milliseconds as UTC time, RFC 3339 to the second (`2026-01-22T10:00:00Z`).
-///
-/// ```
-/// use podium_report::text::utc_timestamp;
-/// assert_eq!(utc_timestamp(0), "1970-01-01T00:00:00Z");
-/// assert_eq!(utc_timestamp(1_769_076_000_000), "2026-01-22T10:00:00Z");
-/// ```
-pub fn utc_timestamp(unix_ms: i64) -> String {
-    let seconds = unix_ms.div_euclid(1000);
-    let (days, of_day) = (seconds.div_euclid(86_400), seconds.rem_euclid(86_400));
-    // Howard Hinnant's days-to-civil: the proleptic Gregorian date of a day count.
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let mp = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        of_day / 3600,
-        of_day % 3600 / 60,
-        of_day % 60
-    )
-}
+/// Unix milliseconds as UTC time, RFC 3339 to the second: the format of the pipeline's
+/// `benchmark.json` timestamps, written by the one function that writes them.
+pub use podium_bench::cache::utc_timestamp;
 
 #[cfg(test)]
 mod tests {
@@ -193,12 +168,5 @@ mod tests {
         assert_eq!(signed(0.01, metric, ""), "+0.0100");
         assert_eq!(short_id("0123456789abcdef0123"), "0123456789ab");
         assert_eq!(short_id("r1"), "r1");
-    }
-
-    #[test]
-    fn timestamps_are_civil_utc() {
-        assert_eq!(utc_timestamp(951_782_400_000), "2000-02-29T00:00:00Z");
-        assert_eq!(utc_timestamp(4_107_542_399_000), "2100-02-28T23:59:59Z");
-        assert_eq!(utc_timestamp(-1_000), "1969-12-31T23:59:59Z");
     }
 }
